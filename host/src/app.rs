@@ -1,0 +1,268 @@
+//! Loading an app: manifest → runtime config → variables → stores →
+//! composed, compiled components ready to instantiate, and the router.
+
+use crate::capability::{self, key_value, outbound_http, sqlite, variables, ComponentCapabilities, SharedResources};
+use crate::compose::{self, DependencyName, Inherit};
+use crate::manifest::{self, schema, LoadedManifest};
+use crate::runtime_config::{Location, RuntimeConfig};
+use crate::sandbox::Limits;
+use crate::state::InstanceState;
+use crate::trigger::http::router::{RoutePattern, Router};
+use anyhow::{anyhow, Context};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// How to load an app.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub manifest: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    /// Default state folder is `.spin/` beside the manifest.
+    pub state_dir: Option<PathBuf>,
+    /// Default limits for components without `tool.greenmesh` settings.
+    pub limits: Limits,
+}
+
+/// One component, compiled and pre-linked.
+pub struct LoadedComponent {
+    pub id: Arc<str>,
+    pub pre: ProxyPre<InstanceState>,
+    pub capabilities: Arc<ComponentCapabilities>,
+    pub limits: Limits,
+}
+
+/// What a route dispatches to.
+#[derive(Debug, Clone)]
+pub enum RouteTarget {
+    Component(String),
+    Static(schema::StaticResponse),
+}
+
+/// A loaded app, ready to serve.
+pub struct App {
+    pub name: String,
+    pub engine: Engine,
+    pub components: HashMap<String, LoadedComponent>,
+    pub router: Router<RouteTarget>,
+}
+
+impl App {
+    /// Loads and compiles the app described by `opts`.
+    pub fn load(engine: &Engine, opts: &LoadOptions) -> anyhow::Result<Self> {
+        let loaded = manifest::load(&opts.manifest)?;
+        let runtime = match &opts.runtime_config {
+            Some(p) => RuntimeConfig::load(p)?,
+            None => RuntimeConfig::default(),
+        };
+        let state_dir = opts.state_dir.clone().unwrap_or_else(|| loaded.dir.join(".spin"));
+        let resources = Arc::new(open_resources(&loaded, &runtime, &state_dir)?);
+
+        let mut base = Linker::new(engine);
+        capability::add_to_linker(&mut base)?;
+
+        let mut components = HashMap::new();
+        for (id, spec) in &loaded.manifest.component {
+            let component = load_component(engine, &base, &loaded, id, spec, &resources, opts.limits)
+                .with_context(|| format!("loading component `{id}`"))?;
+            components.insert(id.clone(), component);
+        }
+        let router = build_router(&loaded)?;
+        Ok(Self {
+            name: loaded.manifest.application.name.clone(),
+            engine: engine.clone(),
+            components,
+            router,
+        })
+    }
+}
+
+fn open_resources(
+    loaded: &LoadedManifest,
+    runtime: &RuntimeConfig,
+    state_dir: &Path,
+) -> anyhow::Result<SharedResources> {
+    let declared = loaded
+        .manifest
+        .variables
+        .iter()
+        .map(|(name, v)| {
+            (
+                name.clone(),
+                variables::AppVariable {
+                    default: v.default.clone(),
+                    required: v.required,
+                    secret: v.secret,
+                },
+            )
+        })
+        .collect();
+    let variable_values = variables::VariableValues::resolve(&declared, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow!("{}: {e}", loaded.path.display()))?;
+
+    let mut resources = SharedResources {
+        variable_values,
+        ..Default::default()
+    };
+    for (id, c) in &loaded.manifest.component {
+        for label in &c.sqlite_databases {
+            if resources.sqlite.contains_key(label) {
+                continue;
+            }
+            let db = match runtime.sqlite(label, state_dir) {
+                Some(Location::File(path)) => sqlite::Database::open(&path)?,
+                Some(Location::Memory) => sqlite::Database::in_memory()?,
+                None => {
+                    return Err(anyhow!(
+                        "component `{id}` uses sqlite database {label:?}, which has no \
+                         `[sqlite_database.{label}]` entry in the runtime config (only `default` has a built-in location)"
+                    ))
+                }
+            };
+            resources.sqlite.insert(label.clone(), db);
+        }
+        for label in &c.key_value_stores {
+            if resources.key_value.contains_key(label) {
+                continue;
+            }
+            let store = match runtime.key_value(label, state_dir) {
+                Some(Location::File(path)) => key_value::KvStore::open(Some(&path), label)?,
+                Some(Location::Memory) => key_value::KvStore::open(None, label)?,
+                None => {
+                    return Err(anyhow!(
+                        "component `{id}` uses key-value store {label:?}, which has no \
+                         `[key_value_store.{label}]` entry in the runtime config (only `default` has a built-in location)"
+                    ))
+                }
+            };
+            resources.key_value.insert(label.clone(), store);
+        }
+    }
+    Ok(resources)
+}
+
+fn load_component(
+    engine: &Engine,
+    base: &Linker<InstanceState>,
+    loaded: &LoadedManifest,
+    id: &str,
+    spec: &schema::Component,
+    resources: &Arc<SharedResources>,
+    default_limits: Limits,
+) -> anyhow::Result<LoadedComponent> {
+    let schema::Source::Local(source) = &spec.source else {
+        unreachable!("remote sources are refused by manifest::load");
+    };
+    let source = loaded.resolve(source);
+    let bytes = std::fs::read(&source).with_context(|| {
+        format!("reading {} (build it first, or run `greenmesh up --build`)", source.display())
+    })?;
+
+    let (bytes, denied) = if spec.dependencies.is_empty() {
+        (bytes, Vec::new())
+    } else {
+        let deps = spec
+            .dependencies
+            .iter()
+            .map(|(key, dep)| resolve_dependency(loaded, spec, key, dep))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let composition = compose::compose(id, &bytes, deps)?;
+        (composition.bytes, composition.denied)
+    };
+
+    let component = Component::new(engine, &bytes)
+        .map_err(anyhow::Error::from)
+        .context("compiling")?;
+    let mut linker = base.clone();
+    capability::deny::link(&mut linker, engine, &component, &denied)?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| anyhow!("{e}: greenmesh serves WASI 0.2, wasi:http 0.2 and fermyon:spin sqlite, key-value and variables @2.0.0"))?;
+    let pre = ProxyPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .context("the component must export wasi:http/incoming-handler@0.2.x")?;
+
+    let templates = spec
+        .variables
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), variables::template::Template::parse(t).map_err(|e| anyhow!(e))?)))
+        .collect::<anyhow::Result<HashMap<_, _>>>()?;
+    let allowed_hosts = spec
+        .allowed_outbound_hosts
+        .iter()
+        .map(|h| outbound_http::AllowedHost::parse(h).map_err(|e| anyhow!(e)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tool = loaded.greenmesh_tool(id);
+    let limits = Limits {
+        timeout: tool.timeout_ms.map(Duration::from_millis).unwrap_or(default_limits.timeout),
+        max_memory_bytes: tool
+            .max_memory_mb
+            .map(|mb| (mb as usize) << 20)
+            .unwrap_or(default_limits.max_memory_bytes),
+    };
+    let id: Arc<str> = id.into();
+    Ok(LoadedComponent {
+        id: id.clone(),
+        pre,
+        capabilities: Arc::new(ComponentCapabilities {
+            component_id: id,
+            sqlite_grants: spec.sqlite_databases.iter().cloned().collect(),
+            key_value_grants: spec.key_value_stores.iter().cloned().collect(),
+            variables: variables::ComponentVariables { templates },
+            allowed_hosts: Arc::new(outbound_http::AllowedHosts(allowed_hosts)),
+            environment: spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            resources: resources.clone(),
+        }),
+        limits,
+    })
+}
+
+fn resolve_dependency(
+    loaded: &LoadedManifest,
+    spec: &schema::Component,
+    key: &str,
+    dep: &schema::Dependency,
+) -> anyhow::Result<compose::Dependency> {
+    let schema::Dependency::Table(t) = dep else {
+        unreachable!("version dependencies are refused by manifest::load");
+    };
+    let path = loaded.resolve(t.path.as_deref().unwrap_or(Path::new("")));
+    let bytes = std::fs::read(&path).with_context(|| format!("reading dependency {key:?} from {}", path.display()))?;
+    let inherit = match &t.inherit_configuration {
+        Some(schema::InheritConfiguration::All(true)) => Inherit::All,
+        Some(schema::InheritConfiguration::All(false)) => Inherit::Only(Vec::new()),
+        Some(schema::InheritConfiguration::Some(list)) => Inherit::Only(list.clone()),
+        None if spec.dependencies_inherit_configuration => Inherit::All,
+        None => Inherit::Only(Vec::new()),
+    };
+    Ok(compose::Dependency {
+        name: DependencyName::parse(key).map_err(|e| anyhow!(e))?,
+        key: key.to_string(),
+        bytes,
+        export: t.export.clone(),
+        inherit,
+    })
+}
+
+fn build_router(loaded: &LoadedManifest) -> anyhow::Result<Router<RouteTarget>> {
+    let mut router = Router::default();
+    for trigger in &loaded.http_triggers {
+        let schema::Route::Path(route) = &trigger.route else {
+            continue; // private routes are only reachable by self-requests
+        };
+        let pattern = RoutePattern::parse(route).map_err(|e| anyhow!("{route}: {e}"))?;
+        let target = match (&trigger.component, &trigger.static_response) {
+            (Some(id), _) => RouteTarget::Component(id.clone()),
+            (None, Some(resp)) => RouteTarget::Static(resp.clone()),
+            (None, None) => unreachable!("checked by manifest::load"),
+        };
+        if let Some(old) = router.add(pattern, target) {
+            tracing::warn!(%route, replaced = ?old, "duplicate route: the later entry wins, as in Spin");
+        }
+    }
+    Ok(router)
+}

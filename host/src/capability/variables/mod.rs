@@ -1,0 +1,8 @@
+//! The `fermyon:spin/variables` capability: component variables rendered
+//! from application variables.
+
+pub mod host;
+pub mod resolver;
+pub mod template;
+
+pub use resolver::{AppVariable, ComponentVariables, VariableValues};

@@ -1,0 +1,93 @@
+//! The wasmtime `Engine`: pooling allocator, epoch interruption, compile cache.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; per-request deadlines are counted in ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Most instances alive at once (concurrent requests across all components).
+    pub max_instances: u32,
+    /// Largest linear memory any instance may have, in bytes; per-component
+    /// limits (`tool.greenmesh.max_memory_mb`) are enforced per store below it.
+    pub max_memory_bytes: u64,
+    /// Where compiled code is cached between runs; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            max_instances: 256,
+            max_memory_bytes: 512 << 20,
+            cache_dir: None,
+        }
+    }
+}
+
+/// Builds the engine every component of an app shares.
+pub fn build(settings: &EngineSettings) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(1 << 20);
+    config.async_stack_size(2 << 20);
+
+    let mut pool = PoolingAllocationConfig::new();
+    let n = settings.max_instances;
+    pool.total_component_instances(n);
+    // A composed component holds several core instances and memories.
+    pool.total_core_instances(n * 8);
+    pool.total_memories(n * 4);
+    pool.total_tables(n * 8);
+    pool.total_stacks(n);
+    pool.max_memories_per_component(16);
+    pool.max_tables_per_component(32);
+    pool.max_core_instances_per_component(64);
+    pool.max_memory_size(settings.max_memory_bytes as usize);
+    pool.max_component_instance_size(1 << 20);
+    pool.max_core_instance_size(1 << 20);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+    if let Some(dir) = &settings.cache_dir {
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        config.cache(Some(Cache::new(cache)?));
+    }
+    Ok(Engine::new(&config)?)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread.
+    pub fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("greenmesh-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,115 @@
+//! The `greenmesh` command line.
+
+use clap::{Parser, Subcommand};
+use greenmesh::{app::LoadOptions, engine::EngineSettings, sandbox::Limits, UpConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "greenmesh", version, about = "Capability-leasing compute mesh: coordinator and provider host")]
+struct Cli {
+    /// Log filter (`error`, `warn`, `info`, `debug`, or `target=level,...`).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    /// Write logs as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Spin application (manifest v2) like `spin up`.
+    Up {
+        /// The manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        file: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Runtime configuration (stores' locations).
+        #[arg(long)]
+        runtime_config_file: Option<PathBuf>,
+        /// Folder for default stores (default: `.spin/` beside the manifest).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Run each component's build command first.
+        #[arg(long)]
+        build: bool,
+        /// Default per-request time limit, in milliseconds.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+        /// Default per-instance memory limit, in MiB.
+        #[arg(long, default_value_t = 128)]
+        max_memory_mb: u64,
+        /// Most instances alive at once.
+        #[arg(long, default_value_t = 256)]
+        max_instances: u32,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        which: greenmesh::bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    greenmesh::logging::init(&cli.log_level, cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Up { file, listen, runtime_config_file, state_dir, build, timeout_ms, max_memory_mb, max_instances } => {
+            let config = UpConfig {
+                load: LoadOptions {
+                    manifest: file,
+                    runtime_config: runtime_config_file,
+                    state_dir,
+                    limits: Limits {
+                        timeout: std::time::Duration::from_millis(timeout_ms),
+                        max_memory_bytes: (max_memory_mb as usize) << 20,
+                    },
+                },
+                listen,
+                engine: EngineSettings {
+                    max_instances,
+                    max_memory_bytes: (max_memory_mb.max(512) as u64) << 20,
+                    cache_dir: default_cache_dir(),
+                },
+                build,
+            };
+            let running = greenmesh::start(config, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            println!("greenmesh: serving on http://{}", running.addr);
+            running.task.await?
+        }
+        Command::Bench { which } => greenmesh::bench::run(which).await,
+    }
+}
+
+/// `$XDG_CACHE_HOME/greenmesh` or `~/.cache/greenmesh`.
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("greenmesh"))
+}

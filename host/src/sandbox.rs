@@ -1,0 +1,52 @@
+//! Per-instance limits: wall-clock deadline (epochs) and linear memory.
+
+use crate::engine::EPOCH_TICK;
+use std::time::Duration;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+
+/// Limits applied to one store (one request, or one task).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock budget; running guest code past it traps.
+    pub timeout: Duration,
+    /// Largest total linear memory, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_memory_bytes: 128 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The store limiter for these limits. Growth past the limit traps
+    /// (rather than `memory.grow` returning -1) so the failure is reported
+    /// as what it is.
+    pub fn store_limits(&self) -> StoreLimits {
+        StoreLimitsBuilder::new()
+            .memory_size(self.max_memory_bytes)
+            .trap_on_grow_failure(true)
+            .build()
+    }
+
+    /// Arms the deadline on `store`: the guest yields to the executor every
+    /// epoch tick (so a busy guest never starves other requests) and traps
+    /// with an interrupt once the timeout has passed.
+    pub fn arm<T>(&self, store: &mut Store<T>) {
+        let ticks = (self.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let deadline = std::time::Instant::now() + self.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                let _ = ticks;
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+    }
+}

@@ -1,0 +1,3 @@
+//! Triggers: what makes components run. Only HTTP for now.
+
+pub mod http;

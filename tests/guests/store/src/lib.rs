@@ -1,0 +1,154 @@
+//! Store guest: drives sqlite and key-value through the spin-sdk v2 (fermyon:spin@2.0.0) APIs over HTTP.
+
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+use spin_sdk::http::{IntoResponse, Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::key_value::{self, Store};
+use spin_sdk::sqlite::{self, Connection, Value};
+
+#[http_component]
+fn handle(req: Request) -> impl IntoResponse {
+    let path = match req.header("spin-path-info").and_then(|v| v.as_str()) {
+        Some(p) => p.to_owned(),
+        None => req.path().to_owned(),
+    };
+    let method = req.method().clone();
+    match (method, path.as_str()) {
+        (Method::Post, "/sql") => sql(req.body()),
+        (Method::Get, "/read") => read(),
+        (method, p) => match p.strip_prefix("/kv/") {
+            Some(rest) => kv(method, rest, req.into_body()),
+            None => json_response(404, json!({ "error": "not-found" })),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct SqlRequest {
+    db: String,
+    sql: String,
+    #[serde(default)]
+    params: Vec<Json>,
+}
+
+/// `POST /sql` with `{"db", "sql", "params"}`: runs one statement and returns columns and rows.
+fn sql(body: &[u8]) -> Response {
+    let request: SqlRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let mut params = Vec::with_capacity(request.params.len());
+    for p in &request.params {
+        params.push(match p {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Integer(*b as i64),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Json::String(s) => Value::Text(s.clone()),
+            other => return bad_request(format!("unsupported parameter: {other}")),
+        });
+    }
+    let result = Connection::open(&request.db).and_then(|db| db.execute(&request.sql, &params));
+    match result {
+        Ok(result) => {
+            let rows: Vec<Json> = result
+                .rows
+                .iter()
+                .map(|row| row.values.iter().map(to_json).collect())
+                .collect();
+            json_response(200, json!({ "columns": result.columns, "rows": rows }))
+        }
+        Err(e) => sqlite_error(e),
+    }
+}
+
+fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Integer(i) => json!(i),
+        Value::Real(f) => json!(f),
+        Value::Text(s) => json!(s),
+        Value::Blob(b) => json!(b),
+        Value::Null => Json::Null,
+    }
+}
+
+/// `GET /read`: a fixed read of one row from "default" (benchmark path).
+fn read() -> Response {
+    let result = Connection::open("default").and_then(|db| {
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, v TEXT)",
+            &[],
+        )?;
+        db.execute("INSERT OR IGNORE INTO bench VALUES (1, 'hello')", &[])?;
+        db.execute("SELECT v FROM bench WHERE id = 1", &[])
+    });
+    match result {
+        Ok(result) => {
+            let text = match result.rows.first().and_then(|r| r.values.first()) {
+                Some(Value::Text(s)) => s.clone(),
+                _ => String::new(),
+            };
+            Response::new(200, text)
+        }
+        Err(e) => sqlite_error(e),
+    }
+}
+
+/// `/kv/<store>` and `/kv/<store>/<key>`.
+fn kv(method: Method, rest: &str, body: Vec<u8>) -> Response {
+    let (label, key) = match rest.split_once('/') {
+        Some((label, key)) => (label, Some(key)),
+        None => (rest, None),
+    };
+    let store = match Store::open(label) {
+        Ok(s) => s,
+        Err(e) => return kv_error(e),
+    };
+    let result = match (method, key) {
+        (Method::Get, None) => store.get_keys().map(|keys| json_response(200, json!(keys))),
+        (Method::Get, Some(key)) => store.get(key).map(|value| match value {
+            Some(bytes) => Response::new(200, bytes),
+            None => json_response(404, json!({ "error": "not-found" })),
+        }),
+        (Method::Put, Some(key)) => store.set(key, &body).map(|()| Response::new(204, ())),
+        (Method::Delete, Some(key)) => store.delete(key).map(|()| Response::new(204, ())),
+        _ => Ok(json_response(405, json!({ "error": "method-not-allowed" }))),
+    };
+    result.unwrap_or_else(kv_error)
+}
+
+fn sqlite_error(e: sqlite::Error) -> Response {
+    let (status, name) = match &e {
+        sqlite::Error::NoSuchDatabase => (404, "no-such-database"),
+        sqlite::Error::AccessDenied => (403, "access-denied"),
+        sqlite::Error::InvalidConnection => (500, "invalid-connection"),
+        sqlite::Error::DatabaseFull => (500, "database-full"),
+        sqlite::Error::Io(_) => (500, "io"),
+    };
+    json_response(status, json!({ "error": name, "detail": format!("{e:?}") }))
+}
+
+fn kv_error(e: key_value::Error) -> Response {
+    let (status, name) = match &e {
+        key_value::Error::StoreTableFull => (500, "store-table-full"),
+        key_value::Error::NoSuchStore => (404, "no-such-store"),
+        key_value::Error::AccessDenied => (403, "access-denied"),
+        key_value::Error::Other(_) => (500, "other"),
+    };
+    json_response(status, json!({ "error": name, "detail": format!("{e:?}") }))
+}
+
+fn bad_request(detail: String) -> Response {
+    json_response(400, json!({ "error": "bad-request", "detail": detail }))
+}
+
+fn json_response(status: u16, body: Json) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
