@@ -26,6 +26,9 @@ pub struct LoadOptions {
     pub state_dir: Option<PathBuf>,
     /// Default limits for components without `tool.greenmesh` settings.
     pub limits: Limits,
+    /// Where `SPIN_VARIABLE_*` values come from: `None` reads the process
+    /// environment; embedders and tests pass a map instead.
+    pub environment: Option<HashMap<String, String>>,
 }
 
 /// One component, compiled and pre-linked.
@@ -60,7 +63,7 @@ impl App {
             None => RuntimeConfig::default(),
         };
         let state_dir = opts.state_dir.clone().unwrap_or_else(|| loaded.dir.join(".spin"));
-        let resources = Arc::new(open_resources(&loaded, &runtime, &state_dir)?);
+        let resources = Arc::new(open_resources(&loaded, &runtime, &state_dir, opts.environment.as_ref())?);
 
         let mut base = Linker::new(engine);
         capability::add_to_linker(&mut base)?;
@@ -85,6 +88,7 @@ fn open_resources(
     loaded: &LoadedManifest,
     runtime: &RuntimeConfig,
     state_dir: &Path,
+    environment: Option<&HashMap<String, String>>,
 ) -> anyhow::Result<SharedResources> {
     let declared = loaded
         .manifest
@@ -101,7 +105,11 @@ fn open_resources(
             )
         })
         .collect();
-    let variable_values = variables::VariableValues::resolve(&declared, |k| std::env::var(k).ok())
+    let env = |k: &str| match environment {
+        Some(map) => map.get(k).cloned(),
+        None => std::env::var(k).ok(),
+    };
+    let variable_values = variables::VariableValues::resolve(&declared, env)
         .map_err(|e| anyhow!("{}: {e}", loaded.path.display()))?;
 
     let mut resources = SharedResources {

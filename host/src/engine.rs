@@ -35,6 +35,9 @@ impl Default for EngineSettings {
 pub fn build(settings: &EngineSettings) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // wac-graph marks the private imports that stand for denied interfaces
+    // with `(implements "<interface>")`; see `compose`.
+    config.wasm_component_model_implements(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(1 << 20);
     config.async_stack_size(2 << 20);

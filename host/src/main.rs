@@ -86,6 +86,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         timeout: std::time::Duration::from_millis(timeout_ms),
                         max_memory_bytes: (max_memory_mb as usize) << 20,
                     },
+                    environment: None,
                 },
                 listen,
                 engine: EngineSettings {

@@ -1,1 +1,170 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: start the real host in-process
+//! on `127.0.0.1:0`, talk to it over loopback HTTP, find the test guests.
+//!
+//! The guests are built by `cargo xtask build` (or `cargo xtask test`).
+
+use anyhow::Context;
+use bytes::Bytes;
+use greenmesh::app::LoadOptions;
+use greenmesh::engine::EngineSettings;
+use greenmesh::sandbox::Limits;
+use http_body_util::{BodyExt, Full};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::sync::oneshot;
+
+/// The `tests/` folder.
+pub fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test manifest under `tests/apps/`.
+pub fn app_manifest(name: &str) -> PathBuf {
+    tests_dir().join("apps").join(name)
+}
+
+/// The built test guest `name` (crate name with underscores).
+pub fn guest(name: &str) -> PathBuf {
+    let p = tests_dir()
+        .join("guests/target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(p.exists(), "{} is missing: run `cargo xtask build` first", p.display());
+    p
+}
+
+/// How to start a test app.
+#[derive(Clone)]
+pub struct Start {
+    pub manifest: PathBuf,
+    pub state_dir: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    pub env: HashMap<String, String>,
+    pub limits: Limits,
+}
+
+impl Start {
+    /// Defaults for `tests/apps/<name>`, with state in `state_dir`.
+    pub fn new(name: &str, state_dir: &Path) -> Self {
+        // Make sure guests exist before the host reports a less direct error.
+        guest("echo");
+        Self {
+            manifest: app_manifest(name),
+            state_dir: state_dir.to_path_buf(),
+            runtime_config: None,
+            env: HashMap::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets a `SPIN_VARIABLE_*` style environment value.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    fn config(&self) -> greenmesh::UpConfig {
+        greenmesh::UpConfig {
+            load: LoadOptions {
+                manifest: self.manifest.clone(),
+                runtime_config: self.runtime_config.clone(),
+                state_dir: Some(self.state_dir.clone()),
+                limits: self.limits,
+                environment: Some(self.env.clone()),
+            },
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            engine: EngineSettings {
+                max_instances: 32,
+                max_memory_bytes: 256 << 20,
+                cache_dir: Some(tests_dir().join("../target/greenmesh-test-cache")),
+            },
+            build: false,
+        }
+    }
+
+    /// Loads the app without serving (to check load errors).
+    pub fn load(&self) -> anyhow::Result<()> {
+        let config = self.config();
+        let engine = greenmesh::engine::build(&config.engine)?;
+        greenmesh::app::App::load(&engine, &config.load).map(|_| ())
+    }
+
+    /// Starts serving.
+    pub async fn start(&self) -> anyhow::Result<TestApp> {
+        let (tx, rx) = oneshot::channel::<()>();
+        let running = greenmesh::start(self.config(), async move {
+            let _ = rx.await;
+        })
+        .await?;
+        Ok(TestApp {
+            addr: running.addr,
+            stop: Some(tx),
+            running: Some(running),
+        })
+    }
+}
+
+/// A running host.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<greenmesh::Running>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+impl TestApp {
+    /// Sends one request on a fresh connection.
+    pub async fn request(&self, method: &str, path: &str, body: impl Into<Bytes>) -> anyhow::Result<Reply> {
+        send(self.addr, method, path, body.into()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, Bytes::new()).await.expect("GET failed")
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(r) = self.running.take() {
+            let _ = r.task.await;
+        }
+    }
+}
+
+/// One HTTP/1.1 request to `addr`.
+pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Bytes) -> anyhow::Result<Reply> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, addr.to_string())
+        .body(Full::new(body))?;
+    let resp = sender.send_request(req).await.context("sending request")?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    Ok(Reply { status, headers, body })
+}
