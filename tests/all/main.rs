@@ -1,1 +1,12 @@
-//! all
+//! End-to-end tests: each module starts the real host on 127.0.0.1:0 with a
+//! manifest from `tests/apps/` and the guests from `tests/guests/`.
+
+mod build;
+mod compose;
+mod key_value;
+mod limits;
+mod outbound;
+mod routes;
+mod sqlite;
+mod ui;
+mod variables;

@@ -64,6 +64,10 @@ impl Start {
     }
 
     fn config(&self) -> greenmesh::UpConfig {
+        self.config_with_build(false)
+    }
+
+    fn config_with_build(&self, build: bool) -> greenmesh::UpConfig {
         greenmesh::UpConfig {
             load: LoadOptions {
                 manifest: self.manifest.clone(),
@@ -78,7 +82,7 @@ impl Start {
                 max_memory_bytes: 256 << 20,
                 cache_dir: Some(tests_dir().join("../target/greenmesh-test-cache")),
             },
-            build: false,
+            build,
         }
     }
 
@@ -91,8 +95,12 @@ impl Start {
 
     /// Starts serving.
     pub async fn start(&self) -> anyhow::Result<TestApp> {
+        self.start_inner(false).await
+    }
+
+    async fn start_inner(&self, build: bool) -> anyhow::Result<TestApp> {
         let (tx, rx) = oneshot::channel::<()>();
-        let running = greenmesh::start(self.config(), async move {
+        let running = greenmesh::start(self.config_with_build(build), async move {
             let _ = rx.await;
         })
         .await?;
@@ -167,4 +175,9 @@ pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Bytes) -> an
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await?.to_bytes().to_vec();
     Ok(Reply { status, headers, body })
+}
+
+/// Starts like `greenmesh up --build`: build commands run first.
+pub async fn start_built(start: &Start) -> anyhow::Result<TestApp> {
+    start.start_inner(true).await
 }

@@ -56,7 +56,11 @@ impl fmt::Display for ManifestError {
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
-        write!(f, ": `{}`: {}", self.key, self.message)
+        if self.key == "." {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": `{}`: {}", self.key, self.message)
+        }
     }
 }
 
