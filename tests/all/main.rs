@@ -3,6 +3,7 @@
 
 mod build;
 mod compose;
+mod coordinator;
 mod key_value;
 mod limits;
 mod outbound;

@@ -4,13 +4,17 @@
 //!   and components once they exist) in release mode.
 //! - `cargo xtask test` builds them, then runs `cargo test --workspace`.
 //!   Extra arguments go to `cargo test`.
+//! - `cargo xtask up` builds them, then runs the coordinator (`spin.toml`)
+//!   with the release host: `greenmesh up`. Extra arguments go to `up`.
+//!
+//! Every task first makes sure the `wasm32-wasip2` target is installed.
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Cargo workspaces that build for wasm32-wasip2, relative to the repo root.
-const WASM_WORKSPACES: &[&str] = &["tests/guests"];
+const WASM_WORKSPACES: &[&str] = &["components", "tests/guests"];
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -20,9 +24,16 @@ fn main() -> anyhow::Result<()> {
         "build" => build_wasm(),
         "test" => {
             build_wasm()?;
+            // CLI tests run the `greenmesh` binary itself.
+            cargo(&root(), ["build", "--package", "greenmesh"].map(String::from))?;
             cargo(&root(), ["test", "--workspace"].into_iter().map(String::from).chain(rest))
         }
-        _ => bail!("usage: cargo xtask <build|test> [cargo test args...]"),
+        "up" => {
+            build_wasm()?;
+            let args = ["run", "--release", "--package", "greenmesh", "--", "up"];
+            cargo(&root(), args.into_iter().map(String::from).chain(rest))
+        }
+        _ => bail!("usage: cargo xtask <build|test|up> [args...]"),
     }
 }
 
@@ -30,7 +41,29 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Installs the wasm32-wasip2 target through rustup when it is missing.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"));
+    match installed {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            eprintln!("xtask: installing the wasm32-wasip2 target");
+            let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status()?;
+            if !status.success() {
+                bail!("`rustup target add wasm32-wasip2` failed");
+            }
+            Ok(())
+        }
+        // No rustup: trust that the toolchain has the target.
+        Err(_) => Ok(()),
+    }
+}
+
 fn build_wasm() -> anyhow::Result<()> {
+    ensure_wasm_target()?;
     for ws in WASM_WORKSPACES {
         let dir = root().join(ws);
         eprintln!("xtask: building wasm guests in {ws}");
