@@ -189,7 +189,7 @@ fn load_component(
     capability::deny::link(&mut linker, engine, &component, &denied)?;
     let pre = linker
         .instantiate_pre(&component)
-        .map_err(|e| anyhow!("{e}: greenmesh serves WASI 0.2, wasi:http 0.2 and fermyon:spin sqlite, key-value and variables @2.0.0"))?;
+        .map_err(|e| anyhow!("{e}: greenmesh serves WASI 0.2, wasi:http 0.2, fermyon:spin sqlite, key-value and variables @2.0.0 and spin:sqlite@3.0.0"))?;
     let pre = ProxyPre::new(pre)
         .map_err(anyhow::Error::from)
         .context("the component must export wasi:http/incoming-handler@0.2.x")?;

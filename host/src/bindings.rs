@@ -10,9 +10,12 @@ mod generated {
         world: "greenmesh:platform/capabilities",
         with: {
             "fermyon:spin/sqlite.connection": crate::capability::sqlite::Connection,
+            "spin:sqlite/sqlite.connection": crate::capability::sqlite::Connection,
             "fermyon:spin/key-value.store": crate::capability::key_value::StoreHandle,
         },
     });
 }
 
 pub use generated::fermyon::spin::{key_value, sqlite, variables};
+/// `spin:sqlite/sqlite@3.0.0` (`spin_sdk::sqlite3`).
+pub use generated::spin::sqlite::sqlite as sqlite3;

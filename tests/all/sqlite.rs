@@ -95,3 +95,22 @@ async fn default_database_lives_under_dot_spin_and_runtime_config_places_others(
     assert!(dir.path().join(".spin/sqlite_db.db").exists());
     assert!(dir.path().join("data/archive.db").exists());
 }
+
+#[tokio::test]
+async fn sqlite3_interface_reports_rowid_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::new("store.toml", dir.path()).start().await.unwrap();
+    let run = |sql: &str, params: serde_json::Value| {
+        let body = json!({ "db": "default", "sql": sql, "params": params }).to_string();
+        app.request("POST", "/sql3", body)
+    };
+    assert_eq!(run("CREATE TABLE v3 (id INTEGER PRIMARY KEY, name TEXT)", json!([])).await.unwrap().status, 200);
+    run("INSERT INTO v3 (name) VALUES (?)", json!(["a"])).await.unwrap();
+    let second = run("INSERT INTO v3 (name) VALUES (?)", json!(["b"])).await.unwrap().json();
+    assert_eq!((second["last_insert_rowid"].clone(), second["changes"].clone()), (json!(2), json!(1)));
+    let updated = run("UPDATE v3 SET name = 'z'", json!([])).await.unwrap().json();
+    assert_eq!(updated["changes"], 2);
+    let denied = app.request("POST", "/nogrant/sql3", json!({"db": "default", "sql": "SELECT 1"}).to_string()).await.unwrap();
+    assert_eq!(denied.status, 403);
+    app.stop().await;
+}

@@ -47,6 +47,7 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     crate::bindings::sqlite::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::bindings::sqlite3::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     crate::bindings::key_value::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     crate::bindings::variables::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())

@@ -1,10 +1,40 @@
 //! SQLite databases on rusqlite: open files, run statements, convert values.
+//!
+//! Independent of the WIT versions: `host.rs` (v2) and `host_v3.rs` convert
+//! to and from their generated types.
 
-use crate::bindings::sqlite::{Error, QueryResult, RowResult, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+/// The outcome of one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlValue>>,
+    /// Read under the same lock as the statement, so other instances'
+    /// writes cannot interleave.
+    pub last_insert_rowid: i64,
+    pub changes: u64,
+}
+
+/// Why a statement failed (mapped to each WIT version's `error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlError {
+    DatabaseFull,
+    Io(String),
+}
 
 /// One open database file, shared by every instance granted its label.
 #[derive(Debug, Clone)]
@@ -30,7 +60,7 @@ impl Database {
         })
     }
 
-    /// An in-memory database (tests and `type = "memory"` in runtime config).
+    /// An in-memory database (a runtime-config entry without `path`).
     pub fn in_memory() -> anyhow::Result<Self> {
         Ok(Self {
             conn: Arc::new(Mutex::new(rusqlite::Connection::open_in_memory()?)),
@@ -38,55 +68,60 @@ impl Database {
     }
 
     /// Runs one statement with positional parameters and collects all rows.
-    pub fn execute(&self, statement: &str, parameters: &[Value]) -> Result<QueryResult, Error> {
+    pub fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, SqlError> {
         let conn = self
             .conn
             .lock()
-            .map_err(|_| Error::Io("database lock poisoned".into()))?;
+            .map_err(|_| SqlError::Io("database lock poisoned".into()))?;
         let mut stmt = conn.prepare_cached(statement).map_err(to_error)?;
         let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-        let params = rusqlite::params_from_iter(parameters.iter().map(SqlValue));
-        let mut rows = stmt.query(params).map_err(to_error)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(parameters.iter()))
+            .map_err(to_error)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(to_error)? {
             let mut values = Vec::with_capacity(columns.len());
             for i in 0..columns.len() {
                 values.push(from_sql(row.get_ref(i).map_err(to_error)?));
             }
-            out.push(RowResult { values });
+            out.push(values);
         }
-        Ok(QueryResult { columns, rows: out })
-    }
-}
-
-/// Adapts a WIT value to a rusqlite parameter.
-struct SqlValue<'a>(&'a Value);
-
-impl rusqlite::ToSql for SqlValue<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            Value::Integer(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Value::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
-            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Value::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        drop(rows);
+        drop(stmt);
+        Ok(Rows {
+            columns,
+            rows: out,
+            last_insert_rowid: conn.last_insert_rowid(),
+            changes: conn.changes(),
         })
     }
 }
 
-fn from_sql(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Integer(i) => ValueRef::Integer(*i),
+            SqlValue::Real(f) => ValueRef::Real(*f),
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Blob(b) => ValueRef::Blob(b),
+            SqlValue::Null => ValueRef::Null,
+        }))
     }
 }
 
-fn to_error(e: rusqlite::Error) -> Error {
+fn from_sql(v: ValueRef<'_>) -> SqlValue {
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Integer(i),
+        ValueRef::Real(f) => SqlValue::Real(f),
+        ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+fn to_error(e: rusqlite::Error) -> SqlError {
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DiskFull) => Error::DatabaseFull,
-        _ => Error::Io(e.to_string()),
+        Some(rusqlite::ErrorCode::DiskFull) => SqlError::DatabaseFull,
+        _ => SqlError::Io(e.to_string()),
     }
 }

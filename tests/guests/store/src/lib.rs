@@ -16,11 +16,49 @@ fn handle(req: Request) -> impl IntoResponse {
     let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::Post, "/sql") => sql(req.body()),
+        (Method::Post, "/sql3") => sql3(req.body()),
         (Method::Get, "/read") => read(),
         (method, p) => match p.strip_prefix("/kv/") {
             Some(rest) => kv(method, rest, req.into_body()),
             None => json_response(404, json!({ "error": "not-found" })),
         },
+    }
+}
+
+/// `POST /sql3` with `{"db", "sql", "params"}` (text, integer and null params)
+/// through `spin_sdk::sqlite3` (spin:sqlite@3.0.0): returns the row count,
+/// `last_insert_rowid` and `changes`.
+fn sql3(body: &[u8]) -> Response {
+    use spin_sdk::sqlite3::{Connection as Connection3, Value as Value3};
+    let request: SqlRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let params: Vec<Value3> = request
+        .params
+        .iter()
+        .map(|p| match p {
+            Json::Number(n) => Value3::Integer(n.as_i64().unwrap_or_default()),
+            Json::String(s) => Value3::Text(s.clone()),
+            _ => Value3::Null,
+        })
+        .collect();
+    match Connection3::open(&request.db) {
+        Ok(db) => match db.execute(&request.sql, &params) {
+            Ok(result) => json_response(
+                200,
+                json!({
+                    "rows": result.rows.len(),
+                    "last_insert_rowid": db.last_insert_rowid(),
+                    "changes": db.changes(),
+                }),
+            ),
+            Err(e) => json_response(500, json!({ "error": format!("{e:?}") })),
+        },
+        Err(e) => {
+            let status = if matches!(e, spin_sdk::sqlite3::Error::AccessDenied) { 403 } else { 500 };
+            json_response(status, json!({ "error": format!("{e:?}") }))
+        }
     }
 }
 
