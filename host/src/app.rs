@@ -1,7 +1,9 @@
 //! Loading an app: manifest → runtime config → variables → stores →
 //! composed, compiled components ready to instantiate, and the router.
 
-use crate::capability::{self, key_value, outbound_http, sqlite, variables, ComponentCapabilities, SharedResources};
+use crate::capability::{
+    self, key_value, outbound_http, sqlite, variables, ComponentCapabilities, SharedResources,
+};
 use crate::compose::{self, DependencyName, Inherit};
 use crate::manifest::{self, schema, LoadedManifest};
 use crate::runtime_config::{Location, RuntimeConfig};
@@ -62,16 +64,25 @@ impl App {
             Some(p) => RuntimeConfig::load(p)?,
             None => RuntimeConfig::default(),
         };
-        let state_dir = opts.state_dir.clone().unwrap_or_else(|| loaded.dir.join(".spin"));
-        let resources = Arc::new(open_resources(&loaded, &runtime, &state_dir, opts.environment.as_ref())?);
+        let state_dir = opts
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| loaded.dir.join(".spin"));
+        let resources = Arc::new(open_resources(
+            &loaded,
+            &runtime,
+            &state_dir,
+            opts.environment.as_ref(),
+        )?);
 
         let mut base = Linker::new(engine);
         capability::add_to_linker(&mut base)?;
 
         let mut components = HashMap::new();
         for (id, spec) in &loaded.manifest.component {
-            let component = load_component(engine, &base, &loaded, id, spec, &resources, opts.limits)
-                .with_context(|| format!("loading component `{id}`"))?;
+            let component =
+                load_component(engine, &base, &loaded, id, spec, &resources, opts.limits)
+                    .with_context(|| format!("loading component `{id}`"))?;
             components.insert(id.clone(), component);
         }
         let router = build_router(&loaded)?;
@@ -167,7 +178,10 @@ fn load_component(
     };
     let source = loaded.resolve(source);
     let bytes = std::fs::read(&source).with_context(|| {
-        format!("reading {} (build it first, or run `greenmesh up --build`)", source.display())
+        format!(
+            "reading {} (build it first, or run `greenmesh up --build`)",
+            source.display()
+        )
     })?;
 
     let (bytes, denied) = if spec.dependencies.is_empty() {
@@ -197,7 +211,12 @@ fn load_component(
     let templates = spec
         .variables
         .iter()
-        .map(|(k, t)| Ok((k.clone(), variables::template::Template::parse(t).map_err(|e| anyhow!(e))?)))
+        .map(|(k, t)| {
+            Ok((
+                k.clone(),
+                variables::template::Template::parse(t).map_err(|e| anyhow!(e))?,
+            ))
+        })
         .collect::<anyhow::Result<HashMap<_, _>>>()?;
     let allowed_hosts = spec
         .allowed_outbound_hosts
@@ -206,7 +225,10 @@ fn load_component(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let tool = loaded.greenmesh_tool(id);
     let limits = Limits {
-        timeout: tool.timeout_ms.map(Duration::from_millis).unwrap_or(default_limits.timeout),
+        timeout: tool
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(default_limits.timeout),
         max_memory_bytes: tool
             .max_memory_mb
             .map(|mb| (mb as usize) << 20)
@@ -222,7 +244,11 @@ fn load_component(
             key_value_grants: spec.key_value_stores.iter().cloned().collect(),
             variables: variables::ComponentVariables { templates },
             allowed_hosts: Arc::new(outbound_http::AllowedHosts(allowed_hosts)),
-            environment: spec.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            environment: spec
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             resources: resources.clone(),
         }),
         limits,
@@ -239,7 +265,8 @@ fn resolve_dependency(
         unreachable!("version dependencies are refused by manifest::load");
     };
     let path = loaded.resolve(t.path.as_deref().unwrap_or(Path::new("")));
-    let bytes = std::fs::read(&path).with_context(|| format!("reading dependency {key:?} from {}", path.display()))?;
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("reading dependency {key:?} from {}", path.display()))?;
     let inherit = match &t.inherit_configuration {
         Some(schema::InheritConfiguration::All(true)) => Inherit::All,
         Some(schema::InheritConfiguration::All(false)) => Inherit::Only(Vec::new()),

@@ -35,7 +35,11 @@ pub enum BenchCommand {
 /// Runs a benchmark and prints its figures.
 pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
     match which {
-        BenchCommand::Http { guests, connections, seconds } => http(guests, connections, Duration::from_secs(seconds)).await,
+        BenchCommand::Http {
+            guests,
+            connections,
+            seconds,
+        } => http(guests, connections, Duration::from_secs(seconds)).await,
     }
 }
 
@@ -65,7 +69,12 @@ impl LoadReport {
 }
 
 /// Sends GET `path` to `addr` over `connections` keep-alive connections for `duration`.
-pub async fn load(addr: SocketAddr, path: &str, connections: usize, duration: Duration) -> anyhow::Result<LoadReport> {
+pub async fn load(
+    addr: SocketAddr,
+    path: &str,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadReport> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -74,7 +83,8 @@ pub async fn load(addr: SocketAddr, path: &str, connections: usize, duration: Du
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             let mut latencies = Vec::new();
             let mut errors = 0usize;
@@ -103,14 +113,20 @@ pub async fn load(addr: SocketAddr, path: &str, connections: usize, duration: Du
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    Ok(LoadReport { requests: latencies.len(), errors, elapsed, latencies })
+    Ok(LoadReport {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    })
 }
 
 async fn http(guests: PathBuf, connections: usize, duration: Duration) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("greenmesh-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let guests = std::fs::canonicalize(&guests)
-        .map_err(|e| anyhow::anyhow!("{}: {e} (run `cargo xtask build` first)", guests.display()))?;
+    let guests = std::fs::canonicalize(&guests).map_err(|e| {
+        anyhow::anyhow!("{}: {e} (run `cargo xtask build` first)", guests.display())
+    })?;
     let manifest = format!(
         r#"spin_manifest_version = 2
 [application]
@@ -137,17 +153,26 @@ sqlite_databases = ["default"]
         state_dir: Some(dir.join(".spin")),
         ..Default::default()
     };
-    let settings = EngineSettings { cache_dir: None, ..Default::default() };
+    let settings = EngineSettings {
+        cache_dir: None,
+        ..Default::default()
+    };
 
     // Instantiation cost, measured alone before any load.
     let engine = engine::build(&settings)?;
     let app = App::load(&engine, &load_opts)?;
     let _ticker = engine::EpochTicker::start(engine.clone());
-    let hello = app.components.get("hello").ok_or_else(|| anyhow::anyhow!("no hello component"))?;
+    let hello = app
+        .components
+        .get("hello")
+        .ok_or_else(|| anyhow::anyhow!("no hello component"))?;
     let rounds = 2000u32;
     let t = Instant::now();
     for _ in 0..rounds {
-        let mut store = Store::new(&engine, InstanceState::new(hello.capabilities.clone(), hello.limits.store_limits()));
+        let mut store = Store::new(
+            &engine,
+            InstanceState::new(hello.capabilities.clone(), hello.limits.store_limits()),
+        );
         store.limiter(|s| &mut s.limits);
         hello.limits.arm(&mut store);
         let _proxy = hello.pre.instantiate_async(&mut store).await?;
@@ -173,8 +198,14 @@ sqlite_databases = ["default"]
     load(addr, "/hello", 2, Duration::from_millis(300)).await?;
     load(addr, "/read", 2, Duration::from_millis(300)).await?;
 
-    println!("greenmesh bench http  ({} s per run, loopback, in-process load generator)", duration.as_secs());
-    println!("{:<28} {:>10} {:>10} {:>10} {:>8}", "run", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "greenmesh bench http  ({} s per run, loopback, in-process load generator)",
+        duration.as_secs()
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>8}",
+        "run", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     for (name, path, conns) in [
         ("hello, 16 connections", "/hello", connections),
         ("hello, 1 connection", "/hello", 1),
@@ -190,7 +221,10 @@ sqlite_databases = ["default"]
             r.errors
         );
     }
-    println!("instantiate per request: {:.1} µs (Store::new + pooled instantiate, mean of {rounds})", instantiate.as_secs_f64() * 1e6);
+    println!(
+        "instantiate per request: {:.1} µs (Store::new + pooled instantiate, mean of {rounds})",
+        instantiate.as_secs_f64() * 1e6
+    );
     let _ = stop_tx.send(());
     let _ = running.task.await;
     let _ = std::fs::remove_dir_all(&dir);

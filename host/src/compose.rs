@@ -24,15 +24,29 @@ use wac_graph::{CompositionGraph, EncodeOptions};
 pub const CAPABILITY_SETS: &[(&str, &[&str])] = &[
     (
         "sqlite_databases",
-        &["fermyon:spin/sqlite", "spin:sqlite/sqlite", "fermyon:spin/mysql", "fermyon:spin/postgres", "spin:postgres/postgres"],
+        &[
+            "fermyon:spin/sqlite",
+            "spin:sqlite/sqlite",
+            "fermyon:spin/mysql",
+            "fermyon:spin/postgres",
+            "spin:postgres/postgres",
+        ],
     ),
     (
         "key_value_stores",
-        &["fermyon:spin/key-value", "spin:key-value/key-value", "wasi:keyvalue/store"],
+        &[
+            "fermyon:spin/key-value",
+            "spin:key-value/key-value",
+            "wasi:keyvalue/store",
+        ],
     ),
     (
         "variables",
-        &["fermyon:spin/variables", "spin:variables/variables", "wasi:config/store"],
+        &[
+            "fermyon:spin/variables",
+            "spin:variables/variables",
+            "wasi:config/store",
+        ],
     ),
     (
         "allowed_outbound_hosts",
@@ -66,7 +80,11 @@ impl DependencyName {
     pub fn parse(name: &str) -> Result<Self, String> {
         if !name.contains(':') {
             let kebab = !name.is_empty()
-                && name.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+                && name.split('-').all(|w| {
+                    !w.is_empty()
+                        && w.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                });
             return if kebab {
                 Ok(Self::Plain(name.to_string()))
             } else {
@@ -74,7 +92,10 @@ impl DependencyName {
             };
         }
         let (path, version) = match name.split_once('@') {
-            Some((p, v)) => (p, Some(Version::parse(v).map_err(|e| format!("{name:?}: bad version: {e}"))?)),
+            Some((p, v)) => (
+                p,
+                Some(Version::parse(v).map_err(|e| format!("{name:?}: bad version: {e}"))?),
+            ),
             None => (name, None),
         };
         let (package, interface) = match path.split_once('/') {
@@ -95,8 +116,17 @@ impl DependencyName {
     pub fn matches(&self, import: &str) -> bool {
         match self {
             Self::Plain(n) => n == import,
-            Self::Package { package, interface, version } => {
-                let Ok(Self::Package { package: ip, interface: ii, version: iv }) = Self::parse(import) else {
+            Self::Package {
+                package,
+                interface,
+                version,
+            } => {
+                let Ok(Self::Package {
+                    package: ip,
+                    interface: ii,
+                    version: iv,
+                }) = Self::parse(import)
+                else {
                     return false;
                 };
                 *package == ip
@@ -158,8 +188,13 @@ pub struct Composition {
 /// Plugs `deps` into `main` (the component `id`).
 pub fn compose(id: &str, main: &[u8], deps: Vec<Dependency>) -> anyhow::Result<Composition> {
     let mut graph = CompositionGraph::new();
-    let main_pkg = Package::from_bytes(&format!("greenmesh-app:{id}"), None, main.to_vec(), graph.types_mut())
-        .with_context(|| format!("reading component `{id}`"))?;
+    let main_pkg = Package::from_bytes(
+        &format!("greenmesh-app:{id}"),
+        None,
+        main.to_vec(),
+        graph.types_mut(),
+    )
+    .with_context(|| format!("reading component `{id}`"))?;
     let main_world = main_pkg.ty();
     let main_id = graph.register_package(main_pkg)?;
     let main_inst = graph.instantiate(main_id);
@@ -176,8 +211,13 @@ pub fn compose(id: &str, main: &[u8], deps: Vec<Dependency>) -> anyhow::Result<C
                 imports.join(", ")
             );
         }
-        let pkg = Package::from_bytes(&format!("greenmesh-dep:d{i}"), None, dep.bytes, graph.types_mut())
-            .with_context(|| format!("reading dependency {:?} of component `{id}`", dep.key))?;
+        let pkg = Package::from_bytes(
+            &format!("greenmesh-dep:d{i}"),
+            None,
+            dep.bytes,
+            graph.types_mut(),
+        )
+        .with_context(|| format!("reading dependency {:?} of component `{id}`", dep.key))?;
         let dep_world = pkg.ty();
         let dep_id = graph.register_package(pkg)?;
         let dep_inst = graph.instantiate(dep_id);
@@ -194,7 +234,10 @@ pub fn compose(id: &str, main: &[u8], deps: Vec<Dependency>) -> anyhow::Result<C
                 graph
                     .set_instantiation_argument(dep_inst, &name, node)
                     .map_err(|e| anyhow!("denying {name} to dependency {:?}: {e}", dep.key))?;
-                denied.push(DeniedImport { import: private, interface: name });
+                denied.push(DeniedImport {
+                    import: private,
+                    interface: name,
+                });
             }
         }
 
@@ -203,12 +246,22 @@ pub fn compose(id: &str, main: &[u8], deps: Vec<Dependency>) -> anyhow::Result<C
                 bail!("import `{import}` of component `{id}` is satisfied by two dependencies: {other:?} and {:?}", dep.key);
             }
             let export = dep.export.clone().unwrap_or_else(|| import.clone());
-            let node = graph.alias_instance_export(dep_inst, &export).map_err(|_| {
-                anyhow!("dependency {:?} of component `{id}` does not export `{export}`", dep.key)
-            })?;
+            let node = graph
+                .alias_instance_export(dep_inst, &export)
+                .map_err(|_| {
+                    anyhow!(
+                        "dependency {:?} of component `{id}` does not export `{export}`",
+                        dep.key
+                    )
+                })?;
             graph
                 .set_instantiation_argument(main_inst, import, node)
-                .map_err(|e| anyhow!("dependency {:?} cannot satisfy `{import}` of `{id}`: {e}", dep.key))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "dependency {:?} cannot satisfy `{import}` of `{id}`: {e}",
+                        dep.key
+                    )
+                })?;
             satisfied.push((import.clone(), dep.key.clone()));
         }
     }

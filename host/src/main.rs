@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "greenmesh", version, about = "Capability-leasing compute mesh: coordinator and provider host")]
+#[command(
+    name = "greenmesh",
+    version,
+    about = "Capability-leasing compute mesh: coordinator and provider host"
+)]
 struct Cli {
     /// Log filter (`error`, `warn`, `info`, `debug`, or `target=level,...`).
     #[arg(long, global = true, default_value = "info")]
@@ -58,7 +62,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     greenmesh::logging::init(&cli.log_level, cli.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -76,7 +83,16 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Up { file, listen, runtime_config_file, state_dir, build, timeout_ms, max_memory_mb, max_instances } => {
+        Command::Up {
+            file,
+            listen,
+            runtime_config_file,
+            state_dir,
+            build,
+            timeout_ms,
+            max_memory_mb,
+            max_instances,
+        } => {
             let config = UpConfig {
                 load: LoadOptions {
                     manifest: file,

@@ -53,8 +53,9 @@ pub struct RuntimeConfig {
 impl RuntimeConfig {
     /// Reads `path`; relative paths inside are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ManifestError::new(path, ".", format!("cannot read runtime config: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ManifestError::new(path, ".", format!("cannot read runtime config: {e}"))
+        })?;
         let de = toml::Deserializer::parse(&text)
             .map_err(|e| ManifestError::new(path, ".", e.message().trim().to_string()))?;
         let file: RuntimeConfigFile = serde_path_to_error::deserialize(de)

@@ -22,7 +22,10 @@ command = ["mkdir -p out", "cp {src} out/hello.wasm"]
     std::fs::write(dir.path().join("spin.toml"), manifest).unwrap();
     let mut start = Start::new("unused", dir.path());
     start.manifest = dir.path().join("spin.toml");
-    assert!(start.load().is_err(), "source does not exist before the build");
+    assert!(
+        start.load().is_err(),
+        "source does not exist before the build"
+    );
 
     let mut config_start = start.clone();
     config_start.state_dir = dir.path().join(".spin");

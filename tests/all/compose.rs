@@ -5,7 +5,10 @@ use greenmesh_tests::Start;
 #[tokio::test]
 async fn dependency_answers_and_inherits_only_what_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
-    let app = Start::new("compose.toml", dir.path()).start().await.unwrap();
+    let app = Start::new("compose.toml", dir.path())
+        .start()
+        .await
+        .unwrap();
 
     // Inherit on: the dependency reads the parent's variables and store.
     let inherit = app.get("/inherit").await;
@@ -14,11 +17,17 @@ async fn dependency_answers_and_inherits_only_what_it_is_given() {
 
     // Inherit off (default): both capabilities refused, as errors not traps.
     let deny = app.get("/deny").await.text();
-    assert!(deny.starts_with("hello mesh; greeting=denied(Error::Undefined("), "{deny}");
+    assert!(
+        deny.starts_with("hello mesh; greeting=denied(Error::Undefined("),
+        "{deny}"
+    );
     assert!(deny.ends_with("kv=denied(Error::AccessDenied)"), "{deny}");
 
     // A list inherits just those capabilities.
     let partial = app.get("/partial").await.text();
-    assert_eq!(partial, "hello mesh; greeting=hi; kv=denied(Error::AccessDenied)");
+    assert_eq!(
+        partial,
+        "hello mesh; greeting=hi; kv=denied(Error::AccessDenied)"
+    );
     app.stop().await;
 }

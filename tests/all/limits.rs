@@ -7,7 +7,10 @@ async fn fails_then_recovers(app: &TestApp, path: &str, reason: &str) {
     let r = app.get(path).await;
     assert_eq!(r.status, 500, "{path}: {}", r.text());
     let error = r.json()["error"].as_str().unwrap().to_string();
-    assert!(error.contains(reason), "{path}: expected {reason:?} in {error:?}");
+    assert!(
+        error.contains(reason),
+        "{path}: expected {reason:?} in {error:?}"
+    );
     assert!(r.json()["request_id"].is_string());
     let ok = app.get("/ok").await;
     assert_eq!((ok.status, ok.text().as_str()), (200, "ok"), "after {path}");
@@ -32,13 +35,21 @@ async fn infinite_loop_is_stopped_by_the_time_limit() {
     // While the loop runs, other requests are still served.
     let looping = tokio::spawn({
         let addr = app.addr;
-        async move { greenmesh_tests::send(addr, "GET", "/loop", bytes::Bytes::new()).await.unwrap() }
+        async move {
+            greenmesh_tests::send(addr, "GET", "/loop", bytes::Bytes::new())
+                .await
+                .unwrap()
+        }
     });
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(app.get("/ok").await.status, 200);
     let r = looping.await.unwrap();
     assert_eq!(r.status, 500);
-    assert!(r.text().contains("time limit of 1000 ms exceeded"), "{}", r.text());
+    assert!(
+        r.text().contains("time limit of 1000 ms exceeded"),
+        "{}",
+        r.text()
+    );
     assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
     fails_then_recovers(&app, "/loop", "time limit").await;
     app.stop().await;

@@ -5,7 +5,11 @@ use greenmesh_tests::Start;
 #[tokio::test]
 async fn exact_beats_param_beats_wildcard() {
     let dir = tempfile::tempdir().unwrap();
-    let app = Start::new("routes.toml", dir.path()).env("SPIN_VARIABLE_API_KEY", "k").start().await.unwrap();
+    let app = Start::new("routes.toml", dir.path())
+        .env("SPIN_VARIABLE_API_KEY", "k")
+        .start()
+        .await
+        .unwrap();
 
     let me = app.get("/users/me").await.json();
     assert_eq!(me["who"], "users-me");
@@ -20,7 +24,10 @@ async fn exact_beats_param_beats_wildcard() {
     assert_eq!(any["who"], "users-any");
     assert_eq!(any["headers"]["spin-path-info"], "/42/cart");
     assert_eq!(any["headers"]["spin-component-route"], "/users");
-    assert!(any["headers"]["spin-full-url"].as_str().unwrap().ends_with("/users/42/cart"));
+    assert!(any["headers"]["spin-full-url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/users/42/cart"));
 
     let other = app.get("/elsewhere/deep").await.json();
     assert_eq!(other["who"], "fallback");
@@ -34,7 +41,10 @@ async fn exact_beats_param_beats_wildcard() {
 #[tokio::test]
 async fn unmatched_path_is_a_json_404() {
     let dir = tempfile::tempdir().unwrap();
-    let app = Start::new("compose.toml", dir.path()).start().await.unwrap();
+    let app = Start::new("compose.toml", dir.path())
+        .start()
+        .await
+        .unwrap();
     let reply = app.get("/nothing/here").await;
     assert_eq!(reply.status, 404);
     assert_eq!(reply.json()["error"], "no route matches /nothing/here");

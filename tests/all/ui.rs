@@ -29,7 +29,10 @@ fn manifest_mistakes_name_file_key_and_problem() {
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected.trim_end() != got {
-            failures.push(format!("{name}:\n  expected: {}\n  got:      {got}", expected.trim_end()));
+            failures.push(format!(
+                "{name}:\n  expected: {}\n  got:      {got}",
+                expected.trim_end()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

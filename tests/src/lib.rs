@@ -29,7 +29,11 @@ pub fn guest(name: &str) -> PathBuf {
     let p = tests_dir()
         .join("guests/target/wasm32-wasip2/release")
         .join(format!("{name}.wasm"));
-    assert!(p.exists(), "{} is missing: run `cargo xtask build` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo xtask build` first",
+        p.display()
+    );
     p
 }
 
@@ -140,12 +144,19 @@ impl Reply {
 
 impl TestApp {
     /// Sends one request on a fresh connection.
-    pub async fn request(&self, method: &str, path: &str, body: impl Into<Bytes>) -> anyhow::Result<Reply> {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: impl Into<Bytes>,
+    ) -> anyhow::Result<Reply> {
         send(self.addr, method, path, body.into()).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.request("GET", path, Bytes::new()).await.expect("GET failed")
+        self.request("GET", path, Bytes::new())
+            .await
+            .expect("GET failed")
     }
 
     /// Stops accepting connections and waits for the server task.
@@ -160,7 +171,12 @@ impl TestApp {
 }
 
 /// One HTTP/1.1 request to `addr`.
-pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Bytes) -> anyhow::Result<Reply> {
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Bytes,
+) -> anyhow::Result<Reply> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
@@ -174,7 +190,11 @@ pub async fn send(addr: SocketAddr, method: &str, path: &str, body: Bytes) -> an
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await?.to_bytes().to_vec();
-    Ok(Reply { status, headers, body })
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Starts like `greenmesh up --build`: build commands run first.

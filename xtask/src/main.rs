@@ -25,8 +25,17 @@ fn main() -> anyhow::Result<()> {
         "test" => {
             build_wasm()?;
             // CLI tests run the `greenmesh` binary itself.
-            cargo(&root(), ["build", "--package", "greenmesh"].map(String::from))?;
-            cargo(&root(), ["test", "--workspace"].into_iter().map(String::from).chain(rest))
+            cargo(
+                &root(),
+                ["build", "--package", "greenmesh"].map(String::from),
+            )?;
+            cargo(
+                &root(),
+                ["test", "--workspace"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(rest),
+            )
         }
         "up" => {
             build_wasm()?;
@@ -46,12 +55,18 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"));
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "wasm32-wasip2")
+        });
     match installed {
         Ok(true) => Ok(()),
         Ok(false) => {
             eprintln!("xtask: installing the wasm32-wasip2 target");
-            let status = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status()?;
+            let status = Command::new("rustup")
+                .args(["target", "add", "wasm32-wasip2"])
+                .status()?;
             if !status.success() {
                 bail!("`rustup target add wasm32-wasip2` failed");
             }

@@ -60,7 +60,9 @@ pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
 pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
     let de = toml::Deserializer::parse(text).map_err(|e| ManifestError {
         file: path.to_path_buf(),
-        line: e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        line: e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
         key: ".".into(),
         message: e.message().trim().to_string(),
     })?;
@@ -104,10 +106,16 @@ fn check_variables(manifest: &Manifest, err: &ErrFn) -> Result<(), ManifestError
         validate_name(name).map_err(|m| err(key.clone(), m))?;
         match (var.required, &var.default) {
             (true, Some(_)) => {
-                return Err(err(key, "a variable is either `required` or has a `default`, not both".into()))
+                return Err(err(
+                    key,
+                    "a variable is either `required` or has a `default`, not both".into(),
+                ))
             }
             (false, None) => {
-                return Err(err(key, "must be `required = true` or have a `default`".into()))
+                return Err(err(
+                    key,
+                    "must be `required = true` or have a `default`".into(),
+                ))
             }
             _ => {}
         }
@@ -119,7 +127,9 @@ fn check_variables(manifest: &Manifest, err: &ErrFn) -> Result<(), ManifestError
 fn is_kebab_id(id: &str) -> bool {
     !id.is_empty()
         && id.split('-').all(|w| {
-            !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
 }
 
@@ -165,12 +175,19 @@ fn check_component(
         ));
     }
     if !c.ai_models.is_empty() {
-        return Err(err(key("ai_models"), "AI models are not served by greenmesh".into()));
+        return Err(err(
+            key("ai_models"),
+            "AI models are not served by greenmesh".into(),
+        ));
     }
     for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
-        AllowedHost::parse(host).map_err(|m| err(format!("{}[{i}]", key("allowed_outbound_hosts")), m))?;
+        AllowedHost::parse(host)
+            .map_err(|m| err(format!("{}[{i}]", key("allowed_outbound_hosts")), m))?;
     }
-    for (field, labels) in [("key_value_stores", &c.key_value_stores), ("sqlite_databases", &c.sqlite_databases)] {
+    for (field, labels) in [
+        ("key_value_stores", &c.key_value_stores),
+        ("sqlite_databases", &c.sqlite_databases),
+    ] {
         for (i, label) in labels.iter().enumerate() {
             if !is_label(label) {
                 return Err(err(
@@ -197,7 +214,11 @@ fn check_component(
         let parsed: Result<GreenmeshTool, _> = serde_path_to_error::deserialize(tool.clone());
         if let Err(e) = parsed {
             let sub = e.path().to_string();
-            let k = if sub.is_empty() || sub == "." { key("tool.greenmesh") } else { format!("{}.{sub}", key("tool.greenmesh")) };
+            let k = if sub.is_empty() || sub == "." {
+                key("tool.greenmesh")
+            } else {
+                format!("{}.{sub}", key("tool.greenmesh"))
+            };
             return Err(err(k, e.into_inner().to_string().trim().to_string()));
         }
     }
@@ -228,8 +249,14 @@ fn check_component(
                 }
                 if let Some(schema::InheritConfiguration::Some(list)) = &t.inherit_configuration {
                     for cap in list {
-                        if !crate::compose::CAPABILITY_SETS.iter().any(|(n, _)| n == cap) {
-                            let known: Vec<_> = crate::compose::CAPABILITY_SETS.iter().map(|(n, _)| *n).collect();
+                        if !crate::compose::CAPABILITY_SETS
+                            .iter()
+                            .any(|(n, _)| n == cap)
+                        {
+                            let known: Vec<_> = crate::compose::CAPABILITY_SETS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect();
                             return Err(err(
                                 format!("{k}.inherit_configuration"),
                                 format!("unknown capability {cap:?} (known: {})", known.join(", ")),
@@ -258,17 +285,22 @@ fn check_triggers(
             ));
         }
         for (i, entry) in entries.iter().enumerate() {
-            let trigger: HttpTrigger = serde_path_to_error::deserialize(entry.clone()).map_err(|e| {
-                let sub = e.path().to_string();
-                let mut me = ManifestError::new(
-                    path,
-                    if sub.is_empty() || sub == "." { format!("trigger.http[{i}]") } else { format!("trigger.http[{i}].{sub}") },
-                    e.into_inner().to_string().trim().to_string(),
-                );
-                me.line = None;
-                let _ = text;
-                me
-            })?;
+            let trigger: HttpTrigger =
+                serde_path_to_error::deserialize(entry.clone()).map_err(|e| {
+                    let sub = e.path().to_string();
+                    let mut me = ManifestError::new(
+                        path,
+                        if sub.is_empty() || sub == "." {
+                            format!("trigger.http[{i}]")
+                        } else {
+                            format!("trigger.http[{i}].{sub}")
+                        },
+                        e.into_inner().to_string().trim().to_string(),
+                    );
+                    me.line = None;
+                    let _ = text;
+                    me
+                })?;
             let key = |k: &str| format!("trigger.http[{i}].{k}");
             match (&trigger.component, &trigger.static_response) {
                 (Some(_), Some(_)) | (None, None) => {
@@ -281,17 +313,24 @@ fn check_triggers(
                     let known: Vec<&str> = manifest.component.keys().map(String::as_str).collect();
                     return Err(err(
                         key("component"),
-                        format!("no component named {id:?} (components: {})", known.join(", ")),
+                        format!(
+                            "no component named {id:?} (components: {})",
+                            known.join(", ")
+                        ),
                     ));
                 }
                 _ => {}
             }
             match &trigger.route {
                 schema::Route::Path(route) => {
-                    RoutePattern::parse(route).map_err(|e| err(key("route"), format!("{route:?}: {e}")))?;
+                    RoutePattern::parse(route)
+                        .map_err(|e| err(key("route"), format!("{route:?}: {e}")))?;
                 }
                 schema::Route::Private(p) if !p.private => {
-                    return Err(err(key("route"), "`route = { private = false }` is not allowed; give a path".into()))
+                    return Err(err(
+                        key("route"),
+                        "`route = { private = false }` is not allowed; give a path".into(),
+                    ))
                 }
                 schema::Route::Private(_) => {}
             }

@@ -9,7 +9,9 @@ impl Host for InstanceState {}
 
 impl InstanceState {
     fn kv(&self, store: &Resource<StoreHandle>) -> Result<&StoreHandle, Error> {
-        self.table.get(store).map_err(|e| Error::Other(e.to_string()))
+        self.table
+            .get(store)
+            .map_err(|e| Error::Other(e.to_string()))
     }
 }
 
@@ -35,8 +37,16 @@ impl HostStore for InstanceState {
         self.kv(&store)?.store.get(&key).map_err(Error::Other)
     }
 
-    fn set(&mut self, store: Resource<StoreHandle>, key: String, value: Vec<u8>) -> Result<(), Error> {
-        self.kv(&store)?.store.set(&key, &value).map_err(Error::Other)
+    fn set(
+        &mut self,
+        store: Resource<StoreHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), Error> {
+        self.kv(&store)?
+            .store
+            .set(&key, &value)
+            .map_err(Error::Other)
     }
 
     fn delete(&mut self, store: Resource<StoreHandle>, key: String) -> Result<(), Error> {
@@ -44,7 +54,12 @@ impl HostStore for InstanceState {
     }
 
     fn exists(&mut self, store: Resource<StoreHandle>, key: String) -> Result<bool, Error> {
-        Ok(self.kv(&store)?.store.get(&key).map_err(Error::Other)?.is_some())
+        Ok(self
+            .kv(&store)?
+            .store
+            .get(&key)
+            .map_err(Error::Other)?
+            .is_some())
     }
 
     fn get_keys(&mut self, store: Resource<StoreHandle>) -> Result<Vec<String>, Error> {

@@ -42,7 +42,11 @@ impl AllowedHost {
         let scheme = match scheme {
             "*" => None,
             "http" | "https" => Some(scheme.to_string()),
-            other => return Err(format!("{raw:?}: unsupported scheme {other:?} (use http, https or *)")),
+            other => {
+                return Err(format!(
+                    "{raw:?}: unsupported scheme {other:?} (use http, https or *)"
+                ))
+            }
         };
         if rest.contains('/') {
             return Err(format!("{raw:?}: an allowed host has no path"));
@@ -54,12 +58,22 @@ impl AllowedHost {
         let host = match host {
             "" => return Err(format!("{raw:?}: missing host")),
             "self" | "self.alt" => {
-                return Err(format!("{raw:?}: self-requests are not supported by greenmesh"))
+                return Err(format!(
+                    "{raw:?}: self-requests are not supported by greenmesh"
+                ))
             }
             "*" => HostPattern::Any,
             h if h.starts_with("*.") => HostPattern::Suffix(h[1..].to_ascii_lowercase()),
-            h if h.contains('*') => return Err(format!("{raw:?}: `*` may only be a whole host or a `*.` prefix")),
-            h => HostPattern::Exact(h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase()),
+            h if h.contains('*') => {
+                return Err(format!(
+                    "{raw:?}: `*` may only be a whole host or a `*.` prefix"
+                ))
+            }
+            h => HostPattern::Exact(
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_ascii_lowercase(),
+            ),
         };
         let port = match port {
             None => PortPattern::Default,
@@ -72,13 +86,21 @@ impl AllowedHost {
                 }
             },
         };
-        Ok(Self { raw: raw.to_string(), scheme, host, port })
+        Ok(Self {
+            raw: raw.to_string(),
+            scheme,
+            host,
+            port,
+        })
     }
 
     /// Whether a request to `scheme://host:port` is allowed by this entry.
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let host_ok = match &self.host {
             HostPattern::Any => true,
             HostPattern::Suffix(suffix) => host.ends_with(suffix.as_str()),
@@ -100,7 +122,8 @@ impl fmt::Display for AllowedHost {
 }
 
 fn parse_port(raw: &str, p: &str) -> Result<u16, String> {
-    p.parse().map_err(|_| format!("{raw:?}: invalid port {p:?}"))
+    p.parse()
+        .map_err(|_| format!("{raw:?}: invalid port {p:?}"))
 }
 
 /// The well-known port of `http` and `https`.
@@ -128,7 +151,9 @@ mod tests {
     use super::*;
 
     fn allows(entry: &str, scheme: &str, host: &str, port: u16) -> bool {
-        AllowedHost::parse(entry).unwrap().allows(scheme, host, port)
+        AllowedHost::parse(entry)
+            .unwrap()
+            .allows(scheme, host, port)
     }
 
     #[test]
@@ -137,16 +162,32 @@ mod tests {
         assert!(!allows("https://example.com", "https", "example.com", 8443));
         assert!(!allows("https://example.com", "http", "example.com", 80));
         assert!(allows("*://*:*", "http", "anything", 1));
-        assert!(allows("http://*.svc.local:8000..8010", "http", "a.svc.local", 8009));
-        assert!(!allows("http://*.svc.local:8000..8010", "http", "a.svc.local", 8010));
+        assert!(allows(
+            "http://*.svc.local:8000..8010",
+            "http",
+            "a.svc.local",
+            8009
+        ));
+        assert!(!allows(
+            "http://*.svc.local:8000..8010",
+            "http",
+            "a.svc.local",
+            8010
+        ));
         assert!(allows("http://127.0.0.1:*", "http", "127.0.0.1", 4000));
     }
 
     #[test]
     fn bad_entries_explain_themselves() {
-        assert!(AllowedHost::parse("example.com").unwrap_err().contains("no scheme"));
-        assert!(AllowedHost::parse("ftp://x").unwrap_err().contains("unsupported scheme"));
-        assert!(AllowedHost::parse("http://x:port").unwrap_err().contains("invalid port"));
+        assert!(AllowedHost::parse("example.com")
+            .unwrap_err()
+            .contains("no scheme"));
+        assert!(AllowedHost::parse("ftp://x")
+            .unwrap_err()
+            .contains("unsupported scheme"));
+        assert!(AllowedHost::parse("http://x:port")
+            .unwrap_err()
+            .contains("invalid port"));
         assert!(AllowedHost::parse("http://x/path").is_err());
     }
 }

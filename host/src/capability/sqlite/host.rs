@@ -14,12 +14,24 @@ impl HostConnection for InstanceState {
             OpenError::NoSuchDatabase => Error::NoSuchDatabase,
         })?;
         self.table
-            .push(Connection { db, last_insert_rowid: 0, changes: 0 })
+            .push(Connection {
+                db,
+                last_insert_rowid: 0,
+                changes: 0,
+            })
             .map_err(|e| Error::Io(e.to_string()))
     }
 
-    fn execute(&mut self, conn: Resource<Connection>, statement: String, parameters: Vec<Value>) -> Result<QueryResult, Error> {
-        let conn = self.table.get(&conn).map_err(|_| Error::InvalidConnection)?;
+    fn execute(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> Result<QueryResult, Error> {
+        let conn = self
+            .table
+            .get(&conn)
+            .map_err(|_| Error::InvalidConnection)?;
         let params: Vec<SqlValue> = parameters.into_iter().map(into_sql).collect();
         let rows = conn.db.execute(&statement, &params).map_err(|e| match e {
             SqlError::DatabaseFull => Error::DatabaseFull,
@@ -30,7 +42,9 @@ impl HostConnection for InstanceState {
             rows: rows
                 .rows
                 .into_iter()
-                .map(|r| RowResult { values: r.into_iter().map(from_sql).collect() })
+                .map(|r| RowResult {
+                    values: r.into_iter().map(from_sql).collect(),
+                })
                 .collect(),
         })
     }

@@ -14,12 +14,24 @@ impl HostConnection for InstanceState {
             OpenError::NoSuchDatabase => Error::NoSuchDatabase,
         })?;
         self.table
-            .push(Connection { db, last_insert_rowid: 0, changes: 0 })
+            .push(Connection {
+                db,
+                last_insert_rowid: 0,
+                changes: 0,
+            })
             .map_err(|e| Error::Io(e.to_string()))
     }
 
-    fn execute(&mut self, conn: Resource<Connection>, statement: String, parameters: Vec<Value>) -> Result<QueryResult, Error> {
-        let conn = self.table.get_mut(&conn).map_err(|_| Error::InvalidConnection)?;
+    fn execute(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> Result<QueryResult, Error> {
+        let conn = self
+            .table
+            .get_mut(&conn)
+            .map_err(|_| Error::InvalidConnection)?;
         let params: Vec<SqlValue> = parameters.into_iter().map(into_sql).collect();
         let rows = conn.db.execute(&statement, &params).map_err(|e| match e {
             SqlError::DatabaseFull => Error::DatabaseFull,
@@ -32,13 +44,18 @@ impl HostConnection for InstanceState {
             rows: rows
                 .rows
                 .into_iter()
-                .map(|r| RowResult { values: r.into_iter().map(from_sql).collect() })
+                .map(|r| RowResult {
+                    values: r.into_iter().map(from_sql).collect(),
+                })
                 .collect(),
         })
     }
 
     fn last_insert_rowid(&mut self, conn: Resource<Connection>) -> i64 {
-        self.table.get(&conn).map(|c| c.last_insert_rowid).unwrap_or(0)
+        self.table
+            .get(&conn)
+            .map(|c| c.last_insert_rowid)
+            .unwrap_or(0)
     }
 
     fn changes(&mut self, conn: Resource<Connection>) -> u64 {

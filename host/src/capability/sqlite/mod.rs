@@ -35,6 +35,10 @@ impl crate::state::InstanceState {
             tracing::debug!(component = %caps.component_id, database = %label, "sqlite label not granted");
             return Err(OpenError::AccessDenied);
         }
-        caps.resources.sqlite.get(label).cloned().ok_or(OpenError::NoSuchDatabase)
+        caps.resources
+            .sqlite
+            .get(label)
+            .cloned()
+            .ok_or(OpenError::NoSuchDatabase)
     }
 }

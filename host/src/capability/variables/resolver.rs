@@ -92,11 +92,19 @@ mod tests {
         let mut d = IndexMap::new();
         d.insert(
             "greeting".into(),
-            AppVariable { default: Some("hi".into()), required: false, secret: false },
+            AppVariable {
+                default: Some("hi".into()),
+                required: false,
+                secret: false,
+            },
         );
         d.insert(
             "api_key".into(),
-            AppVariable { default: None, required: true, secret: true },
+            AppVariable {
+                default: None,
+                required: true,
+                secret: true,
+            },
         );
         d
     }

@@ -26,6 +26,9 @@ pub fn add_spin_headers(
     set("spin-component-route", route.component_route());
     set("spin-client-addr", &client.to_string());
     for (name, value) in &matched.params {
-        set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value);
+        set(
+            &format!("spin-path-match-{}", name.to_ascii_lowercase()),
+            value,
+        );
     }
 }

@@ -266,7 +266,10 @@ mod tests {
     #[test]
     fn bad_routes_are_refused() {
         assert_eq!(RoutePattern::parse("x"), Err(RouteError::NoLeadingSlash));
-        assert_eq!(RoutePattern::parse("/.../a"), Err(RouteError::WildcardNotLast));
+        assert_eq!(
+            RoutePattern::parse("/.../a"),
+            Err(RouteError::WildcardNotLast)
+        );
         assert_eq!(RoutePattern::parse("/a/:"), Err(RouteError::EmptyParam));
         assert_eq!(
             RoutePattern::parse("/:a/:a"),

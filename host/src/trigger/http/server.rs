@@ -79,7 +79,11 @@ pub async fn serve(
 }
 
 impl Server {
-    async fn handle(self: Arc<Self>, mut req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+    async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Response<HyperOutgoingBody> {
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("{:x}-{id}", std::process::id());
         let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
@@ -87,13 +91,23 @@ impl Server {
             let path = req.uri().path().to_string();
             let Some((route, target, matched)) = self.app.router.route(&path) else {
                 tracing::info!(status = 404, "no route");
-                return json_error(StatusCode::NOT_FOUND, &format!("no route matches {path}"), &request_id);
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no route matches {path}"),
+                    &request_id,
+                );
             };
             let component = match target {
                 RouteTarget::Static(resp) => return static_response(resp),
                 RouteTarget::Component(id) => match self.app.components.get(id) {
                     Some(c) => c,
-                    None => return json_error(StatusCode::INTERNAL_SERVER_ERROR, "route has no component", &request_id),
+                    None => {
+                        return json_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "route has no component",
+                            &request_id,
+                        )
+                    }
                 },
             };
             let host = req
@@ -107,7 +121,11 @@ impl Server {
                     req.headers_mut().insert(http::header::HOST, v);
                 }
             }
-            let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let path_and_query = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let full_url = format!("http://{host}{path_and_query}");
             add_spin_headers(req.headers_mut(), &full_url, route, &matched, client);
             let started = std::time::Instant::now();
@@ -134,20 +152,32 @@ async fn run_component(
     let engine = component.pre.engine();
     let mut store = Store::new(
         engine,
-        InstanceState::new(component.capabilities.clone(), component.limits.store_limits()),
+        InstanceState::new(
+            component.capabilities.clone(),
+            component.limits.store_limits(),
+        ),
     );
     store.limiter(|s| &mut s.limits);
     component.limits.arm(&mut store);
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         Ok((req, out))
     })();
     let (req, out) = match prepared {
         Ok(v) => v,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &format!("bad request: {e}"), request_id),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("bad request: {e}"),
+                request_id,
+            )
+        }
     };
 
     let pre = component.pre.clone();
@@ -190,11 +220,20 @@ async fn run_component(
 /// A one-line, user-facing reason for a guest failure.
 fn describe_trap(e: &wasmtime::Error, limits: &crate::sandbox::Limits) -> String {
     let text = format!("{e:?}");
-    if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+    if matches!(
+        e.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::Interrupt)
+    ) {
         format!("time limit of {} ms exceeded", limits.timeout.as_millis())
     } else if text.contains("memory") && (text.contains("grow") || text.contains("limit")) {
-        format!("memory limit of {} MiB exceeded", limits.max_memory_bytes >> 20)
-    } else if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::StackOverflow)) {
+        format!(
+            "memory limit of {} MiB exceeded",
+            limits.max_memory_bytes >> 20
+        )
+    } else if matches!(
+        e.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::StackOverflow)
+    ) {
         "stack overflow".to_string()
     } else {
         format!("component trapped: {}", e.root_cause())
@@ -202,7 +241,9 @@ fn describe_trap(e: &wasmtime::Error, limits: &crate::sandbox::Limits) -> String
 }
 
 fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A JSON error response `{"error": ..., "request_id": ...}`.
