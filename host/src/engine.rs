@@ -16,8 +16,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct EngineSettings {
     /// Most instances alive at once (concurrent requests across all components).
     pub max_instances: u32,
-    /// Largest linear memory any instance may have, in bytes; per-component
-    /// limits (`tool.greenmesh.max_memory_mb`) are enforced per store below it.
+    /// Largest linear memory the pool can hold for one instance, in bytes.
+    /// Per-component limits (`tool.greenmesh.max_memory_mb`, `--max-memory-mb`)
+    /// are enforced per store below it; 4 GiB (all a 32-bit memory can
+    /// address) only reserves address space, it commits nothing.
     pub max_memory_bytes: u64,
     /// Where compiled code is cached between runs; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
@@ -27,7 +29,7 @@ impl Default for EngineSettings {
     fn default() -> Self {
         Self {
             max_instances: 256,
-            max_memory_bytes: 512 << 20,
+            max_memory_bytes: 4 << 30,
             cache_dir: None,
         }
     }

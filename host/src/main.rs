@@ -107,8 +107,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 listen,
                 engine: EngineSettings {
                     max_instances,
-                    max_memory_bytes: (max_memory_mb.max(512) as u64) << 20,
                     cache_dir: default_cache_dir(),
+                    ..EngineSettings::default()
                 },
                 build,
             };
