@@ -8,7 +8,6 @@
 
 mod database;
 mod host;
-mod host_v3;
 
 pub use database::{Database, Rows, SqlError, SqlValue};
 
