@@ -135,7 +135,7 @@ name = "bench"
 route = "/hello"
 component = "hello"
 [[trigger.http]]
-route = "/read"
+route = "/store/..."
 component = "store"
 [component.hello]
 source = {hello:?}
@@ -196,7 +196,7 @@ sqlite_databases = ["default"]
     let addr = running.addr;
     // Warm up both routes (first-touch of sqlite, page faults in the pool).
     load(addr, "/hello", 2, Duration::from_millis(300)).await?;
-    load(addr, "/read", 2, Duration::from_millis(300)).await?;
+    load(addr, "/store/read", 2, Duration::from_millis(300)).await?;
 
     println!(
         "greenmesh bench http  ({} s per run, loopback, in-process load generator)",
@@ -206,13 +206,15 @@ sqlite_databases = ["default"]
         "{:<28} {:>10} {:>10} {:>10} {:>8}",
         "run", "req/s", "p50 ms", "p99 ms", "errors"
     );
+    let mut errors = 0;
     for (name, path, conns) in [
         ("hello, 16 connections", "/hello", connections),
         ("hello, 1 connection", "/hello", 1),
-        ("sqlite read, 16 connections", "/read", connections),
+        ("sqlite read, 16 connections", "/store/read", connections),
     ] {
         let r = load(addr, path, conns, duration).await?;
         let name = name.replace("16", &conns.to_string());
+        errors += r.errors;
         println!(
             "{name:<28} {:>10.0} {:>10.3} {:>10.3} {:>8}",
             r.per_second(),
@@ -225,6 +227,9 @@ sqlite_databases = ["default"]
         "instantiate per request: {:.1} µs (Store::new + pooled instantiate, mean of {rounds})",
         instantiate.as_secs_f64() * 1e6
     );
+    if errors > 0 {
+        anyhow::bail!("{errors} requests failed: the figures above are not valid");
+    }
     let _ = stop_tx.send(());
     let _ = running.task.await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -112,15 +112,29 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 build,
             };
-            let running = greenmesh::start(config, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            let running = greenmesh::start(config, shutdown_signal()).await?;
             println!("greenmesh: serving on http://{}", running.addr);
             running.task.await?
         }
         Command::Bench { which } => greenmesh::bench::run(which).await,
     }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
 }
 
 /// `$XDG_CACHE_HOME/greenmesh` or `~/.cache/greenmesh`.
