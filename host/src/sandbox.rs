@@ -34,15 +34,13 @@ impl Limits {
     }
 
     /// Arms the deadline on `store`: the guest yields to the executor every
-    /// epoch tick (so a busy guest never starves other requests) and traps
+    /// epoch tick ([`EPOCH_TICK`]) (so a busy guest never starves other requests) and traps
     /// with an interrupt once the timeout has passed.
     pub fn arm<T>(&self, store: &mut Store<T>) {
-        let ticks = (self.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         let deadline = std::time::Instant::now() + self.timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if std::time::Instant::now() >= deadline {
-                let _ = ticks;
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
                 Ok(UpdateDeadline::Yield(1))
