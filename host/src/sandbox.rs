@@ -1,6 +1,5 @@
 //! Per-instance limits: wall-clock deadline (epochs) and linear memory.
 
-use crate::engine::EPOCH_TICK;
 use std::time::Duration;
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
@@ -34,7 +33,7 @@ impl Limits {
     }
 
     /// Arms the deadline on `store`: the guest yields to the executor every
-    /// epoch tick ([`EPOCH_TICK`]) (so a busy guest never starves other requests) and traps
+    /// epoch tick ([`crate::engine::EPOCH_TICK`]) (so a busy guest never starves other requests) and traps
     /// with an interrupt once the timeout has passed.
     pub fn arm<T>(&self, store: &mut Store<T>) {
         let deadline = std::time::Instant::now() + self.timeout;
