@@ -1,0 +1,62 @@
+//! Which nodes can serve a task, and why the others cannot.
+
+use crate::greenmesh::marketplace::types::{
+    Declined, Node, NodeStatus, Offer, Requirements, SearchResult,
+};
+
+/// Splits `candidates` (nodes that list the capability) into offers and
+/// declines with a reason each.
+pub fn search(req: &Requirements, candidates: Vec<Node>, now_ms: u64) -> SearchResult {
+    let mut offers = Vec::new();
+    let mut declined = Vec::new();
+    for node in candidates {
+        match check(req, &node, now_ms) {
+            Ok(capability) => offers.push(Offer { capability, node }),
+            Err(reason) => declined.push(Declined { node_id: node.id.clone(), reason }),
+        }
+    }
+    SearchResult { offers, declined }
+}
+
+fn check(
+    req: &Requirements,
+    node: &Node,
+    now_ms: u64,
+) -> Result<crate::greenmesh::marketplace::types::Capability, String> {
+    match node.status {
+        NodeStatus::Online => {}
+        NodeStatus::Offline => {
+            let silent = now_ms.saturating_sub(node.last_seen) / 1000;
+            return Err(format!("offline: no heartbeat for {silent} s"));
+        }
+        NodeStatus::Withdrawn => return Err("withdrawn from the marketplace".into()),
+    }
+    let capability = node
+        .capabilities
+        .iter()
+        .find(|c| c.name == req.capability)
+        .cloned()
+        .ok_or_else(|| format!("does not offer {}", req.capability))?;
+    if !node.allowed_tasks.iter().any(|t| t == "*" || *t == req.capability) {
+        return Err(format!("its allow-list does not include {}", req.capability));
+    }
+    if req.require_gpu && node.capacity.gpu.is_none() {
+        return Err("task requires a GPU; node has none".into());
+    }
+    if req.max_memory_mb > node.capacity.memory_mb {
+        return Err(format!(
+            "task needs {} MB of memory; node has {} MB",
+            req.max_memory_mb, node.capacity.memory_mb
+        ));
+    }
+    if req.input_bytes > capability.max_input_bytes {
+        return Err(format!(
+            "input is {} bytes; node accepts at most {}",
+            req.input_bytes, capability.max_input_bytes
+        ));
+    }
+    if node.load >= 1.0 {
+        return Err("fully loaded".into());
+    }
+    Ok(capability)
+}

@@ -1,0 +1,207 @@
+//! The `marketplace_*` tables: nodes (one row each, capabilities as JSON)
+//! and an offers index (node, capability) for search.
+
+use crate::greenmesh::marketplace::types::{Beat, Error, Node, NodeStatus, Registration};
+use spin_sdk::sqlite::{Connection, Value};
+
+/// A node silent for this long is offline.
+pub const LIVENESS_WINDOW_MS: u64 = 60_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS marketplace_nodes (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    public_key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS marketplace_offers (
+    node_id TEXT NOT NULL,
+    capability TEXT NOT NULL,
+    PRIMARY KEY (node_id, capability)
+);
+CREATE INDEX IF NOT EXISTS marketplace_offers_by_capability ON marketplace_offers (capability);
+";
+
+/// Milliseconds since the Unix epoch, from the WASI wall clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn storage(e: impl std::fmt::Debug) -> Error {
+    Error::Storage(format!("{e:?}"))
+}
+
+fn status_name(s: NodeStatus) -> &'static str {
+    match s {
+        NodeStatus::Online => "online",
+        NodeStatus::Offline => "offline",
+        NodeStatus::Withdrawn => "withdrawn",
+    }
+}
+
+/// A connection to the coordinator database with the schema in place.
+pub struct Store {
+    db: Connection,
+}
+
+impl Store {
+    pub fn open() -> Result<Self, Error> {
+        let db = Connection::open_default().map_err(storage)?;
+        for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            db.execute(statement, &[]).map_err(storage)?;
+        }
+        Ok(Self { db })
+    }
+
+    fn save(&self, node: &Node) -> Result<(), Error> {
+        let body = serde_json::to_string(node).map_err(storage)?;
+        self.db
+            .execute(
+                "INSERT INTO marketplace_nodes (id, owner, public_key, status, last_seen, body)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                     last_seen = excluded.last_seen, body = excluded.body",
+                &[
+                    Value::Text(node.id.clone()),
+                    Value::Text(node.owner.clone()),
+                    Value::Text(node.public_key.clone()),
+                    Value::Text(status_name(node.status).into()),
+                    Value::Integer(node.last_seen as i64),
+                    Value::Text(body),
+                ],
+            )
+            .map_err(storage)?;
+        self.db
+            .execute("DELETE FROM marketplace_offers WHERE node_id = ?", &[Value::Text(node.id.clone())])
+            .map_err(storage)?;
+        for c in &node.capabilities {
+            self.db
+                .execute(
+                    "INSERT INTO marketplace_offers (node_id, capability) VALUES (?, ?)",
+                    &[Value::Text(node.id.clone()), Value::Text(c.name.clone())],
+                )
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    fn load(&self, sql: &str, params: &[Value]) -> Result<Vec<Node>, Error> {
+        let rows = self.db.execute(sql, params).map_err(storage)?;
+        rows.rows
+            .iter()
+            .map(|row| {
+                let body: &str = row.get(0).ok_or_else(|| Error::Storage("missing body".into()))?;
+                let status: &str = row.get(1).unwrap_or("offline");
+                let mut node: Node = serde_json::from_str(body).map_err(storage)?;
+                node.status = match status {
+                    "online" => NodeStatus::Online,
+                    "withdrawn" => NodeStatus::Withdrawn,
+                    _ => NodeStatus::Offline,
+                };
+                Ok(node)
+            })
+            .collect()
+    }
+
+    /// Registers a node, or re-registers the same key for the same owner.
+    pub fn register(&self, owner: &str, r: Registration, now: u64) -> Result<Node, Error> {
+        let id = format!("node-{}", &r.public_key[..16].to_ascii_lowercase());
+        let existing = self.load(
+            "SELECT body, status FROM marketplace_nodes WHERE public_key = ? OR id = ?",
+            &[Value::Text(r.public_key.clone()), Value::Text(id.clone())],
+        )?;
+        let registered_at = match existing.first() {
+            Some(n) if n.owner != owner => {
+                return Err(Error::Conflict(format!("public key already registered by another user as {}", n.id)))
+            }
+            Some(n) => n.registered_at,
+            None => now,
+        };
+        let node = Node {
+            id,
+            owner: owner.to_string(),
+            name: r.name,
+            region: r.region,
+            public_key: r.public_key.to_ascii_lowercase(),
+            capabilities: r.capabilities,
+            capacity: r.capacity,
+            energy: r.energy,
+            allowed_tasks: r.allowed_tasks,
+            load: 0.0,
+            running_tasks: 0,
+            status: NodeStatus::Online,
+            registered_at,
+            last_seen: now,
+        };
+        self.save(&node)?;
+        Ok(node)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Node, Error> {
+        self.load("SELECT body, status FROM marketplace_nodes WHERE id = ?", &[Value::Text(id.into())])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("no node {id}")))
+    }
+
+    pub fn heartbeat(&self, id: &str, beat: Beat, now: u64) -> Result<Node, Error> {
+        let mut node = self.get(id)?;
+        if node.status == NodeStatus::Withdrawn {
+            return Err(Error::Conflict(format!("node {id} was withdrawn; register again")));
+        }
+        if let Some(energy) = beat.energy {
+            node.energy = energy;
+        }
+        node.load = beat.load;
+        node.running_tasks = beat.running_tasks;
+        node.last_seen = now;
+        node.status = NodeStatus::Online;
+        self.save(&node)?;
+        Ok(node)
+    }
+
+    pub fn withdraw(&self, id: &str, capability: Option<&str>) -> Result<Node, Error> {
+        let mut node = self.get(id)?;
+        match capability {
+            Some(name) => {
+                let before = node.capabilities.len();
+                node.capabilities.retain(|c| c.name != name);
+                if node.capabilities.len() == before {
+                    return Err(Error::NotFound(format!("node {id} does not offer {name}")));
+                }
+            }
+            None => node.status = NodeStatus::Withdrawn,
+        }
+        self.save(&node)?;
+        Ok(node)
+    }
+
+    pub fn list(&self) -> Result<Vec<Node>, Error> {
+        self.load("SELECT body, status FROM marketplace_nodes ORDER BY last_seen DESC", &[])
+    }
+
+    /// Nodes listing `capability`, whatever their state.
+    pub fn with_capability(&self, capability: &str) -> Result<Vec<Node>, Error> {
+        self.load(
+            "SELECT n.body, n.status FROM marketplace_offers o JOIN marketplace_nodes n ON n.id = o.node_id
+             WHERE o.capability = ?",
+            &[Value::Text(capability.into())],
+        )
+    }
+
+    /// Marks nodes silent for longer than the liveness window offline.
+    pub fn expire_silent(&self, now: u64) -> Result<(), Error> {
+        self.db
+            .execute(
+                "UPDATE marketplace_nodes SET status = 'offline' WHERE status = 'online' AND last_seen < ?",
+                &[Value::Integer(now.saturating_sub(LIVENESS_WINDOW_MS) as i64)],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+}

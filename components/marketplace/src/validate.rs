@@ -1,0 +1,74 @@
+//! Checks on what nodes send, with messages naming the field.
+
+use crate::greenmesh::marketplace::types::{Beat, EnergyState, Registration};
+
+/// Capability and task names: lower-case letters, digits, `-` and `_`.
+pub fn is_task_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// A 32-byte ed25519 public key in hex.
+pub fn is_public_key(hex: &str) -> bool {
+    hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn energy(e: &EnergyState, field: &str) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&e.clean_share) {
+        return Err(format!("{field}.clean_share must be between 0 and 1"));
+    }
+    if !e.carbon_intensity.is_finite() || e.carbon_intensity < 0.0 {
+        return Err(format!("{field}.carbon_intensity must be a non-negative number of gCO2/kWh"));
+    }
+    for (source, share) in &e.sources {
+        if source.is_empty() || !(0.0..=1.0).contains(share) {
+            return Err(format!("{field}.sources: each source needs a name and a share between 0 and 1"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a registration.
+pub fn registration(r: &Registration) -> Result<(), String> {
+    if r.name.trim().is_empty() || r.name.len() > 100 {
+        return Err("name must be 1 to 100 characters".into());
+    }
+    if r.region.trim().is_empty() || r.region.len() > 64 {
+        return Err("region must be 1 to 64 characters".into());
+    }
+    if !is_public_key(&r.public_key) {
+        return Err("public_key must be a 32-byte ed25519 key in hex (64 characters)".into());
+    }
+    if r.capabilities.is_empty() {
+        return Err("capabilities must list at least one micro-task".into());
+    }
+    for (i, c) in r.capabilities.iter().enumerate() {
+        if !is_task_name(&c.name) {
+            return Err(format!("capabilities[{i}].name must be lower-case letters, digits, '-' or '_'"));
+        }
+        if !c.price.is_finite() || c.price < 0.0 {
+            return Err(format!("capabilities[{i}].price must be a non-negative number of credits"));
+        }
+    }
+    if r.capacity.cpu_cores == 0 || r.capacity.memory_mb == 0 {
+        return Err("capacity.cpu_cores and capacity.memory_mb must be positive".into());
+    }
+    for t in &r.allowed_tasks {
+        if t != "*" && !is_task_name(t) {
+            return Err(format!("allowed_tasks: {t:?} is not a task name or `*`"));
+        }
+    }
+    energy(&r.energy, "energy")
+}
+
+/// Checks a heartbeat.
+pub fn beat(b: &Beat) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&b.load) {
+        return Err("load must be between 0 and 1".into());
+    }
+    match &b.energy {
+        Some(e) => energy(e, "energy"),
+        None => Ok(()),
+    }
+}

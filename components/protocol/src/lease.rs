@@ -1,0 +1,102 @@
+//! A lease: the broker's signed grant to run one task on one node.
+
+use crate::{sign, verify, ProtocolError};
+use ed25519_compact::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+
+/// What a node may run, for how much, within which limits, until when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub lease_id: String,
+    pub task_id: String,
+    pub node_id: String,
+    /// The micro-task (capability) to run.
+    pub capability: String,
+    /// Credits the requester pays.
+    pub price: f64,
+    /// Sandbox limits the node must enforce.
+    pub timeout_ms: u64,
+    pub max_memory_mb: u64,
+    pub fuel: u64,
+    /// SHA-256 (hex) of the task input the node must run on.
+    pub input_sha256: String,
+    /// Milliseconds since the Unix epoch after which the lease is void.
+    pub expires_at: u64,
+    /// Random, unique per lease: a receipt echoes it.
+    pub nonce: String,
+    /// Broker signature (hex) over [`Lease::signing_bytes`].
+    pub signature: String,
+}
+
+impl Lease {
+    /// The exact bytes the broker signs.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        format!(
+            "greenmesh-lease-v1\n{}\n{}\n{}\n{}\n{:.6}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.lease_id,
+            self.task_id,
+            self.node_id,
+            self.capability,
+            self.price,
+            self.timeout_ms,
+            self.max_memory_mb,
+            self.fuel,
+            self.input_sha256,
+            self.expires_at,
+            self.nonce
+        )
+        .into_bytes()
+    }
+
+    /// Signs in place with the broker's key.
+    pub fn sign(&mut self, key: &SecretKey) {
+        self.signature = sign(key, &self.signing_bytes());
+    }
+
+    /// Checks the broker's signature and that the lease has not expired at `now_ms`.
+    pub fn verify(&self, broker: &PublicKey, now_ms: u64) -> Result<(), ProtocolError> {
+        verify(broker, &self.signing_bytes(), &self.signature)?;
+        if now_ms > self.expires_at {
+            return Err(ProtocolError::Expired);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key_pair_from_seed;
+
+    fn lease() -> Lease {
+        Lease {
+            lease_id: "l1".into(),
+            task_id: "t1".into(),
+            node_id: "n1".into(),
+            capability: "image-filter".into(),
+            price: 2.5,
+            timeout_ms: 1000,
+            max_memory_mb: 64,
+            fuel: 1_000_000,
+            input_sha256: crate::sha256_hex(b"x"),
+            expires_at: 10_000,
+            nonce: "abc".into(),
+            signature: String::new(),
+        }
+    }
+
+    #[test]
+    fn forged_tampered_and_expired_leases_fail() {
+        let broker = key_pair_from_seed([1; 32]);
+        let mut l = lease();
+        l.sign(&broker.sk);
+        assert_eq!(l.verify(&broker.pk, 5_000), Ok(()));
+        assert_eq!(l.verify(&broker.pk, 10_001), Err(ProtocolError::Expired));
+        let mut tampered = l.clone();
+        tampered.price = 0.5;
+        assert_eq!(tampered.verify(&broker.pk, 5_000), Err(ProtocolError::BadSignature));
+        let mut forged = lease();
+        forged.sign(&key_pair_from_seed([2; 32]).sk);
+        assert_eq!(forged.verify(&broker.pk, 5_000), Err(ProtocolError::BadSignature));
+    }
+}

@@ -1,0 +1,77 @@
+//! A receipt: the node's signed account of one lease's execution.
+
+use crate::{sign, verify, ProtocolError};
+use ed25519_compact::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+
+/// How the task ended on the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Succeeded,
+    Failed,
+}
+
+impl ReceiptStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Succeeded => "succeeded",
+            ReceiptStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Signed by the node over [`Receipt::signing_bytes`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub lease_id: String,
+    pub task_id: String,
+    pub node_id: String,
+    /// The lease's nonce, echoed: ties the receipt to that lease only.
+    pub nonce: String,
+    pub status: ReceiptStatus,
+    /// SHA-256 (hex) of the kernel, the input and the output.
+    pub kernel_sha256: String,
+    pub input_sha256: String,
+    pub output_sha256: String,
+    pub duration_ms: u64,
+    pub peak_memory_bytes: u64,
+    /// Energy used, Wh (duration × the node's configured device power).
+    pub energy_wh: f64,
+    /// Why the task failed, when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+    pub signature: String,
+}
+
+impl Receipt {
+    /// The exact bytes the node signs.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        format!(
+            "greenmesh-receipt-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{:.6}\n{}",
+            self.lease_id,
+            self.task_id,
+            self.node_id,
+            self.nonce,
+            self.status.as_str(),
+            self.kernel_sha256,
+            self.input_sha256,
+            self.output_sha256,
+            self.duration_ms,
+            self.peak_memory_bytes,
+            self.energy_wh,
+            self.error.as_deref().unwrap_or("")
+        )
+        .into_bytes()
+    }
+
+    /// Signs in place with the node's key.
+    pub fn sign(&mut self, key: &SecretKey) {
+        self.signature = sign(key, &self.signing_bytes());
+    }
+
+    /// Checks the node's signature.
+    pub fn verify(&self, node: &PublicKey) -> Result<(), ProtocolError> {
+        verify(node, &self.signing_bytes(), &self.signature)
+    }
+}
