@@ -13,12 +13,14 @@
 //!   variables, outbound HTTP, and refusals for non-inheriting dependencies.
 //! - [`trigger::http`]: the server, Spin's router and `spin-*` headers.
 //! - [`component_build`]: `--build`; [`bench`]: `greenmesh bench http`.
+//! - [`client`]: `greenmesh user|task|node`, a client of the coordinator API.
 //! - `main.rs` is only the command line.
 
 pub mod app;
 pub mod bench;
 mod bindings;
 pub mod capability;
+pub mod client;
 pub mod component_build;
 pub mod compose;
 pub mod engine;

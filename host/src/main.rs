@@ -52,6 +52,27 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         max_instances: u32,
     },
+    /// Register a user with a coordinator.
+    User {
+        #[command(flatten)]
+        conn: greenmesh::client::Connection,
+        #[command(subcommand)]
+        cmd: greenmesh::client::UserCommand,
+    },
+    /// Submit, inspect and cancel tasks.
+    Task {
+        #[command(flatten)]
+        conn: greenmesh::client::Connection,
+        #[command(subcommand)]
+        cmd: greenmesh::client::TaskCommand,
+    },
+    /// Inspect provider nodes.
+    Node {
+        #[command(flatten)]
+        conn: greenmesh::client::Connection,
+        #[command(subcommand)]
+        cmd: greenmesh::client::NodeCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -117,6 +138,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             running.task.await?
         }
         Command::Bench { which } => greenmesh::bench::run(which).await,
+        Command::User { conn, cmd } => greenmesh::client::user(conn, cmd).await,
+        Command::Task { conn, cmd } => greenmesh::client::task(conn, cmd).await,
+        Command::Node { conn, cmd } => greenmesh::client::node(conn, cmd).await,
     }
 }
 

@@ -1,19 +1,423 @@
-//! The repository's own `spin.toml` (the coordinator) loads and answers.
+//! The coordinator (the repository's `spin.toml`): users, nodes, tasks,
+//! signed leases and receipts, end to end through `greenmesh up` on loopback.
 
-use greenmesh_tests::{tests_dir, Start};
+use bytes::Bytes;
+use greenmesh_tests::node::{register_user, TestNode};
+use greenmesh_tests::{send_with, tests_dir, Reply, Start, TestApp};
+use serde_json::{json, Value};
+
+fn coordinator(state: &std::path::Path) -> Start {
+    let mut start = Start::new("unused", state);
+    start.manifest = tests_dir().join("../spin.toml");
+    start
+}
+
+async fn as_user(app: &TestApp, token: &str, method: &str, path: &str, body: Value) -> Reply {
+    let body = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    send_with(
+        app.addr,
+        method,
+        path,
+        body,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap()
+}
+
+fn image_task(max_price: f64) -> Value {
+    json!({
+        "task_type": "image-filter",
+        "inputs": { "filter": "grayscale", "image": "aGVsbG8=" },
+        "requirements": { "max_execution_time_sec": 10, "max_memory_mb": 64 },
+        "max_price": max_price,
+    })
+}
 
 #[tokio::test]
 async fn coordinator_manifest_serves_health() {
     let dir = tempfile::tempdir().unwrap();
-    let mut start = Start::new("unused", dir.path());
-    start.manifest = tests_dir().join("../spin.toml");
-    let app = start.start().await.unwrap();
+    let app = coordinator(dir.path()).start().await.unwrap();
     let health = app.get("/api/v1/health").await;
     assert_eq!(health.status, 200, "{}", health.text());
-    assert_eq!(health.json()["status"], "ok");
     assert_eq!(health.json()["database"], "ok");
-    let missing = app.get("/api/v1/nope").await;
-    assert_eq!(missing.status, 404);
+    assert_eq!(app.get("/api/v1/nope").await.status, 404);
     app.stop().await;
     assert!(dir.path().join("sqlite_db.db").exists());
+}
+
+#[tokio::test]
+async fn submit_lease_receipt_result_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = coordinator(dir.path());
+    let app = start.start().await.unwrap();
+    let token = register_user(app.addr, "alice").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 1, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+
+    let submitted = as_user(&app, &token, "POST", "/api/v1/tasks", image_task(50.0)).await;
+    assert_eq!(submitted.status, 201, "{}", submitted.text());
+    let task = submitted.json();
+    assert_eq!(task["status"], "leased");
+    assert_eq!(task["decision"]["chosen"]["node_id"], node.id.as_str());
+    assert!(task["decision"]["chosen"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("only eligible offer"));
+    let task_id = task["id"].as_str().unwrap().to_string();
+
+    let leases = node.poll(5).await.unwrap();
+    assert_eq!(leases.len(), 1);
+    let (lease, input) = &leases[0];
+    // The lease is signed by the broker's published key and carries the input's hash.
+    let broker_key = app.get("/api/v1/keys/broker").await.json()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = greenmesh_protocol::public_key(&broker_key).unwrap();
+    lease.verify(&key, greenmesh_tests::node::now_ms()).unwrap();
+    assert_eq!(
+        lease.input_sha256,
+        greenmesh_protocol::sha256_hex(input.as_bytes())
+    );
+    assert_eq!(lease.timeout_ms, 10_000);
+
+    let receipt = node.receipt(lease, "filtered!");
+    let posted = node
+        .post_result(&lease.lease_id, &receipt, "filtered!")
+        .await
+        .unwrap();
+    assert_eq!(posted.status, 200, "{}", posted.text());
+
+    let done = as_user(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{task_id}?wait=5"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["result"]["output"], "filtered!");
+    app.stop().await;
+
+    // Everything is in SQLite: a restarted host still knows the task.
+    let app = start.start().await.unwrap();
+    let again = as_user(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{task_id}"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(again["status"], "completed");
+    let events = app
+        .get(&format!("/api/v1/events?task_id={task_id}"))
+        .await
+        .json();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["task_submitted", "task_delegated", "task_completed"]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unaffordable_or_unserved_tasks_stay_queued_with_a_reason_and_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path()).start().await.unwrap();
+    let token = register_user(app.addr, "bob").await.unwrap();
+    TestNode::register(app.addr, &token, 2, &[("image-filter", 5.0)])
+        .await
+        .unwrap();
+
+    let cheap = as_user(&app, &token, "POST", "/api/v1/tasks", image_task(0.5))
+        .await
+        .json();
+    assert_eq!(cheap["status"], "queued");
+    assert!(
+        cheap["decision"]["declined"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds max_price"),
+        "{cheap}"
+    );
+
+    let fl = json!({ "task_type": "zk_proof", "inputs": {} });
+    let unserved = as_user(&app, &token, "POST", "/api/v1/tasks", fl)
+        .await
+        .json();
+    assert_eq!(unserved["status"], "queued");
+    assert_eq!(unserved["reason"], "no node offers zk_proof");
+
+    let precheck = as_user(
+        &app,
+        &token,
+        "POST",
+        "/api/v1/tasks/precheck",
+        image_task(0.5),
+    )
+    .await
+    .json();
+    assert_eq!(precheck["eligible"], false);
+
+    let id = cheap["id"].as_str().unwrap();
+    let cancelled = as_user(
+        &app,
+        &token,
+        "DELETE",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        (cancelled.status, cancelled.json()["status"].clone()),
+        (200, json!("cancelled"))
+    );
+    let again = as_user(
+        &app,
+        &token,
+        "DELETE",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(again.status, 409);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forged_tampered_replayed_and_late_receipts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path())
+        .env("SPIN_VARIABLE_LEASE_GRACE_MS", "0")
+        .start()
+        .await
+        .unwrap();
+    let token = register_user(app.addr, "carol").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 3, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let mut task = image_task(50.0);
+    task["requirements"]["max_execution_time_sec"] = json!(2);
+    let task_id = as_user(&app, &token, "POST", "/api/v1/tasks", task.clone())
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (lease, _) = node.poll(5).await.unwrap().remove(0);
+
+    // Output that does not match the receipt's hash.
+    let receipt = node.receipt(&lease, "real output");
+    let r = node
+        .post_result(&lease.lease_id, &receipt, "other output")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, json!("output"))
+    );
+
+    // A receipt signed by another key.
+    let impostor = TestNode {
+        addr: app.addr,
+        key: greenmesh_protocol::key_pair_from_seed([99; 32]),
+        id: node.id.clone(),
+    };
+    let forged = impostor.receipt(&lease, "x");
+    let r = node
+        .post_result(&lease.lease_id, &forged, "x")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (400, json!("bad_signature"))
+    );
+
+    // A tampered receipt (duration changed after signing).
+    let mut tampered = node.receipt(&lease, "x");
+    tampered.duration_ms += 1;
+    assert_eq!(
+        node.post_result(&lease.lease_id, &tampered, "x")
+            .await
+            .unwrap()
+            .status,
+        400
+    );
+
+    // The genuine receipt lands once; its replay is refused.
+    let good = node.receipt(&lease, "ok");
+    assert_eq!(
+        node.post_result(&lease.lease_id, &good, "ok")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        node.post_result(&lease.lease_id, &good, "ok")
+            .await
+            .unwrap()
+            .status,
+        409
+    );
+    let done = as_user(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{task_id}"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(done["status"], "completed");
+
+    // A late receipt: the 2 s lease expires, the task is re-queued.
+    let late_id = as_user(&app, &token, "POST", "/api/v1/tasks", task)
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (late, _) = node.poll(5).await.unwrap().remove(0);
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    let r = node
+        .post_result(&late.lease_id, &node.receipt(&late, "slow"), "slow")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 410, "{}", r.text());
+    let requeued = as_user(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{late_id}"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(requeued["status"], "queued", "{requeued}");
+    assert!(requeued["reason"].as_str().unwrap().contains("expired"));
+
+    // A request signed by the wrong key is not the node.
+    let r = impostor.heartbeat(0.1).await.unwrap();
+    assert_eq!(r.status, 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path()).start().await.unwrap();
+    let alice = register_user(app.addr, "alice").await.unwrap();
+    let mallory = register_user(app.addr, "mallory").await.unwrap();
+
+    let bearer = format!("Bearer {alice}");
+    let r = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/tasks",
+        Bytes::from("{not json"),
+        &[("authorization", &bearer)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (400, json!("bad_request"))
+    );
+
+    let r = as_user(
+        &app,
+        &alice,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "requirements": { "max_memory_mb": "lots" } }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, json!("requirements.max_memory_mb"))
+    );
+
+    let r = as_user(
+        &app,
+        &alice,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "mine-bitcoin" }),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, json!("task_type"))
+    );
+
+    let big = "x".repeat(300 * 1024);
+    let r = as_user(
+        &app,
+        &alice,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "computation", "inputs": { "blob": big } }),
+    )
+    .await;
+    assert_eq!(r.status, 413);
+
+    let r = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/tasks",
+        Bytes::from(image_task(1.0).to_string()),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 401);
+    let r = as_user(&app, "gm_wrong", "GET", "/api/v1/tasks", Value::Null).await;
+    assert_eq!(r.status, 401);
+
+    let id = as_user(&app, &alice, "POST", "/api/v1/tasks", image_task(1.0))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = as_user(
+        &app,
+        &mallory,
+        "GET",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = as_user(
+        &app,
+        &mallory,
+        "DELETE",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let listed = as_user(&app, &mallory, "GET", "/api/v1/tasks", Value::Null)
+        .await
+        .json();
+    assert_eq!(listed["tasks"], json!([]));
+    app.stop().await;
 }

@@ -170,6 +170,8 @@ impl TestApp {
     }
 }
 
+pub mod node;
+
 /// One HTTP/1.1 request to `addr`.
 pub async fn send(
     addr: SocketAddr,
@@ -177,15 +179,29 @@ pub async fn send(
     path: &str,
     body: Bytes,
 ) -> anyhow::Result<Reply> {
+    send_with(addr, method, path, body, &[]).await
+}
+
+/// One HTTP/1.1 request to `addr` with extra headers.
+pub async fn send_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Bytes,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Reply> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method(method)
         .uri(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(Full::new(body))?;
+        .header(http::header::HOST, addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(body))?;
     let resp = sender.send_request(req).await.context("sending request")?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();

@@ -1,50 +1,146 @@
-//! The coordinator's HTTP entry point (the broker component).
+//! The broker: the coordinator's HTTP component (routes under `/api/v1`).
 //!
-//! For now it serves `GET /api/v1/health`, which proves the coordinator's
-//! storage is reachable; the task, node and lease API arrives with the
-//! coordinator issue and is documented in `docs/api.md` as it lands.
+//! It imports the marketplace, pricing and reputation interfaces, which
+//! `spin.toml` satisfies with component dependencies, and keeps its own
+//! `broker_*` tables. One module per resource:
+//! [`users`], [`nodes`], [`tasks`], [`leases`], [`events`]; matching is in
+//! [`dispatch`], credentials in [`auth`] and [`keys`].
 
+mod api;
+mod auth;
+mod db;
+mod dispatch;
+mod events;
+mod keys;
+mod leases;
+mod nodes;
+mod tasks;
+mod users;
+mod util;
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "greenmesh:broker/broker@0.1.0",
+    generate_all,
+});
+
+use api::{json_response, ApiError, ApiResult};
 use serde_json::json;
-use spin_sdk::http::{IntoResponse, Request, Response};
+use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_sdk::sqlite::Connection;
 
 #[http_component]
 fn handle(req: Request) -> Response {
-    let path = req
-        .header("spin-path-info")
-        .and_then(|h| h.as_str())
-        .unwrap_or_else(|| req.path())
-        .to_string();
-    match (req.method().to_string().as_str(), path.as_str()) {
-        ("GET", "/health") => health(),
-        _ => json_response(404, json!({ "error": "not found", "path": req.path() })),
+    match route(&req) {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
     }
 }
 
+fn route(req: &Request) -> ApiResult {
+    let path = req
+        .header("spin-path-info")
+        .and_then(|h| h.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| req.path().trim_start_matches("/api/v1").to_string());
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let method = req.method().clone();
+    let query = req.query().to_string();
+    let body = req.body();
+
+    if let (Method::Get, ["health"]) = (&method, segments.as_slice()) {
+        return health();
+    }
+    let db = db::Db::open()?;
+    match (method, segments.as_slice()) {
+        (Method::Get, ["keys", "broker"]) => {
+            let key = keys::broker_key(&db)?;
+            Ok(json_response(
+                200,
+                &json!({ "public_key": keys::public_key_hex(&key), "algorithm": "ed25519" }),
+            ))
+        }
+        (Method::Post, ["users"]) => users::register(&db, body),
+        (Method::Get, ["users", "me"]) => users::me(&auth::user(&db, req)?),
+
+        (Method::Post, ["nodes"]) => nodes::register(&db, &auth::user(&db, req)?, body),
+        (Method::Get, ["nodes"]) => nodes::list(),
+        (Method::Get, ["nodes", id]) => nodes::get(id),
+        (Method::Delete, ["nodes", id]) => nodes::withdraw(&db, &auth::user(&db, req)?, id, &query),
+        (Method::Put, ["nodes", id, "heartbeat"]) => {
+            auth::node(req, id)?;
+            nodes::heartbeat(&db, id, body)
+        }
+        (Method::Get, ["nodes", id, "leases"]) => {
+            auth::node(req, id)?;
+            leases::poll(&db, id, &query)
+        }
+        (Method::Post, ["leases", id, "result"]) => {
+            let (lease, status) = leases::authorize(req, &db, id)?;
+            leases::result(&db, &lease, &status, body)
+        }
+        (Method::Post, ["leases", id, "refuse"]) => {
+            let (lease, status) = leases::authorize(req, &db, id)?;
+            leases::refuse(&db, &lease, &status, body)
+        }
+
+        (Method::Post, ["tasks"]) => tasks::submit(&db, &auth::user(&db, req)?, body),
+        (Method::Post, ["tasks", "precheck"]) => {
+            auth::user(&db, req)?;
+            tasks::precheck(&db, body)
+        }
+        (Method::Get, ["tasks"]) => tasks::list(&db, &auth::user(&db, req)?, &query),
+        (Method::Get, ["tasks", id]) => tasks::get(&db, &auth::user(&db, req)?, id, &query),
+        (Method::Delete, ["tasks", id]) => tasks::cancel(&db, &auth::user(&db, req)?, id),
+
+        (Method::Get, ["events"]) => events::list(&db, &query),
+        (_, segs) if known_path(segs) => Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!("{} is not allowed on {path}", req.method()),
+        )),
+        _ => Err(ApiError::not_found(format!("no endpoint {path}"))),
+    }
+}
+
+/// Paths that exist with some other method (for 405 vs 404).
+fn known_path(segs: &[&str]) -> bool {
+    matches!(
+        segs,
+        ["health"]
+            | ["users"]
+            | ["users", "me"]
+            | ["nodes"]
+            | ["nodes", _]
+            | ["nodes", _, "heartbeat"]
+            | ["nodes", _, "leases"]
+            | ["leases", _, "result"]
+            | ["leases", _, "refuse"]
+            | ["tasks"]
+            | ["tasks", _]
+            | ["events"]
+            | ["keys", "broker"]
+    )
+}
+
 /// `GET /api/v1/health`: the service is up and its database answers.
-fn health() -> Response {
-    let database = Connection::open_default()
+fn health() -> ApiResult {
+    let database = spin_sdk::sqlite::Connection::open_default()
         .and_then(|db| db.execute("SELECT 1", &[]))
         .map(|_| "ok".to_string())
         .unwrap_or_else(|e| format!("unavailable: {e:?}"));
-    let status = if database == "ok" { 200 } else { 503 };
-    json_response(
-        status,
-        json!({
-            "status": if status == 200 { "ok" } else { "degraded" },
+    let ok = database == "ok";
+    Ok(json_response(
+        if ok { 200 } else { 503 },
+        &json!({
+            "status": if ok { "ok" } else { "degraded" },
             "service": "greenmesh-coordinator",
             "version": env!("CARGO_PKG_VERSION"),
             "database": database,
         }),
-    )
-}
-
-fn json_response(status: u16, body: serde_json::Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build()
-        .into_response()
+    ))
 }

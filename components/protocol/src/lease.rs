@@ -94,9 +94,15 @@ mod tests {
         assert_eq!(l.verify(&broker.pk, 10_001), Err(ProtocolError::Expired));
         let mut tampered = l.clone();
         tampered.price = 0.5;
-        assert_eq!(tampered.verify(&broker.pk, 5_000), Err(ProtocolError::BadSignature));
+        assert_eq!(
+            tampered.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature)
+        );
         let mut forged = lease();
         forged.sign(&key_pair_from_seed([2; 32]).sk);
-        assert_eq!(forged.verify(&broker.pk, 5_000), Err(ProtocolError::BadSignature));
+        assert_eq!(
+            forged.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature)
+        );
     }
 }

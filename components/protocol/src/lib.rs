@@ -10,6 +10,7 @@ mod lease;
 mod receipt;
 mod request;
 
+pub use ed25519_compact;
 pub use lease::Lease;
 pub use receipt::{Receipt, ReceiptStatus};
 pub use request::{request_signing_bytes, sign_request, verify_request, REQUEST_MAX_SKEW_MS};
@@ -47,14 +48,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// A public key from 64 hex characters.
 pub fn public_key(hex_key: &str) -> Result<PublicKey, ProtocolError> {
-    let bytes = hex::decode(hex_key).map_err(|e| ProtocolError::Malformed(format!("public key: {e}")))?;
+    let bytes =
+        hex::decode(hex_key).map_err(|e| ProtocolError::Malformed(format!("public key: {e}")))?;
     PublicKey::from_slice(&bytes).map_err(|e| ProtocolError::Malformed(format!("public key: {e}")))
 }
 
 /// A key pair from a 32-byte seed (hex), e.g. one kept in a database or a secret.
 pub fn key_pair_from_seed_hex(seed_hex: &str) -> Result<KeyPair, ProtocolError> {
-    let bytes = hex::decode(seed_hex).map_err(|e| ProtocolError::Malformed(format!("seed: {e}")))?;
-    let seed = Seed::from_slice(&bytes).map_err(|e| ProtocolError::Malformed(format!("seed: {e}")))?;
+    let bytes =
+        hex::decode(seed_hex).map_err(|e| ProtocolError::Malformed(format!("seed: {e}")))?;
+    let seed =
+        Seed::from_slice(&bytes).map_err(|e| ProtocolError::Malformed(format!("seed: {e}")))?;
     Ok(KeyPair::from_seed(seed))
 }
 
@@ -70,9 +74,12 @@ pub fn sign(key: &SecretKey, message: &[u8]) -> String {
 
 /// Checks a hex signature of `message` by `key`.
 pub fn verify(key: &PublicKey, message: &[u8], signature_hex: &str) -> Result<(), ProtocolError> {
-    let bytes = hex::decode(signature_hex).map_err(|e| ProtocolError::Malformed(format!("signature: {e}")))?;
-    let sig = Signature::from_slice(&bytes).map_err(|e| ProtocolError::Malformed(format!("signature: {e}")))?;
-    key.verify(message, &sig).map_err(|_| ProtocolError::BadSignature)
+    let bytes = hex::decode(signature_hex)
+        .map_err(|e| ProtocolError::Malformed(format!("signature: {e}")))?;
+    let sig = Signature::from_slice(&bytes)
+        .map_err(|e| ProtocolError::Malformed(format!("signature: {e}")))?;
+    key.verify(message, &sig)
+        .map_err(|_| ProtocolError::BadSignature)
 }
 
 #[cfg(test)]
@@ -84,9 +91,18 @@ mod tests {
         let kp = key_pair_from_seed([7; 32]);
         let sig = sign(&kp.sk, b"hello");
         assert_eq!(verify(&kp.pk, b"hello", &sig), Ok(()));
-        assert_eq!(verify(&kp.pk, b"hellO", &sig), Err(ProtocolError::BadSignature));
+        assert_eq!(
+            verify(&kp.pk, b"hellO", &sig),
+            Err(ProtocolError::BadSignature)
+        );
         let other = key_pair_from_seed([8; 32]);
-        assert_eq!(verify(&other.pk, b"hello", &sig), Err(ProtocolError::BadSignature));
-        assert!(matches!(verify(&kp.pk, b"hello", "zz"), Err(ProtocolError::Malformed(_))));
+        assert_eq!(
+            verify(&other.pk, b"hello", &sig),
+            Err(ProtocolError::BadSignature)
+        );
+        assert!(matches!(
+            verify(&kp.pk, b"hello", "zz"),
+            Err(ProtocolError::Malformed(_))
+        ));
     }
 }

@@ -23,8 +23,17 @@ pub fn request_signing_bytes(method: &str, path: &str, timestamp_ms: u64, body: 
 }
 
 /// The signature header value for a request.
-pub fn sign_request(key: &SecretKey, method: &str, path: &str, timestamp_ms: u64, body: &[u8]) -> String {
-    sign(key, &request_signing_bytes(method, path, timestamp_ms, body))
+pub fn sign_request(
+    key: &SecretKey,
+    method: &str,
+    path: &str,
+    timestamp_ms: u64,
+    body: &[u8],
+) -> String {
+    sign(
+        key,
+        &request_signing_bytes(method, path, timestamp_ms, body),
+    )
 }
 
 /// Checks a request signature and its timestamp against `now_ms`.
@@ -40,5 +49,9 @@ pub fn verify_request(
     if now_ms.abs_diff(timestamp_ms) > REQUEST_MAX_SKEW_MS {
         return Err(ProtocolError::Expired);
     }
-    verify(key, &request_signing_bytes(method, path, timestamp_ms, body), signature_hex)
+    verify(
+        key,
+        &request_signing_bytes(method, path, timestamp_ms, body),
+        signature_hex,
+    )
 }

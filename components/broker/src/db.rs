@@ -1,0 +1,65 @@
+//! The broker's own tables (`broker_*`) and small query helpers.
+
+use crate::api::{storage, ApiError};
+use spin_sdk::sqlite::{Connection, QueryResult, Value};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS broker_users (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+        public_key TEXT, created_at INTEGER NOT NULL,
+        window_start INTEGER NOT NULL DEFAULT 0, window_count INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS broker_tasks (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, task_type TEXT NOT NULL, capability TEXT NOT NULL,
+        status TEXT NOT NULL, reason TEXT, body TEXT NOT NULL, input_sha256 TEXT NOT NULL,
+        input_bytes INTEGER NOT NULL, max_price REAL NOT NULL, node_id TEXT, lease_id TEXT,
+        price REAL, decision TEXT, result TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_by_status ON broker_tasks (status, created_at)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_by_owner ON broker_tasks (owner, created_at)",
+    "CREATE TABLE IF NOT EXISTS broker_leases (
+        id TEXT PRIMARY KEY, task_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL,
+        body TEXT NOT NULL, expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS broker_leases_by_node ON broker_leases (node_id, status)",
+    "CREATE TABLE IF NOT EXISTS broker_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, event_type TEXT NOT NULL, node_id TEXT,
+        task_id TEXT, user_id TEXT, data TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS broker_keys (name TEXT PRIMARY KEY, seed_hex TEXT NOT NULL)",
+];
+
+/// The coordinator database, schema in place.
+pub struct Db {
+    conn: Connection,
+}
+
+impl Db {
+    pub fn open() -> Result<Self, ApiError> {
+        let conn = Connection::open_default().map_err(storage)?;
+        for statement in SCHEMA {
+            conn.execute(statement, &[]).map_err(storage)?;
+        }
+        Ok(Self { conn })
+    }
+
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, ApiError> {
+        self.conn.execute(sql, params).map_err(storage)
+    }
+
+    pub fn exec(&self, sql: &str, params: &[Value]) -> Result<(), ApiError> {
+        self.query(sql, params).map(|_| ())
+    }
+}
+
+/// Text parameter.
+pub fn text(s: impl Into<String>) -> Value {
+    Value::Text(s.into())
+}
+
+/// Integer parameter.
+pub fn int(i: u64) -> Value {
+    Value::Integer(i as i64)
+}
+
+/// Optional text parameter.
+pub fn opt_text(s: Option<impl Into<String>>) -> Value {
+    s.map(|s| Value::Text(s.into())).unwrap_or(Value::Null)
+}

@@ -1,0 +1,255 @@
+//! Choosing a provider: search the marketplace, quote each offer, weigh
+//! cost, reputation and availability, and explain the choice.
+//!
+//! score = 0.5 · (1 − price / max_price) + 0.3 · reputation + 0.2 · (1 − load)
+//! over offers whose quote is within `max_price`. Energy joins the score with
+//! the energy-aware SLA work.
+
+use crate::api::ApiError;
+use crate::db::{int, text, Db};
+use crate::greenmesh::marketplace::registry;
+use crate::greenmesh::marketplace::types as mt;
+use crate::greenmesh::pricing::quotes;
+use crate::greenmesh::reputation::scores;
+use crate::tasks::TaskRequest;
+use serde_json::{json, Value};
+
+const W_PRICE: f64 = 0.5;
+const W_REPUTATION: f64 = 0.3;
+const W_AVAILABILITY: f64 = 0.2;
+
+/// One priced, scored offer.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub node_id: String,
+    pub price: f64,
+    pub reputation: f64,
+    pub load: f32,
+    pub score: f64,
+    pub factors: Vec<(String, f64)>,
+    pub model: String,
+}
+
+/// The outcome of matching one task.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    pub chosen: Option<Candidate>,
+    /// Eligible offers that lost, best first.
+    pub runners_up: Vec<Candidate>,
+    /// Nodes that could not take the task, with why.
+    pub declined: Vec<(String, String)>,
+    /// Why nothing was chosen.
+    pub reason: Option<String>,
+}
+
+impl Decision {
+    pub fn to_json(&self) -> Value {
+        let cand = |c: &Candidate| {
+            json!({
+                "node_id": c.node_id, "price": c.price, "reputation": c.reputation, "load": c.load,
+                "score": c.score, "price_factors": c.factors.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                "pricing_model": c.model,
+            })
+        };
+        json!({
+            "chosen": self.chosen.as_ref().map(|c| {
+                let mut v = cand(c);
+                v["why"] = json!(format!(
+                    "highest score {:.3}: price {:.3} credits, reputation {:.2}, load {:.2}{}",
+                    c.score, c.price, c.reputation, c.load,
+                    if self.runners_up.is_empty() { String::from(", the only eligible offer") } else { format!(", ahead of {} other offer(s)", self.runners_up.len()) }
+                ));
+                v
+            }),
+            "runners_up": self.runners_up.iter().map(|c| {
+                let mut v = cand(c);
+                v["why_not"] = json!(format!("lower score {:.3}", c.score));
+                v
+            }).collect::<Vec<_>>(),
+            "declined": self.declined.iter().map(|(n, r)| json!({ "node_id": n, "reason": r })).collect::<Vec<_>>(),
+            "reason": self.reason,
+        })
+    }
+}
+
+fn queued_count(db: &Db, capability: &str) -> Result<u32, ApiError> {
+    let rows = db.query(
+        "SELECT COUNT(*) FROM broker_tasks WHERE status = 'queued' AND capability = ?",
+        &[text(capability)],
+    )?;
+    Ok(rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u32)
+}
+
+/// Matches a task against the marketplace; `exclude` are nodes that already failed it.
+pub fn decide_excluding(
+    db: &Db,
+    capability: &str,
+    request: &TaskRequest,
+    input_bytes: u64,
+    exclude: &[String],
+) -> Result<Decision, ApiError> {
+    let mut decision = Decision::default();
+    if request.requirements.min_nodes > 1 {
+        decision.reason = Some(format!(
+            "tasks needing {} nodes are not dispatched yet (multi-node leases arrive with federated learning)",
+            request.requirements.min_nodes
+        ));
+        return Ok(decision);
+    }
+    if request.requirements.require_proof {
+        decision.reason = Some("no node offers verifiable results (require_proof) yet".into());
+        return Ok(decision);
+    }
+    let found = registry::search(&mt::Requirements {
+        capability: capability.to_string(),
+        require_gpu: request.requirements.require_gpu,
+        max_memory_mb: request.requirements.max_memory_mb,
+        input_bytes,
+    })
+    .map_err(crate::nodes::market_error)?;
+    decision.declined = found
+        .declined
+        .into_iter()
+        .map(|d| (d.node_id, d.reason))
+        .collect();
+    let queued = queued_count(db, capability)?;
+    let free = found.offers.len() as u32;
+    let mut candidates = Vec::new();
+    for offer in found.offers {
+        if exclude.contains(&offer.node.id) {
+            decision.declined.push((
+                offer.node.id.clone(),
+                "already failed or refused this task".into(),
+            ));
+            continue;
+        }
+        let quote = quotes::get_quote(&quotes::QuoteRequest {
+            capability: capability.to_string(),
+            base_price: offer.capability.price,
+            input_bytes,
+            max_execution_time_sec: request.requirements.max_execution_time_sec,
+            max_memory_mb: request.requirements.max_memory_mb,
+            queued_tasks: queued,
+            free_nodes: free,
+            provider_load: offer.node.load,
+            latency_ms: 0.0,
+        });
+        if quote.price > request.max_price {
+            decision.declined.push((
+                offer.node.id.clone(),
+                format!(
+                    "quote {:.3} credits exceeds max_price {:.3}",
+                    quote.price, request.max_price
+                ),
+            ));
+            continue;
+        }
+        let reputation = scores::get(&offer.node.id, scores::Role::Provider).value;
+        let price_term = if request.max_price > 0.0 {
+            1.0 - quote.price / request.max_price
+        } else {
+            1.0
+        };
+        let score = W_PRICE * price_term
+            + W_REPUTATION * reputation
+            + W_AVAILABILITY * (1.0 - offer.node.load as f64);
+        candidates.push(Candidate {
+            node_id: offer.node.id,
+            price: quote.price,
+            reputation,
+            load: offer.node.load,
+            score,
+            factors: quote.factors,
+            model: quote.model,
+        });
+    }
+    candidates.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.node_id.cmp(&b.node_id))
+    });
+    let mut candidates = candidates.into_iter();
+    decision.chosen = candidates.next();
+    decision.runners_up = candidates.collect();
+    if decision.chosen.is_none() {
+        decision.reason = Some(if decision.declined.is_empty() {
+            format!("no node offers {capability}")
+        } else {
+            format!(
+                "no eligible node for {capability}: {} node(s) declined",
+                decision.declined.len()
+            )
+        });
+    }
+    Ok(decision)
+}
+
+/// Matches without exclusions (precheck).
+pub fn decide(
+    db: &Db,
+    capability: &str,
+    request: &TaskRequest,
+    input_bytes: u64,
+) -> Result<Decision, ApiError> {
+    decide_excluding(db, capability, request, input_bytes, &[])
+}
+
+/// Tries to lease one queued task; leaves it queued with the reason otherwise.
+pub fn dispatch_one(db: &Db, task_id: &str) -> Result<(), ApiError> {
+    let rows = db.query(
+        "SELECT capability, body, input_sha256, input_bytes, owner FROM broker_tasks WHERE id = ? AND status = 'queued'",
+        &[text(task_id)],
+    )?;
+    let Some(row) = rows.rows.first() else {
+        return Ok(());
+    };
+    let capability = row.get::<&str>(0).unwrap_or_default().to_string();
+    let body: Value =
+        serde_json::from_str(row.get::<&str>(1).unwrap_or("{}")).map_err(crate::api::storage)?;
+    let request: TaskRequest =
+        serde_json::from_value(body["request"].clone()).map_err(crate::api::storage)?;
+    let input_sha256 = row.get::<&str>(2).unwrap_or_default().to_string();
+    let input_bytes = row.get::<i64>(3).unwrap_or(0) as u64;
+    let owner = row.get::<&str>(4).unwrap_or_default().to_string();
+    let exclude = crate::leases::failed_nodes(db, task_id)?;
+    let decision = decide_excluding(db, &capability, &request, input_bytes, &exclude)?;
+    let now = crate::util::now_ms();
+    match &decision.chosen {
+        None => {
+            db.exec(
+                "UPDATE broker_tasks SET reason = ?, decision = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+                &[text(decision.reason.clone().unwrap_or_default()), text(decision.to_json().to_string()), int(now), text(task_id)],
+            )?;
+        }
+        Some(chosen) => {
+            crate::leases::create(
+                db,
+                task_id,
+                &owner,
+                &capability,
+                &request,
+                &input_sha256,
+                chosen,
+                &decision,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Dispatches up to `limit` of the oldest queued tasks.
+pub fn dispatch_queued(db: &Db, limit: u32) -> Result<(), ApiError> {
+    let rows = db.query(
+        "SELECT id FROM broker_tasks WHERE status = 'queued' ORDER BY created_at LIMIT ?",
+        &[int(limit as u64)],
+    )?;
+    let ids: Vec<String> = rows
+        .rows
+        .iter()
+        .filter_map(|r| r.get::<&str>(0).map(str::to_string))
+        .collect();
+    for id in ids {
+        dispatch_one(db, &id)?;
+    }
+    Ok(())
+}

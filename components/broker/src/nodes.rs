@@ -1,0 +1,206 @@
+//! Node endpoints: register (by a user), heartbeat (signed by the node),
+//! list/get (public), withdraw (owner).
+
+use crate::api::{json_response, parse_body, ApiError, ApiResult};
+use crate::auth::User;
+use crate::db::Db;
+use crate::greenmesh::marketplace::registry;
+use crate::greenmesh::marketplace::types as mt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapabilityJson {
+    name: String,
+    #[serde(default)]
+    input_types: Vec<String>,
+    #[serde(default)]
+    output_types: Vec<String>,
+    #[serde(default = "default_max_input")]
+    max_input_bytes: u64,
+    price: f64,
+}
+
+fn default_max_input() -> u64 {
+    16 << 20
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapacityJson {
+    cpu_cores: u32,
+    memory_mb: u64,
+    #[serde(default)]
+    gpu: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnergyJson {
+    #[serde(default)]
+    sources: Vec<(String, f32)>,
+    #[serde(default)]
+    clean_share: f32,
+    #[serde(default)]
+    carbon_intensity: f32,
+}
+
+impl From<EnergyJson> for mt::EnergyState {
+    fn from(e: EnergyJson) -> Self {
+        mt::EnergyState {
+            sources: e.sources,
+            clean_share: e.clean_share,
+            carbon_intensity: e.carbon_intensity,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrationJson {
+    name: String,
+    region: String,
+    public_key: String,
+    capabilities: Vec<CapabilityJson>,
+    capacity: CapacityJson,
+    #[serde(default)]
+    energy: EnergyJson,
+    #[serde(default = "all_tasks")]
+    allowed_tasks: Vec<String>,
+}
+
+fn all_tasks() -> Vec<String> {
+    vec!["*".into()]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatJson {
+    #[serde(default)]
+    energy: Option<EnergyJson>,
+    #[serde(default)]
+    load: f32,
+    #[serde(default)]
+    running_tasks: u32,
+}
+
+/// Maps a marketplace error to an HTTP error.
+pub fn market_error(e: mt::Error) -> ApiError {
+    match e {
+        mt::Error::NotFound(m) => ApiError::not_found(m),
+        mt::Error::Invalid(m) => ApiError::bad_request(m),
+        mt::Error::Conflict(m) => ApiError::conflict(m),
+        mt::Error::Storage(m) => ApiError::internal(m),
+    }
+}
+
+/// A node as the API shows it.
+pub fn node_json(n: &mt::Node) -> Value {
+    json!({
+        "id": n.id,
+        "owner": n.owner,
+        "name": n.name,
+        "region": n.region,
+        "public_key": n.public_key,
+        "status": match n.status { mt::NodeStatus::Online => "online", mt::NodeStatus::Offline => "offline", mt::NodeStatus::Withdrawn => "withdrawn" },
+        "capabilities": n.capabilities.iter().map(|c| json!({
+            "name": c.name, "input_types": c.input_types, "output_types": c.output_types,
+            "max_input_bytes": c.max_input_bytes, "price": c.price,
+        })).collect::<Vec<_>>(),
+        "capacity": { "cpu_cores": n.capacity.cpu_cores, "memory_mb": n.capacity.memory_mb, "gpu": n.capacity.gpu },
+        "energy": { "sources": n.energy.sources, "clean_share": n.energy.clean_share, "carbon_intensity": n.energy.carbon_intensity },
+        "allowed_tasks": n.allowed_tasks,
+        "load": n.load,
+        "running_tasks": n.running_tasks,
+        "registered_at": n.registered_at,
+        "last_seen": n.last_seen,
+    })
+}
+
+/// `POST /api/v1/nodes`.
+pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
+    let r: RegistrationJson = parse_body(body)?;
+    let registration = mt::Registration {
+        name: r.name,
+        region: r.region,
+        public_key: r.public_key,
+        capabilities: r
+            .capabilities
+            .into_iter()
+            .map(|c| mt::Capability {
+                name: c.name,
+                input_types: c.input_types,
+                output_types: c.output_types,
+                max_input_bytes: c.max_input_bytes,
+                price: c.price,
+            })
+            .collect(),
+        capacity: mt::Capacity {
+            cpu_cores: r.capacity.cpu_cores,
+            memory_mb: r.capacity.memory_mb,
+            gpu: r.capacity.gpu,
+        },
+        energy: r.energy.into(),
+        allowed_tasks: r.allowed_tasks,
+    };
+    let node = registry::register(&user.id, &registration).map_err(market_error)?;
+    crate::events::record(
+        db,
+        "peer_online",
+        Some(&node.id),
+        None,
+        Some(&user.id),
+        json!({ "device_name": node.name, "region": node.region }),
+    )?;
+    crate::dispatch::dispatch_queued(db, 50)?;
+    Ok(json_response(201, &node_json(&node)))
+}
+
+/// `PUT /api/v1/nodes/{id}/heartbeat` (signed by the node).
+pub fn heartbeat(db: &Db, node_id: &str, body: &[u8]) -> ApiResult {
+    let h: HeartbeatJson = parse_body(body)?;
+    let beat = mt::Beat {
+        energy: h.energy.map(Into::into),
+        load: h.load,
+        running_tasks: h.running_tasks,
+    };
+    let node = registry::heartbeat(node_id, &beat).map_err(market_error)?;
+    crate::leases::expire(db)?;
+    crate::dispatch::dispatch_queued(db, 50)?;
+    Ok(json_response(200, &node_json(&node)))
+}
+
+/// `GET /api/v1/nodes`.
+pub fn list() -> ApiResult {
+    let nodes = registry::list_nodes().map_err(market_error)?;
+    Ok(json_response(
+        200,
+        &json!({ "nodes": nodes.iter().map(node_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/nodes/{id}`.
+pub fn get(node_id: &str) -> ApiResult {
+    let node = registry::get(node_id).map_err(market_error)?;
+    Ok(json_response(200, &node_json(&node)))
+}
+
+/// `DELETE /api/v1/nodes/{id}[?capability=name]`: the owner withdraws an offer or the node.
+pub fn withdraw(db: &Db, user: &User, node_id: &str, query: &str) -> ApiResult {
+    let node = registry::get(node_id).map_err(market_error)?;
+    if node.owner != user.id {
+        return Err(ApiError::not_found(format!("no node {node_id}")));
+    }
+    let capability = crate::api::query_param(query, "capability").map(str::to_string);
+    let node = registry::withdraw(node_id, capability.as_deref()).map_err(market_error)?;
+    crate::events::record(
+        db,
+        "offer_withdrawn",
+        Some(node_id),
+        None,
+        Some(&user.id),
+        json!({ "capability": capability }),
+    )?;
+    Ok(json_response(200, &node_json(&node)))
+}

@@ -1,0 +1,174 @@
+//! A provider node written for the tests: registers, heartbeats, polls for
+//! leases and posts signed receipts, signing every request like a real node.
+
+use crate::{send_with, Reply};
+use bytes::Bytes;
+use greenmesh_protocol::ed25519_compact::KeyPair;
+use greenmesh_protocol::{sign_request, Lease, Receipt, ReceiptStatus};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+/// A test node with its own key.
+pub struct TestNode {
+    pub addr: SocketAddr,
+    pub key: KeyPair,
+    pub id: String,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl TestNode {
+    /// Registers a node owned by `token`'s user, offering `capabilities` as `(name, price)`.
+    pub async fn register(
+        addr: SocketAddr,
+        token: &str,
+        seed: u8,
+        capabilities: &[(&str, f64)],
+    ) -> anyhow::Result<Self> {
+        let key = greenmesh_protocol::key_pair_from_seed([seed; 32]);
+        let public_key: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let body = json!({
+            "name": format!("test node {seed}"),
+            "region": "GB",
+            "public_key": public_key,
+            "capabilities": capabilities.iter().map(|(n, p)| json!({ "name": n, "price": p })).collect::<Vec<_>>(),
+            "capacity": { "cpu_cores": 2, "memory_mb": 2048 },
+            "energy": { "sources": [["solar", 0.7], ["grid", 0.3]], "clean_share": 0.7, "carbon_intensity": 120.0 },
+        });
+        let reply = crate::send_with(
+            addr,
+            "POST",
+            "/api/v1/nodes",
+            Bytes::from(body.to_string()),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await?;
+        anyhow::ensure!(
+            reply.status == 201,
+            "node registration failed: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let id = reply.json()["id"].as_str().unwrap_or_default().to_string();
+        Ok(Self { addr, key, id })
+    }
+
+    /// Sends a request signed with the node's key.
+    pub async fn signed(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Reply> {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let ts = now_ms();
+        let sig = sign_request(&self.key.sk, method, path, ts, &body);
+        send_with(
+            self.addr,
+            method,
+            path,
+            Bytes::from(body),
+            &[
+                ("x-greenmesh-node", &self.id),
+                ("x-greenmesh-timestamp", &ts.to_string()),
+                ("x-greenmesh-signature", &sig),
+            ],
+        )
+        .await
+    }
+
+    pub async fn heartbeat(&self, load: f32) -> anyhow::Result<Reply> {
+        self.signed(
+            "PUT",
+            &format!("/api/v1/nodes/{}/heartbeat", self.id),
+            json!({ "load": load }),
+        )
+        .await
+    }
+
+    /// Long-polls for leases: `(lease, input text)` pairs.
+    pub async fn poll(&self, wait_secs: u64) -> anyhow::Result<Vec<(Lease, String)>> {
+        let reply = self
+            .signed(
+                "GET",
+                &format!("/api/v1/nodes/{}/leases?wait={wait_secs}", self.id),
+                Value::Null,
+            )
+            .await?;
+        anyhow::ensure!(
+            reply.status == 200,
+            "poll failed: {} {}",
+            reply.status,
+            reply.text()
+        );
+        let v = reply.json();
+        let mut out = Vec::new();
+        for l in v["leases"].as_array().cloned().unwrap_or_default() {
+            let lease: Lease = serde_json::from_value(l["lease"].clone())?;
+            out.push((lease, l["input"].as_str().unwrap_or_default().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// A receipt for `lease` with `output`, signed by this node.
+    pub fn receipt(&self, lease: &Lease, output: &str) -> Receipt {
+        let mut r = Receipt {
+            lease_id: lease.lease_id.clone(),
+            task_id: lease.task_id.clone(),
+            node_id: lease.node_id.clone(),
+            nonce: lease.nonce.clone(),
+            status: ReceiptStatus::Succeeded,
+            kernel_sha256: greenmesh_protocol::sha256_hex(b"test-kernel"),
+            input_sha256: lease.input_sha256.clone(),
+            output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
+            duration_ms: 5,
+            peak_memory_bytes: 1 << 20,
+            energy_wh: 0.01,
+            error: None,
+            signature: String::new(),
+        };
+        r.sign(&self.key.sk);
+        r
+    }
+
+    /// Posts a result (receipt + output) for a lease.
+    pub async fn post_result(
+        &self,
+        lease_id: &str,
+        receipt: &Receipt,
+        output: &str,
+    ) -> anyhow::Result<Reply> {
+        self.signed(
+            "POST",
+            &format!("/api/v1/leases/{lease_id}/result"),
+            json!({ "receipt": receipt, "output": output }),
+        )
+        .await
+    }
+}
+
+/// Registers a user and returns its token.
+pub async fn register_user(addr: SocketAddr, name: &str) -> anyhow::Result<String> {
+    let reply = crate::send(
+        addr,
+        "POST",
+        "/api/v1/users",
+        Bytes::from(json!({ "name": name }).to_string()),
+    )
+    .await?;
+    anyhow::ensure!(
+        reply.status == 201,
+        "user registration failed: {} {}",
+        reply.status,
+        reply.text()
+    );
+    Ok(reply.json()["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
