@@ -421,3 +421,36 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(listed["tasks"], json!([]));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn per_user_rate_limit_answers_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path())
+        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "3")
+        .start()
+        .await
+        .unwrap();
+    let token = register_user(app.addr, "eager").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            as_user(&app, &token, "GET", "/api/v1/tasks", Value::Null)
+                .await
+                .status,
+            200
+        );
+    }
+    let limited = as_user(&app, &token, "GET", "/api/v1/tasks", Value::Null).await;
+    assert_eq!(
+        (limited.status, limited.json()["error"]["code"].clone()),
+        (429, json!("rate_limited"))
+    );
+    // Another user is not affected.
+    let other = register_user(app.addr, "calm").await.unwrap();
+    assert_eq!(
+        as_user(&app, &other, "GET", "/api/v1/tasks", Value::Null)
+            .await
+            .status,
+        200
+    );
+    app.stop().await;
+}

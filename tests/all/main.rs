@@ -2,11 +2,14 @@
 //! manifest from `tests/apps/` and the guests from `tests/guests/`.
 
 mod build;
+mod cli;
 mod compose;
 mod coordinator;
+mod durability;
 mod key_value;
 mod limits;
 mod outbound;
+mod plugins;
 mod routes;
 mod sqlite;
 mod ui;

@@ -1,9 +1,9 @@
 //! `cargo xtask <task>`: builds wasm guests and runs the test suite.
 //!
-//! - `cargo xtask build` builds every wasm32-wasip2 workspace (test guests,
-//!   and components once they exist) in release mode.
-//! - `cargo xtask test` builds them, then runs `cargo test --workspace`.
-//!   Extra arguments go to `cargo test`.
+//! - `cargo xtask build` builds every wasm32-wasip2 workspace (the
+//!   coordinator's components and the test guests) in release mode.
+//! - `cargo xtask test` builds them, runs the components' native unit tests,
+//!   then `cargo test --workspace`. Extra arguments go to that `cargo test`.
 //! - `cargo xtask up` builds them, then runs the coordinator (`spin.toml`)
 //!   with the release host: `greenmesh up`. Extra arguments go to `up`.
 //!
@@ -24,6 +24,19 @@ fn main() -> anyhow::Result<()> {
         "build" => build_wasm(),
         "test" => {
             build_wasm()?;
+            // The components' pure logic (pricing and reputation models, the
+            // signed protocol) has native unit tests.
+            let unit = [
+                "test",
+                "--lib",
+                "-p",
+                "pricing",
+                "-p",
+                "reputation",
+                "-p",
+                "greenmesh-protocol",
+            ];
+            cargo(&root().join("components"), unit.map(String::from))?;
             // CLI tests run the `greenmesh` binary itself.
             cargo(
                 &root(),

@@ -7,8 +7,16 @@ use crate::greenmesh::marketplace::registry;
 use crate::greenmesh::marketplace::types::Node;
 use spin_sdk::http::Request;
 
-/// Requests a user may make per minute (fixed window).
+/// Requests a user may make per minute (fixed window), unless the
+/// `rate_limit_per_minute` Spin variable says otherwise.
 pub const RATE_LIMIT_PER_MINUTE: i64 = 1200;
+
+fn rate_limit() -> i64 {
+    spin_sdk::variables::get("rate_limit_per_minute")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(RATE_LIMIT_PER_MINUTE)
+}
 
 /// An authenticated user.
 #[derive(Debug, Clone)]
@@ -53,12 +61,15 @@ pub fn user(db: &Db, req: &Request) -> Result<User, ApiError> {
             "UPDATE broker_users SET window_start = ?, window_count = 1 WHERE id = ?",
             &[int(now), text(user.id.clone())],
         )?;
-    } else if count >= RATE_LIMIT_PER_MINUTE {
+    } else if count >= rate_limit() {
         let retry = (60_000 - now.saturating_sub(window_start)).div_ceil(1000);
         return Err(ApiError::new(
             429,
             "rate_limited",
-            format!("more than {RATE_LIMIT_PER_MINUTE} requests this minute; retry in {retry} s"),
+            format!(
+                "more than {} requests this minute; retry in {retry} s",
+                rate_limit()
+            ),
         ));
     } else {
         db.exec(

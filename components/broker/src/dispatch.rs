@@ -40,6 +40,8 @@ pub struct Decision {
     pub declined: Vec<(String, String)>,
     /// Why nothing was chosen.
     pub reason: Option<String>,
+    /// The lowest quote refused for exceeding `max_price` (fed back to pricing).
+    pub cheapest_refused: Option<f64>,
 }
 
 impl Decision {
@@ -135,6 +137,11 @@ pub fn decide_excluding(
             latency_ms: 0.0,
         });
         if quote.price > request.max_price {
+            decision.cheapest_refused = Some(
+                decision
+                    .cheapest_refused
+                    .map_or(quote.price, |p: f64| p.min(quote.price)),
+            );
             decision.declined.push((
                 offer.node.id.clone(),
                 format!(
@@ -195,7 +202,9 @@ pub fn decide(
 }
 
 /// Tries to lease one queued task; leaves it queued with the reason otherwise.
-pub fn dispatch_one(db: &Db, task_id: &str) -> Result<(), ApiError> {
+/// On a task's first attempt (`first`), a requester turning down every quote
+/// is reported to pricing once; re-dispatches of queued tasks do not repeat it.
+pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError> {
     let rows = db.query(
         "SELECT capability, body, input_sha256, input_bytes, owner FROM broker_tasks WHERE id = ? AND status = 'queued'",
         &[text(task_id)],
@@ -216,6 +225,15 @@ pub fn dispatch_one(db: &Db, task_id: &str) -> Result<(), ApiError> {
     let now = crate::util::now_ms();
     match &decision.chosen {
         None => {
+            if let (true, Some(quoted)) = (first, decision.cheapest_refused) {
+                quotes::record_outcome(&quotes::Outcome {
+                    capability: capability.clone(),
+                    quoted,
+                    accepted: false,
+                    succeeded: false,
+                    duration_ms: 0,
+                });
+            }
             db.exec(
                 "UPDATE broker_tasks SET reason = ?, decision = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
                 &[text(decision.reason.clone().unwrap_or_default()), text(decision.to_json().to_string()), int(now), text(task_id)],
@@ -249,7 +267,7 @@ pub fn dispatch_queued(db: &Db, limit: u32) -> Result<(), ApiError> {
         .filter_map(|r| r.get::<&str>(0).map(str::to_string))
         .collect();
     for id in ids {
-        dispatch_one(db, &id)?;
+        dispatch_one(db, &id, false)?;
     }
     Ok(())
 }

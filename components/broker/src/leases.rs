@@ -78,13 +78,6 @@ pub fn create(
             text(task_id),
         ],
     )?;
-    quotes::record_outcome(&quotes::Outcome {
-        capability: capability.to_string(),
-        quoted: chosen.price,
-        accepted: true,
-        succeeded: true,
-        duration_ms: 0,
-    });
     crate::events::record(
         db,
         "task_delegated",
@@ -265,7 +258,7 @@ pub fn refuse(db: &Db, lease: &Lease, status: &str, body: &[u8]) -> ApiResult {
         None,
         json!({ "lease_id": lease.lease_id, "reason": r.reason }),
     )?;
-    crate::dispatch::dispatch_one(db, &lease.task_id)?;
+    crate::dispatch::dispatch_one(db, &lease.task_id, false)?;
     Ok(json_response(
         200,
         &json!({ "lease_id": lease.lease_id, "status": "refused" }),

@@ -247,7 +247,7 @@ pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
         Some(&user.id),
         json!({ "task_type": task.task_type, "capability": task.capability }),
     )?;
-    crate::dispatch::dispatch_one(db, &id)?;
+    crate::dispatch::dispatch_one(db, &id, true)?;
     let view = view(db, &id)?.ok_or_else(|| ApiError::internal("task vanished after insert"))?;
     Ok(json_response(201, &view))
 }

@@ -12,7 +12,10 @@ pub fn search(req: &Requirements, candidates: Vec<Node>, now_ms: u64) -> SearchR
     for node in candidates {
         match check(req, &node, now_ms) {
             Ok(capability) => offers.push(Offer { capability, node }),
-            Err(reason) => declined.push(Declined { node_id: node.id.clone(), reason }),
+            Err(reason) => declined.push(Declined {
+                node_id: node.id.clone(),
+                reason,
+            }),
         }
     }
     SearchResult { offers, declined }
@@ -37,8 +40,15 @@ fn check(
         .find(|c| c.name == req.capability)
         .cloned()
         .ok_or_else(|| format!("does not offer {}", req.capability))?;
-    if !node.allowed_tasks.iter().any(|t| t == "*" || *t == req.capability) {
-        return Err(format!("its allow-list does not include {}", req.capability));
+    if !node
+        .allowed_tasks
+        .iter()
+        .any(|t| t == "*" || *t == req.capability)
+    {
+        return Err(format!(
+            "its allow-list does not include {}",
+            req.capability
+        ));
     }
     if req.require_gpu && node.capacity.gpu.is_none() {
         return Err("task requires a GPU; node has none".into());

@@ -77,7 +77,10 @@ impl Store {
             )
             .map_err(storage)?;
         self.db
-            .execute("DELETE FROM marketplace_offers WHERE node_id = ?", &[Value::Text(node.id.clone())])
+            .execute(
+                "DELETE FROM marketplace_offers WHERE node_id = ?",
+                &[Value::Text(node.id.clone())],
+            )
             .map_err(storage)?;
         for c in &node.capabilities {
             self.db
@@ -95,7 +98,9 @@ impl Store {
         rows.rows
             .iter()
             .map(|row| {
-                let body: &str = row.get(0).ok_or_else(|| Error::Storage("missing body".into()))?;
+                let body: &str = row
+                    .get(0)
+                    .ok_or_else(|| Error::Storage("missing body".into()))?;
                 let status: &str = row.get(1).unwrap_or("offline");
                 let mut node: Node = serde_json::from_str(body).map_err(storage)?;
                 node.status = match status {
@@ -117,7 +122,10 @@ impl Store {
         )?;
         let registered_at = match existing.first() {
             Some(n) if n.owner != owner => {
-                return Err(Error::Conflict(format!("public key already registered by another user as {}", n.id)))
+                return Err(Error::Conflict(format!(
+                    "public key already registered by another user as {}",
+                    n.id
+                )))
             }
             Some(n) => n.registered_at,
             None => now,
@@ -143,16 +151,21 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Result<Node, Error> {
-        self.load("SELECT body, status FROM marketplace_nodes WHERE id = ?", &[Value::Text(id.into())])?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::NotFound(format!("no node {id}")))
+        self.load(
+            "SELECT body, status FROM marketplace_nodes WHERE id = ?",
+            &[Value::Text(id.into())],
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NotFound(format!("no node {id}")))
     }
 
     pub fn heartbeat(&self, id: &str, beat: Beat, now: u64) -> Result<Node, Error> {
         let mut node = self.get(id)?;
         if node.status == NodeStatus::Withdrawn {
-            return Err(Error::Conflict(format!("node {id} was withdrawn; register again")));
+            return Err(Error::Conflict(format!(
+                "node {id} was withdrawn; register again"
+            )));
         }
         if let Some(energy) = beat.energy {
             node.energy = energy;
@@ -182,7 +195,10 @@ impl Store {
     }
 
     pub fn list(&self) -> Result<Vec<Node>, Error> {
-        self.load("SELECT body, status FROM marketplace_nodes ORDER BY last_seen DESC", &[])
+        self.load(
+            "SELECT body, status FROM marketplace_nodes ORDER BY last_seen DESC",
+            &[],
+        )
     }
 
     /// Nodes listing `capability`, whatever their state.

@@ -6,7 +6,9 @@ use crate::greenmesh::marketplace::types::{Beat, EnergyState, Registration};
 pub fn is_task_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// A 32-byte ed25519 public key in hex.
@@ -19,11 +21,15 @@ fn energy(e: &EnergyState, field: &str) -> Result<(), String> {
         return Err(format!("{field}.clean_share must be between 0 and 1"));
     }
     if !e.carbon_intensity.is_finite() || e.carbon_intensity < 0.0 {
-        return Err(format!("{field}.carbon_intensity must be a non-negative number of gCO2/kWh"));
+        return Err(format!(
+            "{field}.carbon_intensity must be a non-negative number of gCO2/kWh"
+        ));
     }
     for (source, share) in &e.sources {
         if source.is_empty() || !(0.0..=1.0).contains(share) {
-            return Err(format!("{field}.sources: each source needs a name and a share between 0 and 1"));
+            return Err(format!(
+                "{field}.sources: each source needs a name and a share between 0 and 1"
+            ));
         }
     }
     Ok(())
@@ -45,10 +51,14 @@ pub fn registration(r: &Registration) -> Result<(), String> {
     }
     for (i, c) in r.capabilities.iter().enumerate() {
         if !is_task_name(&c.name) {
-            return Err(format!("capabilities[{i}].name must be lower-case letters, digits, '-' or '_'"));
+            return Err(format!(
+                "capabilities[{i}].name must be lower-case letters, digits, '-' or '_'"
+            ));
         }
         if !c.price.is_finite() || c.price < 0.0 {
-            return Err(format!("capabilities[{i}].price must be a non-negative number of credits"));
+            return Err(format!(
+                "capabilities[{i}].price must be a non-negative number of credits"
+            ));
         }
     }
     if r.capacity.cpu_cores == 0 || r.capacity.memory_mb == 0 {

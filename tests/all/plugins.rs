@@ -1,0 +1,115 @@
+//! The coordinator's composition seams: swapping the pricing plugin by one
+//! line of `spin.toml`, and composing the same `.wasm` files offline the way
+//! `wac plug` does.
+
+use bytes::Bytes;
+use greenmesh_tests::node::{register_user, TestNode};
+use greenmesh_tests::{send_with, tests_dir, Start};
+use serde_json::json;
+use std::path::Path;
+
+fn release(name: &str) -> std::path::PathBuf {
+    tests_dir()
+        .join("../components/target/wasm32-wasip2/release")
+        .join(name)
+}
+
+/// The repository's spin.toml with absolute paths, written into `dir`.
+fn manifest_copy(dir: &Path, pricing: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(tests_dir().join("../spin.toml")).unwrap();
+    let components = tests_dir().join("../components");
+    let text = text
+        .replace(
+            "components/target/wasm32-wasip2/release/pricing.wasm",
+            &format!("components/target/wasm32-wasip2/release/{pricing}"),
+        )
+        .replace("\"components/", &format!("\"{}/", components.display()))
+        .replace(
+            "workdir = \"components\"",
+            &format!("workdir = \"{}\"", components.display()),
+        );
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn precheck_price(start: &Start) -> serde_json::Value {
+    let app = start.start().await.unwrap();
+    let token = register_user(app.addr, "pat").await.unwrap();
+    TestNode::register(app.addr, &token, 7, &[("image-filter", 2.0)])
+        .await
+        .unwrap();
+    let task = json!({ "task_type": "image-filter", "inputs": {}, "max_price": 100.0 });
+    let r = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/tasks/precheck",
+        Bytes::from(task.to_string()),
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap();
+    app.stop().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["decision"]["chosen"].clone()
+}
+
+#[tokio::test]
+async fn one_line_swaps_online_pricing_for_flat_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut online = Start::new("unused", &dir.path().join("online"));
+    online.manifest = manifest_copy(dir.path(), "pricing.wasm");
+    let chosen = precheck_price(&online).await;
+    assert_eq!(chosen["pricing_model"], "online-v1", "{chosen}");
+
+    let flat_dir = dir.path().join("flat");
+    std::fs::create_dir_all(&flat_dir).unwrap();
+    let mut flat = Start::new("unused", &flat_dir.join("state"));
+    flat.manifest = manifest_copy(&flat_dir, "pricing_flat.wasm");
+    let chosen = precheck_price(&flat).await;
+    assert_eq!(chosen["pricing_model"], "flat", "{chosen}");
+    assert_eq!(chosen["price"], 2.0);
+}
+
+#[tokio::test]
+async fn broker_composes_offline_like_wac_plug() {
+    use wac_graph::{types::Package, CompositionGraph, EncodeOptions};
+    let mut graph = CompositionGraph::new();
+    let register = |graph: &mut CompositionGraph, name: &str, file: &str| {
+        let pkg = Package::from_file(name, None, release(file), graph.types_mut()).unwrap();
+        graph.register_package(pkg).unwrap()
+    };
+    let broker = register(&mut graph, "greenmesh:broker", "broker.wasm");
+    let plugs = vec![
+        register(&mut graph, "greenmesh:marketplace", "marketplace.wasm"),
+        register(&mut graph, "greenmesh:pricing", "pricing.wasm"),
+        register(&mut graph, "greenmesh:reputation", "reputation.wasm"),
+    ];
+    wac_graph::plug(&mut graph, plugs, broker).unwrap();
+    let bytes = graph.encode(EncodeOptions::default()).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("coordinator.wasm"), bytes).unwrap();
+    let manifest = r#"spin_manifest_version = 2
+[application]
+name = "composed-offline"
+[[trigger.http]]
+route = "/api/v1/..."
+component = "coordinator"
+[component.coordinator]
+source = "coordinator.wasm"
+sqlite_databases = ["default"]
+"#;
+    std::fs::write(dir.path().join("spin.toml"), manifest).unwrap();
+    let mut start = Start::new("unused", &dir.path().join(".spin"));
+    start.manifest = dir.path().join("spin.toml");
+    let app = start.start().await.unwrap();
+    let token = register_user(app.addr, "offline").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 8, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let listed = app.get(&format!("/api/v1/nodes/{}", node.id)).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["status"], "online");
+    app.stop().await;
+}
