@@ -454,3 +454,58 @@ async fn per_user_rate_limit_answers_429() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn large_inputs_go_through_content_addressed_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path()).start().await.unwrap();
+    let token = register_user(app.addr, "erin").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 4, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let auth = format!("Bearer {token}");
+    let image = vec![7u8; 300 * 1024];
+    let sha = greenmesh_protocol::sha256_hex(&image);
+
+    let up = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/blobs",
+        Bytes::from(image.clone()),
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    assert_eq!((up.status, up.json()["sha256"].clone()), (201, json!(sha)));
+    let again = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/blobs",
+        Bytes::from(image.clone()),
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status, 200);
+
+    let mut task = image_task(50.0);
+    task["inputs"]["image"] = json!({ "blob": format!("sha256:{sha}") });
+    let submitted = as_user(&app, &token, "POST", "/api/v1/tasks", task.clone()).await;
+    assert_eq!(submitted.status, 201, "{}", submitted.text());
+
+    task["inputs"]["image"] = json!({ "blob": format!("sha256:{}", "0".repeat(64)) });
+    let missing = as_user(&app, &token, "POST", "/api/v1/tasks", task).await;
+    assert_eq!(
+        (missing.status, missing.json()["error"]["field"].clone()),
+        (400, json!("inputs.image.blob"))
+    );
+
+    // The node fetches the blob with a signed request; anonymous callers cannot.
+    let fetched = node
+        .signed("GET", &format!("/api/v1/blobs/{sha}"), Value::Null)
+        .await
+        .unwrap();
+    assert_eq!((fetched.status, fetched.body.len()), (200, image.len()));
+    assert_eq!(app.get(&format!("/api/v1/blobs/{sha}")).await.status, 401);
+    app.stop().await;
+}

@@ -8,6 +8,7 @@ mod coordinator;
 mod durability;
 mod key_value;
 mod limits;
+mod openapi;
 mod outbound;
 mod plugins;
 mod routes;

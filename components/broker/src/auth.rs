@@ -127,3 +127,14 @@ pub fn signed_path(req: &Request) -> String {
         format!("{path}?{query}")
     }
 }
+
+/// Either a user (bearer token) or a node (signed request, node id from its header).
+pub fn user_or_node(db: &Db, req: &Request) -> Result<(), ApiError> {
+    if header(req, "authorization").is_some() {
+        return user(db, req).map(|_| ());
+    }
+    let node_id = header(req, "x-greenmesh-node")
+        .ok_or_else(|| ApiError::unauthorized("sign in with a user token or as a node"))?
+        .to_string();
+    node(req, &node_id).map(|_| ())
+}

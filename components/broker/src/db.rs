@@ -24,6 +24,9 @@ const SCHEMA: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_type TEXT NOT NULL, node_id TEXT,
         task_id TEXT, user_id TEXT, data TEXT NOT NULL, at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS broker_keys (name TEXT PRIMARY KEY, seed_hex TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS broker_blobs (
+        sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, bytes BLOB NOT NULL,
+        owner TEXT NOT NULL, created_at INTEGER NOT NULL)",
 ];
 
 /// The coordinator database, schema in place.

@@ -8,6 +8,7 @@
 
 mod api;
 mod auth;
+mod blobs;
 mod db;
 mod dispatch;
 mod events;
@@ -98,6 +99,11 @@ fn route(req: &Request) -> ApiResult {
         (Method::Delete, ["tasks", id]) => tasks::cancel(&db, &auth::user(&db, req)?, id),
 
         (Method::Get, ["events"]) => events::list(&db, &query),
+        (Method::Post, ["blobs"]) => blobs::put(&db, &auth::user(&db, req)?.id, body),
+        (Method::Get, ["blobs", sha]) => {
+            auth::user_or_node(&db, req)?;
+            blobs::get(&db, sha)
+        }
         (_, segs) if known_path(segs) => Err(ApiError::new(
             405,
             "method_not_allowed",

@@ -102,6 +102,8 @@ pub struct NewTask {
     pub capability: String,
     pub input_text: String,
     pub input_sha256: String,
+    /// Inline size plus referenced blobs: what the node must accept.
+    pub input_bytes: u64,
 }
 
 fn is_task_name(s: &str) -> bool {
@@ -112,7 +114,7 @@ fn is_task_name(s: &str) -> bool {
 }
 
 /// Checks a submission; errors name the field.
-pub fn validate(body: &[u8]) -> Result<NewTask, ApiError> {
+pub fn validate(db: &Db, body: &[u8]) -> Result<NewTask, ApiError> {
     let request: TaskRequest = parse_body(body)?;
     let task_type = ALIASES
         .iter()
@@ -199,24 +201,28 @@ pub fn validate(body: &[u8]) -> Result<NewTask, ApiError> {
             413,
             "payload_too_large",
             format!(
-                "inputs are {} bytes; the inline limit is {MAX_INLINE_BYTES}",
+                "inputs are {} bytes; the inline limit is {MAX_INLINE_BYTES}: upload large data with \
+                 POST /api/v1/blobs and refer to it as {{\"blob\": \"sha256:<hex>\"}}",
                 input_text.len()
             ),
         ));
     }
+    let blob_bytes = crate::blobs::check_references(db, &request.inputs)?;
     let input_sha256 = greenmesh_protocol::sha256_hex(input_text.as_bytes());
+    let input_bytes = input_text.len() as u64 + blob_bytes;
     Ok(NewTask {
         request,
         task_type,
         capability,
         input_text,
         input_sha256,
+        input_bytes,
     })
 }
 
 /// `POST /api/v1/tasks`: stores the task, then tries to lease it at once.
 pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
-    let task = validate(body)?;
+    let task = validate(db, body)?;
     let id = crate::util::new_id("task");
     let now = crate::util::now_ms();
     let stored = json!({
@@ -233,7 +239,7 @@ pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
             text(task.capability.clone()),
             text(stored.to_string()),
             text(task.input_sha256.clone()),
-            int(task.input_text.len() as u64),
+            int(task.input_bytes),
             spin_sdk::sqlite::Value::Real(task.request.max_price),
             int(now),
             int(now),
@@ -254,13 +260,8 @@ pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
 
 /// `POST /api/v1/tasks/precheck`: the dispatch decision, without submitting.
 pub fn precheck(db: &Db, body: &[u8]) -> ApiResult {
-    let task = validate(body)?;
-    let decision = crate::dispatch::decide(
-        db,
-        &task.capability,
-        &task.request,
-        task.input_text.len() as u64,
-    )?;
+    let task = validate(db, body)?;
+    let decision = crate::dispatch::decide(db, &task.capability, &task.request, task.input_bytes)?;
     Ok(json_response(
         200,
         &json!({
