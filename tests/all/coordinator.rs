@@ -509,3 +509,43 @@ async fn large_inputs_go_through_content_addressed_blobs() {
     assert_eq!(app.get(&format!("/api/v1/blobs/{sha}")).await.status, 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path())
+        .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "400")
+        .start()
+        .await
+        .unwrap();
+    let token = register_user(app.addr, "fay").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 5, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let path = format!("/api/v1/nodes/{}", node.id);
+    assert_eq!(app.get(&path).await.json()["status"], "online");
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(app.get(&path).await.json()["status"], "offline");
+
+    // An offline node is declined with the reason, not silently skipped.
+    let pre = as_user(
+        &app,
+        &token,
+        "POST",
+        "/api/v1/tasks/precheck",
+        image_task(50.0),
+    )
+    .await
+    .json();
+    assert!(
+        pre["decision"]["declined"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("offline"),
+        "{pre}"
+    );
+
+    assert_eq!(node.heartbeat(0.1).await.unwrap().status, 200);
+    assert_eq!(app.get(&path).await.json()["status"], "online");
+    app.stop().await;
+}

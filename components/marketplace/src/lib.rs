@@ -37,7 +37,9 @@ impl Guest for Marketplace {
     }
 
     fn get(node_id: String) -> Result<Node, Error> {
-        store::Store::open()?.get(&node_id)
+        let store = store::Store::open()?;
+        store.expire_silent(store::now_ms())?;
+        store.get(&node_id)
     }
 
     fn list_nodes() -> Result<Vec<Node>, Error> {

@@ -4,8 +4,16 @@
 use crate::greenmesh::marketplace::types::{Beat, Error, Node, NodeStatus, Registration};
 use spin_sdk::sqlite::{Connection, Value};
 
-/// A node silent for this long is offline.
+/// A node silent for this long is offline, unless the `liveness_window_ms`
+/// Spin variable (inherited from the broker) says otherwise.
 pub const LIVENESS_WINDOW_MS: u64 = 60_000;
+
+fn liveness_window_ms() -> u64 {
+    spin_sdk::variables::get("liveness_window_ms")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(LIVENESS_WINDOW_MS)
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS marketplace_nodes (
@@ -215,7 +223,7 @@ impl Store {
         self.db
             .execute(
                 "UPDATE marketplace_nodes SET status = 'offline' WHERE status = 'online' AND last_seen < ?",
-                &[Value::Integer(now.saturating_sub(LIVENESS_WINDOW_MS) as i64)],
+                &[Value::Integer(now.saturating_sub(liveness_window_ms()) as i64)],
             )
             .map_err(storage)?;
         Ok(())
