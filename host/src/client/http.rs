@@ -14,10 +14,23 @@ pub async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let base: http::Uri = conn
-        .url
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    call_raw(&conn.url, method, path, &headers, body).await
+}
+
+/// Sends `method path` to `base_url` with extra headers and a raw body.
+pub async fn call_raw(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> anyhow::Result<Value> {
+    let base: http::Uri = base_url
         .parse()
-        .with_context(|| format!("bad --url {}", conn.url))?;
+        .with_context(|| format!("bad --url {base_url}"))?;
     let authority = base
         .authority()
         .context("--url needs a host, e.g. http://127.0.0.1:3000")?
@@ -28,6 +41,7 @@ pub async fn call(
     let stream = tokio::net::TcpStream::connect(authority.as_str())
         .await
         .with_context(|| format!("connecting to {authority}"))?;
+    stream.set_nodelay(true)?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
@@ -36,11 +50,12 @@ pub async fn call(
         .uri(path)
         .header(http::header::HOST, authority.as_str())
         .header(http::header::CONTENT_TYPE, "application/json");
-    if let Some(t) = token {
-        req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
-    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let resp = sender.send_request(req.body(Full::new(body))?).await?;
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body)))?)
+        .await?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await?.to_bytes();
     let value: Value = serde_json::from_slice(&bytes)

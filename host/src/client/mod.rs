@@ -4,7 +4,7 @@
 //! `http://127.0.0.1:3000`), the API token from `--token` or `GREENMESH_TOKEN`.
 //! Output is a readable table, or the raw JSON with `--json`.
 
-mod http;
+pub(crate) mod http;
 mod table;
 
 use anyhow::{bail, Context};

@@ -15,34 +15,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
 
-/// Which benchmark to run.
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchCommand {
-    /// Serve hello and sqlite-read components in-process and load them over loopback.
-    Http {
-        /// Folder holding `hello.wasm` and `store.wasm` (built by `cargo xtask build`).
-        #[arg(long, default_value = "tests/guests/target/wasm32-wasip2/release")]
-        guests: PathBuf,
-        /// Concurrent keep-alive connections for the throughput runs.
-        #[arg(long, default_value_t = 16)]
-        connections: usize,
-        /// Seconds per run.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-    },
-}
-
-/// Runs a benchmark and prints its figures.
-pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
-    match which {
-        BenchCommand::Http {
-            guests,
-            connections,
-            seconds,
-        } => http(guests, connections, Duration::from_secs(seconds)).await,
-    }
-}
-
 /// Figures from one load run.
 #[derive(Debug)]
 pub struct LoadReport {
@@ -60,11 +32,7 @@ impl LoadReport {
 
     /// Latency at quantile `q` in `[0, 1]`.
     pub fn percentile(&self, q: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((self.latencies.len() - 1) as f64 * q).round() as usize;
-        self.latencies[i]
+        super::percentile(&self.latencies, q)
     }
 }
 
@@ -121,7 +89,8 @@ pub async fn load(
     })
 }
 
-async fn http(guests: PathBuf, connections: usize, duration: Duration) -> anyhow::Result<()> {
+/// Runs the HTTP benchmark and prints its table.
+pub async fn run(guests: PathBuf, connections: usize, duration: Duration) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("greenmesh-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let guests = std::fs::canonicalize(&guests).map_err(|e| {

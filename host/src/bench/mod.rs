@@ -1,0 +1,56 @@
+//! `greenmesh bench ...`: benchmarks that print their figures.
+//!
+//! - [`http`]: the host serving components (requests/s, p50/p99, instantiation).
+//! - [`coordinator`]: submit → result latency through the real coordinator.
+
+pub mod coordinator;
+pub mod http;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which benchmark to run.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Serve hello and sqlite-read components in-process and load them over loopback.
+    Http {
+        /// Folder holding `hello.wasm` and `store.wasm` (built by `cargo xtask build`).
+        #[arg(long, default_value = "tests/guests/target/wasm32-wasip2/release")]
+        guests: PathBuf,
+        /// Concurrent keep-alive connections for the throughput runs.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// Submit → result latency for a trivial task with one local node.
+    Coordinator {
+        /// The coordinator manifest (its components must be built).
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Tasks to run, one after another.
+        #[arg(long, default_value_t = 300)]
+        tasks: usize,
+    },
+}
+
+/// Runs a benchmark and prints its figures.
+pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
+    match which {
+        BenchCommand::Http {
+            guests,
+            connections,
+            seconds,
+        } => http::run(guests, connections, Duration::from_secs(seconds)).await,
+        BenchCommand::Coordinator { manifest, tasks } => coordinator::run(manifest, tasks).await,
+    }
+}
+
+/// Latency at quantile `q` of sorted samples.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
