@@ -16,6 +16,7 @@ const SCHEMA: &[&str] = &[
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS broker_tasks_by_status ON broker_tasks (status, created_at)",
     "CREATE INDEX IF NOT EXISTS broker_tasks_by_owner ON broker_tasks (owner, created_at)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_by_capability ON broker_tasks (status, capability)",
     "CREATE TABLE IF NOT EXISTS broker_leases (
         id TEXT PRIMARY KEY, task_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL,
         body TEXT NOT NULL, expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL)",

@@ -18,6 +18,11 @@ const W_PRICE: f64 = 0.5;
 const W_REPUTATION: f64 = 0.3;
 const W_AVAILABILITY: f64 = 0.2;
 
+/// Offers considered per decision: the cheapest, least-loaded eligible ones
+/// (the marketplace finds them through an index, so a decision costs the same
+/// with ten nodes or ten thousand).
+const TOP_OFFERS: u32 = 16;
+
 /// One priced, scored offer.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -40,6 +45,8 @@ pub struct Decision {
     pub declined: Vec<(String, String)>,
     /// Why nothing was chosen.
     pub reason: Option<String>,
+    /// Ineligible nodes beyond the listed sample.
+    pub more_declined: u32,
     /// The lowest quote refused for exceeding `max_price` (fed back to pricing).
     pub cheapest_refused: Option<f64>,
 }
@@ -69,6 +76,7 @@ impl Decision {
                 v
             }).collect::<Vec<_>>(),
             "declined": self.declined.iter().map(|(n, r)| json!({ "node_id": n, "reason": r })).collect::<Vec<_>>(),
+            "more_declined": self.more_declined,
             "reason": self.reason,
         })
     }
@@ -107,6 +115,7 @@ pub fn decide_excluding(
         require_gpu: request.requirements.require_gpu,
         max_memory_mb: request.requirements.max_memory_mb,
         input_bytes,
+        limit: TOP_OFFERS,
     })
     .map_err(crate::nodes::market_error)?;
     decision.declined = found

@@ -5,7 +5,9 @@ use crate::greenmesh::marketplace::types::{
 };
 
 /// Splits `candidates` (nodes that list the capability) into offers and
-/// declines with a reason each.
+/// declines with a reason each. The store's indexed query already picked
+/// them; these rules are the same conditions, applied again so the reasons
+/// are exact and a stale index row can never produce a wrong offer.
 pub fn search(req: &Requirements, candidates: Vec<Node>, now_ms: u64) -> SearchResult {
     let mut offers = Vec::new();
     let mut declined = Vec::new();
@@ -18,7 +20,11 @@ pub fn search(req: &Requirements, candidates: Vec<Node>, now_ms: u64) -> SearchR
             }),
         }
     }
-    SearchResult { offers, declined }
+    SearchResult {
+        offers,
+        declined,
+        more_declined: 0,
+    }
 }
 
 fn check(

@@ -52,8 +52,15 @@ impl Guest for Marketplace {
         let store = store::Store::open()?;
         let now = store::now_ms();
         store.expire_silent(now)?;
-        let candidates = store.with_capability(&requirements.capability)?;
-        Ok(eligibility::search(&requirements, candidates, now))
+        let eligible = store.eligible(&requirements)?;
+        let (ineligible, total_ineligible) = store.ineligible(&requirements)?;
+        let mut result = eligibility::search(
+            &requirements,
+            eligible.into_iter().chain(ineligible).collect(),
+            now,
+        );
+        result.more_declined = total_ineligible.saturating_sub(result.declined.len() as u32);
+        Ok(result)
     }
 }
 

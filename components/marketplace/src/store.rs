@@ -1,12 +1,18 @@
 //! The `marketplace_*` tables: nodes (one row each, capabilities as JSON)
-//! and an offers index (node, capability) for search.
+//! and an offers index (node × capability, with the fields search filters
+//! and sorts on) so a search touches only the rows it returns.
 
-use crate::greenmesh::marketplace::types::{Beat, Error, Node, NodeStatus, Registration};
+use crate::greenmesh::marketplace::types::{
+    Beat, Error, Node, NodeStatus, Registration, Requirements,
+};
 use spin_sdk::sqlite::{Connection, Value};
 
 /// A node silent for this long is offline, unless the `liveness_window_ms`
 /// Spin variable (inherited from the broker) says otherwise.
 pub const LIVENESS_WINDOW_MS: u64 = 60_000;
+
+/// Ineligible nodes described in a search result (the rest are counted).
+pub const DECLINED_SAMPLE: u32 = 20;
 
 fn liveness_window_ms() -> u64 {
     spin_sdk::variables::get("liveness_window_ms")
@@ -24,13 +30,26 @@ CREATE TABLE IF NOT EXISTS marketplace_nodes (
     last_seen INTEGER NOT NULL,
     body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS marketplace_nodes_by_liveness ON marketplace_nodes (status, last_seen);
 CREATE TABLE IF NOT EXISTS marketplace_offers (
     node_id TEXT NOT NULL,
     capability TEXT NOT NULL,
+    price REAL NOT NULL,
+    status TEXT NOT NULL,
+    load REAL NOT NULL,
+    gpu INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    max_input_bytes INTEGER NOT NULL,
+    allowed INTEGER NOT NULL,
     PRIMARY KEY (node_id, capability)
 );
-CREATE INDEX IF NOT EXISTS marketplace_offers_by_capability ON marketplace_offers (capability);
+CREATE INDEX IF NOT EXISTS marketplace_offers_by_price ON marketplace_offers (capability, status, price, load);
 ";
+
+/// The conditions under which an offer row can serve a search (parameters:
+/// require_gpu, max_memory_mb, input_bytes).
+const ELIGIBLE: &str = "o.status = 'online' AND o.allowed = 1 AND (? = 0 OR o.gpu = 1)
+    AND o.memory_mb >= ? AND o.max_input_bytes >= ? AND o.load < 1.0";
 
 /// Milliseconds since the Unix epoch, from the WASI wall clock.
 pub fn now_ms() -> u64 {
@@ -50,6 +69,10 @@ fn status_name(s: NodeStatus) -> &'static str {
         NodeStatus::Offline => "offline",
         NodeStatus::Withdrawn => "withdrawn",
     }
+}
+
+fn int(i: u64) -> Value {
+    Value::Integer(i as i64)
 }
 
 /// A connection to the coordinator database with the schema in place.
@@ -79,7 +102,7 @@ impl Store {
                     Value::Text(node.owner.clone()),
                     Value::Text(node.public_key.clone()),
                     Value::Text(status_name(node.status).into()),
-                    Value::Integer(node.last_seen as i64),
+                    int(node.last_seen),
                     Value::Text(body),
                 ],
             )
@@ -91,10 +114,22 @@ impl Store {
             )
             .map_err(storage)?;
         for c in &node.capabilities {
+            let allowed = node.allowed_tasks.iter().any(|t| t == "*" || *t == c.name);
             self.db
                 .execute(
-                    "INSERT INTO marketplace_offers (node_id, capability) VALUES (?, ?)",
-                    &[Value::Text(node.id.clone()), Value::Text(c.name.clone())],
+                    "INSERT INTO marketplace_offers (node_id, capability, price, status, load, gpu, memory_mb,
+                         max_input_bytes, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    &[
+                        Value::Text(node.id.clone()),
+                        Value::Text(c.name.clone()),
+                        Value::Real(c.price),
+                        Value::Text(status_name(node.status).into()),
+                        Value::Real(node.load as f64),
+                        int(node.capacity.gpu.is_some() as u64),
+                        int(node.capacity.memory_mb),
+                        int(c.max_input_bytes),
+                        int(allowed as u64),
+                    ],
                 )
                 .map_err(storage)?;
         }
@@ -209,21 +244,68 @@ impl Store {
         )
     }
 
-    /// Nodes listing `capability`, whatever their state.
-    pub fn with_capability(&self, capability: &str) -> Result<Vec<Node>, Error> {
+    fn filter_params(req: &Requirements) -> Vec<Value> {
+        vec![
+            Value::Text(req.capability.clone()),
+            int(req.require_gpu as u64),
+            int(req.max_memory_mb),
+            int(req.input_bytes),
+        ]
+    }
+
+    /// The cheapest, least-loaded eligible nodes for `req` (at most `req.limit`).
+    pub fn eligible(&self, req: &Requirements) -> Result<Vec<Node>, Error> {
+        let mut params = Self::filter_params(req);
+        params.push(int(req.limit.max(1) as u64));
         self.load(
-            "SELECT n.body, n.status FROM marketplace_offers o JOIN marketplace_nodes n ON n.id = o.node_id
-             WHERE o.capability = ?",
-            &[Value::Text(capability.into())],
+            &format!(
+                "SELECT n.body, n.status FROM marketplace_offers o JOIN marketplace_nodes n ON n.id = o.node_id
+                 WHERE o.capability = ? AND {ELIGIBLE} ORDER BY o.price, o.load, o.node_id LIMIT ?"
+            ),
+            &params,
         )
+    }
+
+    /// A sample of nodes listing the capability that cannot serve `req`, and how many more there are.
+    pub fn ineligible(&self, req: &Requirements) -> Result<(Vec<Node>, u32), Error> {
+        let mut params = Self::filter_params(req);
+        params.push(int(DECLINED_SAMPLE as u64));
+        let sample = self.load(
+            &format!(
+                "SELECT n.body, n.status FROM marketplace_offers o JOIN marketplace_nodes n ON n.id = o.node_id
+                 WHERE o.capability = ? AND NOT ({ELIGIBLE}) ORDER BY n.last_seen DESC LIMIT ?"
+            ),
+            &params,
+        )?;
+        let count = self
+            .db
+            .execute(
+                &format!("SELECT COUNT(*) FROM marketplace_offers o WHERE o.capability = ? AND NOT ({ELIGIBLE})"),
+                &Self::filter_params(req),
+            )
+            .map_err(storage)?;
+        let total = count
+            .rows
+            .first()
+            .and_then(|r| r.get::<i64>(0))
+            .unwrap_or(0) as u32;
+        Ok((sample, total))
     }
 
     /// Marks nodes silent for longer than the liveness window offline.
     pub fn expire_silent(&self, now: u64) -> Result<(), Error> {
+        let cutoff = int(now.saturating_sub(liveness_window_ms()));
+        self.db
+            .execute(
+                "UPDATE marketplace_offers SET status = 'offline' WHERE node_id IN
+                 (SELECT id FROM marketplace_nodes WHERE status = 'online' AND last_seen < ?)",
+                std::slice::from_ref(&cutoff),
+            )
+            .map_err(storage)?;
         self.db
             .execute(
                 "UPDATE marketplace_nodes SET status = 'offline' WHERE status = 'online' AND last_seen < ?",
-                &[Value::Integer(now.saturating_sub(liveness_window_ms()) as i64)],
+                &[cutoff],
             )
             .map_err(storage)?;
         Ok(())
