@@ -2,8 +2,11 @@
 //!
 //! - [`http`]: the host serving components (requests/s, p50/p99, instantiation).
 //! - [`coordinator`]: submit → result latency through the real coordinator.
+//! - [`dispatch`]: decisions per second with many nodes and a deep queue.
 
 pub mod coordinator;
+pub mod dispatch;
+mod harness;
 pub mod http;
 
 use std::path::PathBuf;
@@ -33,6 +36,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         tasks: usize,
     },
+    /// Dispatch decisions per second with many nodes and a deep queue.
+    Dispatch {
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        nodes: usize,
+        #[arg(long, default_value_t = 100_000)]
+        tasks: usize,
+        /// Concurrent API clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+    },
 }
 
 /// Runs a benchmark and prints its figures.
@@ -44,6 +59,12 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             seconds,
         } => http::run(guests, connections, Duration::from_secs(seconds)).await,
         BenchCommand::Coordinator { manifest, tasks } => coordinator::run(manifest, tasks).await,
+        BenchCommand::Dispatch {
+            manifest,
+            nodes,
+            tasks,
+            clients,
+        } => dispatch::run(manifest, nodes, tasks, clients).await,
     }
 }
 

@@ -1,0 +1,161 @@
+//! A coordinator served in-process for benchmarks, with a user and helpers
+//! to register nodes and sign node requests.
+
+use crate::app::LoadOptions;
+use crate::client::http::call_raw;
+use greenmesh_protocol::ed25519_compact::KeyPair;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A running coordinator and a registered user.
+pub struct Coordinator {
+    pub base: String,
+    /// `Bearer <token>` of the benchmark user.
+    pub auth: String,
+    running: Option<crate::Running>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    state: PathBuf,
+}
+
+/// A registered node and its key.
+pub struct BenchNode {
+    pub id: String,
+    pub key: KeyPair,
+}
+
+impl Coordinator {
+    /// Serves `manifest` with a fresh state folder (no rate limit) and registers a user.
+    pub async fn start(manifest: PathBuf) -> anyhow::Result<Self> {
+        let state = std::env::temp_dir().join(format!(
+            "greenmesh-bench-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut environment = std::collections::HashMap::new();
+        environment.insert(
+            "SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE".to_string(),
+            "1000000000".to_string(),
+        );
+        let running = crate::start(
+            crate::UpConfig {
+                load: LoadOptions {
+                    manifest,
+                    state_dir: Some(state.clone()),
+                    environment: Some(environment),
+                    ..Default::default()
+                },
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                engine: Default::default(),
+                build: false,
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        )
+        .await?;
+        let base = format!("http://{}", running.addr);
+        let user = call_raw(
+            &base,
+            "POST",
+            "/api/v1/users",
+            &[],
+            json!({ "name": "bench" }).to_string().into_bytes(),
+        )
+        .await?;
+        let auth = format!("Bearer {}", user["token"].as_str().unwrap_or_default());
+        Ok(Self {
+            base,
+            auth,
+            running: Some(running),
+            stop: Some(stop),
+            state,
+        })
+    }
+
+    /// A user call.
+    pub async fn user(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        call_raw(
+            &self.base,
+            method,
+            path,
+            &[("authorization", &self.auth)],
+            body,
+        )
+        .await
+    }
+
+    /// Registers a node offering `capability` at `price`.
+    pub async fn register_node(
+        &self,
+        seed: u64,
+        capability: &str,
+        price: f64,
+    ) -> anyhow::Result<BenchNode> {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        bytes[8] = 0x5a;
+        let key = greenmesh_protocol::key_pair_from_seed(bytes);
+        let public_key: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let node = self
+            .user(
+                "POST",
+                "/api/v1/nodes",
+                Some(json!({
+                    "name": format!("bench node {seed}"), "region": "GB", "public_key": public_key,
+                    "capabilities": [{ "name": capability, "price": price }],
+                    "capacity": { "cpu_cores": 2, "memory_mb": 1024 },
+                })),
+            )
+            .await?;
+        Ok(BenchNode {
+            id: node["id"].as_str().unwrap_or_default().to_string(),
+            key,
+        })
+    }
+
+    /// A request signed as `node`.
+    pub async fn signed(
+        &self,
+        node: &BenchNode,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        let ts = now_ms();
+        let sig = greenmesh_protocol::sign_request(&node.key.sk, method, path, ts, &body);
+        let ts = ts.to_string();
+        let headers = [
+            ("x-greenmesh-node", node.id.as_str()),
+            ("x-greenmesh-timestamp", ts.as_str()),
+            ("x-greenmesh-signature", sig.as_str()),
+        ];
+        call_raw(&self.base, method, path, &headers, body).await
+    }
+
+    /// Stops serving and removes the state folder.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            let _ = running.task.await;
+        }
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
