@@ -82,12 +82,23 @@ impl Decision {
     }
 }
 
+thread_local! {
+    /// Queue depth per capability, counted once per request: a heartbeat
+    /// re-decides up to 50 tasks and the depth barely moves meanwhile.
+    static QUEUED: std::cell::RefCell<std::collections::HashMap<String, u32>> = Default::default();
+}
+
 fn queued_count(db: &Db, capability: &str) -> Result<u32, ApiError> {
+    if let Some(n) = QUEUED.with(|q| q.borrow().get(capability).copied()) {
+        return Ok(n);
+    }
     let rows = db.query(
         "SELECT COUNT(*) FROM broker_tasks WHERE status = 'queued' AND capability = ?",
         &[text(capability)],
     )?;
-    Ok(rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u32)
+    let n = rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u32;
+    QUEUED.with(|q| q.borrow_mut().insert(capability.to_string(), n));
+    Ok(n)
 }
 
 /// Matches a task against the marketplace; `exclude` are nodes that already failed it.

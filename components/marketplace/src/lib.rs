@@ -51,7 +51,7 @@ impl Guest for Marketplace {
     fn search(requirements: Requirements) -> Result<SearchResult, Error> {
         let store = store::Store::open()?;
         let now = store::now_ms();
-        store.expire_silent(now)?;
+        store.expire_silent_once(now)?;
         let eligible = store.eligible(&requirements)?;
         let (ineligible, total_ineligible) = store.ineligible(&requirements)?;
         let mut result = eligibility::search(

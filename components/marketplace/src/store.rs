@@ -11,8 +11,12 @@ use spin_sdk::sqlite::{Connection, Value};
 /// Spin variable (inherited from the broker) says otherwise.
 pub const LIVENESS_WINDOW_MS: u64 = 60_000;
 
-/// Ineligible nodes described in a search result (the rest are counted).
+/// Ineligible nodes described in a search result.
 pub const DECLINED_SAMPLE: u32 = 20;
+
+/// Offer rows examined for that sample (offline ones first): bounds the
+/// cost of explaining a decision however many nodes exist.
+pub const DECLINED_WINDOW: u32 = 200;
 
 fn liveness_window_ms() -> u64 {
     spin_sdk::variables::get("liveness_window_ms")
@@ -75,18 +79,30 @@ fn int(i: u64) -> Value {
     Value::Integer(i as i64)
 }
 
+thread_local! {
+    /// The connection, opened and schema-checked once per instance.
+    static DB: std::cell::RefCell<Option<std::rc::Rc<Connection>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// A connection to the coordinator database with the schema in place.
 pub struct Store {
-    db: Connection,
+    db: std::rc::Rc<Connection>,
 }
 
 impl Store {
     pub fn open() -> Result<Self, Error> {
-        let db = Connection::open_default().map_err(storage)?;
-        for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            db.execute(statement, &[]).map_err(storage)?;
-        }
-        Ok(Self { db })
+        DB.with(|cell| {
+            if let Some(db) = cell.borrow().as_ref() {
+                return Ok(Self { db: db.clone() });
+            }
+            let db = Connection::open_default().map_err(storage)?;
+            for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                db.execute(statement, &[]).map_err(storage)?;
+            }
+            let db = std::rc::Rc::new(db);
+            *cell.borrow_mut() = Some(db.clone());
+            Ok(Self { db })
+        })
     }
 
     fn save(&self, node: &Node) -> Result<(), Error> {
@@ -266,30 +282,41 @@ impl Store {
         )
     }
 
-    /// A sample of nodes listing the capability that cannot serve `req`, and how many more there are.
+    /// A sample of nodes listing the capability that cannot serve `req`,
+    /// found among the first [`DECLINED_WINDOW`] offer rows (offline first),
+    /// and how many more ineligible ones that window held.
     pub fn ineligible(&self, req: &Requirements) -> Result<(Vec<Node>, u32), Error> {
         let mut params = Self::filter_params(req);
-        params.push(int(DECLINED_SAMPLE as u64));
-        let sample = self.load(
-            &format!(
-                "SELECT n.body, n.status FROM marketplace_offers o JOIN marketplace_nodes n ON n.id = o.node_id
-                 WHERE o.capability = ? AND NOT ({ELIGIBLE}) ORDER BY n.last_seen DESC LIMIT ?"
-            ),
+        params.insert(1, int(DECLINED_WINDOW as u64));
+        // Two index range scans, each bounded: nodes not online, then the
+        // cheapest online ones (whose other limits may still rule them out).
+        let rows = self.load(
+            "SELECT n.body, n.status FROM (
+                 SELECT * FROM (SELECT * FROM marketplace_offers
+                                WHERE capability = ?1 AND status != 'online' LIMIT ?2)
+                 UNION ALL
+                 SELECT * FROM (SELECT * FROM marketplace_offers
+                                WHERE capability = ?1 AND status = 'online' ORDER BY price LIMIT ?2)
+             ) o JOIN marketplace_nodes n ON n.id = o.node_id
+             WHERE NOT (o.status = 'online' AND o.allowed = 1 AND (?3 = 0 OR o.gpu = 1)
+                        AND o.memory_mb >= ?4 AND o.max_input_bytes >= ?5 AND o.load < 1.0)",
             &params,
         )?;
-        let count = self
-            .db
-            .execute(
-                &format!("SELECT COUNT(*) FROM marketplace_offers o WHERE o.capability = ? AND NOT ({ELIGIBLE})"),
-                &Self::filter_params(req),
-            )
-            .map_err(storage)?;
-        let total = count
-            .rows
-            .first()
-            .and_then(|r| r.get::<i64>(0))
-            .unwrap_or(0) as u32;
+        let total = rows.len() as u32;
+        let sample = rows.into_iter().take(DECLINED_SAMPLE as usize).collect();
         Ok((sample, total))
+    }
+
+    /// [`Store::expire_silent`], at most once per instance (one request may
+    /// search many times; liveness is measured in seconds).
+    pub fn expire_silent_once(&self, now: u64) -> Result<(), Error> {
+        thread_local! {
+            static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if DONE.with(|d| d.replace(true)) {
+            return Ok(());
+        }
+        self.expire_silent(now)
     }
 
     /// Marks nodes silent for longer than the liveness window offline.

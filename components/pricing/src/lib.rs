@@ -46,12 +46,25 @@ fn widen(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::from(x))
 }
 
+thread_local! {
+    /// The connection, opened and schema-checked once per instance (an
+    /// instance serves one request, across however many calls it makes).
+    static DB: std::cell::RefCell<Option<std::rc::Rc<Connection>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The default database with `pricing_model` in place.
-fn open() -> Result<Connection, String> {
-    let db = Connection::open_default().map_err(|e| format!("open: {e:?}"))?;
-    db.execute(SCHEMA, &[])
-        .map_err(|e| format!("create table: {e:?}"))?;
-    Ok(db)
+fn open() -> Result<std::rc::Rc<Connection>, String> {
+    DB.with(|cell| {
+        if let Some(db) = cell.borrow().as_ref() {
+            return Ok(db.clone());
+        }
+        let db = Connection::open_default().map_err(|e| format!("open: {e:?}"))?;
+        db.execute(SCHEMA, &[])
+            .map_err(|e| format!("create table: {e:?}"))?;
+        let db = std::rc::Rc::new(db);
+        *cell.borrow_mut() = Some(db.clone());
+        Ok(db)
+    })
 }
 
 /// The stored multiplier for `capability`, if any.

@@ -2,8 +2,8 @@
 //! registered nodes and a deep queue.
 //!
 //! Setup registers `nodes` nodes offering `computation` at prices 1–10
-//! credits, then submits `tasks` tasks whose `max_price` (0.5) is below every
-//! quote, so each stays queued: every submission is one full decision
+//! credits, then submits `tasks` tasks whose `max_price` (0.1) is below every
+//! possible quote (the learned multiplier floors at 0.25×), so each stays queued: every submission is one full decision
 //! (marketplace search, a quote and a reputation lookup per top offer,
 //! scoring, the explanation, the queued write). Phase 2 then measures
 //! re-dispatch of the queue: each node heartbeat re-decides the 50 oldest
@@ -44,7 +44,7 @@ pub async fn run(
         t.elapsed().as_secs_f64()
     );
 
-    let task = json!({ "task_type": "computation", "inputs": { "n": 1 }, "max_price": 0.5 });
+    let task = json!({ "task_type": "computation", "inputs": { "n": 1 }, "max_price": 0.1 });
     let per_client = tasks / clients.max(1);
     let t = Instant::now();
     let mut joins = Vec::new();
