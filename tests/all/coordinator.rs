@@ -549,3 +549,87 @@ async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
     assert_eq!(app.get(&path).await.json()["status"], "online");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn network_latency_is_priced_and_reputation_is_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path()).start().await.unwrap();
+    let token = register_user(app.addr, "gus").await.unwrap();
+    let far = TestNode::register(app.addr, &token, 11, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let near = TestNode::register(app.addr, &token, 12, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    far.signed(
+        "PUT",
+        &format!("/api/v1/nodes/{}/heartbeat", far.id),
+        json!({ "load": 0.0, "latency_ms": 400.0 }),
+    )
+    .await
+    .unwrap();
+    near.signed(
+        "PUT",
+        &format!("/api/v1/nodes/{}/heartbeat", near.id),
+        json!({ "load": 0.0, "latency_ms": 5.0 }),
+    )
+    .await
+    .unwrap();
+
+    let pre = as_user(
+        &app,
+        &token,
+        "POST",
+        "/api/v1/tasks/precheck",
+        image_task(50.0),
+    )
+    .await
+    .json();
+    let chosen = &pre["decision"]["chosen"];
+    assert_eq!(chosen["node_id"], near.id.as_str(), "{pre}");
+    let loser = &pre["decision"]["runners_up"][0];
+    let latency_factor = |c: &Value| {
+        c["price_factors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f[0] == "latency")
+            .map(|f| f[1].as_f64().unwrap())
+            .unwrap()
+    };
+    assert!(latency_factor(loser) > latency_factor(chosen), "{pre}");
+    assert!(loser["price"].as_f64().unwrap() > chosen["price"].as_f64().unwrap());
+
+    // A completed delegation raises both sides' reputation above neutral.
+    let id = as_user(&app, &token, "POST", "/api/v1/tasks", image_task(50.0))
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (lease, _) = near.poll(5).await.unwrap().remove(0);
+    near.post_result(&lease.lease_id, &near.receipt(&lease, "ok"), "ok")
+        .await
+        .unwrap();
+    let done = as_user(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{id}?wait=5"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(done["status"], "completed");
+    let node_rep =
+        app.get(&format!("/api/v1/nodes/{}", near.id)).await.json()["reputation"].clone();
+    assert!(
+        node_rep["value"].as_f64().unwrap() > 0.5 && node_rep["successes"].as_f64().unwrap() > 0.99,
+        "{node_rep}"
+    );
+    let me = as_user(&app, &token, "GET", "/api/v1/users/me", Value::Null)
+        .await
+        .json();
+    assert!(me["reputation"]["value"].as_f64().unwrap() > 0.5, "{me}");
+    app.stop().await;
+}

@@ -23,6 +23,9 @@ const W_AVAILABILITY: f64 = 0.2;
 /// with ten nodes or ten thousand).
 const TOP_OFFERS: u32 = 16;
 
+/// Queue depth is counted up to this many tasks (see `queued_count`).
+const QUEUE_COUNT_CAP: u64 = 1024;
+
 /// One priced, scored offer.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -92,9 +95,11 @@ fn queued_count(db: &Db, capability: &str) -> Result<u32, ApiError> {
     if let Some(n) = QUEUED.with(|q| q.borrow().get(capability).copied()) {
         return Ok(n);
     }
+    // Counted up to a cap: pricing's demand factor saturates long before it,
+    // and an uncapped count would cost O(queue) per decision.
     let rows = db.query(
-        "SELECT COUNT(*) FROM broker_tasks WHERE status = 'queued' AND capability = ?",
-        &[text(capability)],
+        "SELECT COUNT(*) FROM (SELECT 1 FROM broker_tasks WHERE status = 'queued' AND capability = ? LIMIT ?)",
+        &[text(capability), int(QUEUE_COUNT_CAP)],
     )?;
     let n = rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u32;
     QUEUED.with(|q| q.borrow_mut().insert(capability.to_string(), n));
@@ -135,7 +140,7 @@ pub fn decide_excluding(
         .map(|d| (d.node_id, d.reason))
         .collect();
     let queued = queued_count(db, capability)?;
-    let free = found.offers.len() as u32;
+    let free = found.eligible_total;
     let mut candidates = Vec::new();
     for offer in found.offers {
         if exclude.contains(&offer.node.id) {
@@ -154,7 +159,7 @@ pub fn decide_excluding(
             queued_tasks: queued,
             free_nodes: free,
             provider_load: offer.node.load,
-            latency_ms: 0.0,
+            latency_ms: offer.node.latency_ms,
         });
         if quote.price > request.max_price {
             decision.cheapest_refused = Some(

@@ -383,6 +383,16 @@ pub fn result(db: &Db, lease: &Lease, status: &str, body: &[u8]) -> ApiResult {
             scores::Event::Failure
         },
     );
+    // The requester's side of a completed delegation: it was served.
+    if succeeded {
+        let owner = db.query(
+            "SELECT owner FROM broker_tasks WHERE id = ?",
+            &[text(lease.task_id.clone())],
+        )?;
+        if let Some(owner) = owner.rows.first().and_then(|r| r.get::<&str>(0)) {
+            scores::record_event(owner, scores::Role::Requester, scores::Event::Success);
+        }
+    }
     quotes::record_outcome(&quotes::Outcome {
         capability: lease.capability.clone(),
         quoted: lease.price,

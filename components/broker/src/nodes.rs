@@ -83,6 +83,9 @@ struct HeartbeatJson {
     load: f32,
     #[serde(default)]
     running_tasks: u32,
+    /// Round trip the node measured to the coordinator, ms.
+    #[serde(default)]
+    latency_ms: Option<f32>,
 }
 
 /// Maps a marketplace error to an HTTP error.
@@ -113,6 +116,7 @@ pub fn node_json(n: &mt::Node) -> Value {
         "allowed_tasks": n.allowed_tasks,
         "load": n.load,
         "running_tasks": n.running_tasks,
+        "latency_ms": n.latency_ms,
         "registered_at": n.registered_at,
         "last_seen": n.last_seen,
     })
@@ -164,6 +168,7 @@ pub fn heartbeat(db: &Db, node_id: &str, body: &[u8]) -> ApiResult {
         energy: h.energy.map(Into::into),
         load: h.load,
         running_tasks: h.running_tasks,
+        latency_ms: h.latency_ms,
     };
     let node = registry::heartbeat(node_id, &beat).map_err(market_error)?;
     crate::leases::expire(db)?;
@@ -180,10 +185,21 @@ pub fn list() -> ApiResult {
     ))
 }
 
-/// `GET /api/v1/nodes/{id}`.
+/// A reputation score as the API shows it.
+pub fn reputation_json(s: &crate::greenmesh::reputation::scores::Score) -> Value {
+    json!({
+        "value": s.value, "successes": s.successes, "failures": s.failures,
+        "timeouts": s.timeouts, "bad_signatures": s.bad_signatures,
+    })
+}
+
+/// `GET /api/v1/nodes/{id}`, with the node's provider reputation.
 pub fn get(node_id: &str) -> ApiResult {
+    use crate::greenmesh::reputation::scores;
     let node = registry::get(node_id).map_err(market_error)?;
-    Ok(json_response(200, &node_json(&node)))
+    let mut v = node_json(&node);
+    v["reputation"] = reputation_json(&scores::get(node_id, scores::Role::Provider));
+    Ok(json_response(200, &v))
 }
 
 /// `DELETE /api/v1/nodes/{id}[?capability=name]`: the owner withdraws an offer or the node.

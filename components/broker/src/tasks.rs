@@ -355,6 +355,14 @@ pub fn cancel(db: &Db, user: &User, id: &str) -> ApiResult {
         return Err(ApiError::conflict(format!("task {id} is already {status}")));
     }
     let now = crate::util::now_ms();
+    if status == "leased" {
+        // A node may already be working on it: cancelling wastes its work.
+        crate::greenmesh::reputation::scores::record_event(
+            &user.id,
+            crate::greenmesh::reputation::scores::Role::Requester,
+            crate::greenmesh::reputation::scores::Event::Failure,
+        );
+    }
     db.exec(
         "UPDATE broker_tasks SET status = 'cancelled', reason = 'cancelled by requester', updated_at = ? WHERE id = ?",
         &[int(now), text(id)],

@@ -59,10 +59,15 @@ pub fn register(db: &Db, body: &[u8]) -> ApiResult {
     ))
 }
 
-/// The caller's own record.
+/// The caller's own record, with its requester reputation.
 pub fn me(user: &User) -> ApiResult {
+    use crate::greenmesh::reputation::scores;
+    let rep = scores::get(&user.id, scores::Role::Requester);
     Ok(json_response(
         200,
-        &json!({ "id": user.id, "name": user.name, "public_key": user.public_key }),
+        &json!({
+            "id": user.id, "name": user.name, "public_key": user.public_key,
+            "reputation": crate::nodes::reputation_json(&rep),
+        }),
     ))
 }

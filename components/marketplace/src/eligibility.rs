@@ -21,6 +21,7 @@ pub fn search(req: &Requirements, candidates: Vec<Node>, now_ms: u64) -> SearchR
         }
     }
     SearchResult {
+        eligible_total: offers.len() as u32,
         offers,
         declined,
         more_declined: 0,

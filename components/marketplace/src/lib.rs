@@ -60,6 +60,9 @@ impl Guest for Marketplace {
             now,
         );
         result.more_declined = total_ineligible.saturating_sub(result.declined.len() as u32);
+        result.eligible_total = result
+            .eligible_total
+            .max(store.eligible_count(&requirements)?);
         Ok(result)
     }
 }

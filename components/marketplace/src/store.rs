@@ -14,6 +14,9 @@ pub const LIVENESS_WINDOW_MS: u64 = 60_000;
 /// Ineligible nodes described in a search result.
 pub const DECLINED_SAMPLE: u32 = 20;
 
+/// Eligible offers are counted up to this many.
+pub const ELIGIBLE_COUNT_CAP: u32 = 1024;
+
 /// Offer rows examined for that sample (offline ones first): bounds the
 /// cost of explaining a decision however many nodes exist.
 pub const DECLINED_WINDOW: u32 = 200;
@@ -201,6 +204,7 @@ impl Store {
             allowed_tasks: r.allowed_tasks,
             load: 0.0,
             running_tasks: 0,
+            latency_ms: 0.0,
             status: NodeStatus::Online,
             registered_at,
             last_seen: now,
@@ -231,6 +235,9 @@ impl Store {
         }
         node.load = beat.load;
         node.running_tasks = beat.running_tasks;
+        if let Some(latency) = beat.latency_ms {
+            node.latency_ms = latency;
+        }
         node.last_seen = now;
         node.status = NodeStatus::Online;
         self.save(&node)?;
@@ -282,6 +289,23 @@ impl Store {
         )
     }
 
+    /// How many nodes could serve `req`, counted up to [`ELIGIBLE_COUNT_CAP`].
+    pub fn eligible_count(&self, req: &Requirements) -> Result<u32, Error> {
+        let mut params = Self::filter_params(req);
+        params.push(int(ELIGIBLE_COUNT_CAP as u64));
+        let rows = self
+            .db
+            .execute(
+                &format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM marketplace_offers o
+                     WHERE o.capability = ? AND {ELIGIBLE} LIMIT ?)"
+                ),
+                &params,
+            )
+            .map_err(storage)?;
+        Ok(rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u32)
+    }
+
     /// A sample of nodes listing the capability that cannot serve `req`,
     /// found among the first [`DECLINED_WINDOW`] offer rows (offline first),
     /// and how many more ineligible ones that window held.
@@ -293,7 +317,7 @@ impl Store {
         let rows = self.load(
             "SELECT n.body, n.status FROM (
                  SELECT * FROM (SELECT * FROM marketplace_offers
-                                WHERE capability = ?1 AND status != 'online' LIMIT ?2)
+                                WHERE capability = ?1 AND status IN ('offline', 'withdrawn') LIMIT ?2)
                  UNION ALL
                  SELECT * FROM (SELECT * FROM marketplace_offers
                                 WHERE capability = ?1 AND status = 'online' ORDER BY price LIMIT ?2)

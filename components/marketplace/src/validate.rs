@@ -77,6 +77,9 @@ pub fn beat(b: &Beat) -> Result<(), String> {
     if !(0.0..=1.0).contains(&b.load) {
         return Err("load must be between 0 and 1".into());
     }
+    if b.latency_ms.is_some_and(|l| !l.is_finite() || l < 0.0) {
+        return Err("latency_ms must be a non-negative number of milliseconds".into());
+    }
     match &b.energy {
         Some(e) => energy(e, "energy"),
         None => Ok(()),
