@@ -15,7 +15,7 @@ pub const LIVENESS_WINDOW_MS: u64 = 60_000;
 pub const DECLINED_SAMPLE: u32 = 20;
 
 /// Eligible offers are counted up to this many.
-pub const ELIGIBLE_COUNT_CAP: u32 = 1024;
+pub const ELIGIBLE_COUNT_CAP: u32 = 256;
 
 /// Offer rows examined for that sample (offline ones first): bounds the
 /// cost of explaining a decision however many nodes exist.
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS marketplace_offers (
     allowed INTEGER NOT NULL,
     PRIMARY KEY (node_id, capability)
 );
-CREATE INDEX IF NOT EXISTS marketplace_offers_by_price ON marketplace_offers (capability, status, price, load);
+DROP INDEX IF EXISTS marketplace_offers_by_price;
+CREATE INDEX IF NOT EXISTS marketplace_offers_ranked ON marketplace_offers (capability, status, price, load, node_id);
 ";
 
 /// The conditions under which an offer row can serve a search (parameters:

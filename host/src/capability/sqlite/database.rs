@@ -55,6 +55,10 @@ impl Database {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // One connection serves every instance: give it a real page cache
+        // (64 MiB) and let reads come straight from the mapped file.
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
