@@ -231,7 +231,7 @@ pub fn decide(
 /// is reported to pricing once; re-dispatches of queued tasks do not repeat it.
 pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError> {
     let rows = db.query(
-        "SELECT capability, body, input_sha256, input_bytes, owner FROM broker_tasks WHERE id = ? AND status = 'queued'",
+        "SELECT capability, body, input_sha256, input_bytes, owner, reason FROM broker_tasks WHERE id = ? AND status = 'queued'",
         &[text(task_id)],
     )?;
     let Some(row) = rows.rows.first() else {
@@ -245,6 +245,7 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
     let input_sha256 = row.get::<&str>(2).unwrap_or_default().to_string();
     let input_bytes = row.get::<i64>(3).unwrap_or(0) as u64;
     let owner = row.get::<&str>(4).unwrap_or_default().to_string();
+    let previous_reason = row.get::<&str>(5).map(str::to_string);
     let exclude = crate::leases::failed_nodes(db, task_id)?;
     let decision = decide_excluding(db, &capability, &request, input_bytes, &exclude)?;
     let now = crate::util::now_ms();
@@ -259,10 +260,14 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
                     duration_ms: 0,
                 });
             }
-            db.exec(
-                "UPDATE broker_tasks SET reason = ?, decision = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
-                &[text(decision.reason.clone().unwrap_or_default()), text(decision.to_json().to_string()), int(now), text(task_id)],
-            )?;
+            // A re-dispatch that changes nothing a requester would read (the
+            // reason) leaves the row alone: no write per retry per queued task.
+            if first || previous_reason != decision.reason {
+                db.exec(
+                    "UPDATE broker_tasks SET reason = ?, decision = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+                    &[text(decision.reason.clone().unwrap_or_default()), text(decision.to_json().to_string()), int(now), text(task_id)],
+                )?;
+            }
         }
         Some(chosen) => {
             crate::leases::create(
