@@ -21,6 +21,8 @@ const SCHEMA: &[&str] = &[
         id TEXT PRIMARY KEY, task_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL,
         body TEXT NOT NULL, expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS broker_leases_by_node ON broker_leases (node_id, status)",
+    "CREATE INDEX IF NOT EXISTS broker_leases_by_expiry ON broker_leases (status, expires_at)",
+    "CREATE INDEX IF NOT EXISTS broker_leases_by_task ON broker_leases (task_id)",
     "CREATE TABLE IF NOT EXISTS broker_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_type TEXT NOT NULL, node_id TEXT,
         task_id TEXT, user_id TEXT, data TEXT NOT NULL, at INTEGER NOT NULL)",

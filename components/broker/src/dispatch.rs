@@ -288,7 +288,10 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
 /// Dispatches up to `limit` of the oldest queued tasks.
 pub fn dispatch_queued(db: &Db, limit: u32) -> Result<(), ApiError> {
     let rows = db.query(
-        "SELECT id FROM broker_tasks WHERE status = 'queued' ORDER BY created_at LIMIT ?",
+        // The (status, created_at) index serves the ORDER BY; without the hint
+        // the planner may pick (status, capability) and sort the whole queue.
+        "SELECT id FROM broker_tasks INDEXED BY broker_tasks_by_status
+         WHERE status = 'queued' ORDER BY created_at LIMIT ?",
         &[int(limit as u64)],
     )?;
     let ids: Vec<String> = rows
