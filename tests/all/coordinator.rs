@@ -524,7 +524,7 @@ async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
         .unwrap();
     let path = format!("/api/v1/nodes/{}", node.id);
     assert_eq!(app.get(&path).await.json()["status"], "online");
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
     assert_eq!(app.get(&path).await.json()["status"], "offline");
 
     // An offline node is declined with the reason, not silently skipped.
