@@ -514,7 +514,7 @@ async fn large_inputs_go_through_content_addressed_blobs() {
 async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(dir.path())
-        .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "400")
+        .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "1500")
         .start()
         .await
         .unwrap();
