@@ -12,6 +12,25 @@ fn coordinator(state: &std::path::Path) -> Start {
     start
 }
 
+/// A coordinator (with `env` overrides), a user, and one node offering image-filter at 1 credit.
+async fn with_node(
+    env: &[(&str, &str)],
+    user: &str,
+    seed: u8,
+) -> (tempfile::TempDir, TestApp, String, TestNode) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut start = coordinator(dir.path());
+    for (k, v) in env {
+        start = start.env(k, v);
+    }
+    let app = start.start().await.unwrap();
+    let token = register_user(app.addr, user).await.unwrap();
+    let node = TestNode::register(app.addr, &token, seed, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    (dir, app, token, node)
+}
+
 async fn as_user(app: &TestApp, token: &str, method: &str, path: &str, body: Value) -> Reply {
     let body = if body.is_null() {
         Bytes::new()
@@ -202,16 +221,8 @@ async fn unaffordable_or_unserved_tasks_stay_queued_with_a_reason_and_cancel() {
 
 #[tokio::test]
 async fn forged_tampered_replayed_and_late_receipts_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path())
-        .env("SPIN_VARIABLE_LEASE_GRACE_MS", "0")
-        .start()
-        .await
-        .unwrap();
-    let token = register_user(app.addr, "carol").await.unwrap();
-    let node = TestNode::register(app.addr, &token, 3, &[("image-filter", 1.0)])
-        .await
-        .unwrap();
+    let (_dir, app, token, node) =
+        with_node(&[("SPIN_VARIABLE_LEASE_GRACE_MS", "0")], "carol", 3).await;
     let mut task = image_task(50.0);
     task["requirements"]["max_execution_time_sec"] = json!(2);
     let task_id = as_user(&app, &token, "POST", "/api/v1/tasks", task.clone())
@@ -319,102 +330,100 @@ async fn forged_tampered_replayed_and_late_receipts_are_refused() {
     app.stop().await;
 }
 
+/// Submits `body` as `token`'s user: `(status, error code, error field)`.
+async fn submit_error(app: &TestApp, token: &str, body: Bytes) -> (u16, Value, Value) {
+    let auth = format!("Bearer {token}");
+    let r = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/tasks",
+        body,
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    let e = if r.status >= 400 {
+        r.json()["error"].clone()
+    } else {
+        Value::Null
+    };
+    (r.status, e["code"].clone(), e["field"].clone())
+}
+
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(dir.path()).start().await.unwrap();
     let alice = register_user(app.addr, "alice").await.unwrap();
     let mallory = register_user(app.addr, "mallory").await.unwrap();
+    let body = |v: Value| Bytes::from(v.to_string());
 
-    let bearer = format!("Bearer {alice}");
+    let cases = [
+        (
+            Bytes::from("{not json"),
+            (400, json!("bad_request"), Value::Null),
+        ),
+        (
+            body(
+                json!({ "task_type": "image-filter", "requirements": { "max_memory_mb": "lots" } }),
+            ),
+            (
+                400,
+                json!("invalid_field"),
+                json!("requirements.max_memory_mb"),
+            ),
+        ),
+        (
+            body(json!({ "task_type": "mine-bitcoin" })),
+            (400, json!("invalid_field"), json!("task_type")),
+        ),
+        (
+            body(
+                json!({ "task_type": "computation", "inputs": { "blob": "x".repeat(300 * 1024) } }),
+            ),
+            (413, json!("payload_too_large"), Value::Null),
+        ),
+    ];
+    for (request, expected) in cases {
+        assert_eq!(submit_error(&app, &alice, request).await, expected);
+    }
+
+    // Unauthenticated, or with a token nobody holds.
     let r = send_with(
         app.addr,
         "POST",
         "/api/v1/tasks",
-        Bytes::from("{not json"),
-        &[("authorization", &bearer)],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (r.status, r.json()["error"]["code"].clone()),
-        (400, json!("bad_request"))
-    );
-
-    let r = as_user(
-        &app,
-        &alice,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "image-filter", "requirements": { "max_memory_mb": "lots" } }),
-    )
-    .await;
-    assert_eq!(
-        (r.status, r.json()["error"]["field"].clone()),
-        (400, json!("requirements.max_memory_mb"))
-    );
-
-    let r = as_user(
-        &app,
-        &alice,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "mine-bitcoin" }),
-    )
-    .await;
-    assert_eq!(
-        (r.status, r.json()["error"]["field"].clone()),
-        (400, json!("task_type"))
-    );
-
-    let big = "x".repeat(300 * 1024);
-    let r = as_user(
-        &app,
-        &alice,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "computation", "inputs": { "blob": big } }),
-    )
-    .await;
-    assert_eq!(r.status, 413);
-
-    let r = send_with(
-        app.addr,
-        "POST",
-        "/api/v1/tasks",
-        Bytes::from(image_task(1.0).to_string()),
+        body(image_task(1.0)),
         &[],
     )
     .await
     .unwrap();
     assert_eq!(r.status, 401);
-    let r = as_user(&app, "gm_wrong", "GET", "/api/v1/tasks", Value::Null).await;
-    assert_eq!(r.status, 401);
+    assert_eq!(
+        as_user(&app, "gm_wrong", "GET", "/api/v1/tasks", Value::Null)
+            .await
+            .status,
+        401
+    );
 
+    // Another user's task is indistinguishable from a missing one.
     let id = as_user(&app, &alice, "POST", "/api/v1/tasks", image_task(1.0))
         .await
         .json()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let r = as_user(
-        &app,
-        &mallory,
-        "GET",
-        &format!("/api/v1/tasks/{id}"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(r.status, 404);
-    let r = as_user(
-        &app,
-        &mallory,
-        "DELETE",
-        &format!("/api/v1/tasks/{id}"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(r.status, 404);
+    for method in ["GET", "DELETE"] {
+        let r = as_user(
+            &app,
+            &mallory,
+            method,
+            &format!("/api/v1/tasks/{id}"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(r.status, 404, "{method}");
+    }
     let listed = as_user(&app, &mallory, "GET", "/api/v1/tasks", Value::Null)
         .await
         .json();
@@ -457,12 +466,7 @@ async fn per_user_rate_limit_answers_429() {
 
 #[tokio::test]
 async fn large_inputs_go_through_content_addressed_blobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path()).start().await.unwrap();
-    let token = register_user(app.addr, "erin").await.unwrap();
-    let node = TestNode::register(app.addr, &token, 4, &[("image-filter", 1.0)])
-        .await
-        .unwrap();
+    let (_dir, app, token, node) = with_node(&[], "erin", 4).await;
     let auth = format!("Bearer {token}");
     let image = vec![7u8; 300 * 1024];
     let sha = greenmesh_protocol::sha256_hex(&image);
@@ -512,16 +516,8 @@ async fn large_inputs_go_through_content_addressed_blobs() {
 
 #[tokio::test]
 async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path())
-        .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "1500")
-        .start()
-        .await
-        .unwrap();
-    let token = register_user(app.addr, "fay").await.unwrap();
-    let node = TestNode::register(app.addr, &token, 5, &[("image-filter", 1.0)])
-        .await
-        .unwrap();
+    let (_dir, app, token, node) =
+        with_node(&[("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "1500")], "fay", 5).await;
     let path = format!("/api/v1/nodes/{}", node.id);
     assert_eq!(app.get(&path).await.json()["status"], "online");
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
