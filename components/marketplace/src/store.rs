@@ -83,11 +83,6 @@ fn int(i: u64) -> Value {
     Value::Integer(i as i64)
 }
 
-thread_local! {
-    /// The connection, opened and schema-checked once per instance.
-    static DB: std::cell::RefCell<Option<std::rc::Rc<Connection>>> = const { std::cell::RefCell::new(None) };
-}
-
 /// A connection to the coordinator database with the schema in place.
 pub struct Store {
     db: std::rc::Rc<Connection>,
@@ -95,17 +90,13 @@ pub struct Store {
 
 impl Store {
     pub fn open() -> Result<Self, Error> {
-        DB.with(|cell| {
-            if let Some(db) = cell.borrow().as_ref() {
-                return Ok(Self { db: db.clone() });
-            }
-            let db = Connection::open_default().map_err(storage)?;
-            for statement in SCHEMA.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                db.execute(statement, &[]).map_err(storage)?;
-            }
-            let db = std::rc::Rc::new(db);
-            *cell.borrow_mut() = Some(db.clone());
-            Ok(Self { db })
+        let schema: Vec<&str> = SCHEMA
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        Ok(Self {
+            db: greenmesh_storage::connection(&schema).map_err(storage)?,
         })
     }
 

@@ -90,25 +90,9 @@ fn key(subject: &str, role: Role) -> [Value; 2] {
     ]
 }
 
-thread_local! {
-    /// The connection, opened and schema-checked once per instance (an
-    /// instance serves one request, across however many calls it makes).
-    static DB: std::cell::RefCell<Option<std::rc::Rc<Connection>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The default database with `reputation_scores` in place.
+/// The default database with `reputation_scores` in place (one connection per instance).
 fn open() -> Result<std::rc::Rc<Connection>, String> {
-    DB.with(|cell| {
-        if let Some(db) = cell.borrow().as_ref() {
-            return Ok(db.clone());
-        }
-        let db = Connection::open_default().map_err(|e| format!("open: {e:?}"))?;
-        db.execute(SCHEMA, &[])
-            .map_err(|e| format!("create table: {e:?}"))?;
-        let db = std::rc::Rc::new(db);
-        *cell.borrow_mut() = Some(db.clone());
-        Ok(db)
-    })
+    greenmesh_storage::connection(&[SCHEMA]).map_err(|e| format!("open: {e:?}"))
 }
 
 fn record(subject: &str, role: Role, event: Event) -> Result<(), String> {
