@@ -20,8 +20,7 @@ command = ["mkdir -p out", "cp {src} out/hello.wasm"]
         src = guest("hello").display()
     );
     std::fs::write(dir.path().join("spin.toml"), manifest).unwrap();
-    let mut start = Start::new("unused", dir.path());
-    start.manifest = dir.path().join("spin.toml");
+    let start = Start::at(dir.path().join("spin.toml"), dir.path());
     assert!(
         start.load().is_err(),
         "source does not exist before the build"

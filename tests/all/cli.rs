@@ -22,8 +22,7 @@ async fn greenmesh(args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn register_submit_get_cancel_and_list_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut start = Start::new("unused", dir.path());
-    start.manifest = tests_dir().join("../spin.toml");
+    let start = Start::coordinator(dir.path());
     let app = start.start().await.unwrap();
     let url = format!("http://{}", app.addr);
 

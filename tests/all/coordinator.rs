@@ -3,14 +3,8 @@
 
 use bytes::Bytes;
 use greenmesh_tests::node::{register_user, TestNode};
-use greenmesh_tests::{send_with, tests_dir, Reply, Start, TestApp};
+use greenmesh_tests::{send_with, Reply, Start, TestApp};
 use serde_json::{json, Value};
-
-fn coordinator(state: &std::path::Path) -> Start {
-    let mut start = Start::new("unused", state);
-    start.manifest = tests_dir().join("../spin.toml");
-    start
-}
 
 /// A coordinator (with `env` overrides), a user, and one node offering image-filter at 1 credit.
 async fn with_node(
@@ -19,7 +13,7 @@ async fn with_node(
     seed: u8,
 ) -> (tempfile::TempDir, TestApp, String, TestNode) {
     let dir = tempfile::tempdir().unwrap();
-    let mut start = coordinator(dir.path());
+    let mut start = Start::coordinator(dir.path());
     for (k, v) in env {
         start = start.env(k, v);
     }
@@ -60,7 +54,7 @@ fn image_task(max_price: f64) -> Value {
 #[tokio::test]
 async fn coordinator_manifest_serves_health() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path()).start().await.unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
     let health = app.get("/api/v1/health").await;
     assert_eq!(health.status, 200, "{}", health.text());
     assert_eq!(health.json()["database"], "ok");
@@ -72,7 +66,7 @@ async fn coordinator_manifest_serves_health() {
 #[tokio::test]
 async fn submit_lease_receipt_result_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let start = coordinator(dir.path());
+    let start = Start::coordinator(dir.path());
     let app = start.start().await.unwrap();
     let token = register_user(app.addr, "alice").await.unwrap();
     let node = TestNode::register(app.addr, &token, 1, &[("image-filter", 1.0)])
@@ -158,7 +152,7 @@ async fn submit_lease_receipt_result_and_restart() {
 #[tokio::test]
 async fn unaffordable_or_unserved_tasks_stay_queued_with_a_reason_and_cancel() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path()).start().await.unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
     let token = register_user(app.addr, "bob").await.unwrap();
     TestNode::register(app.addr, &token, 2, &[("image-filter", 5.0)])
         .await
@@ -353,7 +347,7 @@ async fn submit_error(app: &TestApp, token: &str, body: Bytes) -> (u16, Value, V
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path()).start().await.unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
     let alice = register_user(app.addr, "alice").await.unwrap();
     let mallory = register_user(app.addr, "mallory").await.unwrap();
     let body = |v: Value| Bytes::from(v.to_string());
@@ -434,7 +428,7 @@ async fn bad_requests_get_clear_errors() {
 #[tokio::test]
 async fn per_user_rate_limit_answers_429() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path())
+    let app = Start::coordinator(dir.path())
         .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "3")
         .start()
         .await
@@ -549,7 +543,7 @@ async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
 #[tokio::test]
 async fn network_latency_is_priced_and_reputation_is_visible() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(dir.path()).start().await.unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
     let token = register_user(app.addr, "gus").await.unwrap();
     let far = TestNode::register(app.addr, &token, 11, &[("image-filter", 1.0)])
         .await

@@ -129,8 +129,7 @@ impl Spec {
 #[tokio::test]
 async fn every_documented_operation_answers_as_documented() {
     let dir = tempfile::tempdir().unwrap();
-    let mut start = Start::new("unused", dir.path());
-    start.manifest = tests_dir().join("../spin.toml");
+    let start = Start::coordinator(dir.path());
     let app = start.start().await.unwrap();
     let mut spec = Spec::load();
     let addr = app.addr;

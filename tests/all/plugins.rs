@@ -57,15 +57,19 @@ async fn precheck_price(start: &Start) -> serde_json::Value {
 #[tokio::test]
 async fn one_line_swaps_online_pricing_for_flat_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let mut online = Start::new("unused", &dir.path().join("online"));
-    online.manifest = manifest_copy(dir.path(), "pricing.wasm");
+    let online = Start::at(
+        manifest_copy(dir.path(), "pricing.wasm"),
+        &dir.path().join("online"),
+    );
     let chosen = precheck_price(&online).await;
     assert_eq!(chosen["pricing_model"], "online-v1", "{chosen}");
 
     let flat_dir = dir.path().join("flat");
     std::fs::create_dir_all(&flat_dir).unwrap();
-    let mut flat = Start::new("unused", &flat_dir.join("state"));
-    flat.manifest = manifest_copy(&flat_dir, "pricing_flat.wasm");
+    let flat = Start::at(
+        manifest_copy(&flat_dir, "pricing_flat.wasm"),
+        &flat_dir.join("state"),
+    );
     let chosen = precheck_price(&flat).await;
     assert_eq!(chosen["pricing_model"], "flat", "{chosen}");
     assert_eq!(chosen["price"], 2.0);
@@ -101,8 +105,7 @@ source = "coordinator.wasm"
 sqlite_databases = ["default"]
 "#;
     std::fs::write(dir.path().join("spin.toml"), manifest).unwrap();
-    let mut start = Start::new("unused", &dir.path().join(".spin"));
-    start.manifest = dir.path().join("spin.toml");
+    let start = Start::at(dir.path().join("spin.toml"), &dir.path().join(".spin"));
     let app = start.start().await.unwrap();
     let token = register_user(app.addr, "offline").await.unwrap();
     let node = TestNode::register(app.addr, &token, 8, &[("image-filter", 1.0)])

@@ -99,8 +99,7 @@ sqlite_databases = {databases}
 async fn default_database_lives_under_dot_spin_and_runtime_config_places_others() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = standalone_manifest(dir.path(), r#"["default", "archive"]"#);
-    let mut start = Start::new("store.toml", dir.path());
-    start.manifest = manifest;
+    let mut start = Start::at(manifest, dir.path());
 
     // Without a runtime-config entry, a non-default label is a startup error.
     let err = start.load().unwrap_err();

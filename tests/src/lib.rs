@@ -61,6 +61,19 @@ impl Start {
         }
     }
 
+    /// Any manifest, with state in `state_dir`.
+    pub fn at(manifest: PathBuf, state_dir: &Path) -> Self {
+        Self {
+            manifest,
+            ..Self::new("unused", state_dir)
+        }
+    }
+
+    /// The repository's own coordinator (`spin.toml`), with state in `state_dir`.
+    pub fn coordinator(state_dir: &Path) -> Self {
+        Self::at(tests_dir().join("../spin.toml"), state_dir)
+    }
+
     /// Sets a `SPIN_VARIABLE_*` style environment value.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.into(), value.into());

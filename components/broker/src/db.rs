@@ -34,16 +34,14 @@ const SCHEMA: &[&str] = &[
 
 /// The coordinator database, schema in place.
 pub struct Db {
-    conn: Connection,
+    conn: std::rc::Rc<Connection>,
 }
 
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
-        let conn = Connection::open_default().map_err(storage)?;
-        for statement in SCHEMA {
-            conn.execute(statement, &[]).map_err(storage)?;
-        }
-        Ok(Self { conn })
+        Ok(Self {
+            conn: greenmesh_storage::connection(SCHEMA).map_err(storage)?,
+        })
     }
 
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, ApiError> {
