@@ -141,26 +141,36 @@ pub fn decide_excluding(
         .collect();
     let queued = queued_count(db, capability)?;
     let free = found.eligible_total;
-    let mut candidates = Vec::new();
+    let mut offers = Vec::with_capacity(found.offers.len());
     for offer in found.offers {
         if exclude.contains(&offer.node.id) {
             decision.declined.push((
                 offer.node.id.clone(),
                 "already failed or refused this task".into(),
             ));
-            continue;
+        } else {
+            offers.push(offer);
         }
-        let quote = quotes::get_quote(&quotes::QuoteRequest {
-            capability: capability.to_string(),
-            base_price: offer.capability.price,
-            input_bytes,
-            max_execution_time_sec: request.requirements.max_execution_time_sec,
-            max_memory_mb: request.requirements.max_memory_mb,
-            queued_tasks: queued,
-            free_nodes: free,
-            provider_load: offer.node.load,
-            latency_ms: offer.node.latency_ms,
-        });
+    }
+    // One call each to pricing and reputation for the whole decision.
+    let quotes = quotes::get_quotes(
+        &offers
+            .iter()
+            .map(|offer| quotes::QuoteRequest {
+                capability: capability.to_string(),
+                base_price: offer.capability.price,
+                input_bytes,
+                max_execution_time_sec: request.requirements.max_execution_time_sec,
+                max_memory_mb: request.requirements.max_memory_mb,
+                queued_tasks: queued,
+                free_nodes: free,
+                provider_load: offer.node.load,
+                latency_ms: offer.node.latency_ms,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut priced = Vec::with_capacity(offers.len());
+    for (offer, quote) in offers.into_iter().zip(quotes) {
         if quote.price > request.max_price {
             decision.cheapest_refused = Some(
                 decision
@@ -174,9 +184,24 @@ pub fn decide_excluding(
                     quote.price, request.max_price
                 ),
             ));
-            continue;
+        } else {
+            priced.push((offer, quote));
         }
-        let reputation = scores::get(&offer.node.id, scores::Role::Provider).value;
+    }
+    let reputations = if priced.is_empty() {
+        Vec::new()
+    } else {
+        scores::get_many(
+            &priced
+                .iter()
+                .map(|(offer, _)| offer.node.id.clone())
+                .collect::<Vec<_>>(),
+            scores::Role::Provider,
+        )
+    };
+    let mut candidates = Vec::with_capacity(priced.len());
+    for ((offer, quote), reputation) in priced.into_iter().zip(reputations) {
+        let reputation = reputation.value;
         let price_term = if request.max_price > 0.0 {
             1.0 - quote.price / request.max_price
         } else {

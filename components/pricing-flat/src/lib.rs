@@ -34,6 +34,10 @@ impl Guest for FlatPricing {
         }
     }
 
+    fn get_quotes(requests: Vec<QuoteRequest>) -> Vec<Quote> {
+        requests.into_iter().map(Self::get_quote).collect()
+    }
+
     fn record_outcome(_outcome: Outcome) {}
 }
 

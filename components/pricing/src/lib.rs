@@ -90,40 +90,66 @@ fn record(outcome: &Outcome) -> Result<(), String> {
 
 struct Pricing;
 
+/// The learned multiplier for `capability`, 1 without history or on a
+/// storage error (logged).
+fn learned(capability: &str) -> f64 {
+    match stored_multiplier(capability) {
+        Ok(m) => m.unwrap_or(1.0),
+        Err(e) => {
+            eprintln!("pricing: learned multiplier for {capability:?} unavailable ({e}); using 1");
+            1.0
+        }
+    }
+}
+
+/// One quote under a known learned multiplier.
+fn quote_with(request: &QuoteRequest, learned: f64) -> Quote {
+    let q = model::quote(
+        &model::Request {
+            base_price: request.base_price,
+            input_bytes: request.input_bytes,
+            max_execution_time_sec: request.max_execution_time_sec,
+            max_memory_mb: request.max_memory_mb,
+            queued_tasks: request.queued_tasks,
+            free_nodes: request.free_nodes,
+            provider_load: widen(request.provider_load),
+            latency_ms: widen(request.latency_ms),
+        },
+        learned,
+    );
+    Quote {
+        price: q.price,
+        factors: q
+            .factors
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+        model: model::MODEL.to_string(),
+    }
+}
+
 impl Guest for Pricing {
     fn get_quote(request: QuoteRequest) -> Quote {
-        let learned = match stored_multiplier(&request.capability) {
-            Ok(m) => m.unwrap_or(1.0),
-            Err(e) => {
-                eprintln!(
-                    "pricing: learned multiplier for {:?} unavailable ({e}); using 1",
-                    request.capability
-                );
-                1.0
-            }
-        };
-        let q = model::quote(
-            &model::Request {
-                base_price: request.base_price,
-                input_bytes: request.input_bytes,
-                max_execution_time_sec: request.max_execution_time_sec,
-                max_memory_mb: request.max_memory_mb,
-                queued_tasks: request.queued_tasks,
-                free_nodes: request.free_nodes,
-                provider_load: widen(request.provider_load),
-                latency_ms: widen(request.latency_ms),
-            },
-            learned,
-        );
-        Quote {
-            price: q.price,
-            factors: q
-                .factors
-                .into_iter()
-                .map(|(name, value)| (name.to_string(), value))
-                .collect(),
-            model: model::MODEL.to_string(),
-        }
+        quote_with(&request, learned(&request.capability))
+    }
+
+    fn get_quotes(requests: Vec<QuoteRequest>) -> Vec<Quote> {
+        // One multiplier lookup per capability, not per offer.
+        let mut multipliers: Vec<(String, f64)> = Vec::new();
+        requests
+            .iter()
+            .map(|request| {
+                let m = match multipliers.iter().find(|(c, _)| *c == request.capability) {
+                    Some((_, m)) => *m,
+                    None => {
+                        let m = learned(&request.capability);
+                        multipliers.push((request.capability.clone(), m));
+                        m
+                    }
+                };
+                quote_with(request, m)
+            })
+            .collect()
     }
 
     fn record_outcome(outcome: Outcome) {

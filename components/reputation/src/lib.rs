@@ -154,25 +154,61 @@ fn record(subject: &str, role: Role, event: Event) -> Result<(), String> {
     Err(format!("gave up after {MAX_ATTEMPTS} concurrent updates"))
 }
 
-/// The counts as of now, or `None` without history.
-fn current(subject: &str, role: Role) -> Result<Option<model::Counts>, String> {
+/// Decayed counts from a `successes, failures, timeouts, bad_signatures,
+/// updated_at` row, as of `now`.
+fn counts_of(row: &RowResult, first: usize, now: i64) -> model::Counts {
+    model::Counts {
+        successes: real(row, first),
+        failures: real(row, first + 1),
+        timeouts: real(row, first + 2),
+        bad_signatures: real(row, first + 3),
+    }
+    .decayed(elapsed(integer(row, first + 4), now))
+}
+
+/// The counts of each subject as of now, in order; `None` without history.
+fn current(subjects: &[String], role: Role) -> Result<Vec<Option<model::Counts>>, String> {
+    if subjects.is_empty() {
+        return Ok(Vec::new());
+    }
     let db = open()?;
+    let placeholders = vec!["?"; subjects.len()].join(", ");
+    let mut params = vec![Value::Text(role_name(role).to_string())];
+    params.extend(subjects.iter().map(|s| Value::Text(s.clone())));
     let read = db
         .execute(
-            "SELECT successes, failures, timeouts, bad_signatures, updated_at
-             FROM reputation_scores WHERE subject = ? AND role = ?",
-            &key(subject, role),
+            &format!(
+                "SELECT subject, successes, failures, timeouts, bad_signatures, updated_at
+                 FROM reputation_scores WHERE role = ? AND subject IN ({placeholders})"
+            ),
+            &params,
         )
         .map_err(|e| format!("select: {e:?}"))?;
-    Ok(read.rows.first().map(|row| {
-        model::Counts {
-            successes: real(row, 0),
-            failures: real(row, 1),
-            timeouts: real(row, 2),
-            bad_signatures: real(row, 3),
-        }
-        .decayed(elapsed(integer(row, 4), now_ms()))
-    }))
+    let now = now_ms();
+    let found: Vec<(&str, model::Counts)> = read
+        .rows
+        .iter()
+        .filter_map(|row| match row.values.first() {
+            Some(Value::Text(subject)) => Some((subject.as_str(), counts_of(row, 1, now))),
+            _ => None,
+        })
+        .collect();
+    Ok(subjects
+        .iter()
+        .map(|s| found.iter().find(|(f, _)| f == s).map(|(_, c)| *c))
+        .collect())
+}
+
+fn score(subject: String, role: Role, counts: model::Counts) -> Score {
+    Score {
+        subject,
+        role,
+        value: counts.value(),
+        successes: counts.successes,
+        failures: counts.failures,
+        timeouts: counts.timeouts,
+        bad_signatures: counts.bad_signatures,
+    }
 }
 
 struct Reputation;
@@ -188,25 +224,25 @@ impl Guest for Reputation {
     }
 
     fn get(subject: String, role: Role) -> Score {
-        let counts = match current(&subject, role) {
-            Ok(counts) => counts.unwrap_or_default(),
-            Err(e) => {
-                eprintln!(
-                    "reputation: score of {} {subject:?} unavailable ({e}); answering no history",
-                    role_name(role)
-                );
-                model::Counts::default()
-            }
-        };
-        Score {
-            subject,
-            role,
-            value: counts.value(),
-            successes: counts.successes,
-            failures: counts.failures,
-            timeouts: counts.timeouts,
-            bad_signatures: counts.bad_signatures,
-        }
+        Self::get_many(vec![subject], role)
+            .pop()
+            .expect("one score per subject")
+    }
+
+    fn get_many(subjects: Vec<String>, role: Role) -> Vec<Score> {
+        let counts = current(&subjects, role).unwrap_or_else(|e| {
+            eprintln!(
+                "reputation: scores of {} {} subject(s) unavailable ({e}); answering no history",
+                subjects.len(),
+                role_name(role)
+            );
+            vec![None; subjects.len()]
+        });
+        subjects
+            .into_iter()
+            .zip(counts)
+            .map(|(subject, counts)| score(subject, role, counts.unwrap_or_default()))
+            .collect()
     }
 }
 

@@ -33,7 +33,8 @@ pub struct BenchNode {
 }
 
 impl Coordinator {
-    /// Serves `manifest` with a fresh state folder (no rate limit) and registers a user.
+    /// Serves `manifest` with a fresh state folder (no rate limit, nodes
+    /// live for a day without heartbeats) and registers a user.
     pub async fn start(manifest: PathBuf) -> anyhow::Result<Self> {
         let state = std::env::temp_dir().join(format!(
             "greenmesh-bench-{}-{}",
@@ -45,6 +46,13 @@ impl Coordinator {
         environment.insert(
             "SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE".to_string(),
             "1000000000".to_string(),
+        );
+        // Bench nodes register once and never heartbeat; without this a run
+        // longer than the default 60 s window would measure decisions over a
+        // fleet that had gone offline (one live node), not the fleet it set up.
+        environment.insert(
+            "SPIN_VARIABLE_LIVENESS_WINDOW_MS".to_string(),
+            "86400000".to_string(),
         );
         let running = crate::start(
             crate::UpConfig {
@@ -148,7 +156,9 @@ impl Coordinator {
         call_raw(&self.base, method, path, &headers, body).await
     }
 
-    /// Stops serving and removes the state folder.
+    /// Stops serving and removes the state folder (kept, and its path
+    /// printed, when `GREENMESH_BENCH_KEEP_STATE` is set: for inspecting
+    /// the database a run left).
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -156,6 +166,10 @@ impl Coordinator {
         if let Some(running) = self.running.take() {
             let _ = running.task.await;
         }
-        let _ = std::fs::remove_dir_all(&self.state);
+        if std::env::var_os("GREENMESH_BENCH_KEEP_STATE").is_some() {
+            println!("state kept in {}", self.state.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.state);
+        }
     }
 }

@@ -42,6 +42,9 @@ pub struct Database {
     conn: Arc<Mutex<rusqlite::Connection>>,
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 512;
+
 impl Database {
     /// Opens (creating if needed) a database file in WAL mode.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -59,6 +62,9 @@ impl Database {
         // (64 MiB) and let reads come straight from the mapped file.
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
+        // Every component's statements share this connection; rusqlite's
+        // default cache (16) thrashed and re-parsed SQL on each call.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -67,7 +73,11 @@ impl Database {
     /// An in-memory database (a runtime-config entry without `path`).
     pub fn in_memory() -> anyhow::Result<Self> {
         Ok(Self {
-            conn: Arc::new(Mutex::new(rusqlite::Connection::open_in_memory()?)),
+            conn: Arc::new(Mutex::new({
+                let conn = rusqlite::Connection::open_in_memory()?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                conn
+            })),
         })
     }
 
