@@ -14,6 +14,7 @@
 //! - [`trigger::http`]: the server, Spin's router and `spin-*` headers.
 //! - [`component_build`]: `--build`; [`bench`]: `greenmesh bench http`.
 //! - [`client`]: `greenmesh user|task|node`, a client of the coordinator API.
+//! - [`provider`]: `greenmesh provide`, the provider node and its kernel sandbox.
 //! - `main.rs` is only the command line.
 
 pub mod app;
@@ -26,6 +27,7 @@ pub mod compose;
 pub mod engine;
 pub mod logging;
 pub mod manifest;
+pub mod provider;
 pub mod runtime_config;
 pub mod sandbox;
 pub mod state;

@@ -52,6 +52,24 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         max_instances: u32,
     },
+    /// Run a provider node: advertise the kernels in a folder and run leased tasks.
+    Provide {
+        /// Settings file (TOML; see docs/provider.md). `MESH_*` variables override it.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Coordinator base URL [env: GREENMESH_URL] (default http://127.0.0.1:3000).
+        #[arg(long = "url")]
+        coordinator: Option<String>,
+        /// The owner's API token [env: GREENMESH_TOKEN].
+        #[arg(long)]
+        token: Option<String>,
+        /// Node key, pinned broker key and journal (default .greenmesh/provider).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Folder of kernel `.wasm` files (default target/kernels).
+        #[arg(long)]
+        kernels: Option<PathBuf>,
+    },
     /// Register a user with a coordinator.
     User {
         #[command(flatten)]
@@ -136,6 +154,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let running = greenmesh::start(config, shutdown_signal()).await?;
             println!("greenmesh: serving on http://{}", running.addr);
             running.task.await?
+        }
+        Command::Provide {
+            config,
+            coordinator,
+            token,
+            data_dir,
+            kernels,
+        } => {
+            let config = greenmesh::provider::ProviderConfig::load(
+                config.as_deref(),
+                &|name| std::env::var(name).ok(),
+                greenmesh::provider::Overrides {
+                    coordinator,
+                    token,
+                    data_dir,
+                    kernel_dir: kernels,
+                },
+            )?;
+            greenmesh::provider::run(config, shutdown_signal()).await
         }
         Command::Bench { which } => greenmesh::bench::run(which).await,
         Command::User { conn, cmd } => greenmesh::client::user(conn, cmd).await,

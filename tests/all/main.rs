@@ -11,6 +11,7 @@ mod limits;
 mod openapi;
 mod outbound;
 mod plugins;
+mod provider;
 mod routes;
 mod sqlite;
 mod ui;

@@ -1,11 +1,15 @@
 //! `cargo xtask <task>`: builds wasm guests and runs the test suite.
 //!
 //! - `cargo xtask build` builds every wasm32-wasip2 workspace (the
-//!   coordinator's components and the test guests) in release mode.
+//!   coordinator's components, the kernels and the test guests) in release
+//!   mode, and installs the kernels in `target/kernels/` (a provider's
+//!   kernel folder).
 //! - `cargo xtask test` builds them, runs the components' native unit tests,
 //!   then `cargo test --workspace`. Extra arguments go to that `cargo test`.
-//! - `cargo xtask up` builds them, then runs the coordinator (`spin.toml`)
-//!   with the release host: `greenmesh up`. Extra arguments go to `up`.
+//! - `cargo xtask up` builds them and the release host, then runs the
+//!   system: the coordinator (`greenmesh up` on `spin.toml`) and a local
+//!   provider (`greenmesh provide` on `target/kernels/`), owned by a local
+//!   user whose token is kept in `.greenmesh/local-user.json`.
 //!
 //! Every task first makes sure the `wasm32-wasip2` target is installed.
 
@@ -37,6 +41,13 @@ fn main() -> anyhow::Result<()> {
                 "greenmesh-protocol",
             ];
             cargo(&root().join("components"), unit.map(String::from))?;
+            // Every kernel (and the kernel SDK) has unit and quality tests.
+            let mut kernel_tests: Vec<String> = vec!["test".into(), "--tests".into()];
+            for package in std::iter::once("greenmesh-kernel".to_string()).chain(kernels()?) {
+                kernel_tests.push("-p".into());
+                kernel_tests.push(package);
+            }
+            cargo(&root().join("components"), kernel_tests)?;
             // CLI tests run the `greenmesh` binary itself.
             cargo(
                 &root(),
@@ -52,8 +63,11 @@ fn main() -> anyhow::Result<()> {
         }
         "up" => {
             build_wasm()?;
-            let args = ["run", "--release", "--package", "greenmesh", "--", "up"];
-            cargo(&root(), args.into_iter().map(String::from).chain(rest))
+            cargo(
+                &root(),
+                ["build", "--release", "--package", "greenmesh"].map(String::from),
+            )?;
+            up(rest)
         }
         _ => bail!("usage: cargo xtask <build|test|up> [args...]"),
     }
@@ -100,7 +114,145 @@ fn build_wasm() -> anyhow::Result<()> {
             ["build", "--target", "wasm32-wasip2", "--release"].map(String::from),
         )?;
     }
+    install_kernels()
+}
+
+/// The kernel crates: folders of `components/kernels/` but the SDK.
+fn kernels() -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root().join("components/kernels"))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if path.join("Cargo.toml").is_file() && name != "sdk" {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Copies each built kernel to `target/kernels/<name>.wasm`.
+fn install_kernels() -> anyhow::Result<()> {
+    let built = root().join("components/target/wasm32-wasip2/release");
+    let folder = root().join("target/kernels");
+    std::fs::create_dir_all(&folder)?;
+    for name in kernels()? {
+        let from = built.join(format!("{}.wasm", name.replace('-', "_")));
+        std::fs::copy(&from, folder.join(format!("{name}.wasm")))
+            .with_context(|| format!("installing kernel {}", from.display()))?;
+    }
     Ok(())
+}
+
+/// Runs the coordinator and a local provider until either stops (Ctrl-C
+/// stops both: they share the terminal's process group).
+fn up(extra: Vec<String>) -> anyhow::Result<()> {
+    let exe = root().join("target/release/greenmesh");
+    let url = "http://127.0.0.1:3000";
+    let mut coordinator = Command::new(&exe)
+        .arg("up")
+        .args(&extra)
+        .current_dir(root())
+        .spawn()
+        .context("starting greenmesh up")?;
+    let token = local_token(&exe, url, &mut coordinator)?;
+    let mut provider = Command::new(&exe)
+        .args(["provide", "--url", url, "--token", &token])
+        .args([
+            "--data-dir",
+            ".greenmesh/provider",
+            "--kernels",
+            "target/kernels",
+        ])
+        .env("MESH_PEER_NAME", "local provider")
+        .current_dir(root())
+        .spawn()
+        .context("starting greenmesh provide")?;
+    eprintln!("xtask: coordinator on {url}, local provider running; submit with GREENMESH_TOKEN={token} greenmesh task submit ...");
+    loop {
+        if let Some(status) = coordinator.try_wait()? {
+            let _ = provider.wait();
+            if !status.success() {
+                bail!("greenmesh up stopped ({status})");
+            }
+            return Ok(());
+        }
+        if let Some(status) = provider.try_wait()? {
+            let _ = coordinator.wait();
+            if !status.success() {
+                bail!("greenmesh provide stopped ({status})");
+            }
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The local user's token: kept in `.greenmesh/local-user.json`, registered
+/// on first use (waiting for the coordinator to answer).
+fn local_token(
+    exe: &Path,
+    url: &str,
+    coordinator: &mut std::process::Child,
+) -> anyhow::Result<String> {
+    let saved = root().join(".greenmesh/local-user.json");
+    let saved_token = std::fs::read_to_string(&saved)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v["token"].as_str().map(str::to_string));
+    for _ in 0..300 {
+        if let Some(status) = coordinator.try_wait()? {
+            bail!("greenmesh up stopped before answering ({status})");
+        }
+        // A saved token still known to this coordinator (its database may
+        // have been deleted since) is reused: the provider's key stays with
+        // the same owner.
+        if let Some(token) = &saved_token {
+            let known = Command::new(exe)
+                .args([
+                    "--log-level",
+                    "error",
+                    "task",
+                    "--url",
+                    url,
+                    "--token",
+                    token,
+                    "--json",
+                    "list",
+                ])
+                .output()?;
+            if known.status.success() {
+                return Ok(token.clone());
+            }
+        }
+        let out = Command::new(exe)
+            .args([
+                "--log-level",
+                "error",
+                "user",
+                "--url",
+                url,
+                "--json",
+                "register",
+                "local",
+            ])
+            .output()?;
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let token = v["token"]
+                .as_str()
+                .context("no token in the answer")?
+                .to_string();
+            std::fs::create_dir_all(saved.parent().expect("folder"))?;
+            std::fs::write(&saved, serde_json::to_string_pretty(&v)?)?;
+            return Ok(token);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    bail!("the coordinator did not answer on {url} within a minute")
 }
 
 fn cargo(dir: &Path, args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {

@@ -1,0 +1,380 @@
+//! The kernel sandbox: runs one micro-task kernel under a lease's limits.
+//!
+//! A kernel gets no filesystem, network or environment: its WASI context has
+//! no preopens, no sockets, no variables or arguments, empty stdin, and
+//! stdout/stderr captured to a small buffer (stderr is how a panicking Rust
+//! kernel says why). Time is bounded by an epoch deadline, work by fuel,
+//! memory by a store limiter that also records the peak, and the output by
+//! a size cap. In deterministic mode clocks stand still at the Unix epoch and
+//! randomness is a fixed function of the lease, and Cranelift canonicalises
+//! NaNs (always on), so a rerun on another node gives the same bytes.
+
+use crate::engine::{EpochTicker, EPOCH_TICK};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "greenmesh:kernel/micro-task",
+    });
+}
+
+use generated::exports::greenmesh::kernel::kernel::{Description, Error as KernelError, Payload};
+use generated::MicroTaskPre;
+
+/// Bytes of a kernel's stdout and stderr kept (the rest is dropped).
+const CAPTURED_OUTPUT_BYTES: usize = 16 << 10;
+
+/// What one run may use (from the lease and the node's own caps).
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    pub timeout: Duration,
+    pub max_memory_bytes: usize,
+    pub fuel: u64,
+    pub max_output_bytes: usize,
+    /// Frozen clocks and seeded randomness (see the module docs).
+    pub deterministic: bool,
+    /// Seeds `wasi:random` in deterministic mode (e.g. the lease nonce's hash).
+    pub seed: [u8; 32],
+}
+
+/// Why a run produced no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunError {
+    /// The kernel answered with an error.
+    Kernel {
+        kind: &'static str,
+        message: String,
+    },
+    Timeout {
+        limit_ms: u64,
+    },
+    OutOfFuel {
+        fuel: u64,
+    },
+    MemoryLimit {
+        limit_bytes: usize,
+    },
+    OutputTooLarge {
+        size: usize,
+        limit: usize,
+    },
+    StackOverflow,
+    /// Any other trap (a panic, `unreachable`, a bad memory access, ...).
+    Trap(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Kernel { kind, message } => write!(f, "kernel error ({kind}): {message}"),
+            RunError::Timeout { limit_ms } => {
+                write!(f, "time limit: still running after {limit_ms} ms; stopped")
+            }
+            RunError::OutOfFuel { fuel } => {
+                write!(f, "fuel limit: used all {fuel} units of fuel; stopped")
+            }
+            RunError::MemoryLimit { limit_bytes } => write!(
+                f,
+                "memory limit: tried to grow linear memory past {} MiB; stopped",
+                limit_bytes >> 20
+            ),
+            RunError::OutputTooLarge { size, limit } => write!(
+                f,
+                "output limit: the kernel returned {size} bytes; at most {limit} are allowed"
+            ),
+            RunError::StackOverflow => write!(f, "stack overflow; stopped"),
+            RunError::Trap(m) => write!(f, "trapped: {m}"),
+        }
+    }
+}
+
+/// The result of one run with what it used.
+#[derive(Debug)]
+pub struct RunReport {
+    pub outcome: Result<Output, RunError>,
+    pub duration: Duration,
+    pub peak_memory_bytes: u64,
+    pub fuel_used: u64,
+    /// What the kernel wrote to stdout and stderr (capped).
+    pub log: String,
+}
+
+/// A kernel's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The engine and linker every kernel run shares.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<KernelState>,
+    _ticker: EpochTicker,
+}
+
+/// A compiled kernel, ready to instantiate.
+#[derive(Clone)]
+pub struct Prepared {
+    pre: MicroTaskPre<KernelState>,
+}
+
+/// Per-run store data.
+pub struct KernelState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: PeakLimiter,
+}
+
+impl WasiView for KernelState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Enforces the memory limit and remembers the largest size reached.
+struct PeakLimiter {
+    limit: usize,
+    peak: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for PeakLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Several memories would each be checked alone; kernels have one.
+        if desired > self.limit {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit: {desired} bytes requested, {} allowed",
+                self.limit
+            )));
+        }
+        self.peak = self.peak.max(desired).max(current);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// The clock deterministic runs see: the Unix epoch, forever.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl Sandbox {
+    /// Builds the kernel engine: fuel, epochs, NaN canonicalisation.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        config.cranelift_nan_canonicalization(true);
+        config.max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        // Every WASI interface is linked, but admission refuses components
+        // that import more than io/cli/clocks/random, and the context has
+        // no preopens or network anyway.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(Self {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            linker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `wasm` (no admission check: see [`super::admission`]).
+    pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
+        Ok(Component::new(&self.engine, wasm)?)
+    }
+
+    /// Links a compiled kernel once, for many runs.
+    pub fn prepare(&self, component: &Component) -> anyhow::Result<Prepared> {
+        let pre: InstancePre<KernelState> = self.linker.instantiate_pre(component)?;
+        Ok(Prepared {
+            pre: MicroTaskPre::new(pre)?,
+        })
+    }
+
+    fn store(&self, limits: &RunLimits) -> (Store<KernelState>, MemoryOutputPipe) {
+        let log = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(log.clone()).stderr(log.clone());
+        if limits.deterministic {
+            wasi.wall_clock(FrozenClock)
+                .monotonic_clock(FrozenClock)
+                .secure_random(wasmtime_wasi::Deterministic::new(limits.seed.to_vec()))
+                .insecure_random(wasmtime_wasi::Deterministic::new(limits.seed.to_vec()))
+                .insecure_random_seed(u128::from_le_bytes(
+                    limits.seed[..16].try_into().expect("16 bytes"),
+                ));
+        }
+        let state = KernelState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: PeakLimiter {
+                limit: limits.max_memory_bytes,
+                peak: 0,
+                hit: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        (store, log)
+    }
+
+    /// Asks a kernel to describe itself (small fixed limits).
+    pub fn describe(&self, kernel: &Prepared) -> anyhow::Result<Description> {
+        let limits = RunLimits {
+            timeout: Duration::from_secs(5),
+            max_memory_bytes: 64 << 20,
+            fuel: 1_000_000_000,
+            max_output_bytes: 1 << 20,
+            deterministic: true,
+            seed: [0; 32],
+        };
+        let (mut store, _log) = self.store(&limits);
+        store.set_fuel(limits.fuel)?;
+        store.set_epoch_deadline(ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        let bindings = kernel.pre.instantiate(&mut store)?;
+        Ok(bindings
+            .greenmesh_kernel_kernel()
+            .call_describe(&mut store)?)
+    }
+
+    /// Runs `kernel` on `input` under `limits`. Never panics on guest
+    /// misbehaviour: every limit hit or trap is a [`RunError`].
+    pub fn run(
+        &self,
+        kernel: &Prepared,
+        media_type: &str,
+        input: &[u8],
+        params: &str,
+        limits: &RunLimits,
+    ) -> RunReport {
+        let started = Instant::now();
+        let (mut store, log) = self.store(limits);
+        let outcome = self.run_in(&mut store, kernel, media_type, input, params, limits);
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.data();
+        let outcome = outcome.map_err(|e| {
+            if state.limiter.hit {
+                RunError::MemoryLimit {
+                    limit_bytes: limits.max_memory_bytes,
+                }
+            } else {
+                e
+            }
+        });
+        RunReport {
+            outcome,
+            duration: started.elapsed(),
+            peak_memory_bytes: state.limiter.peak as u64,
+            fuel_used,
+            log: String::from_utf8_lossy(&log.contents()).into_owned(),
+        }
+    }
+
+    fn run_in(
+        &self,
+        store: &mut Store<KernelState>,
+        kernel: &Prepared,
+        media_type: &str,
+        input: &[u8],
+        params: &str,
+        limits: &RunLimits,
+    ) -> Result<Output, RunError> {
+        store.set_fuel(limits.fuel).map_err(trap(limits))?;
+        store.set_epoch_deadline(ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        let bindings = kernel.pre.instantiate(&mut *store).map_err(trap(limits))?;
+        let payload = Payload {
+            media_type: media_type.to_string(),
+            bytes: input.to_vec(),
+        };
+        let answer = bindings
+            .greenmesh_kernel_kernel()
+            .call_run(&mut *store, &payload, params)
+            .map_err(trap(limits))?;
+        match answer {
+            Ok(out) if out.bytes.len() > limits.max_output_bytes => Err(RunError::OutputTooLarge {
+                size: out.bytes.len(),
+                limit: limits.max_output_bytes,
+            }),
+            Ok(out) => Ok(Output {
+                media_type: out.media_type,
+                bytes: out.bytes,
+            }),
+            Err(e) => Err(kernel_error(e)),
+        }
+    }
+}
+
+/// Epoch ticks covering `timeout` (at least one).
+fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
+
+fn kernel_error(e: KernelError) -> RunError {
+    let (kind, message) = match e {
+        KernelError::InvalidInput(m) => ("invalid input", m),
+        KernelError::UnsupportedMediaType(m) => ("unsupported media type", m),
+        KernelError::InvalidParams(m) => ("invalid params", m),
+        KernelError::Failed(m) => ("failed", m),
+    };
+    RunError::Kernel { kind, message }
+}
+
+/// Classifies a wasmtime error from instantiating or calling a kernel.
+fn trap(limits: &RunLimits) -> impl Fn(wasmtime::Error) -> RunError + '_ {
+    move |e| match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => RunError::Timeout {
+            limit_ms: limits.timeout.as_millis() as u64,
+        },
+        Some(Trap::OutOfFuel) => RunError::OutOfFuel { fuel: limits.fuel },
+        Some(Trap::StackOverflow) => RunError::StackOverflow,
+        Some(other) => RunError::Trap(other.to_string()),
+        None => RunError::Trap(format!("{e:#}")),
+    }
+}

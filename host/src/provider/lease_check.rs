@@ -1,0 +1,155 @@
+//! What a node checks before running a lease: the broker's signature, that
+//! the lease is addressed to this node and still valid, that the task is one
+//! this node accepts, and that its limits fit the node's.
+
+use super::config::ProviderConfig;
+use greenmesh_protocol::ed25519_compact::PublicKey;
+use greenmesh_protocol::{Lease, ProtocolError};
+
+/// Checks `lease` against the trusted broker key and this node's settings;
+/// the error is the reason sent back with the refusal.
+pub fn check(
+    lease: &Lease,
+    input_text: &str,
+    broker: &PublicKey,
+    node_id: &str,
+    config: &ProviderConfig,
+    can_run: &dyn Fn(&str) -> bool,
+    now_ms: u64,
+) -> Result<(), String> {
+    match lease.verify(broker, now_ms) {
+        Ok(()) => {}
+        Err(ProtocolError::Expired) => {
+            return Err(format!(
+                "lease expired at {} (now {now_ms})",
+                lease.expires_at
+            ))
+        }
+        Err(_) => {
+            return Err("forged lease: the signature does not verify with the broker's key".into())
+        }
+    }
+    if lease.node_id != node_id {
+        return Err(format!(
+            "lease is for node {}, not this node ({node_id})",
+            lease.node_id
+        ));
+    }
+    if !config.allows(&lease.capability) {
+        return Err(format!(
+            "{} is not in this node's allowed tasks ({})",
+            lease.capability,
+            config.allowed_tasks.join(", ")
+        ));
+    }
+    if !can_run(&lease.capability) {
+        return Err(format!(
+            "no {} kernel installed on this node",
+            lease.capability
+        ));
+    }
+    if lease.timeout_ms > config.max_task_duration_ms {
+        return Err(format!(
+            "lease allows {} ms; this node runs tasks for at most {} ms",
+            lease.timeout_ms, config.max_task_duration_ms
+        ));
+    }
+    if lease.max_memory_mb > config.memory_mb {
+        return Err(format!(
+            "lease allows {} MiB; this node offers at most {} MiB",
+            lease.max_memory_mb, config.memory_mb
+        ));
+    }
+    if greenmesh_protocol::sha256_hex(input_text.as_bytes()) != lease.input_sha256 {
+        return Err("the input delivered does not hash to the lease's input_sha256".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use greenmesh_protocol::key_pair_from_seed;
+
+    const INPUT: &str = r#"{"inputs":{},"wasm_module":null}"#;
+
+    fn lease(node: &str, expires_at: u64) -> Lease {
+        Lease {
+            lease_id: "l1".into(),
+            task_id: "t1".into(),
+            node_id: node.into(),
+            capability: "noop".into(),
+            price: 1.0,
+            timeout_ms: 1000,
+            max_memory_mb: 64,
+            fuel: 1,
+            input_sha256: greenmesh_protocol::sha256_hex(INPUT.as_bytes()),
+            expires_at,
+            nonce: "n".into(),
+            signature: String::new(),
+        }
+    }
+
+    fn run(l: &Lease, config: &ProviderConfig) -> Result<(), String> {
+        let broker = key_pair_from_seed([1; 32]);
+        check(
+            l,
+            INPUT,
+            &broker.pk,
+            "node-a",
+            config,
+            &|c| c == "noop",
+            5_000,
+        )
+    }
+
+    #[test]
+    fn forged_expired_foreign_and_oversized_leases_are_refused() {
+        let broker = key_pair_from_seed([1; 32]);
+        let config = ProviderConfig::default();
+        let mut good = lease("node-a", 10_000);
+        good.sign(&broker.sk);
+        assert_eq!(run(&good, &config), Ok(()));
+
+        let mut forged = lease("node-a", 10_000);
+        forged.sign(&key_pair_from_seed([2; 32]).sk);
+        assert!(run(&forged, &config).unwrap_err().contains("forged"));
+
+        let mut tampered = good.clone();
+        tampered.fuel = 10;
+        assert!(run(&tampered, &config).unwrap_err().contains("forged"));
+
+        let mut expired = lease("node-a", 4_000);
+        expired.sign(&broker.sk);
+        assert!(run(&expired, &config).unwrap_err().contains("expired"));
+
+        let mut foreign = lease("node-b", 10_000);
+        foreign.sign(&broker.sk);
+        assert!(run(&foreign, &config).unwrap_err().contains("node-b"));
+
+        let mut long = lease("node-a", 10_000);
+        long.timeout_ms = config.max_task_duration_ms + 1;
+        long.sign(&broker.sk);
+        assert!(run(&long, &config).unwrap_err().contains("at most"));
+
+        let mut unknown = lease("node-a", 10_000);
+        unknown.capability = "object-detect".into();
+        unknown.sign(&broker.sk);
+        assert!(run(&unknown, &config)
+            .unwrap_err()
+            .contains("no object-detect kernel"));
+
+        let restricted = ProviderConfig {
+            allowed_tasks: vec!["image-filter".into()],
+            ..ProviderConfig::default()
+        };
+        assert!(run(&good, &restricted)
+            .unwrap_err()
+            .contains("allowed tasks"));
+
+        let mut other_input = lease("node-a", 10_000);
+        other_input.input_sha256 = greenmesh_protocol::sha256_hex(b"something else");
+        other_input.sign(&broker.sk);
+        assert!(run(&other_input, &config).unwrap_err().contains("input"));
+    }
+}

@@ -1,0 +1,415 @@
+//! `greenmesh provide` as a real process against the coordinator on
+//! loopback: kernels run in the sandbox and return signed results; hostile
+//! modules fail only their own task; a node killed mid-task loses its lease
+//! to another node; Ctrl-C hands unstarted leases back; dropping a kernel in
+//! adds a capability.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use bytes::Bytes;
+use greenmesh_protocol::Receipt;
+use greenmesh_tests::node::register_user;
+use greenmesh_tests::provider::{kernel, wait_for_node, ProviderSpec};
+use greenmesh_tests::{guest, send_with, Start, TestApp};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn coordinator(state: &Path) -> TestApp {
+    Start::coordinator(state)
+        // Expired leases come back quickly in the kill test.
+        .env("SPIN_VARIABLE_LEASE_GRACE_MS", "500")
+        .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "5000")
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A kernel folder holding copies of `files`.
+fn kernel_dir(root: &Path, files: &[(&Path, &str)]) -> std::path::PathBuf {
+    let dir = root.join("kernels");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, name) in files {
+        std::fs::copy(from, dir.join(name)).unwrap();
+    }
+    dir
+}
+
+async fn submit(app: &TestApp, token: &str, body: Value) -> String {
+    let r = send_with(
+        app.addr,
+        "POST",
+        "/api/v1/tasks",
+        Bytes::from(body.to_string()),
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Long-polls a task until it ends (up to two minutes; then returns it as it is).
+async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..6 {
+        let r = send_with(
+            app.addr,
+            "GET",
+            &format!("/api/v1/tasks/{id}?wait=20"),
+            Bytes::new(),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap();
+        let v = r.json();
+        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
+            return v;
+        }
+        last = v;
+    }
+    last
+}
+
+fn wasm_task(module: &Path, params: Value, seconds: u32, memory_mb: u32) -> Value {
+    json!({
+        "task_type": "wasm_execution",
+        "inputs": { "data": BASE64.encode(b"ping"), "params": params },
+        "wasm_module": BASE64.encode(std::fs::read(module).unwrap()),
+        "requirements": { "max_execution_time_sec": seconds, "max_memory_mb": memory_mb },
+        "max_price": 100.0,
+    })
+}
+
+/// The decoded output bytes of a completed task.
+fn output_bytes(task: &Value) -> Vec<u8> {
+    let output: Value = serde_json::from_str(task["result"]["output"].as_str().unwrap()).unwrap();
+    BASE64.decode(output["base64"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_provider_advertises_its_kernels_and_returns_signed_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[(&kernel("noop"), "noop.wasm")]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
+        .env("MESH_PEER_ID", "solar-1")
+        .env("MESH_PEER_NAME", "My Solar Server")
+        .env("MESH_PEER_LOCATION", "San Francisco, CA")
+        .env("MESH_CURRENT_ENERGY_TYPE", "solar")
+        .env("MESH_CURRENT_ENERGY_PERCENT_CLEAN", "95")
+        .env("MESH_TIMEZONE", "America/Los_Angeles")
+        .setting("device_power_watts = 36000.0")
+        .spawn();
+    let node = wait_for_node(app.addr, &["noop", "wasm_execution"], WAIT).await;
+    assert_eq!(node["name"], "My Solar Server");
+    assert_eq!(node["region"], "San Francisco, CA");
+    assert!((node["energy"]["clean_share"].as_f64().unwrap() - 0.95).abs() < 1e-6);
+    let names: Vec<&str> = node["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "exactly the kernel folder plus wasm_execution: {names:?}"
+    );
+
+    let id = submit(
+        &app,
+        &token,
+        json!({ "task_type": "computation", "capability": "noop", "inputs": { "text": "hello, mesh" }, "max_price": 10.0 }),
+    )
+    .await;
+    let task = finished(&app, &token, &id).await;
+    assert_eq!(task["status"], "completed", "{task}\n{}", provider.log());
+    assert_eq!(output_bytes(&task), b"hello, mesh");
+    let receipt: Receipt = serde_json::from_value(task["result"]["receipt"].clone()).unwrap();
+    let key = provider.key("solar-1");
+    assert_eq!(
+        receipt.verify(&key.pk),
+        Ok(()),
+        "signed by the node's own key"
+    );
+    assert_eq!(
+        receipt.kernel_sha256,
+        greenmesh_protocol::sha256_hex(&std::fs::read(kernel("noop")).unwrap())
+    );
+    let expected_wh = 36000.0 * receipt.duration_ms as f64 / 3_600_000.0;
+    assert!(
+        (receipt.energy_wh - expected_wh).abs() <= 36000.0 / 3_600_000.0,
+        "energy = power × duration: {} Wh for {} ms",
+        receipt.energy_wh,
+        receipt.duration_ms
+    );
+    assert!(receipt.peak_memory_bytes > 0);
+    assert_eq!(provider.interrupt().await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn hostile_modules_fail_only_their_own_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
+        .setting("max_output_bytes = 1048576")
+        .spawn();
+    wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    let hostile = guest("hostile_kernel");
+    let cases = [
+        (
+            wasm_task(&hostile, json!({"mode": "loop"}), 1, 64),
+            "time limit",
+        ),
+        (
+            wasm_task(&hostile, json!({"mode": "bomb"}), 10, 32),
+            "memory limit",
+        ),
+        (
+            wasm_task(&hostile, json!({"mode": "huge"}), 10, 256),
+            "output limit",
+        ),
+        (
+            wasm_task(&hostile, json!({"mode": "stack"}), 10, 64),
+            "stack overflow",
+        ),
+        (
+            wasm_task(&hostile, json!({"mode": "panic"}), 10, 64),
+            "panicked on purpose",
+        ),
+        (
+            wasm_task(&guest("fs_kernel"), json!({}), 10, 64),
+            "wasi:filesystem",
+        ),
+    ];
+    for (task, reason) in cases {
+        let id = submit(&app, &token, task).await;
+        let done = finished(&app, &token, &id).await;
+        assert_eq!(done["status"], "failed", "{done}\n{}", provider.log());
+        let why = done["reason"].as_str().unwrap_or_default();
+        assert!(why.contains(reason), "expected {reason:?} in {why:?}");
+        if reason == "wasi:filesystem" {
+            assert!(why.contains("refused at admission"), "{why}");
+        }
+    }
+    // The node is still serving.
+    let id = submit(
+        &app,
+        &token,
+        wasm_task(&hostile, json!({"mode": "echo"}), 10, 64),
+    )
+    .await;
+    let done = finished(&app, &token, &id).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", provider.log());
+    assert_eq!(output_bytes(&done), b"ping");
+    assert_eq!(provider.interrupt().await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn deterministic_mode_freezes_the_clock_and_seeds_randomness() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
+    wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let id = submit(
+            &app,
+            &token,
+            wasm_task(&guest("hostile_kernel"), json!({"mode": "clock"}), 10, 64),
+        )
+        .await;
+        let done = finished(&app, &token, &id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        let output: Value =
+            serde_json::from_str(done["result"]["output"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            output["json"]["now_ms"], 0,
+            "the wall clock stands at the epoch"
+        );
+        outputs.push(output["json"]["random"].clone());
+    }
+    // Two leases have two nonces, hence two seeds: randomness differs
+    // between tasks but is a function of the lease (not of the machine).
+    assert_ne!(outputs[0], outputs[1]);
+    provider.interrupt().await;
+}
+
+#[tokio::test]
+async fn dropping_a_kernel_into_the_folder_adds_a_capability() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[(&kernel("noop"), "noop.wasm")]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
+        .env("MESH_ALLOWED_TASKS", "noop,hostile")
+        .spawn();
+    let node = wait_for_node(app.addr, &["noop"], WAIT).await;
+    assert!(
+        !node["capabilities"].to_string().contains("wasm_execution"),
+        "MESH_ALLOWED_TASKS leaves wasm_execution out: {node}"
+    );
+    std::fs::copy(guest("hostile_kernel"), kernels.join("hostile.wasm")).unwrap();
+    let node = wait_for_node(app.addr, &["noop", "hostile"], WAIT).await;
+    // A file that is not a kernel is reported, not advertised.
+    std::fs::copy(guest("fs_kernel"), kernels.join("snoop.wasm")).unwrap();
+    provider.wait_log("refused at admission", WAIT).await;
+    let again = wait_for_node(app.addr, &["noop", "hostile"], WAIT).await;
+    assert_eq!(again["capabilities"].as_array().unwrap().len(), 2, "{node}");
+    provider.interrupt().await;
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[(&guest("hostile_kernel"), "hostile.wasm")]);
+    let first = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("first"))
+        .env("MESH_PEER_ID", "first")
+        .spawn();
+    let first_node = wait_for_node(app.addr, &["hostile"], WAIT).await;
+    // Long enough to be killed in the middle, short enough to expire soon.
+    let task = json!({
+        "task_type": "computation",
+        "capability": "hostile",
+        "inputs": { "data": BASE64.encode(b"work"), "params": { "mode": "spin", "iterations": 300_000_000u64 } },
+        "requirements": { "max_execution_time_sec": 5 },
+        "max_price": 100.0,
+    });
+    let id = submit(&app, &token, task).await;
+    first.wait_log("running on", WAIT).await;
+    let mut first = first;
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+
+    let second = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("second"))
+        .env("MESH_PEER_ID", "second")
+        .spawn();
+    let done = finished(&app, &token, &id).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", second.log());
+    assert_ne!(
+        done["node_id"], first_node["id"],
+        "served by the second node"
+    );
+
+    // The first node's receipt for its expired lease arrives late: refused.
+    let events = app
+        .get(&format!("/api/v1/events?task_id={id}"))
+        .await
+        .json();
+    let leased: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "task_delegated")
+        .collect();
+    let first_lease = leased
+        .iter()
+        .find(|e| e["node_id"] == first_node["id"])
+        .expect("the first node held a lease")["data"]["lease_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let node = greenmesh_tests::node::TestNode {
+        addr: app.addr,
+        key: first.key("first"),
+        id: first_node["id"].as_str().unwrap().to_string(),
+    };
+    let mut late = node.receipt(
+        &greenmesh_protocol::Lease {
+            lease_id: first_lease.clone(),
+            task_id: id.clone(),
+            node_id: node.id.clone(),
+            capability: "hostile".into(),
+            price: 0.0,
+            timeout_ms: 0,
+            max_memory_mb: 0,
+            fuel: 0,
+            input_sha256: done["result"]["receipt"]["input_sha256"]
+                .as_str()
+                .unwrap()
+                .into(),
+            expires_at: 0,
+            nonce: String::new(),
+            signature: String::new(),
+        },
+        "late",
+    );
+    late.sign(&node.key.sk);
+    let r = node.post_result(&first_lease, &late, "late").await.unwrap();
+    assert_eq!(r.status, 410, "late receipt refused: {}", r.text());
+
+    // Restarted on its data folder, the first node does not run the task
+    // again: it hands the interrupted lease back, and nothing is reported twice.
+    let restarted = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("first"))
+        .env("MESH_PEER_ID", "first")
+        .spawn();
+    restarted.wait_log("registered with", WAIT).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let events = app
+        .get(&format!("/api/v1/events?task_id={id}"))
+        .await
+        .json();
+    let completions = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "task_completed")
+        .count();
+    assert_eq!(completions, 1);
+    // One log for both runs of the first node: the task started once.
+    assert_eq!(
+        restarted.log().matches("running on").count(),
+        1,
+        "{}",
+        restarted.log()
+    );
+    second.interrupt().await;
+    restarted.interrupt().await;
+}
+
+#[tokio::test]
+async fn ctrl_c_hands_back_unstarted_leases_and_finishes_the_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[(&guest("hostile_kernel"), "hostile.wasm")]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
+    wait_for_node(app.addr, &["hostile"], WAIT).await;
+    let task = json!({
+        "task_type": "computation",
+        "capability": "hostile",
+        "inputs": { "data": BASE64.encode(b"work"), "params": { "mode": "spin", "iterations": 2_000_000_000u64 } },
+        "requirements": { "max_execution_time_sec": 30 },
+        "max_price": 100.0,
+    });
+    let a = submit(&app, &token, task.clone()).await;
+    let b = submit(&app, &token, task).await;
+    provider.wait_log("running on", WAIT).await;
+    // Both leases are with the node (one running, one waiting its turn).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = provider.interrupt().await;
+    assert_eq!(status.code(), Some(0));
+    let a = finished(&app, &token, &a).await;
+    assert_eq!(a["status"], "completed", "the running task finished: {a}");
+    let events = app.get(&format!("/api/v1/events?task_id={b}")).await.json();
+    let refused = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "lease_refused")
+        .unwrap_or_else(|| panic!("no refusal: {events}"));
+    assert!(refused["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("handed back unstarted"));
+}

@@ -1,0 +1,90 @@
+//! A kernel that misbehaves on request (params `{"mode": ...}`), for the
+//! sandbox tests: `loop` spins forever, `bomb` allocates without end,
+//! `huge` returns 64 MiB, `stack` recurses without end, `panic` panics,
+//! `clock` reports the wall clock and a random number (deterministic mode
+//! must freeze both), `spin` burns `iterations` steps then echoes, and
+//! anything else echoes the input.
+
+use greenmesh_kernel::{Description, Kernel, KernelError, Payload};
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Params {
+    mode: String,
+    iterations: u64,
+}
+
+pub struct Hostile;
+
+/// Recursion whose frames live on the wasm call stack (no locals spilled
+/// to the shadow stack in linear memory), so the engine's stack limit stops it.
+#[inline(never)]
+#[allow(unconditional_recursion)] // on purpose: the stack limit must stop it
+fn recurse(depth: u64) -> u64 {
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) + 1
+}
+
+impl Kernel for Hostile {
+    fn describe() -> Description {
+        Description {
+            name: "hostile".into(),
+            version: "0.1.0".into(),
+            summary: "Misbehaves on request (tests only).".into(),
+            input_types: vec!["application/octet-stream".into()],
+            output_types: vec!["application/octet-stream".into()],
+            params: "{}".into(),
+        }
+    }
+
+    fn run(input: Payload, params: &str) -> Result<Payload, KernelError> {
+        let p: Params = greenmesh_kernel::params(params)?;
+        match p.mode.as_str() {
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "huge" => Ok(Payload::new(
+                "application/octet-stream",
+                vec![7u8; 64 << 20],
+            )),
+            "stack" => {
+                let n = recurse(0);
+                Ok(Payload::new("text/plain", n.to_string().into_bytes()))
+            }
+            "panic" => panic!("hostile kernel panicked on purpose"),
+            "clock" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
+                let state = std::collections::hash_map::RandomState::new();
+                use std::hash::BuildHasher;
+                let random = state.hash_one(42u64);
+                Ok(Payload::new(
+                    "application/json",
+                    format!(r#"{{"now_ms":{now},"random":{random}}}"#).into_bytes(),
+                ))
+            }
+            "spin" => {
+                let mut x: u64 = 0;
+                for i in 0..p.iterations {
+                    x = std::hint::black_box(x.wrapping_add(i));
+                }
+                std::hint::black_box(x);
+                Ok(input)
+            }
+            _ => Ok(input),
+        }
+    }
+}
+
+greenmesh_kernel::export_kernel!(Hostile);
