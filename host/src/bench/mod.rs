@@ -3,11 +3,13 @@
 //! - [`http`]: the host serving components (requests/s, p50/p99, instantiation).
 //! - [`coordinator`]: submit → result latency through the real coordinator.
 //! - [`dispatch`]: decisions per second with many nodes and a deep queue.
+//! - [`kernels`]: each kernel sandboxed vs native, and the no-op task cost.
 
 pub mod coordinator;
 pub mod dispatch;
 mod harness;
 pub mod http;
+pub mod kernels;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +38,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         tasks: usize,
     },
+    /// Each kernel in the sandbox vs natively, and the sandbox's per-task cost.
+    Kernels {
+        /// Folder with the kernels' `.wasm` (installed by `cargo xtask build`).
+        #[arg(long, default_value = "target/kernels")]
+        kernels: PathBuf,
+        /// Seconds of measurement per kernel.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
     /// Dispatch decisions per second with many nodes and a deep queue.
     Dispatch {
         #[arg(short = 'f', long = "from", default_value = "spin.toml")]
@@ -59,6 +70,9 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             seconds,
         } => http::run(guests, connections, Duration::from_secs(seconds)).await,
         BenchCommand::Coordinator { manifest, tasks } => coordinator::run(manifest, tasks).await,
+        BenchCommand::Kernels { kernels, seconds } => {
+            tokio::task::spawn_blocking(move || kernels::run(&kernels, seconds)).await?
+        }
         BenchCommand::Dispatch {
             manifest,
             nodes,

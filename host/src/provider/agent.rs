@@ -60,7 +60,7 @@ pub async fn run(
         "provide needs its owner's API token: --token or GREENMESH_TOKEN (from `greenmesh user register`)",
     )?;
     let key = identity::node_key(&config.data_dir, &config.peer_id)?;
-    let sandbox = Sandbox::new()?;
+    let sandbox = Sandbox::new(config.deterministic, (config.memory_mb as usize) << 20)?;
     let (catalog, problems) = catalog::scan(&sandbox, &config.kernel_dir);
     for p in &problems {
         warn!("kernel not installed: {p}");
@@ -445,7 +445,6 @@ impl Agent {
                         << 20,
                     fuel: lease.fuel,
                     max_output_bytes: self.config.max_output_bytes,
-                    deterministic: self.config.deterministic,
                     seed: seed_of(&lease.nonce),
                 };
                 let this = self.clone();

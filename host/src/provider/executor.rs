@@ -5,14 +5,18 @@
 //! stdout/stderr captured to a small buffer (stderr is how a panicking Rust
 //! kernel says why). Time is bounded by an epoch deadline, work by fuel,
 //! memory by a store limiter that also records the peak, and the output by
-//! a size cap. In deterministic mode clocks stand still at the Unix epoch and
+//! a size cap. In deterministic mode clocks stand still at the Unix epoch,
 //! randomness is a fixed function of the lease, and Cranelift canonicalises
-//! NaNs (always on), so a rerun on another node gives the same bytes.
+//! NaNs, so a rerun on another node gives the same bytes; that costs float
+//! code speed, so the mode is a node setting (on by default).
 
 use crate::engine::{EpochTicker, EPOCH_TICK};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -26,6 +30,13 @@ mod generated {
 use generated::exports::greenmesh::kernel::kernel::{Description, Error as KernelError, Payload};
 use generated::MicroTaskPre;
 
+/// Kernel instances alive at once (running tasks, describe calls, rescans).
+const POOLED_INSTANCES: u32 = 32;
+
+/// Bytes of each freed kernel memory reset in place rather than unmapped,
+/// so the next task does not fault its working set in again.
+const KEEP_RESIDENT_BYTES: usize = 32 << 20;
+
 /// Bytes of a kernel's stdout and stderr kept (the rest is dropped).
 const CAPTURED_OUTPUT_BYTES: usize = 16 << 10;
 
@@ -36,8 +47,6 @@ pub struct RunLimits {
     pub max_memory_bytes: usize,
     pub fuel: u64,
     pub max_output_bytes: usize,
-    /// Frozen clocks and seeded randomness (see the module docs).
-    pub deterministic: bool,
     /// Seeds `wasi:random` in deterministic mode (e.g. the lease nonce's hash).
     pub seed: [u8; 32],
 }
@@ -114,6 +123,7 @@ pub struct Output {
 /// The engine and linker every kernel run shares.
 pub struct Sandbox {
     engine: Engine,
+    deterministic: bool,
     linker: Linker<KernelState>,
     _ticker: EpochTicker,
 }
@@ -198,14 +208,31 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 }
 
 impl Sandbox {
-    /// Builds the kernel engine: fuel, epochs, NaN canonicalisation.
-    pub fn new() -> anyhow::Result<Self> {
+    /// Builds the kernel engine: fuel and epochs, plus NaN canonicalisation,
+    /// frozen clocks and seeded randomness when `deterministic`. Memories
+    /// come from a pool of slots of `max_memory_bytes` (address space only).
+    pub fn new(deterministic: bool, max_memory_bytes: usize) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
         config.epoch_interruption(true);
-        config.cranelift_nan_canonicalization(true);
+        config.cranelift_nan_canonicalization(deterministic);
         config.max_wasm_stack(1 << 20);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOLED_INSTANCES);
+        pool.total_core_instances(POOLED_INSTANCES * 8);
+        pool.total_memories(POOLED_INSTANCES * 4);
+        pool.total_tables(POOLED_INSTANCES * 8);
+        pool.max_memories_per_component(8);
+        pool.max_tables_per_component(16);
+        pool.max_core_instances_per_component(32);
+        pool.max_memory_size(max_memory_bytes.max(64 << 20));
+        pool.max_component_instance_size(1 << 20);
+        pool.max_core_instance_size(1 << 20);
+        pool.linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+        pool.table_keep_resident(64 << 10);
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         // Every WASI interface is linked, but admission refuses components
@@ -215,6 +242,7 @@ impl Sandbox {
         Ok(Self {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
+            deterministic,
             linker,
         })
     }
@@ -240,7 +268,7 @@ impl Sandbox {
         let log = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(log.clone()).stderr(log.clone());
-        if limits.deterministic {
+        if self.deterministic {
             wasi.wall_clock(FrozenClock)
                 .monotonic_clock(FrozenClock)
                 .secure_random(wasmtime_wasi::Deterministic::new(limits.seed.to_vec()))
@@ -270,7 +298,6 @@ impl Sandbox {
             max_memory_bytes: 64 << 20,
             fuel: 1_000_000_000,
             max_output_bytes: 1 << 20,
-            deterministic: true,
             seed: [0; 32],
         };
         let (mut store, _log) = self.store(&limits);

@@ -56,7 +56,11 @@ fn sql3(body: &[u8]) -> Response {
             Err(e) => json_response(500, json!({ "error": format!("{e:?}") })),
         },
         Err(e) => {
-            let status = if matches!(e, spin_sdk::sqlite3::Error::AccessDenied) { 403 } else { 500 };
+            let status = if matches!(e, spin_sdk::sqlite3::Error::AccessDenied) {
+                403
+            } else {
+                500
+            };
             json_response(status, json!({ "error": format!("{e:?}") }))
         }
     }

@@ -1,0 +1,103 @@
+//! Translating a plane by a sub-pixel shift: bilinear interpolation with
+//! edge clamping, in 8-bit fixed point (the shift is quantised to 1/256 px).
+
+use crate::trajectory::Shift;
+
+/// Fractional bits of the interpolation weights.
+const FRACTION_BITS: u32 = 8;
+const ONE: u32 = 1 << FRACTION_BITS;
+
+/// Splits `-shift` (the source offset of each output pixel) into a whole
+/// part and a fraction in 1/256 px.
+fn source_offset(shift: f32, limit: usize) -> (isize, u32) {
+    let limit = limit as f32;
+    let fixed = (-shift.clamp(-limit, limit) * ONE as f32).round() as i64;
+    (
+        fixed.div_euclid(ONE as i64) as isize,
+        fixed.rem_euclid(ONE as i64) as u32,
+    )
+}
+
+/// Appends the `width`×`height` plane `src` moved by `shift` (content at `p`
+/// lands at `p + shift`) to `out`: `out(x, y) = src(x − shift.x, y − shift.y)`
+/// sampled bilinearly, with coordinates outside the plane clamped to its edge.
+pub fn translate_plane(src: &[u8], width: usize, height: usize, shift: Shift, out: &mut Vec<u8>) {
+    let (offset_x, fraction_x) = source_offset(shift.x, width);
+    let (offset_y, fraction_y) = source_offset(shift.y, height);
+    let clamp = |i: isize, n: usize| i.clamp(0, n as isize - 1) as usize;
+    let columns: Vec<(u32, u32)> = (0..width as isize)
+        .map(|x| {
+            let left = clamp(x + offset_x, width);
+            let right = clamp(x + offset_x + 1, width);
+            (left as u32, right as u32)
+        })
+        .collect();
+    let (wx1, wy1) = (fraction_x, fraction_y);
+    let (wx0, wy0) = (ONE - wx1, ONE - wy1);
+    let weights = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1];
+    let rounding = 1 << (2 * FRACTION_BITS - 1);
+    out.reserve(width * height);
+    for y in 0..height as isize {
+        let top = &src[clamp(y + offset_y, height) * width..][..width];
+        let bottom = &src[clamp(y + offset_y + 1, height) * width..][..width];
+        out.extend(columns.iter().map(|&(left, right)| {
+            let (l, r) = (left as usize, right as usize);
+            let sum = weights[0] * top[l] as u32
+                + weights[1] * top[r] as u32
+                + weights[2] * bottom[l] as u32
+                + weights[3] * bottom[r] as u32;
+            ((sum + rounding) >> (2 * FRACTION_BITS)) as u8
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(width: usize, height: usize) -> Vec<u8> {
+        (0..height)
+            .flat_map(|y| (0..width).map(move |x| (10 * x + 3 * y) as u8))
+            .collect()
+    }
+
+    fn translated(src: &[u8], width: usize, height: usize, shift: Shift) -> Vec<u8> {
+        let mut out = Vec::new();
+        translate_plane(src, width, height, shift, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_zero_shift_is_the_identity() {
+        let src = ramp(7, 5);
+        assert_eq!(translated(&src, 7, 5, Shift::default()), src);
+    }
+
+    #[test]
+    fn whole_pixel_shifts_move_content_and_clamp_the_edges() {
+        let src = ramp(7, 5);
+        let out = translated(&src, 7, 5, Shift::new(2.0, -1.0));
+        // out(x, y) = src(x - 2, y + 1), clamped.
+        assert_eq!(out[7 + 3], src[2 * 7 + 1]);
+        assert_eq!(out[7], src[2 * 7]);
+        assert_eq!(out[4 * 7 + 6], src[4 * 7 + 4]);
+    }
+
+    #[test]
+    fn half_pixel_shifts_average_neighbours() {
+        let src = ramp(7, 5);
+        let out = translated(&src, 7, 5, Shift::new(-0.5, 0.0));
+        // out(x) = src(x + 0.5): the mean of columns x and x + 1 (a linear ramp).
+        assert_eq!(out[2 * 7 + 3], (src[2 * 7 + 3] + 5));
+        let vertical = translated(&src, 7, 5, Shift::new(0.0, 0.25));
+        // out(y) = src(y - 0.25): 3/4 of row y and 1/4 of row y - 1 (3 per row).
+        assert_eq!(vertical[3 * 7 + 1], src[3 * 7 + 1] - 1);
+    }
+
+    #[test]
+    fn huge_shifts_clamp_to_an_edge_colour() {
+        let src = ramp(7, 5);
+        let out = translated(&src, 7, 5, Shift::new(1e9, -1e9));
+        assert!(out.iter().all(|&v| v == src[4 * 7]));
+    }
+}
