@@ -2,55 +2,21 @@
 //! task it had answered 201 for (the real binary, as a process).
 
 use bytes::Bytes;
-use greenmesh_tests::{send, send_with, tests_dir};
+use greenmesh_tests::process::{free_port, spawn_coordinator, wait_healthy};
+use greenmesh_tests::send_with;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn spawn(state: &std::path::Path, port: u16) -> Child {
-    let bin = tests_dir().join("../target/debug/greenmesh");
-    assert!(bin.exists(), "build the host first (cargo xtask test does)");
-    Command::new(bin)
-        .args(["--log-level", "warn", "up", "-f"])
-        .arg(tests_dir().join("../spin.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
-        .arg(state)
-        // The burst is far above the default per-user limit.
-        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "100000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = send(addr, "GET", "/api/v1/health", Bytes::new()).await {
-            if r.status == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("coordinator did not become healthy");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The burst is far above the default per-user limit.
+const NO_RATE_LIMIT: &[(&str, &str)] = &[("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "100000000")];
 
 #[tokio::test]
 async fn sigkill_mid_burst_loses_no_acknowledged_task() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut child = spawn(dir.path(), port);
+    let mut child = spawn_coordinator(dir.path(), port, NO_RATE_LIMIT);
     wait_healthy(addr).await;
     let token = greenmesh_tests::node::register_user(addr, "burst")
         .await
@@ -86,8 +52,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_task() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.kill(); // SIGKILL
     for w in workers {
         let _ = w.await;
     }
@@ -98,7 +63,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_task() {
         acknowledged.len()
     );
 
-    let mut child = spawn(dir.path(), port);
+    let mut child = spawn_coordinator(dir.path(), port, NO_RATE_LIMIT);
     wait_healthy(addr).await;
     let auth = format!("Bearer {token}");
     for id in &acknowledged {
@@ -118,6 +83,5 @@ async fn sigkill_mid_burst_loses_no_acknowledged_task() {
             r.text()
         );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
 }

@@ -1,5 +1,5 @@
-//! Every kernel, run by a real `greenmesh provide` for a task submitted to
-//! the coordinator, returns the result its native build computes, under a
+//! Every kernel, run by a real `greenmesh provide` process for a task
+//! submitted to a real `greenmesh up` process on loopback, returns the result its native build computes, under a
 //! receipt signed by the node. Inputs are the kernels' own generated test
 //! media (PNG scenes, a noisy WAV, a shaken Y4M clip), uploaded as blobs.
 
@@ -9,9 +9,11 @@ use bytes::Bytes;
 use greenmesh_kernel::{Kernel, Payload};
 use greenmesh_protocol::Receipt;
 use greenmesh_tests::node::register_user;
+use greenmesh_tests::process::{free_port, spawn_coordinator, wait_healthy};
 use greenmesh_tests::provider::{kernel, wait_for_node, ProviderSpec};
-use greenmesh_tests::{send_with, Start};
+use greenmesh_tests::send_with;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 type Native = fn(Payload, &str) -> Result<Payload, greenmesh_kernel::KernelError>;
@@ -67,27 +69,27 @@ fn wav_max_difference(a: &[u8], b: &[u8]) -> f32 {
 #[tokio::test]
 async fn every_kernel_returns_its_native_result_under_a_signed_receipt() {
     let dir = tempfile::tempdir().unwrap();
-    let app = Start::coordinator(&dir.path().join("state"))
-        .start()
-        .await
-        .unwrap();
-    let token = register_user(app.addr, "requester").await.unwrap();
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut coordinator = spawn_coordinator(&dir.path().join("state"), port, &[]);
+    wait_healthy(addr).await;
+    let token = register_user(addr, "requester").await.unwrap();
     let auth = format!("Bearer {token}");
     let kernels = dir.path().join("kernels");
     std::fs::create_dir_all(&kernels).unwrap();
     for (name, ..) in cases() {
         std::fs::copy(kernel(name), kernels.join(format!("{name}.wasm"))).unwrap();
     }
-    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
+    let provider = ProviderSpec::new(addr, &token, &kernels, &dir.path().join("node"))
         .env("MESH_PEER_ID", "media")
         .spawn();
     let names: Vec<&str> = cases().iter().map(|c| c.0).collect();
-    let node = wait_for_node(app.addr, &names, Duration::from_secs(120)).await;
+    let node = wait_for_node(addr, &names, Duration::from_secs(120)).await;
     let node_key = greenmesh_protocol::public_key(node["public_key"].as_str().unwrap()).unwrap();
 
     for (capability, task_type, (input, params), native) in cases() {
         let blob = send_with(
-            app.addr,
+            addr,
             "POST",
             "/api/v1/blobs",
             Bytes::from(input.bytes.clone()),
@@ -108,7 +110,7 @@ async fn every_kernel_returns_its_native_result_under_a_signed_receipt() {
             "max_price": 100.0,
         });
         let r = send_with(
-            app.addr,
+            addr,
             "POST",
             "/api/v1/tasks",
             Bytes::from(task.to_string()),
@@ -121,7 +123,7 @@ async fn every_kernel_returns_its_native_result_under_a_signed_receipt() {
         let mut done = Value::Null;
         for _ in 0..6 {
             done = send_with(
-                app.addr,
+                addr,
                 "GET",
                 &format!("/api/v1/tasks/{id}?wait=20"),
                 Bytes::new(),
@@ -184,4 +186,5 @@ async fn every_kernel_returns_its_native_result_under_a_signed_receipt() {
         }
     }
     provider.interrupt().await;
+    coordinator.kill();
 }

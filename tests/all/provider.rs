@@ -1,17 +1,19 @@
 //! `greenmesh provide` as a real process against the coordinator on
 //! loopback: kernels run in the sandbox and return signed results; hostile
 //! modules fail only their own task; a node killed mid-task loses its lease
-//! to another node; Ctrl-C hands unstarted leases back; dropping a kernel in
-//! adds a capability.
+//! to another node; a receipt outlives a coordinator killed mid-task; Ctrl-C
+//! hands unstarted leases back; dropping a kernel in adds a capability.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
 use greenmesh_protocol::Receipt;
 use greenmesh_tests::node::register_user;
+use greenmesh_tests::process::{free_port, spawn_coordinator, wait_healthy};
 use greenmesh_tests::provider::{kernel, wait_for_node, ProviderSpec};
 use greenmesh_tests::{guest, send_with, Start, TestApp};
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,9 +39,9 @@ fn kernel_dir(root: &Path, files: &[(&Path, &str)]) -> std::path::PathBuf {
     dir
 }
 
-async fn submit(app: &TestApp, token: &str, body: Value) -> String {
+async fn submit(addr: SocketAddr, token: &str, body: Value) -> String {
     let r = send_with(
-        app.addr,
+        addr,
         "POST",
         "/api/v1/tasks",
         Bytes::from(body.to_string()),
@@ -52,11 +54,11 @@ async fn submit(app: &TestApp, token: &str, body: Value) -> String {
 }
 
 /// Long-polls a task until it ends (up to two minutes; then returns it as it is).
-async fn finished(app: &TestApp, token: &str, id: &str) -> Value {
+async fn finished(addr: SocketAddr, token: &str, id: &str) -> Value {
     let mut last = Value::Null;
     for _ in 0..6 {
         let r = send_with(
-            app.addr,
+            addr,
             "GET",
             &format!("/api/v1/tasks/{id}?wait=20"),
             Bytes::new(),
@@ -121,12 +123,12 @@ async fn a_provider_advertises_its_kernels_and_returns_signed_results() {
     );
 
     let id = submit(
-        &app,
+        app.addr,
         &token,
         json!({ "task_type": "computation", "capability": "noop", "inputs": { "text": "hello, mesh" }, "max_price": 10.0 }),
     )
     .await;
-    let task = finished(&app, &token, &id).await;
+    let task = finished(app.addr, &token, &id).await;
     assert_eq!(task["status"], "completed", "{task}\n{}", provider.log());
     assert_eq!(output_bytes(&task), b"hello, mesh");
     let receipt: Receipt = serde_json::from_value(task["result"]["receipt"].clone()).unwrap();
@@ -189,8 +191,8 @@ async fn hostile_modules_fail_only_their_own_task() {
         ),
     ];
     for (task, reason) in cases {
-        let id = submit(&app, &token, task).await;
-        let done = finished(&app, &token, &id).await;
+        let id = submit(app.addr, &token, task).await;
+        let done = finished(app.addr, &token, &id).await;
         assert_eq!(done["status"], "failed", "{done}\n{}", provider.log());
         let why = done["reason"].as_str().unwrap_or_default();
         assert!(why.contains(reason), "expected {reason:?} in {why:?}");
@@ -200,12 +202,12 @@ async fn hostile_modules_fail_only_their_own_task() {
     }
     // The node is still serving.
     let id = submit(
-        &app,
+        app.addr,
         &token,
         wasm_task(&hostile, json!({"mode": "echo"}), 10, 64),
     )
     .await;
-    let done = finished(&app, &token, &id).await;
+    let done = finished(app.addr, &token, &id).await;
     assert_eq!(done["status"], "completed", "{done}\n{}", provider.log());
     assert_eq!(output_bytes(&done), b"ping");
     assert_eq!(provider.interrupt().await.code(), Some(0));
@@ -222,12 +224,12 @@ async fn deterministic_mode_freezes_the_clock_and_seeds_randomness() {
     let mut outputs = Vec::new();
     for _ in 0..2 {
         let id = submit(
-            &app,
+            app.addr,
             &token,
             wasm_task(&guest("hostile_kernel"), json!({"mode": "clock"}), 10, 64),
         )
         .await;
-        let done = finished(&app, &token, &id).await;
+        let done = finished(app.addr, &token, &id).await;
         assert_eq!(done["status"], "completed", "{done}");
         let output: Value =
             serde_json::from_str(done["result"]["output"].as_str().unwrap()).unwrap();
@@ -285,7 +287,7 @@ async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
         "requirements": { "max_execution_time_sec": 5 },
         "max_price": 100.0,
     });
-    let id = submit(&app, &token, task).await;
+    let id = submit(app.addr, &token, task).await;
     first.wait_log("running on", WAIT).await;
     let mut first = first;
     first.child.start_kill().unwrap();
@@ -294,7 +296,7 @@ async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
     let second = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("second"))
         .env("MESH_PEER_ID", "second")
         .spawn();
-    let done = finished(&app, &token, &id).await;
+    let done = finished(app.addr, &token, &id).await;
     assert_eq!(done["status"], "completed", "{done}\n{}", second.log());
     assert_ne!(
         done["node_id"], first_node["id"],
@@ -392,14 +394,14 @@ async fn ctrl_c_hands_back_unstarted_leases_and_finishes_the_running_one() {
         "requirements": { "max_execution_time_sec": 30 },
         "max_price": 100.0,
     });
-    let a = submit(&app, &token, task.clone()).await;
-    let b = submit(&app, &token, task).await;
+    let a = submit(app.addr, &token, task.clone()).await;
+    let b = submit(app.addr, &token, task).await;
     provider.wait_log("running on", WAIT).await;
     // Both leases are with the node (one running, one waiting its turn).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = provider.interrupt().await;
     assert_eq!(status.code(), Some(0));
-    let a = finished(&app, &token, &a).await;
+    let a = finished(app.addr, &token, &a).await;
     assert_eq!(a["status"], "completed", "the running task finished: {a}");
     let events = app.get(&format!("/api/v1/events?task_id={b}")).await.json();
     let refused = events["events"]
@@ -412,4 +414,43 @@ async fn ctrl_c_hands_back_unstarted_leases_and_finishes_the_running_one() {
         .as_str()
         .unwrap()
         .contains("handed back unstarted"));
+}
+
+#[tokio::test]
+async fn a_receipt_outlives_a_coordinator_killed_mid_task_and_the_task_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut coordinator = spawn_coordinator(&state, port, &[]);
+    wait_healthy(addr).await;
+    let token = register_user(addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[(&guest("hostile_kernel"), "hostile.wasm")]);
+    let provider = ProviderSpec::new(addr, &token, &kernels, &dir.path().join("node")).spawn();
+    wait_for_node(addr, &["hostile"], WAIT).await;
+    let task = json!({
+        "task_type": "computation",
+        "capability": "hostile",
+        "inputs": { "data": BASE64.encode(b"work"), "params": { "mode": "spin", "iterations": 2_000_000_000u64 } },
+        "requirements": { "max_execution_time_sec": 60 },
+        "max_price": 100.0,
+    });
+    let id = submit(addr, &token, task).await;
+    provider.wait_log("running on", WAIT).await;
+    coordinator.kill(); // SIGKILL while the node runs the task
+    provider.wait_log("will retry", WAIT).await;
+
+    let _coordinator = spawn_coordinator(&state, port, &[]);
+    wait_healthy(addr).await;
+    let done = finished(addr, &token, &id).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", provider.log());
+    assert_eq!(output_bytes(&done), b"work");
+    assert_eq!(
+        provider.log().matches("running on").count(),
+        1,
+        "{}",
+        provider.log()
+    );
+    provider.wait_log("receipt accepted", WAIT).await;
+    provider.interrupt().await;
 }

@@ -184,6 +184,7 @@ impl TestApp {
 }
 
 pub mod node;
+pub mod process;
 pub mod provider;
 
 /// One HTTP/1.1 request to `addr`.
