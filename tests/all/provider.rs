@@ -454,3 +454,61 @@ async fn a_receipt_outlives_a_coordinator_killed_mid_task_and_the_task_runs_once
     provider.wait_log("receipt accepted", WAIT).await;
     provider.interrupt().await;
 }
+
+#[tokio::test]
+async fn a_lease_beyond_the_node_s_limits_is_refused_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[(&kernel("noop"), "noop.wasm")]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
+        .env("MESH_MAX_TASK_DURATION_MS", "1000")
+        .spawn();
+    wait_for_node(app.addr, &["noop"], WAIT).await;
+    let id = submit(
+        app.addr,
+        &token,
+        json!({
+            "task_type": "computation", "capability": "noop", "inputs": { "text": "x" },
+            "requirements": { "max_execution_time_sec": 5 }, "max_price": 10.0,
+        }),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let refusal = loop {
+        let events = app
+            .get(&format!("/api/v1/events?task_id={id}"))
+            .await
+            .json();
+        if let Some(e) = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_type"] == "lease_refused")
+        {
+            break e.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal: {events}\n{}",
+            provider.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let reason = refusal["data"]["reason"].as_str().unwrap();
+    assert!(reason.contains("at most 1000 ms"), "{reason}");
+    // The task went back to the queue, saying why, and was never run.
+    let task = send_with(
+        app.addr,
+        "GET",
+        &format!("/api/v1/tasks/{id}"),
+        Bytes::new(),
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(task["status"], "queued", "{task}");
+    assert!(!provider.log().contains("running on"));
+    provider.interrupt().await;
+}
