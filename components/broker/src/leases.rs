@@ -28,11 +28,11 @@ fn lease_grace_ms() -> u64 {
 /// Dispatch attempts before a task fails for good.
 pub const MAX_ATTEMPTS: i64 = 3;
 /// Fuel per second of allowed execution: a deterministic cap behind the
-/// time limit, set well above what one core executes in a second (a few
-/// billion simple wasm instructions) so that the time limit is what
-/// normally stops a runaway kernel, and a deterministic rerun stops at the
-/// same instruction.
-pub const FUEL_PER_SECOND: u64 = 20_000_000_000;
+/// time limit, set well above what one core executes in a second (a tight
+/// loop on a fast core burns about 10¹⁰ units a second) so that the time
+/// limit is what normally stops a runaway kernel, and a deterministic rerun
+/// stops at the same instruction.
+pub const FUEL_PER_SECOND: u64 = 100_000_000_000;
 
 /// Creates, signs and stores a lease for `chosen`; the task becomes `leased`.
 #[allow(clippy::too_many_arguments)]

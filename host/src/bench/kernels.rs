@@ -51,6 +51,7 @@ fn limits() -> RunLimits {
         max_memory_bytes: 2 << 30,
         fuel: u64::MAX / 2,
         max_output_bytes: 256 << 20,
+        max_gpu_dispatches: 0,
         seed: [0; 32],
     }
 }
@@ -65,8 +66,8 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 /// without NaN canonicalisation, interleaved run by run.
 pub fn run(kernel_dir: &Path, seconds_per_kernel: f64) -> anyhow::Result<()> {
     let memory = limits().max_memory_bytes;
-    let deterministic = Sandbox::new(true, memory)?;
-    let fast = Sandbox::new(false, memory)?;
+    let deterministic = Sandbox::new(true, memory, None)?;
+    let fast = Sandbox::new(false, memory, None)?;
     println!("| kernel | input | native | sandbox, deterministic | ratio | sandbox, non-deterministic | ratio | runs | output = native |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases() {

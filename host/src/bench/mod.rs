@@ -4,9 +4,11 @@
 //! - [`coordinator`]: submit → result latency through the real coordinator.
 //! - [`dispatch`]: decisions per second with many nodes and a deep queue.
 //! - [`kernels`]: each kernel sandboxed vs native, and the no-op task cost.
+//! - [`gpu`]: kernels' GPU paths vs their wasm CPU paths.
 
 pub mod coordinator;
 pub mod dispatch;
+pub mod gpu;
 mod harness;
 pub mod http;
 pub mod kernels;
@@ -47,6 +49,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// Kernels' GPU paths vs their wasm CPU paths (needs a wgpu adapter).
+    Gpu {
+        /// Folder with the kernels' `.wasm` (installed by `cargo xtask build`).
+        #[arg(long, default_value = "target/kernels")]
+        kernels: PathBuf,
+        /// Runs per measurement (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Dispatch decisions per second with many nodes and a deep queue.
     Dispatch {
         #[arg(short = 'f', long = "from", default_value = "spin.toml")]
@@ -70,6 +81,9 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             seconds,
         } => http::run(guests, connections, Duration::from_secs(seconds)).await,
         BenchCommand::Coordinator { manifest, tasks } => coordinator::run(manifest, tasks).await,
+        BenchCommand::Gpu { kernels, runs } => {
+            tokio::task::spawn_blocking(move || gpu::run(&kernels, runs)).await?
+        }
         BenchCommand::Kernels { kernels, seconds } => {
             tokio::task::spawn_blocking(move || kernels::run(&kernels, seconds)).await?
         }

@@ -3,8 +3,9 @@
 //! A kernel must export `greenmesh:kernel/kernel@0.1.x` and may import only
 //! the WASI interfaces the sandbox serves harmlessly: `wasi:io/*`,
 //! `wasi:clocks/*`, `wasi:random/*` and `wasi:cli/*` (environment, exit,
-//! stdio, terminals), plus the types-only `greenmesh:kernel/types` that the
-//! kernel interface's own types arrive through. Anything else (`wasi:filesystem`, `wasi:sockets`,
+//! stdio, terminals), the types-only `greenmesh:kernel/types` that the
+//! kernel interface's own types arrive through, and `greenmesh:gpu/compute`
+//! (served with per-task limits; refusals on GPU-less nodes). Anything else (`wasi:filesystem`, `wasi:sockets`,
 //! `wasi:http`, or an interface nobody here provides) is refused before
 //! the component is instantiated, with the offending import named.
 
@@ -18,6 +19,7 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:random/",
     "wasi:cli/",
     "greenmesh:kernel/types@0.1.",
+    "greenmesh:gpu/compute@0.1.",
 ];
 
 /// The interface every kernel exports (any 0.1.x patch version).

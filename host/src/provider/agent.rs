@@ -60,7 +60,18 @@ pub async fn run(
         "provide needs its owner's API token: --token or GREENMESH_TOKEN (from `greenmesh user register`)",
     )?;
     let key = identity::node_key(&config.data_dir, &config.peer_id)?;
-    let sandbox = Sandbox::new(config.deterministic, (config.memory_mb as usize) << 20)?;
+    let gpu = if config.gpu {
+        super::gpu::Gpu::open()?
+    } else {
+        None
+    };
+    match &gpu {
+        Some(g) => {
+            info!(adapter = %g.info.name, backend = %g.info.backend, "GPU available to kernels")
+        }
+        None => info!("no GPU: kernels run on the CPU"),
+    }
+    let sandbox = Sandbox::new(config.deterministic, (config.memory_mb as usize) << 20, gpu)?;
     let (catalog, problems) = catalog::scan(&sandbox, &config.kernel_dir);
     for p in &problems {
         warn!("kernel not installed: {p}");
@@ -73,7 +84,8 @@ pub async fn run(
         config.broker_public_key.as_deref(),
         &offered,
     )?;
-    let node_id = register(&coordinator, &config, &key, &catalog).await?;
+    let gpu_name = sandbox.gpu().map(|g| g.info.advertised());
+    let node_id = register(&coordinator, &config, &key, &catalog, gpu_name.as_deref()).await?;
     coordinator.set_node_id(&node_id);
     info!(
         node = %node_id,
@@ -171,6 +183,7 @@ async fn register(
     config: &ProviderConfig,
     key: &KeyPair,
     catalog: &Catalog,
+    gpu: Option<&str>,
 ) -> anyhow::Result<String> {
     let mut capabilities: Vec<Value> = catalog
         .kernels
@@ -196,7 +209,7 @@ async fn register(
         "region": config.location,
         "public_key": identity::public_hex(key),
         "capabilities": capabilities,
-        "capacity": { "cpu_cores": config.cpu_cores, "memory_mb": config.memory_mb, "gpu": null },
+        "capacity": { "cpu_cores": config.cpu_cores, "memory_mb": config.memory_mb, "gpu": gpu },
         "energy": config.energy_json(),
         "allowed_tasks": config.allowed_tasks,
     });
@@ -279,7 +292,16 @@ impl Agent {
 
     async fn reregister(&self) {
         let catalog = self.catalog.read().expect("catalog lock").clone();
-        match register(&self.coordinator, &self.config, &self.key, &catalog).await {
+        let gpu = self.sandbox.gpu().map(|g| g.info.advertised());
+        match register(
+            &self.coordinator,
+            &self.config,
+            &self.key,
+            &catalog,
+            gpu.as_deref(),
+        )
+        .await
+        {
             Ok(_) => info!(kernels = %self.kernel_names().join(", "), "offers updated"),
             Err(e) => warn!("re-registration failed: {e:#}"),
         }
@@ -445,6 +467,7 @@ impl Agent {
                         << 20,
                     fuel: lease.fuel,
                     max_output_bytes: self.config.max_output_bytes,
+                    max_gpu_dispatches: self.config.gpu_max_dispatches,
                     seed: seed_of(&lease.nonce),
                 };
                 let this = self.clone();

@@ -4,7 +4,7 @@
 //! removing one, changes what the node advertises.
 
 use super::admission;
-use super::executor::{Prepared, Sandbox};
+use super::executor::{GpuUse, Prepared, Sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -17,6 +17,8 @@ pub struct Installed {
     pub summary: String,
     pub input_types: Vec<String>,
     pub output_types: Vec<String>,
+    /// Whether it needs a GPU (`required`), can use one (`optional`) or not.
+    pub gpu: GpuUse,
     /// SHA-256 (hex) of the `.wasm`, reported in receipts.
     pub sha256: String,
     pub path: PathBuf,
@@ -67,6 +69,7 @@ pub fn load(sandbox: &Sandbox, path: &Path) -> anyhow::Result<Installed> {
         summary: d.summary,
         input_types: d.input_types,
         output_types: d.output_types,
+        gpu: d.gpu,
         sha256,
         path: path.to_path_buf(),
         prepared,
@@ -95,6 +98,13 @@ pub fn scan(sandbox: &Sandbox, dir: &Path) -> (Catalog, Vec<String>) {
     }
     for (path, _, _) in &fingerprint {
         match load(sandbox, path) {
+            Ok(k) if k.gpu == GpuUse::Required && sandbox.gpu().is_none() => {
+                problems.push(format!(
+                    "{}: kernel {:?} needs a GPU and this node has none; not offered",
+                    path.display(),
+                    k.name
+                ))
+            }
             Ok(k) if kernels.contains_key(&k.name) => problems.push(format!(
                 "{}: kernel {:?} is already installed from another file; skipped",
                 path.display(),

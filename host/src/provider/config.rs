@@ -56,6 +56,11 @@ pub struct ProviderConfig {
     pub deterministic: bool,
     /// Offer `wasm_execution`: run requester-supplied kernel components.
     pub wasm_execution: bool,
+    /// Give kernels the GPU when wgpu finds an adapter.
+    pub gpu: bool,
+    /// GPU dispatches a task may make (its GPU buffers count against its
+    /// memory limit, its GPU waits against its time limit).
+    pub gpu_max_dispatches: u32,
     /// Largest input accepted per task, bytes.
     pub max_input_bytes: u64,
     pub heartbeat_interval_ms: u64,
@@ -96,6 +101,8 @@ impl Default for ProviderConfig {
             max_output_bytes: 16 << 20,
             deterministic: true,
             wasm_execution: true,
+            gpu: true,
+            gpu_max_dispatches: 10_000,
             max_input_bytes: 16 << 20,
             heartbeat_interval_ms: 10_000,
             poll_wait_sec: 20,

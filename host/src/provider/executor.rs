@@ -24,11 +24,20 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "greenmesh:kernel/micro-task",
+        with: {
+            "greenmesh:gpu/compute.buffer": crate::provider::gpu::GpuBuffer,
+            "greenmesh:gpu/compute.pipeline": crate::provider::gpu::GpuPipeline,
+        },
     });
 }
 
+use super::gpu::{Gpu, GpuBuffer, GpuError, GpuLimits, GpuPipeline, Session};
 use generated::exports::greenmesh::kernel::kernel::{Description, Error as KernelError, Payload};
+use generated::greenmesh::gpu::compute as wit_gpu;
+pub use generated::greenmesh::kernel::types::GpuUse;
 use generated::MicroTaskPre;
+use std::sync::Arc;
+use wasmtime::component::{HasSelf, Resource};
 
 /// Kernel instances alive at once (running tasks, describe calls, rescans).
 const POOLED_INSTANCES: u32 = 32;
@@ -47,6 +56,9 @@ pub struct RunLimits {
     pub max_memory_bytes: usize,
     pub fuel: u64,
     pub max_output_bytes: usize,
+    /// GPU dispatches allowed (GPU buffers count against `max_memory_bytes`,
+    /// GPU waits against `timeout`).
+    pub max_gpu_dispatches: u32,
     /// Seeds `wasi:random` in deterministic mode (e.g. the lease nonce's hash).
     pub seed: [u8; 32],
 }
@@ -124,6 +136,7 @@ pub struct Output {
 pub struct Sandbox {
     engine: Engine,
     deterministic: bool,
+    gpu: Option<Arc<Gpu>>,
     linker: Linker<KernelState>,
     _ticker: EpochTicker,
 }
@@ -139,6 +152,7 @@ pub struct KernelState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: PeakLimiter,
+    gpu: Session,
 }
 
 impl WasiView for KernelState {
@@ -211,7 +225,11 @@ impl Sandbox {
     /// Builds the kernel engine: fuel and epochs, plus NaN canonicalisation,
     /// frozen clocks and seeded randomness when `deterministic`. Memories
     /// come from a pool of slots of `max_memory_bytes` (address space only).
-    pub fn new(deterministic: bool, max_memory_bytes: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        deterministic: bool,
+        max_memory_bytes: usize,
+        gpu: Option<Arc<Gpu>>,
+    ) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
@@ -239,7 +257,9 @@ impl Sandbox {
         // that import more than io/cli/clocks/random, and the context has
         // no preopens or network anyway.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        generated::MicroTask::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         Ok(Self {
+            gpu,
             _ticker: EpochTicker::start(engine.clone()),
             engine,
             deterministic,
@@ -249,6 +269,11 @@ impl Sandbox {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The GPU kernels run on, if the node has one.
+    pub fn gpu(&self) -> Option<&Arc<Gpu>> {
+        self.gpu.as_ref()
     }
 
     /// Compiles `wasm` (no admission check: see [`super::admission`]).
@@ -285,6 +310,14 @@ impl Sandbox {
                 peak: 0,
                 hit: false,
             },
+            gpu: Session::new(
+                self.gpu.clone(),
+                GpuLimits {
+                    max_buffer_bytes: limits.max_memory_bytes as u64,
+                    max_dispatches: limits.max_gpu_dispatches,
+                    deadline: std::time::Instant::now() + limits.timeout,
+                },
+            ),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -298,6 +331,7 @@ impl Sandbox {
             max_memory_bytes: 64 << 20,
             fuel: 1_000_000_000,
             max_output_bytes: 1 << 20,
+            max_gpu_dispatches: 0,
             seed: [0; 32],
         };
         let (mut store, _log) = self.store(&limits);
@@ -403,5 +437,104 @@ fn trap(limits: &RunLimits) -> impl Fn(wasmtime::Error) -> RunError + '_ {
         Some(Trap::StackOverflow) => RunError::StackOverflow,
         Some(other) => RunError::Trap(other.to_string()),
         None => RunError::Trap(format!("{e:#}")),
+    }
+}
+
+fn gpu_error(e: GpuError) -> wit_gpu::Error {
+    match e {
+        GpuError::Unavailable(m) => wit_gpu::Error::Unavailable(m),
+        GpuError::Limit(m) => wit_gpu::Error::Limit(m),
+        GpuError::InvalidShader(m) => wit_gpu::Error::InvalidShader(m),
+        GpuError::InvalidArgument(m) => wit_gpu::Error::InvalidArgument(m),
+        GpuError::Device(m) => wit_gpu::Error::Device(m),
+    }
+}
+
+fn bad_handle(e: wasmtime::component::ResourceTableError) -> wit_gpu::Error {
+    wit_gpu::Error::InvalidArgument(format!("unknown GPU handle: {e}"))
+}
+
+impl generated::greenmesh::kernel::types::Host for KernelState {}
+
+impl wit_gpu::Host for KernelState {
+    fn adapter(&mut self) -> Option<wit_gpu::AdapterInfo> {
+        self.gpu.adapter().map(|a| wit_gpu::AdapterInfo {
+            name: a.name,
+            backend: a.backend,
+            max_buffer_bytes: a.max_buffer_bytes,
+        })
+    }
+
+    fn create_buffer(&mut self, size: u64) -> Result<Resource<GpuBuffer>, wit_gpu::Error> {
+        let buffer = self.gpu.create_buffer(size).map_err(gpu_error)?;
+        self.table.push(buffer).map_err(bad_handle)
+    }
+
+    fn create_pipeline(
+        &mut self,
+        wgsl: String,
+        entry_point: String,
+    ) -> Result<Resource<GpuPipeline>, wit_gpu::Error> {
+        let pipeline = self
+            .gpu
+            .create_pipeline(&wgsl, &entry_point)
+            .map_err(gpu_error)?;
+        self.table.push(pipeline).map_err(bad_handle)
+    }
+
+    fn dispatch(
+        &mut self,
+        pipeline: Resource<GpuPipeline>,
+        bindings: Vec<Resource<GpuBuffer>>,
+        workgroups: (u32, u32, u32),
+    ) -> Result<(), wit_gpu::Error> {
+        let pipeline = self.table.get(&pipeline).map_err(bad_handle)?;
+        let buffers = bindings
+            .iter()
+            .map(|b| self.table.get(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad_handle)?;
+        self.gpu
+            .dispatch(pipeline, &buffers, workgroups)
+            .map_err(gpu_error)
+    }
+}
+
+impl wit_gpu::HostBuffer for KernelState {
+    fn size(&mut self, buffer: Resource<GpuBuffer>) -> u64 {
+        self.table.get(&buffer).map(GpuBuffer::size).unwrap_or(0)
+    }
+
+    fn write(
+        &mut self,
+        buffer: Resource<GpuBuffer>,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<(), wit_gpu::Error> {
+        let buffer = self.table.get(&buffer).map_err(bad_handle)?;
+        self.gpu.write(buffer, offset, &data).map_err(gpu_error)
+    }
+
+    fn read(
+        &mut self,
+        buffer: Resource<GpuBuffer>,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, wit_gpu::Error> {
+        let buffer = self.table.get(&buffer).map_err(bad_handle)?;
+        self.gpu.read(buffer, offset, length).map_err(gpu_error)
+    }
+
+    fn drop(&mut self, buffer: Resource<GpuBuffer>) -> wasmtime::Result<()> {
+        let buffer = self.table.delete(buffer)?;
+        self.gpu.release(buffer);
+        Ok(())
+    }
+}
+
+impl wit_gpu::HostPipeline for KernelState {
+    fn drop(&mut self, pipeline: Resource<GpuPipeline>) -> wasmtime::Result<()> {
+        self.table.delete(pipeline)?;
+        Ok(())
     }
 }

@@ -4,7 +4,8 @@
 //! - [`identity`]: the node key and the pinned broker key.
 //! - [`catalog`]: the kernels in the kernel folder; [`admission`]: which
 //!   components may run at all.
-//! - [`executor`]: the sandbox (limits from the lease, deterministic mode).
+//! - [`executor`]: the sandbox (limits from the lease, deterministic mode);
+//!   [`gpu`]: `greenmesh:gpu/compute` on wgpu.
 //! - [`lease_check`]: what a lease must satisfy before it runs.
 //! - [`task_io`]: task inputs to kernel bytes and back.
 //! - [`journal`]: run-once bookkeeping across restarts.
@@ -16,6 +17,7 @@ pub mod catalog;
 pub mod config;
 pub mod coordinator;
 pub mod executor;
+pub mod gpu;
 pub mod identity;
 pub mod journal;
 pub mod lease_check;

@@ -101,6 +101,7 @@ impl Kernel for AudioDenoise {
             input_types: vec![WAV.into()],
             output_types: vec![WAV.into()],
             params: params.to_string(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 

@@ -102,6 +102,7 @@ impl Kernel for ImageFilter {
             input_types: vec![PNG.into()],
             output_types: vec![PNG.into()],
             params: r#"{"filter":{"default":"grayscale","doc":"grayscale (Rec. 709 luma), gaussian_blur, sharpen (unsharp mask) or sobel (8-bit gray gradient magnitude / 4)"},"sigma":{"default":1.0,"doc":"gaussian_blur only: standard deviation in pixels, 0.1-10; radius ceil(3 sigma), edges clamped"},"amount":{"default":1.0,"doc":"sharpen only: out = x + amount (x - blur_sigma=1(x)), 0-5"}}"#.into(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 

@@ -14,6 +14,7 @@ impl Kernel for Noop {
             input_types: vec!["*/*".into()],
             output_types: vec!["*/*".into()],
             params: "{}".into(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 

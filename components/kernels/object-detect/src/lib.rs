@@ -131,6 +131,7 @@ impl Kernel for ObjectDetect {
             input_types: vec!["image/png".into()],
             output_types: vec!["application/json".into()],
             params: PARAMS_DOC.into(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 

@@ -7,6 +7,8 @@
 
 use serde::de::DeserializeOwned;
 
+pub mod gpu;
+
 /// Bytes and their media type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
@@ -33,6 +35,17 @@ pub struct Description {
     pub output_types: Vec<String>,
     /// `{name: {"default": ..., "doc": "..."}}` as JSON.
     pub params: String,
+    pub gpu: GpuUse,
+}
+
+/// How a kernel uses the GPU (see `wit/kernel.wit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuUse {
+    None,
+    /// Uses the GPU when the node has one, with a CPU path otherwise.
+    Optional,
+    /// Only runs with a GPU.
+    Required,
 }
 
 /// Why a run failed.
@@ -97,6 +110,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "greenmesh_kernel::bindings",
+        generate_all,
     });
 }
 
@@ -105,7 +119,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod glue {
     use super::bindings::greenmesh::kernel::types as wit;
-    use super::{Description, Kernel, KernelError, Payload};
+    use super::{Description, GpuUse, Kernel, KernelError, Payload};
 
     pub fn describe<K: Kernel>() -> wit::Description {
         let Description {
@@ -115,6 +129,7 @@ pub mod glue {
             input_types,
             output_types,
             params,
+            gpu,
         } = K::describe();
         wit::Description {
             name,
@@ -123,6 +138,11 @@ pub mod glue {
             input_types,
             output_types,
             params,
+            gpu: match gpu {
+                GpuUse::None => wit::GpuUse::None,
+                GpuUse::Optional => wit::GpuUse::Optional,
+                GpuUse::Required => wit::GpuUse::Required,
+            },
         }
     }
 

@@ -99,6 +99,7 @@ impl Kernel for VideoStabilize {
             input_types: vec![MEDIA_TYPE.into()],
             output_types: vec![MEDIA_TYPE.into()],
             params: PARAMS_DOC.into(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 

@@ -14,6 +14,7 @@ impl Kernel for Snoop {
             input_types: vec!["*/*".into()],
             output_types: vec!["text/plain".into()],
             params: "{}".into(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 

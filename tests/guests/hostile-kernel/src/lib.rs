@@ -2,8 +2,9 @@
 //! sandbox tests: `loop` spins forever, `bomb` allocates without end,
 //! `huge` returns 64 MiB, `stack` recurses without end, `panic` panics,
 //! `clock` reports the wall clock and a random number (deterministic mode
-//! must freeze both), `spin` burns `iterations` steps then echoes, and
-//! anything else echoes the input.
+//! must freeze both), `spin` burns `iterations` steps then echoes,
+//! `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_bad_dispatch` and
+//! `gpu_missing_binding` misuse the GPU, and anything else echoes the input.
 
 use greenmesh_kernel::{Description, Kernel, KernelError, Payload};
 
@@ -33,6 +34,7 @@ impl Kernel for Hostile {
             input_types: vec!["application/octet-stream".into()],
             output_types: vec!["application/octet-stream".into()],
             params: "{}".into(),
+            gpu: greenmesh_kernel::GpuUse::None,
         }
     }
 
@@ -73,6 +75,40 @@ impl Kernel for Hostile {
                     "application/json",
                     format!(r#"{{"now_ms":{now},"random":{random}}}"#).into_bytes(),
                 ))
+            }
+            "gpu_bad_shader" => {
+                greenmesh_kernel::gpu::Pipeline::new("@compute fn main( {", "main")?;
+                Ok(input)
+            }
+            "gpu_hoard" => {
+                let mut kept = Vec::new();
+                loop {
+                    match greenmesh_kernel::gpu::Buffer::new(1 << 20) {
+                        Ok(b) => kept.push(b),
+                        Err(e) => {
+                            return Err(KernelError::Failed(format!(
+                                "{e} after {} buffers",
+                                kept.len()
+                            )))
+                        }
+                    }
+                }
+            }
+            "gpu_huge_buffer" => {
+                greenmesh_kernel::gpu::Buffer::new(1 << 40)?;
+                Ok(input)
+            }
+            "gpu_bad_dispatch" | "gpu_missing_binding" => {
+                let shader = "@group(0) @binding(0) var<storage, read_write> x: array<u32>;
+                    @compute @workgroup_size(1) fn main() { x[0] = 1u; }";
+                let pipeline = greenmesh_kernel::gpu::Pipeline::new(shader, "main")?;
+                let buffer = greenmesh_kernel::gpu::Buffer::new(4)?;
+                if p.mode == "gpu_bad_dispatch" {
+                    greenmesh_kernel::gpu::dispatch(&pipeline, &[&buffer], (1 << 30, 1, 1))?;
+                } else {
+                    greenmesh_kernel::gpu::dispatch(&pipeline, &[], (1, 1, 1))?;
+                }
+                Ok(input)
             }
             "spin" => {
                 let mut x: u64 = 0;

@@ -1,0 +1,228 @@
+//! `greenmesh:gpu` on real wgpu (Mesa's lavapipe in CI): the computation
+//! kernel's GPU path agrees with its CPU path, GPU misuse fails only the
+//! task with a clear reason, and a GPU-less sandbox falls back to the CPU.
+//!
+//! Without an adapter these tests fail when `CI` is set and are skipped
+//! (with a message) otherwise.
+
+use greenmesh::provider::catalog;
+use greenmesh::provider::executor::{RunLimits, Sandbox};
+use greenmesh::provider::gpu::Gpu;
+use greenmesh_kernel::gpu::bytes_f32;
+use greenmesh_tests::guest;
+use greenmesh_tests::provider::kernel;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn gpu() -> Option<Arc<Gpu>> {
+    let gpu = Gpu::open().expect("opening wgpu");
+    if gpu.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no GPU adapter in CI: install mesa-vulkan-drivers and set WGPU_BACKEND=vulkan"
+        );
+        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for lavapipe)");
+    }
+    gpu
+}
+
+fn limits() -> RunLimits {
+    RunLimits {
+        timeout: Duration::from_secs(60),
+        max_memory_bytes: 256 << 20,
+        fuel: u64::MAX / 2,
+        max_output_bytes: 64 << 20,
+        max_gpu_dispatches: 16,
+        seed: [0; 32],
+    }
+}
+
+fn run(
+    sandbox: &Sandbox,
+    k: &catalog::Installed,
+    input: &[u8],
+    params: &str,
+) -> Result<Vec<u8>, String> {
+    sandbox
+        .run(
+            &k.prepared,
+            "application/octet-stream",
+            input,
+            params,
+            &limits(),
+        )
+        .outcome
+        .map(|o| o.bytes)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn matmul_on_the_gpu_matches_the_cpu_path() {
+    let Some(gpu) = gpu() else { return };
+    let with_gpu = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let cpu_only = Sandbox::new(false, 256 << 20, None).unwrap();
+    let on_gpu = catalog::load(&with_gpu, &kernel("computation")).unwrap();
+    let on_cpu = catalog::load(&cpu_only, &kernel("computation")).unwrap();
+    // Multiples of the 16×16 tile and not.
+    for (m, k, n) in [(64, 64, 64), (37, 50, 23), (1, 129, 3)] {
+        let (input, params) = computation::testdata::matmul_input(m, k, n, u64::from(m));
+        let gpu_out = bytes_f32(&run(&with_gpu, &on_gpu, &input.bytes, &params).unwrap());
+        let cpu_out = bytes_f32(&run(&cpu_only, &on_cpu, &input.bytes, &params).unwrap());
+        assert_eq!(gpu_out.len(), (m * n) as usize);
+        let tolerance = 1e-4 * k as f32;
+        let worst = gpu_out
+            .iter()
+            .zip(&cpu_out)
+            .map(|(g, c)| (g - c).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= tolerance,
+            "{m}×{k}×{n}: GPU and CPU differ by {worst}"
+        );
+        // Forcing the CPU in the GPU sandbox gives the CPU result exactly.
+        let forced = params.replace("\"auto\"", "\"cpu\"");
+        assert_eq!(
+            bytes_f32(&run(&with_gpu, &on_gpu, &input.bytes, &forced).unwrap()),
+            cpu_out
+        );
+    }
+}
+
+#[test]
+fn gpu_misuse_fails_the_task_cleanly_and_the_gpu_keeps_working() {
+    let Some(gpu) = gpu() else { return };
+    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let hostile = catalog::load(&sandbox, &guest("hostile_kernel")).unwrap();
+    for (mode, reason) in [
+        ("gpu_bad_shader", "invalid shader"),
+        ("gpu_huge_buffer", "buffer size"),
+        ("gpu_bad_dispatch", "workgroups"),
+        ("gpu_missing_binding", "invalid GPU argument"),
+    ] {
+        let err = run(
+            &sandbox,
+            &hostile,
+            b"ping",
+            &format!(r#"{{"mode":"{mode}"}}"#),
+        )
+        .unwrap_err();
+        assert!(err.contains(reason), "{mode}: {err}");
+    }
+    let computation = catalog::load(&sandbox, &kernel("computation")).unwrap();
+    let (input, params) = computation::testdata::matmul_input(32, 32, 32, 3);
+    let out = run(&sandbox, &computation, &input.bytes, &params).unwrap();
+    assert_eq!(
+        out.len(),
+        32 * 32 * 4,
+        "the device still works after the misuse"
+    );
+}
+
+#[test]
+fn gpu_buffers_count_against_the_lease_memory_limit() {
+    let Some(gpu) = gpu() else { return };
+    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let hostile = catalog::load(&sandbox, &guest("hostile_kernel")).unwrap();
+    // 1 MiB buffers kept alive until refused: 32 fit in a 32 MiB lease.
+    let report = sandbox.run(
+        &hostile.prepared,
+        "application/octet-stream",
+        b"ping",
+        r#"{"mode":"gpu_hoard"}"#,
+        &RunLimits {
+            max_memory_bytes: 32 << 20,
+            ..limits()
+        },
+    );
+    let err = report.outcome.unwrap_err().to_string();
+    assert!(
+        err.contains("GPU memory") && err.contains("after 32 buffers"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_gpu_node_advertises_its_adapter_and_serves_require_gpu_tasks() {
+    use base64::Engine as _;
+    let Some(_) = gpu() else { return };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let dir = tempfile::tempdir().unwrap();
+    let app = greenmesh_tests::Start::coordinator(&dir.path().join("state"))
+        .start()
+        .await
+        .unwrap();
+    let token = greenmesh_tests::node::register_user(app.addr, "owner")
+        .await
+        .unwrap();
+    let kernels = dir.path().join("kernels");
+    std::fs::create_dir_all(&kernels).unwrap();
+    std::fs::copy(kernel("computation"), kernels.join("computation.wasm")).unwrap();
+    let provider = greenmesh_tests::provider::ProviderSpec::new(
+        app.addr,
+        &token,
+        &kernels,
+        &dir.path().join("node"),
+    )
+    .spawn();
+    let node = greenmesh_tests::provider::wait_for_node(
+        app.addr,
+        &["computation"],
+        Duration::from_secs(60),
+    )
+    .await;
+    let advertised = node["capacity"]["gpu"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(advertised.contains("vulkan"), "capacity.gpu: {node}");
+
+    let (input, params) = computation::testdata::matmul_input(40, 24, 56, 9);
+    let task = serde_json::json!({
+        "task_type": "computation",
+        "inputs": {
+            "data": engine.encode(&input.bytes),
+            "media_type": input.media_type,
+            "params": serde_json::from_str::<serde_json::Value>(&params).unwrap(),
+        },
+        "requirements": { "require_gpu": true },
+        "max_price": 10.0,
+    });
+    let auth = format!("Bearer {token}");
+    let r = greenmesh_tests::send_with(
+        app.addr,
+        "POST",
+        "/api/v1/tasks",
+        bytes::Bytes::from(task.to_string()),
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let done = greenmesh_tests::send_with(
+        app.addr,
+        "GET",
+        &format!("/api/v1/tasks/{id}?wait=20"),
+        bytes::Bytes::new(),
+        &[("authorization", &auth)],
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(done["status"], "completed", "{done}\n{}", provider.log());
+    let output: serde_json::Value =
+        serde_json::from_str(done["result"]["output"].as_str().unwrap()).unwrap();
+    let got = bytes_f32(&engine.decode(output["base64"].as_str().unwrap()).unwrap());
+    let values = bytes_f32(&input.bytes);
+    let expected = computation::cpu::matmul(&values[..40 * 24], &values[40 * 24..], 40, 24, 56);
+    let worst = got
+        .iter()
+        .zip(&expected)
+        .map(|(g, c)| (g - c).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst <= 1e-4 * 24.0,
+        "differs from the CPU product by {worst}"
+    );
+    provider.interrupt().await;
+}
