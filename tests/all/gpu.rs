@@ -28,12 +28,8 @@ fn gpu() -> Option<Arc<Gpu>> {
 
 fn limits() -> RunLimits {
     RunLimits {
-        timeout: Duration::from_secs(60),
-        max_memory_bytes: 256 << 20,
-        fuel: u64::MAX / 2,
-        max_output_bytes: 64 << 20,
         max_gpu_dispatches: 16,
-        seed: [0; 32],
+        ..RunLimits::measuring(256 << 20)
     }
 }
 

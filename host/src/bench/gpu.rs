@@ -9,14 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn limits() -> RunLimits {
-    RunLimits {
-        timeout: Duration::from_secs(600),
-        max_memory_bytes: 1 << 30,
-        fuel: u64::MAX / 2,
-        max_output_bytes: 256 << 20,
-        max_gpu_dispatches: 1_000,
-        seed: [0; 32],
-    }
+    RunLimits::measuring(1 << 30)
 }
 
 /// Median wall time of `runs` runs of `f`.

@@ -46,14 +46,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn limits() -> RunLimits {
-    RunLimits {
-        timeout: Duration::from_secs(120),
-        max_memory_bytes: 2 << 30,
-        fuel: u64::MAX / 2,
-        max_output_bytes: 256 << 20,
-        max_gpu_dispatches: 0,
-        seed: [0; 32],
-    }
+    RunLimits::measuring(2 << 30)
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {

@@ -63,6 +63,21 @@ pub struct RunLimits {
     pub seed: [u8; 32],
 }
 
+impl RunLimits {
+    /// Limits that only bound memory (and allow ten minutes): for
+    /// benchmarks and tests that measure or compare, not police, a kernel.
+    pub fn measuring(max_memory_bytes: usize) -> Self {
+        Self {
+            timeout: Duration::from_secs(600),
+            max_memory_bytes,
+            fuel: u64::MAX / 2,
+            max_output_bytes: 256 << 20,
+            max_gpu_dispatches: 1_000,
+            seed: [0; 32],
+        }
+    }
+}
+
 /// Why a run produced no output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunError {
