@@ -9,6 +9,7 @@ use greenmesh::provider::catalog;
 use greenmesh::provider::executor::{RunLimits, Sandbox};
 use greenmesh::provider::gpu::Gpu;
 use greenmesh_kernel::gpu::bytes_f32;
+use greenmesh_kernel::Kernel;
 use greenmesh_tests::guest;
 use greenmesh_tests::provider::kernel;
 use std::sync::Arc;
@@ -221,4 +222,51 @@ async fn a_gpu_node_advertises_its_adapter_and_serves_require_gpu_tasks() {
         "differs from the CPU product by {worst}"
     );
     provider.interrupt().await;
+}
+
+#[test]
+fn image_filter_blur_and_sobel_on_the_gpu_match_the_cpu_within_one_level() {
+    let Some(gpu) = gpu() else { return };
+    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let filter = catalog::load(&sandbox, &kernel("image-filter")).unwrap();
+    // Odd sizes: partial workgroups at the right and bottom edges.
+    let scene = image_filter::testdata::scene(97, 61, 8);
+    let input = image_filter::testdata::png_payload(&scene);
+    for params in [
+        r#"{"filter":"gaussian_blur","sigma":2.0}"#,
+        r#"{"filter":"gaussian_blur","sigma":0.7}"#,
+        r#"{"filter":"sobel"}"#,
+    ] {
+        let decode = |device: &str| {
+            let p = params.replace('}', &format!(r#","device":"{device}"}}"#));
+            let report = sandbox.run(&filter.prepared, "image/png", &input.bytes, &p, &limits());
+            let out = report.outcome.unwrap_or_else(|e| panic!("{p}: {e}"));
+            image_filter::codec::decode_png(&out.bytes).unwrap()
+        };
+        let (on_gpu, on_cpu) = (decode("gpu"), decode("cpu"));
+        assert_eq!(
+            (on_gpu.width, on_gpu.height, on_gpu.layout),
+            (on_cpu.width, on_cpu.height, on_cpu.layout)
+        );
+        let worst = on_gpu
+            .pixels
+            .iter()
+            .zip(&on_cpu.pixels)
+            .map(|(g, c)| g.abs_diff(*c))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "{params}: GPU and CPU differ by {worst} levels");
+        // And the CPU path in the sandbox is the native result.
+        let native = image_filter::ImageFilter::run(
+            input.clone(),
+            &params.replace('}', r#","device":"cpu"}"#),
+        )
+        .unwrap();
+        assert_eq!(
+            image_filter::codec::decode_png(&native.bytes)
+                .unwrap()
+                .pixels,
+            on_cpu.pixels
+        );
+    }
 }

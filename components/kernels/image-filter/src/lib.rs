@@ -3,6 +3,7 @@
 
 mod blur;
 pub mod codec;
+mod gpu;
 mod grayscale;
 pub mod raster;
 mod sharpen;
@@ -39,6 +40,18 @@ pub enum Filter {
     Sobel,
 }
 
+/// Where blur and Sobel run (grayscale and sharpen always run on the CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The GPU when the node has one, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    /// The GPU or fail.
+    Gpu,
+}
+
 /// The task's parameters (`{}` means a grayscale conversion).
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -49,6 +62,8 @@ pub struct Params {
     pub sigma: Option<f32>,
     /// Sharpening strength; only with `sharpen` (default 1.0).
     pub amount: Option<f32>,
+    /// Where `gaussian_blur` and `sobel` run (default `auto`).
+    pub device: Device,
 }
 
 impl Params {
@@ -101,8 +116,8 @@ impl Kernel for ImageFilter {
             summary: "Grayscale, Gaussian blur, unsharp-mask sharpen or Sobel edges of a PNG (at most 4096×4096).".into(),
             input_types: vec![PNG.into()],
             output_types: vec![PNG.into()],
-            params: r#"{"filter":{"default":"grayscale","doc":"grayscale (Rec. 709 luma), gaussian_blur, sharpen (unsharp mask) or sobel (8-bit gray gradient magnitude / 4)"},"sigma":{"default":1.0,"doc":"gaussian_blur only: standard deviation in pixels, 0.1-10; radius ceil(3 sigma), edges clamped"},"amount":{"default":1.0,"doc":"sharpen only: out = x + amount (x - blur_sigma=1(x)), 0-5"}}"#.into(),
-            gpu: greenmesh_kernel::GpuUse::None,
+            params: r#"{"filter":{"default":"grayscale","doc":"grayscale (Rec. 709 luma), gaussian_blur, sharpen (unsharp mask) or sobel (8-bit gray gradient magnitude / 4)"},"sigma":{"default":1.0,"doc":"gaussian_blur only: standard deviation in pixels, 0.1-10; radius ceil(3 sigma), edges clamped"},"amount":{"default":1.0,"doc":"sharpen only: out = x + amount (x - blur_sigma=1(x)), 0-5"},"device":{"default":"auto","doc":"gaussian_blur and sobel: auto (GPU when the node has one), cpu or gpu"}}"#.into(),
+            gpu: greenmesh_kernel::GpuUse::Optional,
         }
     }
 
@@ -112,8 +127,23 @@ impl Kernel for ImageFilter {
         params.check_options_apply()?;
         let (sigma, amount) = (params.sigma()?, params.amount()?);
         let mut image = codec::decode_png(&input.bytes)?;
+        let on_gpu = match params.device {
+            Device::Cpu => false,
+            Device::Gpu => true,
+            Device::Auto => greenmesh_kernel::gpu::adapter().is_some(),
+        };
         let output = match params.filter {
             Filter::Grayscale => grayscale::grayscale(image),
+            Filter::GaussianBlur if on_gpu => {
+                let kernel = blur::GaussianKernel::new(sigma);
+                let channels = image.layout.colour_channels();
+                let planes: Vec<Vec<f32>> = (0..channels).map(|c| image.plane(c)).collect();
+                let blurred = gpu::blur_planes(&planes, image.width, image.height, &kernel)?;
+                for (channel, plane) in blurred.iter().enumerate() {
+                    image.store_plane(channel, plane);
+                }
+                image
+            }
             Filter::GaussianBlur => {
                 blur::gaussian_blur(&mut image, sigma);
                 image
@@ -121,6 +151,11 @@ impl Kernel for ImageFilter {
             Filter::Sharpen => {
                 sharpen::sharpen(&mut image, amount);
                 image
+            }
+            Filter::Sobel if on_gpu => {
+                let luma = grayscale::luma_plane(&image);
+                let magnitude = gpu::sobel_magnitude(&luma, image.width, image.height)?;
+                sobel::from_magnitude(image.width, image.height, &magnitude)
             }
             Filter::Sobel => sobel::sobel(&image),
         };

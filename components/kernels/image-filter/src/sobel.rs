@@ -46,6 +46,15 @@ pub fn sobel(image: &Image) -> Image {
 
 /// Copies a plane into one a pixel larger on every side, repeating the
 /// border pixels outwards.
+/// The 8-bit gray image of an already normalised magnitude (the GPU path's).
+pub fn from_magnitude(width: usize, height: usize, magnitude: &[f32]) -> Image {
+    let mut out = Image::blank(width, height, Layout::Gray);
+    for (target, &m) in out.pixels.iter_mut().zip(magnitude) {
+        *target = to_level(m);
+    }
+    out
+}
+
 fn pad_by_one(plane: &[f32], width: usize, height: usize) -> Vec<f32> {
     let padded_width = width + 2;
     let mut padded = vec![0.0f32; padded_width * (height + 2)];

@@ -117,5 +117,7 @@ fn describe_names_the_capability_and_documents_every_param() {
     assert_eq!(params["filter"]["default"], "grayscale");
     assert_eq!(params["sigma"]["default"], 1.0);
     assert_eq!(params["amount"]["default"], 1.0);
-    assert_eq!(params.as_object().unwrap().len(), 3);
+    assert_eq!(params["device"]["default"], "auto");
+    assert_eq!(params.as_object().unwrap().len(), 4);
+    assert_eq!(description.gpu, greenmesh_kernel::GpuUse::Optional);
 }
