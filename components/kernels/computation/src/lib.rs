@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod testdata;
 
+use greenmesh_kernel::gpu::Device;
 use greenmesh_kernel::gpu::{bytes_f32, f32_bytes};
 use greenmesh_kernel::{
     expect_media_type, params, Description, GpuUse, Kernel, KernelError, Payload,
@@ -23,18 +24,6 @@ pub const MEDIA_TYPE: &str = "application/octet-stream";
 
 /// The largest dimension accepted.
 pub const MAX_DIMENSION: u32 = 4096;
-
-/// Where the product is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    /// The GPU when the node has one, else the CPU.
-    #[default]
-    Auto,
-    Cpu,
-    /// The GPU or fail.
-    Gpu,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,11 +79,7 @@ impl Kernel for Computation {
         }
         let values = bytes_f32(&input.bytes);
         let (a, b) = values.split_at(m * k);
-        let use_gpu = match p.device {
-            Device::Cpu => false,
-            Device::Gpu => true,
-            Device::Auto => greenmesh_kernel::gpu::adapter().is_some(),
-        };
+        let use_gpu = p.device.use_gpu();
         let c = if use_gpu {
             gpu::matmul(a, b, p.m, p.k, p.n)?
         } else {

@@ -10,6 +10,7 @@ mod sharpen;
 mod sobel;
 pub mod testdata;
 
+use greenmesh_kernel::gpu::Device;
 use greenmesh_kernel::{expect_media_type, params, Description, Kernel, KernelError, Payload};
 use serde::Deserialize;
 
@@ -38,18 +39,6 @@ pub enum Filter {
     Sharpen,
     /// 8-bit gray Sobel gradient magnitude of the luma.
     Sobel,
-}
-
-/// Where blur and Sobel run (grayscale and sharpen always run on the CPU).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    /// The GPU when the node has one, else the CPU.
-    #[default]
-    Auto,
-    Cpu,
-    /// The GPU or fail.
-    Gpu,
 }
 
 /// The task's parameters (`{}` means a grayscale conversion).
@@ -127,11 +116,7 @@ impl Kernel for ImageFilter {
         params.check_options_apply()?;
         let (sigma, amount) = (params.sigma()?, params.amount()?);
         let mut image = codec::decode_png(&input.bytes)?;
-        let on_gpu = match params.device {
-            Device::Cpu => false,
-            Device::Gpu => true,
-            Device::Auto => greenmesh_kernel::gpu::adapter().is_some(),
-        };
+        let on_gpu = params.device.use_gpu();
         let output = match params.filter {
             Filter::Grayscale => grayscale::grayscale(image),
             Filter::GaussianBlur if on_gpu => {

@@ -147,6 +147,30 @@ mod imp {
     }
 }
 
+/// Where a kernel with a GPU path runs it: the `device` param such kernels
+/// take (`"auto"`, `"cpu"` or `"gpu"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The GPU when the node has one, else the CPU path.
+    #[default]
+    Auto,
+    Cpu,
+    /// The GPU or fail.
+    Gpu,
+}
+
+impl Device {
+    /// Whether to take the GPU path.
+    pub fn use_gpu(self) -> bool {
+        match self {
+            Device::Cpu => false,
+            Device::Gpu => true,
+            Device::Auto => adapter().is_some(),
+        }
+    }
+}
+
 /// The node's adapter; `None` on GPU-less nodes (and natively).
 pub fn adapter() -> Option<Adapter> {
     imp::adapter()
