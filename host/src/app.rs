@@ -31,6 +31,8 @@ pub struct LoadOptions {
     /// Where `SPIN_VARIABLE_*` values come from: `None` reads the process
     /// environment; embedders and tests pass a map instead.
     pub environment: Option<HashMap<String, String>>,
+    /// The wall clock the components read (real time by default).
+    pub clock: crate::clock::VirtualClock,
 }
 
 /// One component, compiled and pre-linked.
@@ -68,12 +70,10 @@ impl App {
             .state_dir
             .clone()
             .unwrap_or_else(|| loaded.dir.join(".spin"));
-        let resources = Arc::new(open_resources(
-            &loaded,
-            &runtime,
-            &state_dir,
-            opts.environment.as_ref(),
-        )?);
+        let mut resources =
+            open_resources(&loaded, &runtime, &state_dir, opts.environment.as_ref())?;
+        resources.clock = opts.clock.clone();
+        let resources = Arc::new(resources);
 
         let mut base = Linker::new(engine);
         capability::add_to_linker(&mut base)?;

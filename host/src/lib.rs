@@ -22,6 +22,7 @@ pub mod bench;
 mod bindings;
 pub mod capability;
 pub mod client;
+pub mod clock;
 pub mod component_build;
 pub mod compose;
 pub mod engine;

@@ -142,6 +142,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         max_memory_bytes: (max_memory_mb as usize) << 20,
                     },
                     environment: None,
+                    clock: Default::default(),
                 },
                 listen,
                 engine: EngineSettings {

@@ -26,6 +26,7 @@ impl InstanceState {
     pub fn new(capabilities: Arc<ComponentCapabilities>, limits: StoreLimits) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr();
+        wasi.wall_clock(capabilities.resources.clock.clone());
         for (k, v) in &capabilities.environment {
             wasi.env(k, v);
         }

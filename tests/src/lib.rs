@@ -37,6 +37,27 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// The repository's `spin.toml` with absolute paths, written into `dir`,
+/// each `(from, to)` of `swaps` replacing one built component file by
+/// another (`("pricing.wasm", "pricing_flat.wasm")` swaps the pricing plugin).
+pub fn coordinator_manifest_with(dir: &Path, swaps: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(tests_dir().join("../spin.toml")).unwrap();
+    let release = "components/target/wasm32-wasip2/release/";
+    for (from, to) in swaps {
+        text = text.replace(&format!("{release}{from}"), &format!("{release}{to}"));
+    }
+    let components = tests_dir().join("../components");
+    let text = text
+        .replace("\"components/", &format!("\"{}/", components.display()))
+        .replace(
+            "workdir = \"components\"",
+            &format!("workdir = \"{}\"", components.display()),
+        );
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// How to start a test app.
 #[derive(Clone)]
 pub struct Start {
@@ -45,6 +66,8 @@ pub struct Start {
     pub runtime_config: Option<PathBuf>,
     pub env: HashMap<String, String>,
     pub limits: Limits,
+    /// The wall clock the app's components read; move it to travel in time.
+    pub clock: greenmesh::clock::VirtualClock,
 }
 
 impl Start {
@@ -58,6 +81,7 @@ impl Start {
             runtime_config: None,
             env: HashMap::new(),
             limits: Limits::default(),
+            clock: Default::default(),
         }
     }
 
@@ -92,6 +116,7 @@ impl Start {
                 state_dir: Some(self.state_dir.clone()),
                 limits: self.limits,
                 environment: Some(self.env.clone()),
+                clock: self.clock.clone(),
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             engine: EngineSettings {

@@ -23,6 +23,8 @@ pub struct SharedResources {
     pub key_value: HashMap<String, key_value::KvStore>,
     /// Application variable values.
     pub variable_values: variables::VariableValues,
+    /// The wall clock components see: real time unless the embedder moves it.
+    pub clock: crate::clock::VirtualClock,
 }
 
 /// What one component may use.
