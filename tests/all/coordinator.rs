@@ -243,6 +243,7 @@ async fn forged_tampered_replayed_and_late_receipts_are_refused() {
         addr: app.addr,
         key: greenmesh_protocol::key_pair_from_seed([99; 32]),
         id: node.id.clone(),
+        clock: Default::default(),
     };
     let forged = impostor.receipt(&lease, "x");
     let r = node

@@ -71,7 +71,13 @@ async fn every_kernel_returns_its_native_result_under_a_signed_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut coordinator = spawn_coordinator(&dir.path().join("state"), port, &[]);
+    // One requester runs every kernel with 512 MB, beyond the free tier;
+    // tier limits have their own tests (governance.rs).
+    let mut coordinator = spawn_coordinator(
+        &dir.path().join("state"),
+        port,
+        &[("SPIN_VARIABLE_QUOTAS", "off")],
+    );
     wait_healthy(addr).await;
     let token = register_user(addr, "requester").await.unwrap();
     let auth = format!("Bearer {token}");

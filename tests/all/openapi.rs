@@ -129,7 +129,7 @@ impl Spec {
 #[tokio::test]
 async fn every_documented_operation_answers_as_documented() {
     let dir = tempfile::tempdir().unwrap();
-    let start = Start::coordinator(dir.path());
+    let start = Start::coordinator(dir.path()).env("SPIN_VARIABLE_ADMIN_TOKEN", "openapi-admin");
     let app = start.start().await.unwrap();
     let mut spec = Spec::load();
     let addr = app.addr;
@@ -348,6 +348,136 @@ async fn every_documented_operation_answers_as_documented() {
         "/api/v1/events",
         &call("GET", "/api/v1/events?limit=0".into(), Value::Null, None).await,
     );
+
+    // Governance.
+    let admin = || Some("openapi-admin".to_string());
+    spec.check(
+        "GET",
+        "/api/v1/governance",
+        &call("GET", "/api/v1/governance".into(), Value::Null, None).await,
+    );
+    for (body, who) in [
+        (json!({ "scheme": "hybrid" }), admin()),
+        (json!({ "scheme": "x" }), admin()),
+        (json!({ "scheme": "stake" }), t()),
+    ] {
+        let r = call("PUT", "/api/v1/governance/voting-scheme".into(), body, who).await;
+        spec.check("PUT", "/api/v1/governance/voting-scheme", &r);
+    }
+    let me = call("GET", "/api/v1/users/me".into(), Value::Null, t())
+        .await
+        .json();
+    let me_id = me["id"].as_str().unwrap().to_string();
+    for (body, who) in [
+        (json!({ "credits": 3.0 }), admin()),
+        (json!({ "credits": 0 }), admin()),
+        (json!({ "credits": 3.0 }), t()),
+    ] {
+        let r = call(
+            "POST",
+            format!("/api/v1/users/{me_id}/donations"),
+            body,
+            who,
+        )
+        .await;
+        spec.check("POST", "/api/v1/users/{id}/donations", &r);
+    }
+    for id in [me_id.as_str(), "user-someone-else"] {
+        let r = call("GET", format!("/api/v1/users/{id}/quota"), Value::Null, t()).await;
+        spec.check("GET", "/api/v1/users/{id}/quota", &r);
+    }
+    let key = greenmesh_protocol::key_pair_from_seed([77; 32]);
+    let key_hex: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    for body in [
+        json!({ "timezone": "Nowhere/Land" }),
+        json!({ "timezone": "Europe/Paris", "public_key": key_hex }),
+    ] {
+        let r = call("PATCH", "/api/v1/users/me".into(), body, t()).await;
+        spec.check("PATCH", "/api/v1/users/me", &r);
+    }
+    let voted = call(
+        "POST",
+        "/api/v1/tasks".into(),
+        json!({ "task_type": "video-stabilize", "name": "archive-transcode" }),
+        t(),
+    )
+    .await
+    .json();
+    let voted_id = voted["id"].as_str().unwrap().to_string();
+    spec.check(
+        "GET",
+        "/api/v1/polls",
+        &call("GET", "/api/v1/polls".into(), Value::Null, t()).await,
+    );
+    for importance in ["high", "low", "urgent"] {
+        let r = call(
+            "POST",
+            format!("/api/v1/tasks/{voted_id}/votes"),
+            json!({ "importance": importance }),
+            t(),
+        )
+        .await;
+        spec.check("POST", "/api/v1/tasks/{id}/votes", &r);
+    }
+    for id in [voted_id.as_str(), "task-none"] {
+        let r = call("GET", format!("/api/v1/tasks/{id}/votes"), Value::Null, t()).await;
+        spec.check("GET", "/api/v1/tasks/{id}/votes", &r);
+    }
+    let g = greenmesh_protocol::Grant {
+        node_id: node.id.clone(),
+        user_id: me_id.clone(),
+        task_pattern: "image-*".into(),
+        expires_at: None,
+        issued_at: 1,
+    };
+    let grant_body = |signature: String| json!({ "node_id": g.node_id, "user_id": g.user_id, "task_pattern": g.task_pattern, "issued_at": 1, "signature": signature });
+    let granted = call(
+        "POST",
+        "/api/v1/grants".into(),
+        grant_body(g.sign(&key.sk)),
+        t(),
+    )
+    .await;
+    spec.check("POST", "/api/v1/grants", &granted);
+    let bad = call(
+        "POST",
+        "/api/v1/grants".into(),
+        grant_body("00".repeat(64)),
+        t(),
+    )
+    .await;
+    spec.check("POST", "/api/v1/grants", &bad);
+    spec.check(
+        "GET",
+        "/api/v1/grants",
+        &call("GET", "/api/v1/grants".into(), Value::Null, t()).await,
+    );
+    let grant_id = granted.json()["id"].as_str().unwrap().to_string();
+    for id in [grant_id.as_str(), "grant-none"] {
+        let r = call("DELETE", format!("/api/v1/grants/{id}"), Value::Null, t()).await;
+        spec.check("DELETE", "/api/v1/grants/{id}", &r);
+    }
+    let leased = call(
+        "POST",
+        "/api/v1/tasks".into(),
+        json!({ "task_type": "image-filter", "max_price": 20.0 }),
+        t(),
+    )
+    .await
+    .json();
+    let lease_id = leased["lease_id"].as_str().unwrap().to_string();
+    for id in [lease_id.as_str(), "lease-none"] {
+        let r = call("GET", format!("/api/v1/delegations/{id}"), Value::Null, t()).await;
+        spec.check("GET", "/api/v1/delegations/{id}", &r);
+        let r = call(
+            "POST",
+            format!("/api/v1/delegations/{id}/veto"),
+            Value::Null,
+            t(),
+        )
+        .await;
+        spec.check("POST", "/api/v1/delegations/{id}/veto", &r);
+    }
 
     let missing = spec.unexercised();
     assert!(

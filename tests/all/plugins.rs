@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use greenmesh_tests::node::{register_user, TestNode};
-use greenmesh_tests::{send_with, tests_dir, Start};
+use greenmesh_tests::{coordinator_manifest_with, send_with, tests_dir, Start};
 use serde_json::json;
 use std::path::Path;
 
@@ -14,23 +14,9 @@ fn release(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// The repository's spin.toml with absolute paths, written into `dir`.
+/// The repository's spin.toml with the pricing plugin `pricing`, in `dir`.
 fn manifest_copy(dir: &Path, pricing: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(tests_dir().join("../spin.toml")).unwrap();
-    let components = tests_dir().join("../components");
-    let text = text
-        .replace(
-            "components/target/wasm32-wasip2/release/pricing.wasm",
-            &format!("components/target/wasm32-wasip2/release/{pricing}"),
-        )
-        .replace("\"components/", &format!("\"{}/", components.display()))
-        .replace(
-            "workdir = \"components\"",
-            &format!("workdir = \"{}\"", components.display()),
-        );
-    let path = dir.join("spin.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    coordinator_manifest_with(dir, &[("pricing.wasm", pricing)])
 }
 
 async fn precheck_price(start: &Start) -> serde_json::Value {
@@ -88,6 +74,8 @@ async fn broker_composes_offline_like_wac_plug() {
         register(&mut graph, "greenmesh:marketplace", "marketplace.wasm"),
         register(&mut graph, "greenmesh:pricing", "pricing.wasm"),
         register(&mut graph, "greenmesh:reputation", "reputation.wasm"),
+        register(&mut graph, "greenmesh:voting", "voting.wasm"),
+        register(&mut graph, "greenmesh:quota", "quota.wasm"),
     ];
     wac_graph::plug(&mut graph, plugs, broker).unwrap();
     let bytes = graph.encode(EncodeOptions::default()).unwrap();

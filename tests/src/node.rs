@@ -13,6 +13,29 @@ pub struct TestNode {
     pub addr: SocketAddr,
     pub key: KeyPair,
     pub id: String,
+    /// The clock its signatures are stamped with: the coordinator's, when
+    /// a test moves that one.
+    pub clock: greenmesh::clock::VirtualClock,
+}
+
+/// How a test node registers beyond its capabilities.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Tasks the node accepts (`*` for all).
+    pub allowed_tasks: Vec<String>,
+    /// Share of clean energy it reports, 0..1.
+    pub clean_share: f32,
+    pub clock: greenmesh::clock::VirtualClock,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            allowed_tasks: vec!["*".into()],
+            clean_share: 0.7,
+            clock: Default::default(),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -31,6 +54,17 @@ impl TestNode {
         seed: u8,
         capabilities: &[(&str, f64)],
     ) -> anyhow::Result<Self> {
+        Self::register_with(addr, token, seed, capabilities, NodeOptions::default()).await
+    }
+
+    /// Registers with an allow-list, an energy mix and a clock.
+    pub async fn register_with(
+        addr: SocketAddr,
+        token: &str,
+        seed: u8,
+        capabilities: &[(&str, f64)],
+        options: NodeOptions,
+    ) -> anyhow::Result<Self> {
         let key = greenmesh_protocol::key_pair_from_seed([seed; 32]);
         let public_key: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let body = json!({
@@ -39,7 +73,12 @@ impl TestNode {
             "public_key": public_key,
             "capabilities": capabilities.iter().map(|(n, p)| json!({ "name": n, "price": p })).collect::<Vec<_>>(),
             "capacity": { "cpu_cores": 2, "memory_mb": 2048 },
-            "energy": { "sources": [["solar", 0.7], ["grid", 0.3]], "clean_share": 0.7, "carbon_intensity": 120.0 },
+            "energy": {
+                "sources": [["solar", options.clean_share], ["grid", 1.0 - options.clean_share]],
+                "clean_share": options.clean_share,
+                "carbon_intensity": 120.0,
+            },
+            "allowed_tasks": options.allowed_tasks,
         });
         let reply = crate::send_with(
             addr,
@@ -56,7 +95,12 @@ impl TestNode {
             reply.text()
         );
         let id = reply.json()["id"].as_str().unwrap_or_default().to_string();
-        Ok(Self { addr, key, id })
+        Ok(Self {
+            addr,
+            key,
+            id,
+            clock: options.clock,
+        })
     }
 
     /// Sends a request signed with the node's key.
@@ -66,7 +110,7 @@ impl TestNode {
         } else {
             body.to_string().into_bytes()
         };
-        let ts = now_ms();
+        let ts = self.clock.now_ms();
         let sig = sign_request(&self.key.sk, method, path, ts, &body);
         send_with(
             self.addr,
@@ -78,6 +122,19 @@ impl TestNode {
                 ("x-greenmesh-timestamp", &ts.to_string()),
                 ("x-greenmesh-signature", &sig),
             ],
+        )
+        .await
+    }
+
+    /// Reports a new clean-energy share.
+    pub async fn report_clean_share(&self, clean_share: f32) -> anyhow::Result<Reply> {
+        self.signed(
+            "PUT",
+            &format!("/api/v1/nodes/{}/heartbeat", self.id),
+            json!({ "load": 0.0, "energy": {
+                "sources": [["solar", clean_share], ["grid", 1.0 - clean_share]],
+                "clean_share": clean_share, "carbon_intensity": 120.0,
+            } }),
         )
         .await
     }

@@ -29,18 +29,24 @@ fn main() -> anyhow::Result<()> {
         "test" => {
             build_wasm()?;
             // The components' pure logic (pricing and reputation models, the
-            // signed protocol) has native unit tests.
-            let unit = [
-                "test",
-                "--lib",
-                "-p",
-                "pricing",
-                "-p",
-                "reputation",
-                "-p",
+            // signed protocol, the broker's policies, vote tallies, quota
+            // days and tiers) has native unit tests.
+            let mut unit: Vec<String> = vec!["test".into(), "--lib".into()];
+            for package in [
+                "broker",
                 "greenmesh-protocol",
-            ];
-            cargo(&root().join("components"), unit.map(String::from))?;
+                "pricing",
+                "quota",
+                "reputation",
+                "voting",
+                "voting-committee",
+                "voting-core",
+                "voting-quadratic",
+            ] {
+                unit.push("-p".into());
+                unit.push(package.into());
+            }
+            cargo(&root().join("components"), unit)?;
             // Every kernel (and the kernel SDK) has unit and quality tests.
             let mut kernel_tests: Vec<String> = vec!["test".into(), "--tests".into()];
             for package in std::iter::once("greenmesh-kernel".to_string()).chain(kernels()?) {

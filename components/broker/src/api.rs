@@ -11,6 +11,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Extra structured context (e.g. the quota that was exhausted).
+    pub details: Option<Value>,
 }
 
 /// What handlers return.
@@ -23,6 +25,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            details: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -34,6 +37,19 @@ impl ApiError {
             field: Some(field.into()),
             ..Self::new(400, "invalid_field", message)
         }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
+    /// The same error, naming the field it is about.
+    pub fn on_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    /// The same error, with structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, "unauthorized", message)
@@ -52,6 +68,9 @@ impl ApiError {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(field) = self.field {
             error["field"] = json!(field);
+        }
+        if let Some(details) = self.details {
+            error["details"] = details;
         }
         json_response(self.status, &json!({ "error": error }))
     }

@@ -27,6 +27,22 @@ const SCHEMA: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_type TEXT NOT NULL, node_id TEXT,
         task_id TEXT, user_id TEXT, data TEXT NOT NULL, at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS broker_keys (name TEXT PRIMARY KEY, seed_hex TEXT NOT NULL)",
+    // Governance: a task's importance and service level (see policy.rs).
+    "CREATE TABLE IF NOT EXISTS broker_task_policy (
+        task_id TEXT PRIMARY KEY, importance TEXT, source TEXT NOT NULL, confidence REAL,
+        keyword TEXT, requested_sla TEXT NOT NULL, sla TEXT NOT NULL,
+        owner_only INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)",
+    // What a user has contributed (standing.rs), for votes and promotions.
+    "CREATE TABLE IF NOT EXISTS broker_user_standing (
+        user_id TEXT PRIMARY KEY, donations REAL NOT NULL DEFAULT 0,
+        tasks_completed INTEGER NOT NULL DEFAULT 0, tasks_executed INTEGER NOT NULL DEFAULT 0)",
+    // Signed permission grants (grants.rs).
+    "CREATE TABLE IF NOT EXISTS broker_grants (
+        id TEXT PRIMARY KEY, node_id TEXT NOT NULL, user_id TEXT NOT NULL, task_pattern TEXT NOT NULL,
+        expires_at INTEGER, issued_at INTEGER NOT NULL, granted_by TEXT NOT NULL,
+        signature TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER)",
+    "CREATE INDEX IF NOT EXISTS broker_grants_by_user ON broker_grants (user_id)",
+    "CREATE INDEX IF NOT EXISTS broker_grants_by_granter ON broker_grants (granted_by)",
     "CREATE TABLE IF NOT EXISTS broker_blobs (
         sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, bytes BLOB NOT NULL,
         owner TEXT NOT NULL, created_at INTEGER NOT NULL)",

@@ -4,6 +4,10 @@
 //! score = 0.5 · (1 − price / max_price) + 0.3 · reputation + 0.2 · (1 − load)
 //! over offers whose quote is within `max_price`. Energy joins the score with
 //! the energy-aware SLA work.
+//!
+//! Governance narrows the search first ([`Placement`]): nodes whose owners
+//! granted the requester the task count as allowed, a vetoed task only sees
+//! its owner's nodes, and an eco task only nodes with clean energy.
 
 use crate::api::ApiError;
 use crate::db::{int, text, Db};
@@ -106,12 +110,46 @@ fn queued_count(db: &Db, capability: &str) -> Result<u32, ApiError> {
     Ok(n)
 }
 
+/// Where a task may go, from its policy and its owner's grants.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub granted_nodes: Vec<String>,
+    /// Only this owner's nodes (a vetoed delegation).
+    pub owner: Option<String>,
+    /// Only nodes with at least this clean share (eco mode).
+    pub min_clean_share: f32,
+}
+
+impl Placement {
+    /// For a task of `owner` named by `capability` (and `name`) under `policy`.
+    pub fn new(
+        db: &Db,
+        owner: &str,
+        capability: &str,
+        name: Option<&str>,
+        policy: &crate::policy::Policy,
+    ) -> Result<Self, ApiError> {
+        let mut names = vec![capability];
+        names.extend(name);
+        Ok(Self {
+            granted_nodes: crate::grants::granted_nodes(db, owner, &names)?,
+            owner: policy.owner_only.then(|| owner.to_string()),
+            min_clean_share: if policy.sla == "eco" {
+                crate::policy::eco_min_clean_share()
+            } else {
+                0.0
+            },
+        })
+    }
+}
+
 /// Matches a task against the marketplace; `exclude` are nodes that already failed it.
 pub fn decide_excluding(
     db: &Db,
     capability: &str,
     request: &TaskRequest,
     input_bytes: u64,
+    placement: &Placement,
     exclude: &[String],
 ) -> Result<Decision, ApiError> {
     let mut decision = Decision::default();
@@ -132,6 +170,9 @@ pub fn decide_excluding(
         max_memory_mb: request.requirements.max_memory_mb,
         input_bytes,
         limit: TOP_OFFERS,
+        granted_nodes: placement.granted_nodes.clone(),
+        owner: placement.owner.clone(),
+        min_clean_share: placement.min_clean_share,
     })
     .map_err(crate::nodes::market_error)?;
     decision.declined = found
@@ -247,8 +288,9 @@ pub fn decide(
     capability: &str,
     request: &TaskRequest,
     input_bytes: u64,
+    placement: &Placement,
 ) -> Result<Decision, ApiError> {
-    decide_excluding(db, capability, request, input_bytes, &[])
+    decide_excluding(db, capability, request, input_bytes, placement, &[])
 }
 
 /// Tries to lease one queued task; leaves it queued with the reason otherwise.
@@ -272,7 +314,11 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
     let owner = row.get::<&str>(4).unwrap_or_default().to_string();
     let previous_reason = row.get::<&str>(5).map(str::to_string);
     let exclude = crate::leases::failed_nodes(db, task_id)?;
-    let decision = decide_excluding(db, &capability, &request, input_bytes, &exclude)?;
+    let policy = crate::policy::get(db, task_id)?.unwrap_or_else(|| {
+        crate::policy::Policy::at_submission(None, None, request.sla.as_deref())
+    });
+    let placement = Placement::new(db, &owner, &capability, request.name.as_deref(), &policy)?;
+    let decision = decide_excluding(db, &capability, &request, input_bytes, &placement, &exclude)?;
     let now = crate::util::now_ms();
     match &decision.chosen {
         None => {
@@ -310,8 +356,10 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Dispatches up to `limit` of the oldest queued tasks.
+/// Dispatches up to `limit` of the oldest queued tasks (after applying the
+/// outcomes of polls that have closed).
 pub fn dispatch_queued(db: &Db, limit: u32) -> Result<(), ApiError> {
+    crate::votes::settle(db)?;
     let rows = db.query(
         // The (status, created_at) index serves the ORDER BY; without the hint
         // the planner may pick (status, capability) and sort the whole queue.

@@ -3,7 +3,8 @@
 //!
 //! Lease states: `offered` → `delivered` (the node fetched it) →
 //! `completed`; or `expired` (no receipt by `expires_at`), `refused` (the node
-//! declined it), `cancelled` (the requester cancelled the task).
+//! declined it), `cancelled` (the requester cancelled the task), `vetoed`
+//! (the requester vetoed the delegation, see delegations.rs).
 
 use crate::api::{json_response, parse_body, ApiError, ApiResult};
 use crate::db::{int, text, Db};
@@ -105,9 +106,21 @@ pub fn failed_nodes(db: &Db, task_id: &str) -> Result<Vec<String>, ApiError> {
         .collect())
 }
 
-/// Puts a leased task back in the queue (or fails it after [`MAX_ATTEMPTS`]).
+/// Puts a leased task back in the queue (or fails it after [`MAX_ATTEMPTS`]);
+/// a task failing here never produced a receipt, so its quota is given back.
 fn requeue(db: &Db, task_id: &str, lease_id: &str, reason: &str) -> Result<(), ApiError> {
     let now = crate::util::now_ms();
+    let failed = db.query(
+        "SELECT owner FROM broker_tasks WHERE id = ? AND lease_id = ? AND attempts >= ?",
+        &[
+            text(task_id),
+            text(lease_id),
+            spin_sdk::sqlite::Value::Integer(MAX_ATTEMPTS),
+        ],
+    )?;
+    if let Some(owner) = failed.rows.first().and_then(|r| r.get::<&str>(0)) {
+        crate::quota::release(db, owner, task_id)?;
+    }
     db.exec(
         "UPDATE broker_tasks SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'queued' END,
              reason = CASE WHEN attempts >= ? THEN ? || ' (gave up after ' || attempts || ' attempts)' ELSE ? END,
@@ -296,6 +309,16 @@ pub fn result(db: &Db, lease: &Lease, status: &str, body: &[u8]) -> ApiResult {
                 format!("lease {} expired; its task was re-queued", lease.lease_id),
             ))
         }
+        "vetoed" => {
+            return Err(ApiError::new(
+                410,
+                "lease_vetoed",
+                format!(
+                    "the requester vetoed delegation {}; the result is discarded",
+                    lease.lease_id
+                ),
+            ))
+        }
         other => {
             return Err(ApiError::conflict(format!(
                 "lease {} is {other}",
@@ -395,6 +418,7 @@ pub fn result(db: &Db, lease: &Lease, status: &str, body: &[u8]) -> ApiResult {
         )?;
         if let Some(owner) = owner.rows.first().and_then(|r| r.get::<&str>(0)) {
             scores::record_event(owner, scores::Role::Requester, scores::Event::Success);
+            crate::standing::record_completion(db, owner, &node.owner)?;
         }
     }
     quotes::record_outcome(&quotes::Outcome {

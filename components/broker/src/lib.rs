@@ -4,20 +4,32 @@
 //! `spin.toml` satisfies with component dependencies, and keeps its own
 //! `broker_*` tables. One module per resource:
 //! [`users`], [`nodes`], [`tasks`], [`leases`], [`events`]; matching is in
-//! [`dispatch`], credentials in [`auth`] and [`keys`].
+//! [`dispatch`], credentials in [`auth`] and [`keys`]. Governance (docs/governance.md):
+//! [`votes`] and [`quota`] front the voting and quota components;
+//! [`public_health`], [`policy`], [`grants`], [`delegations`] (veto),
+//! [`standing`], [`governance`] and [`admin`] are the broker's own.
 
+mod admin;
 mod api;
 mod auth;
 mod blobs;
 mod db;
+mod delegations;
 mod dispatch;
 mod events;
+mod governance;
+mod grants;
 mod keys;
 mod leases;
 mod nodes;
+mod policy;
+mod public_health;
+mod quota;
+mod standing;
 mod tasks;
 mod users;
 mod util;
+mod votes;
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -67,6 +79,37 @@ fn route(req: &Request) -> ApiResult {
         }
         (Method::Post, ["users"]) => users::register(&db, body),
         (Method::Get, ["users", "me"]) => users::me(&auth::user(&db, req)?),
+        (Method::Patch, ["users", "me"]) => users::update(&db, &auth::user(&db, req)?, body),
+        (Method::Get, ["users", id, "quota"]) => quota::get(&db, &auth::user(&db, req)?, id),
+        (Method::Post, ["users", id, "donations"]) => {
+            admin::require(req)?;
+            governance::donate(&db, id, body)
+        }
+
+        (Method::Get, ["governance"]) => governance::rules(),
+        (Method::Put, ["governance", "voting-scheme"]) => {
+            admin::require(req)?;
+            governance::set_scheme(&db, body)
+        }
+        (Method::Get, ["polls"]) => {
+            auth::user(&db, req)?;
+            votes::list_open(&db)
+        }
+        (Method::Post, ["tasks", id, "votes"]) => {
+            votes::cast(&db, &auth::user(&db, req)?, id, body)
+        }
+        (Method::Get, ["tasks", id, "votes"]) => {
+            auth::user(&db, req)?;
+            votes::get(&db, id)
+        }
+
+        (Method::Post, ["grants"]) => grants::create(&db, &auth::user(&db, req)?, body),
+        (Method::Get, ["grants"]) => grants::list(&db, &auth::user(&db, req)?),
+        (Method::Delete, ["grants", id]) => grants::revoke(&db, &auth::user(&db, req)?, id),
+        (Method::Get, ["delegations", id]) => delegations::get(&db, &auth::user(&db, req)?, id),
+        (Method::Post, ["delegations", id, "veto"]) => {
+            delegations::veto(&db, &auth::user(&db, req)?, id)
+        }
 
         (Method::Post, ["nodes"]) => nodes::register(&db, &auth::user(&db, req)?, body),
         (Method::Get, ["nodes"]) => nodes::list(),
@@ -90,10 +133,7 @@ fn route(req: &Request) -> ApiResult {
         }
 
         (Method::Post, ["tasks"]) => tasks::submit(&db, &auth::user(&db, req)?, body),
-        (Method::Post, ["tasks", "precheck"]) => {
-            auth::user(&db, req)?;
-            tasks::precheck(&db, body)
-        }
+        (Method::Post, ["tasks", "precheck"]) => tasks::precheck(&db, &auth::user(&db, req)?, body),
         (Method::Get, ["tasks"]) => tasks::list(&db, &auth::user(&db, req)?, &query),
         (Method::Get, ["tasks", id]) => tasks::get(&db, &auth::user(&db, req)?, id, &query),
         (Method::Delete, ["tasks", id]) => tasks::cancel(&db, &auth::user(&db, req)?, id),
@@ -130,6 +170,16 @@ fn known_path(segs: &[&str]) -> bool {
             | ["tasks", _]
             | ["events"]
             | ["keys", "broker"]
+            | ["users", _, "quota"]
+            | ["users", _, "donations"]
+            | ["governance"]
+            | ["governance", "voting-scheme"]
+            | ["polls"]
+            | ["tasks", _, "votes"]
+            | ["grants"]
+            | ["grants", _]
+            | ["delegations", _]
+            | ["delegations", _, "veto"]
     )
 }
 

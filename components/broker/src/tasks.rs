@@ -27,7 +27,7 @@ const ALIASES: &[(&str, &str)] = &[("object_recognition", "object-detect")];
 pub const SLAS: &[&str] = &["urgent", "high", "normal", "eco", "solar_only", "wind_only"];
 pub const IMPORTANCE: &[&str] = &["critical", "high", "normal", "low", "non_critical"];
 
-/// `requirements` of a task, with defaults.
+/// `requirements` of a task, with defaults (within every quota tier).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requirements {
@@ -50,7 +50,7 @@ impl Default for Requirements {
             max_execution_time_sec: 30,
             require_gpu: false,
             require_proof: false,
-            max_memory_mb: 128,
+            max_memory_mb: 100,
         }
     }
 }
@@ -61,8 +61,9 @@ fn one() -> u32 {
 fn thirty() -> u32 {
     30
 }
+/// The free tier's memory: a task asking for nothing more fits every tier.
 fn default_memory() -> u64 {
-    128
+    100
 }
 fn default_max_price() -> f64 {
     10.0
@@ -220,11 +221,38 @@ pub fn validate(db: &Db, body: &[u8]) -> Result<NewTask, ApiError> {
     })
 }
 
-/// `POST /api/v1/tasks`: stores the task, then tries to lease it at once.
+/// `POST /api/v1/tasks`: counts the task against the owner's quota, fixes
+/// or opens the vote on its importance, stores it, then tries to lease it.
 pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     let task = validate(db, body)?;
     let id = crate::util::new_id("task");
+    let quota = crate::quota::reserve(db, user, &id, &task.request.requirements)?;
+    let stored = store(db, user, &id, &task);
+    if stored.is_err() {
+        // Nothing was accepted: give the day's count back.
+        let _ = crate::quota::release(db, &user.id, &id);
+    }
+    stored?;
+    crate::dispatch::dispatch_one(db, &id, true)?;
+    let mut view =
+        view(db, &id)?.ok_or_else(|| ApiError::internal("task vanished after insert"))?;
+    if let Some(usage) = quota {
+        view["quota"] = crate::quota::usage_json(&usage);
+    }
+    Ok(json_response(201, &view))
+}
+
+/// Inserts a validated task with its importance policy, and logs it.
+fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError> {
     let now = crate::util::now_ms();
+    let r = &task.request;
+    let keyword = crate::public_health::matched_keyword(
+        [r.name.as_deref(), r.description.as_deref()]
+            .into_iter()
+            .flatten(),
+    );
+    let policy =
+        crate::policy::Policy::at_submission(keyword, r.importance.as_deref(), r.sla.as_deref());
     let stored = json!({
         "request": task.request,
         "input": task.input_text,
@@ -233,7 +261,7 @@ pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
         "INSERT INTO broker_tasks (id, owner, task_type, capability, status, reason, body, input_sha256, input_bytes,
              max_price, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?)",
         &[
-            text(id.clone()),
+            text(id),
             text(user.id.clone()),
             text(task.task_type.clone()),
             text(task.capability.clone()),
@@ -245,28 +273,62 @@ pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
             int(now),
         ],
     )?;
+    crate::policy::insert(db, id, &policy)?;
     crate::events::record(
         db,
         "task_submitted",
         None,
-        Some(&id),
+        Some(id),
         Some(&user.id),
-        json!({ "task_type": task.task_type, "capability": task.capability }),
+        json!({ "task_type": task.task_type, "capability": task.capability, "sla": policy.sla }),
     )?;
-    crate::dispatch::dispatch_one(db, &id, true)?;
-    let view = view(db, &id)?.ok_or_else(|| ApiError::internal("task vanished after insert"))?;
-    Ok(json_response(201, &view))
+    if let Some(keyword) = keyword {
+        crate::events::record(
+            db,
+            "public_health_override",
+            None,
+            Some(id),
+            Some(&user.id),
+            json!({ "keyword": keyword, "name": r.name, "importance": "critical", "sla": policy.sla }),
+        )?;
+    }
+    if policy.is_voted() {
+        crate::votes::open_for(db, id, user, r.importance.as_deref())?;
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/tasks/precheck`: the dispatch decision, without submitting.
-pub fn precheck(db: &Db, body: &[u8]) -> ApiResult {
+pub fn precheck(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     let task = validate(db, body)?;
-    let decision = crate::dispatch::decide(db, &task.capability, &task.request, task.input_bytes)?;
+    let r = &task.request;
+    let keyword = crate::public_health::matched_keyword(
+        [r.name.as_deref(), r.description.as_deref()]
+            .into_iter()
+            .flatten(),
+    );
+    let policy =
+        crate::policy::Policy::at_submission(keyword, r.importance.as_deref(), r.sla.as_deref());
+    let placement = crate::dispatch::Placement::new(
+        db,
+        &user.id,
+        &task.capability,
+        r.name.as_deref(),
+        &policy,
+    )?;
+    let decision = crate::dispatch::decide(
+        db,
+        &task.capability,
+        &task.request,
+        task.input_bytes,
+        &placement,
+    )?;
     Ok(json_response(
         200,
         &json!({
             "eligible": decision.chosen.is_some(),
             "capability": task.capability,
+            "policy": policy.to_json(),
             "decision": decision.to_json(),
         }),
     ))
@@ -279,6 +341,10 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
                 attempts, created_at, updated_at FROM broker_tasks WHERE id = ?",
         &[text(id)],
     )?;
+    let policy = match rows.rows.first() {
+        Some(_) => crate::policy::get(db, id)?.map(|p| p.to_json()),
+        None => None,
+    };
     Ok(rows.rows.first().map(|r| {
         let parse = |i: usize| {
             r.get::<&str>(i)
@@ -299,6 +365,7 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
             "attempts": r.get::<i64>(11),
             "created_at": r.get::<i64>(12),
             "updated_at": r.get::<i64>(13),
+            "governance": policy,
         })
     }))
 }
@@ -320,6 +387,7 @@ pub fn is_terminal(status: &str) -> bool {
 pub fn get(db: &Db, user: &User, id: &str, query: &str) -> ApiResult {
     let wait = crate::api::wait_param(query)?;
     let deadline = crate::util::now_ms() + wait * 1000;
+    crate::votes::settle(db)?;
     loop {
         let v = owned_view(db, user, id)?;
         let done = v["status"].as_str().is_some_and(is_terminal);
@@ -367,6 +435,15 @@ pub fn cancel(db: &Db, user: &User, id: &str) -> ApiResult {
         "UPDATE broker_tasks SET status = 'cancelled', reason = 'cancelled by requester', updated_at = ? WHERE id = ?",
         &[int(now), text(id)],
     )?;
+    // Cancelled before any node fetched it: the day's count is given back.
+    // (A fetched lease may be running, so that task stays counted.)
+    let fetched = db.query(
+        "SELECT 1 FROM broker_leases WHERE task_id = ? AND status IN ('delivered', 'completed')",
+        &[text(id)],
+    )?;
+    if fetched.rows.is_empty() {
+        crate::quota::release(db, &user.id, id)?;
+    }
     db.exec(
         "UPDATE broker_leases SET status = 'cancelled' WHERE task_id = ? AND status = 'offered'",
         &[text(id)],

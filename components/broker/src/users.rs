@@ -1,5 +1,5 @@
-//! `POST /api/v1/users` (registration, returns the only copy of the token)
-//! and `GET /api/v1/users/me`.
+//! `POST /api/v1/users` (registration, returns the only copy of the token),
+//! `GET /api/v1/users/me` and `PATCH /api/v1/users/me` (timezone, key).
 
 use crate::api::{json_response, parse_body, ApiError, ApiResult};
 use crate::auth::{token_hash, User};
@@ -13,6 +13,20 @@ struct Registration {
     name: String,
     #[serde(default)]
     public_key: Option<String>,
+    /// IANA timezone: the user's quota resets at their local midnight.
+    #[serde(default)]
+    timezone: Option<String>,
+}
+
+fn check_public_key(key: &str) -> Result<(), ApiError> {
+    greenmesh_protocol::public_key(key)
+        .map(|_| ())
+        .map_err(|_| {
+            ApiError::invalid(
+                "public_key",
+                "public_key must be a 32-byte ed25519 key in hex",
+            )
+        })
 }
 
 /// Registers a user and returns its API token (shown once; stored hashed).
@@ -25,14 +39,14 @@ pub fn register(db: &Db, body: &[u8]) -> ApiResult {
         ));
     }
     if let Some(key) = &r.public_key {
-        greenmesh_protocol::public_key(key).map_err(|_| {
-            ApiError::invalid(
-                "public_key",
-                "public_key must be a 32-byte ed25519 key in hex",
-            )
-        })?;
+        check_public_key(key)?;
     }
     let id = crate::util::new_id("user");
+    // Validated (and stored by the quota component) before the user exists,
+    // so a bad timezone registers nothing.
+    if let Some(tz) = &r.timezone {
+        crate::quota::set_timezone(&id, tz)?;
+    }
     let secret: [u8; 32] = crate::util::random_bytes();
     let token: String = format!(
         "gm_{}",
@@ -55,7 +69,7 @@ pub fn register(db: &Db, body: &[u8]) -> ApiResult {
     )?;
     Ok(json_response(
         201,
-        &json!({ "id": id, "name": r.name, "token": token, "public_key": r.public_key }),
+        &json!({ "id": id, "name": r.name, "token": token, "public_key": r.public_key, "timezone": r.timezone.unwrap_or_else(|| "UTC".into()) }),
     ))
 }
 
@@ -68,6 +82,50 @@ pub fn me(user: &User) -> ApiResult {
         &json!({
             "id": user.id, "name": user.name, "public_key": user.public_key,
             "reputation": crate::nodes::reputation_json(&rep),
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Update {
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    public_key: Option<String>,
+}
+
+/// `PATCH /api/v1/users/me`: sets the caller's timezone and/or public key
+/// (the key that signs their permission grants).
+pub fn update(db: &Db, user: &User, body: &[u8]) -> ApiResult {
+    let u: Update = parse_body(body)?;
+    if u.timezone.is_none() && u.public_key.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: send timezone and/or public_key",
+        ));
+    }
+    if let Some(key) = &u.public_key {
+        check_public_key(key)?;
+    }
+    if let Some(tz) = &u.timezone {
+        crate::quota::set_timezone(&user.id, tz)?;
+    }
+    if let Some(key) = &u.public_key {
+        db.exec(
+            "UPDATE broker_users SET public_key = ? WHERE id = ?",
+            &[text(key.to_ascii_lowercase()), text(user.id.clone())],
+        )?;
+    }
+    let rows = db.query(
+        "SELECT public_key FROM broker_users WHERE id = ?",
+        &[text(user.id.clone())],
+    )?;
+    Ok(json_response(
+        200,
+        &json!({
+            "id": user.id, "name": user.name,
+            "public_key": rows.rows.first().and_then(|r| r.get::<&str>(0)),
+            "timezone": u.timezone,
         }),
     ))
 }

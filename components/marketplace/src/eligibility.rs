@@ -47,14 +47,26 @@ fn check(
         .find(|c| c.name == req.capability)
         .cloned()
         .ok_or_else(|| format!("does not offer {}", req.capability))?;
-    if !node
+    if let Some(owner) = &req.owner {
+        if node.owner != *owner {
+            return Err("not one of the requester's own nodes (delegation vetoed)".into());
+        }
+    }
+    let allowed = node
         .allowed_tasks
         .iter()
-        .any(|t| t == "*" || *t == req.capability)
-    {
+        .any(|t| t == "*" || *t == req.capability);
+    if !allowed && !req.granted_nodes.contains(&node.id) {
         return Err(format!(
-            "its allow-list does not include {}",
+            "its allow-list does not include {}, and no grant covers it",
             req.capability
+        ));
+    }
+    if node.energy.clean_share < req.min_clean_share {
+        return Err(format!(
+            "eco mode: {:.0} % clean energy, needs {:.0} %",
+            node.energy.clean_share * 100.0,
+            req.min_clean_share * 100.0
         ));
     }
     if req.require_gpu && node.capacity.gpu.is_none() {

@@ -38,8 +38,11 @@ CREATE TABLE IF NOT EXISTS marketplace_nodes (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS marketplace_nodes_by_liveness ON marketplace_nodes (status, last_seen);
-CREATE TABLE IF NOT EXISTS marketplace_offers (
+DROP TABLE IF EXISTS marketplace_offers;
+CREATE TABLE IF NOT EXISTS marketplace_offers_v2 (
     node_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    clean_share REAL NOT NULL,
     capability TEXT NOT NULL,
     price REAL NOT NULL,
     status TEXT NOT NULL,
@@ -50,14 +53,17 @@ CREATE TABLE IF NOT EXISTS marketplace_offers (
     allowed INTEGER NOT NULL,
     PRIMARY KEY (node_id, capability)
 );
-DROP INDEX IF EXISTS marketplace_offers_by_price;
-CREATE INDEX IF NOT EXISTS marketplace_offers_ranked ON marketplace_offers (capability, status, price, load, node_id);
+CREATE INDEX IF NOT EXISTS marketplace_offers_v2_ranked ON marketplace_offers_v2 (capability, status, price, load, node_id);
 ";
 
-/// The conditions under which an offer row can serve a search (parameters:
-/// require_gpu, max_memory_mb, input_bytes).
-const ELIGIBLE: &str = "o.status = 'online' AND o.allowed = 1 AND (? = 0 OR o.gpu = 1)
-    AND o.memory_mb >= ? AND o.max_input_bytes >= ? AND o.load < 1.0";
+/// The conditions under which an offer row can serve a search, over the
+/// numbered parameters of [`Store::filter_params`]: ?1 capability,
+/// ?2 require_gpu, ?3 max_memory_mb, ?4 input_bytes, ?5 granted nodes (a JSON
+/// array), ?6 owner ('' for any), ?7 min_clean_share.
+const ELIGIBLE: &str = "o.status = 'online'
+    AND (o.allowed = 1 OR o.node_id IN (SELECT value FROM json_each(?5)))
+    AND (?2 = 0 OR o.gpu = 1) AND o.memory_mb >= ?3 AND o.max_input_bytes >= ?4 AND o.load < 1.0
+    AND (?6 = '' OR o.owner = ?6) AND o.clean_share >= ?7";
 
 /// Milliseconds since the Unix epoch, from the WASI wall clock.
 pub fn now_ms() -> u64 {
@@ -120,7 +126,7 @@ impl Store {
             .map_err(storage)?;
         self.db
             .execute(
-                "DELETE FROM marketplace_offers WHERE node_id = ?",
+                "DELETE FROM marketplace_offers_v2 WHERE node_id = ?",
                 &[Value::Text(node.id.clone())],
             )
             .map_err(storage)?;
@@ -128,10 +134,12 @@ impl Store {
             let allowed = node.allowed_tasks.iter().any(|t| t == "*" || *t == c.name);
             self.db
                 .execute(
-                    "INSERT INTO marketplace_offers (node_id, capability, price, status, load, gpu, memory_mb,
-                         max_input_bytes, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO marketplace_offers_v2 (node_id, owner, clean_share, capability, price, status,
+                         load, gpu, memory_mb, max_input_bytes, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     &[
                         Value::Text(node.id.clone()),
+                        Value::Text(node.owner.clone()),
+                        Value::Real(node.energy.clean_share as f64),
                         Value::Text(c.name.clone()),
                         Value::Real(c.price),
                         Value::Text(status_name(node.status).into()),
@@ -265,6 +273,9 @@ impl Store {
             int(req.require_gpu as u64),
             int(req.max_memory_mb),
             int(req.input_bytes),
+            Value::Text(serde_json::to_string(&req.granted_nodes).unwrap_or_else(|_| "[]".into())),
+            Value::Text(req.owner.clone().unwrap_or_default()),
+            Value::Real(req.min_clean_share as f64),
         ]
     }
 
@@ -274,8 +285,8 @@ impl Store {
         params.push(int(req.limit.max(1) as u64));
         self.load(
             &format!(
-                "SELECT n.body, n.status FROM marketplace_offers o JOIN marketplace_nodes n ON n.id = o.node_id
-                 WHERE o.capability = ? AND {ELIGIBLE} ORDER BY o.price, o.load, o.node_id LIMIT ?"
+                "SELECT n.body, n.status FROM marketplace_offers_v2 o JOIN marketplace_nodes n ON n.id = o.node_id
+                 WHERE o.capability = ?1 AND {ELIGIBLE} ORDER BY o.price, o.load, o.node_id LIMIT ?8"
             ),
             &params,
         )
@@ -289,8 +300,8 @@ impl Store {
             .db
             .execute(
                 &format!(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM marketplace_offers o
-                     WHERE o.capability = ? AND {ELIGIBLE} LIMIT ?)"
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM marketplace_offers_v2 o
+                     WHERE o.capability = ?1 AND {ELIGIBLE} LIMIT ?8)"
                 ),
                 &params,
             )
@@ -303,19 +314,20 @@ impl Store {
     /// and how many more ineligible ones that window held.
     pub fn ineligible(&self, req: &Requirements) -> Result<(Vec<Node>, u32), Error> {
         let mut params = Self::filter_params(req);
-        params.insert(1, int(DECLINED_WINDOW as u64));
+        params.push(int(DECLINED_WINDOW as u64));
         // Two index range scans, each bounded: nodes not online, then the
         // cheapest online ones (whose other limits may still rule them out).
         let rows = self.load(
-            "SELECT n.body, n.status FROM (
-                 SELECT * FROM (SELECT * FROM marketplace_offers
-                                WHERE capability = ?1 AND status IN ('offline', 'withdrawn') LIMIT ?2)
-                 UNION ALL
-                 SELECT * FROM (SELECT * FROM marketplace_offers
-                                WHERE capability = ?1 AND status = 'online' ORDER BY price LIMIT ?2)
-             ) o JOIN marketplace_nodes n ON n.id = o.node_id
-             WHERE NOT (o.status = 'online' AND o.allowed = 1 AND (?3 = 0 OR o.gpu = 1)
-                        AND o.memory_mb >= ?4 AND o.max_input_bytes >= ?5 AND o.load < 1.0)",
+            &format!(
+                "SELECT n.body, n.status FROM (
+                     SELECT * FROM (SELECT * FROM marketplace_offers_v2
+                                    WHERE capability = ?1 AND status IN ('offline', 'withdrawn') LIMIT ?8)
+                     UNION ALL
+                     SELECT * FROM (SELECT * FROM marketplace_offers_v2
+                                    WHERE capability = ?1 AND status = 'online' ORDER BY price LIMIT ?8)
+                 ) o JOIN marketplace_nodes n ON n.id = o.node_id
+                 WHERE NOT ({ELIGIBLE})"
+            ),
             &params,
         )?;
         let total = rows.len() as u32;
@@ -340,7 +352,7 @@ impl Store {
         let cutoff = int(now.saturating_sub(liveness_window_ms()));
         self.db
             .execute(
-                "UPDATE marketplace_offers SET status = 'offline' WHERE node_id IN
+                "UPDATE marketplace_offers_v2 SET status = 'offline' WHERE node_id IN
                  (SELECT id FROM marketplace_nodes WHERE status = 'online' AND last_seen < ?)",
                 std::slice::from_ref(&cutoff),
             )

@@ -6,11 +6,13 @@
 //! (never JSON, whose key order and number formatting vary). Signatures are
 //! ed25519 (`ed25519-compact`), hex-encoded.
 
+mod grant;
 mod lease;
 mod receipt;
 mod request;
 
 pub use ed25519_compact;
+pub use grant::{pattern_covers, Grant};
 pub use lease::Lease;
 pub use receipt::{Receipt, ReceiptStatus};
 pub use request::{request_signing_bytes, sign_request, verify_request, REQUEST_MAX_SKEW_MS};

@@ -1,0 +1,98 @@
+//! The network's rules, readable by anyone (`GET /api/v1/governance`), and
+//! the admin's levers: the voting scheme (`PUT /api/v1/governance/voting-scheme`)
+//! and recorded donations (`POST /api/v1/users/{id}/donations`).
+
+use crate::api::{json_response, parse_body, ApiError, ApiResult};
+use crate::db::Db;
+use crate::greenmesh::quota::{tiers, types::Tier};
+use crate::greenmesh::voting::ballots;
+use serde::Deserialize;
+use serde_json::json;
+
+/// `GET /api/v1/governance`.
+pub fn rules() -> ApiResult {
+    let tier = |t: Tier| {
+        let mut v = crate::quota::limits_json(&tiers::limits_of(t));
+        v["tier"] = json!(crate::quota::tier_name(t));
+        v
+    };
+    Ok(json_response(
+        200,
+        &json!({
+            "voting": {
+                "scheme": ballots::scheme(),
+                "schemes": ballots::schemes(),
+                "levels": crate::votes::LEVELS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                "consensus_share": 0.6,
+                "window_ms": spin_sdk::variables::get("voting_window_ms").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(300_000),
+            },
+            "public_health_keywords": crate::public_health::KEYWORDS,
+            "quotas": {
+                "enforced": crate::quota::enabled(),
+                "tiers": [tier(Tier::Free), tier(Tier::Supporter), tier(Tier::Contributor)],
+            },
+            "eco_min_clean_share": crate::policy::eco_min_clean_share(),
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemeBody {
+    scheme: String,
+}
+
+/// `PUT /api/v1/governance/voting-scheme` (admin): switches the weighting
+/// scheme; open polls are re-tallied with it.
+pub fn set_scheme(db: &Db, body: &[u8]) -> ApiResult {
+    let b: SchemeBody = parse_body(body)?;
+    let before = ballots::scheme();
+    ballots::set_scheme(&b.scheme).map_err(|e| crate::votes::voting_error(e).on_field("scheme"))?;
+    crate::events::record(
+        db,
+        "voting_scheme_changed",
+        None,
+        None,
+        None,
+        json!({ "from": before, "to": b.scheme }),
+    )?;
+    Ok(json_response(
+        200,
+        &json!({ "scheme": ballots::scheme(), "previous": before }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Donation {
+    /// Credits (donated compute time converted by the admin).
+    credits: f64,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /api/v1/users/{id}/donations` (admin): records a donation.
+pub fn donate(db: &Db, user_id: &str, body: &[u8]) -> ApiResult {
+    let d: Donation = parse_body(body)?;
+    if !d.credits.is_finite() || d.credits <= 0.0 {
+        return Err(ApiError::invalid(
+            "credits",
+            "credits must be a positive number",
+        ));
+    }
+    crate::standing::Standing::load(db, user_id)?;
+    crate::standing::add_donation(db, user_id, d.credits)?;
+    crate::events::record(
+        db,
+        "donation_recorded",
+        None,
+        None,
+        Some(user_id),
+        json!({ "credits": d.credits, "note": d.note }),
+    )?;
+    let standing = crate::standing::Standing::load(db, user_id)?;
+    Ok(json_response(
+        201,
+        &json!({ "user_id": user_id, "donations": standing.donations }),
+    ))
+}

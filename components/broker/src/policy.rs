@@ -1,0 +1,240 @@
+//! A task's importance and service level, where they came from, and what
+//! they mean for dispatch.
+//!
+//! Importance is fixed at submission by the public-health override or by a
+//! requester declaring `critical`; otherwise a poll decides it. The service
+//! level (SLA) the scheduler works to follows from it (docs/governance.md):
+//!
+//! | importance                    | SLA                                       |
+//! |-------------------------------|-------------------------------------------|
+//! | critical (override or vote)   | urgent                                    |
+//! | high                          | high (urgent stays urgent)                |
+//! | normal (and no consensus)     | what the requester asked for              |
+//! | low, non_critical, no votes   | eco (solar_only / wind_only stay)         |
+//!
+//! A vetoed delegation pins the task to the owner's own nodes in eco mode,
+//! whatever a later vote says.
+
+use crate::api::ApiError;
+use crate::db::{int, opt_text, text, Db};
+use serde_json::{json, Value};
+use spin_sdk::sqlite::Value as Sql;
+
+/// Clean share a node must report to run an eco task, unless the
+/// `eco_min_clean_share` Spin variable says otherwise.
+pub const ECO_MIN_CLEAN_SHARE: f32 = 0.8;
+
+pub fn eco_min_clean_share() -> f32 {
+    spin_sdk::variables::get("eco_min_clean_share")
+        .ok()
+        .and_then(|v| v.trim().parse::<f32>().ok())
+        .filter(|v| (0.0..=1.0).contains(v))
+        .unwrap_or(ECO_MIN_CLEAN_SHARE)
+}
+
+/// Where a task's importance came from.
+pub mod source {
+    /// A public-health keyword in its name or description.
+    pub const PUBLIC_HEALTH: &str = "public_health";
+    /// The requester declared it critical.
+    pub const REQUESTER: &str = "requester";
+    /// A poll is open.
+    pub const PENDING_VOTE: &str = "pending_vote";
+    // Closed polls: the voting outcome's `decided-by`.
+    pub const CONSENSUS: &str = "consensus";
+    pub const UNANIMOUS: &str = "unanimous";
+    pub const NO_CONSENSUS: &str = "no_consensus";
+    pub const NO_VOTES: &str = "no_votes";
+}
+
+/// One task's policy row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub importance: Option<String>,
+    pub source: String,
+    pub confidence: Option<f64>,
+    /// The public-health keyword that fixed the importance.
+    pub keyword: Option<String>,
+    pub requested_sla: String,
+    /// The SLA the scheduler works to.
+    pub sla: String,
+    /// Only the owner's own nodes may run it (a vetoed delegation).
+    pub owner_only: bool,
+}
+
+/// The SLA a task with `importance` runs under, given what was asked for.
+/// `None` means nobody voted.
+pub fn sla_for(importance: Option<&str>, requested: &str) -> String {
+    let own_node_only = matches!(requested, "solar_only" | "wind_only");
+    match importance {
+        Some("critical") => "urgent",
+        Some("high") if requested == "urgent" || own_node_only => requested,
+        Some("high") => "high",
+        Some("normal") => requested,
+        _ if own_node_only => requested,
+        _ => "eco",
+    }
+    .to_string()
+}
+
+impl Policy {
+    /// The policy of a task as submitted: fixed by `keyword` or a declared
+    /// `critical`, otherwise pending a vote under the requested SLA.
+    pub fn at_submission(
+        keyword: Option<&str>,
+        declared: Option<&str>,
+        requested_sla: Option<&str>,
+    ) -> Self {
+        let requested = requested_sla.unwrap_or("normal").to_string();
+        let (importance, source) = match (keyword, declared) {
+            (Some(_), _) => (Some("critical"), source::PUBLIC_HEALTH),
+            (None, Some("critical")) => (Some("critical"), source::REQUESTER),
+            _ => (None, source::PENDING_VOTE),
+        };
+        Self {
+            importance: importance.map(str::to_string),
+            source: source.to_string(),
+            confidence: importance.map(|_| 1.0),
+            keyword: keyword.map(str::to_string),
+            sla: match importance {
+                Some(i) => sla_for(Some(i), &requested),
+                None => requested.clone(),
+            },
+            requested_sla: requested,
+            owner_only: false,
+        }
+    }
+
+    /// Whether a poll decides this task's importance.
+    pub fn is_voted(&self) -> bool {
+        !matches!(
+            self.source.as_str(),
+            source::PUBLIC_HEALTH | source::REQUESTER
+        )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "importance": self.importance,
+            "importance_source": self.source,
+            "confidence": self.confidence,
+            "public_health_keyword": self.keyword,
+            "requested_sla": self.requested_sla,
+            "sla": self.sla,
+            "owner_only": self.owner_only,
+        })
+    }
+}
+
+pub fn insert(db: &Db, task_id: &str, p: &Policy) -> Result<(), ApiError> {
+    db.exec(
+        "INSERT INTO broker_task_policy (task_id, importance, source, confidence, keyword, requested_sla, sla,
+             owner_only, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &[
+            text(task_id),
+            opt_text(p.importance.clone()),
+            text(p.source.clone()),
+            p.confidence.map(Sql::Real).unwrap_or(Sql::Null),
+            opt_text(p.keyword.clone()),
+            text(p.requested_sla.clone()),
+            text(p.sla.clone()),
+            int(p.owner_only as u64),
+            int(crate::util::now_ms()),
+        ],
+    )
+}
+
+pub fn get(db: &Db, task_id: &str) -> Result<Option<Policy>, ApiError> {
+    let rows = db.query(
+        "SELECT importance, source, confidence, keyword, requested_sla, sla, owner_only
+         FROM broker_task_policy WHERE task_id = ?",
+        &[text(task_id)],
+    )?;
+    Ok(rows.rows.first().map(|r| Policy {
+        importance: r.get::<&str>(0).map(str::to_string),
+        source: r.get::<&str>(1).unwrap_or_default().to_string(),
+        confidence: r.get::<f64>(2),
+        keyword: r.get::<&str>(3).map(str::to_string),
+        requested_sla: r.get::<&str>(4).unwrap_or("normal").to_string(),
+        sla: r.get::<&str>(5).unwrap_or("normal").to_string(),
+        owner_only: r.get::<i64>(6).unwrap_or(0) != 0,
+    }))
+}
+
+/// Records a closed poll's outcome; returns the updated policy. A task
+/// pinned home by a veto keeps its eco SLA.
+pub fn apply_vote(
+    db: &Db,
+    task_id: &str,
+    importance: Option<&str>,
+    decided_by: &str,
+    confidence: f64,
+) -> Result<Option<Policy>, ApiError> {
+    let Some(mut p) = get(db, task_id)? else {
+        return Ok(None);
+    };
+    if !p.is_voted() {
+        return Ok(Some(p));
+    }
+    p.importance = importance.map(str::to_string);
+    p.source = decided_by.to_string();
+    p.confidence = Some(confidence);
+    if !p.owner_only {
+        p.sla = sla_for(importance, &p.requested_sla);
+    }
+    db.exec(
+        "UPDATE broker_task_policy SET importance = ?, source = ?, confidence = ?, sla = ?, updated_at = ?
+         WHERE task_id = ?",
+        &[
+            opt_text(p.importance.clone()),
+            text(p.source.clone()),
+            Sql::Real(confidence),
+            text(p.sla.clone()),
+            int(crate::util::now_ms()),
+            text(task_id),
+        ],
+    )?;
+    Ok(Some(p))
+}
+
+/// Pins a task to its owner's nodes in eco mode (a vetoed delegation).
+pub fn pin_home(db: &Db, task_id: &str) -> Result<(), ApiError> {
+    db.exec(
+        "UPDATE broker_task_policy SET owner_only = 1, sla = 'eco', updated_at = ? WHERE task_id = ?",
+        &[int(crate::util::now_ms()), text(task_id)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn importance_moves_the_sla_as_documented() {
+        assert_eq!(sla_for(Some("critical"), "eco"), "urgent");
+        assert_eq!(sla_for(Some("critical"), "solar_only"), "urgent");
+        assert_eq!(sla_for(Some("high"), "eco"), "high");
+        assert_eq!(sla_for(Some("high"), "urgent"), "urgent");
+        assert_eq!(sla_for(Some("high"), "wind_only"), "wind_only");
+        assert_eq!(sla_for(Some("normal"), "urgent"), "urgent");
+        assert_eq!(sla_for(Some("normal"), "normal"), "normal");
+        assert_eq!(sla_for(Some("low"), "normal"), "eco");
+        assert_eq!(sla_for(Some("non_critical"), "high"), "eco");
+        assert_eq!(sla_for(None, "normal"), "eco");
+        assert_eq!(sla_for(None, "solar_only"), "solar_only");
+    }
+
+    #[test]
+    fn the_override_and_a_declared_critical_skip_the_vote() {
+        let p = Policy::at_submission(Some("water"), None, Some("eco"));
+        assert_eq!(p.importance.as_deref(), Some("critical"));
+        assert_eq!(p.sla, "urgent");
+        assert!(!p.is_voted());
+        let p = Policy::at_submission(None, Some("critical"), None);
+        assert_eq!(p.source, source::REQUESTER);
+        assert!(!p.is_voted());
+        let p = Policy::at_submission(None, Some("high"), Some("eco"));
+        assert!(p.is_voted(), "only critical skips the vote");
+        assert_eq!((p.importance, p.sla.as_str()), (None, "eco"));
+    }
+}

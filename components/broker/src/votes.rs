@@ -1,0 +1,256 @@
+//! Importance votes: `POST /api/v1/tasks/{id}/votes`, `GET
+//! /api/v1/tasks/{id}/votes`, `GET /api/v1/polls`, and settling polls whose
+//! window has closed. The ballot box and its weighting are the voting
+//! component's (whichever `spin.toml` plugs in); this module applies the
+//! outcomes to tasks and logs them.
+
+use crate::api::{json_response, parse_body, ApiError, ApiResult};
+use crate::auth::User;
+use crate::db::{text, Db};
+use crate::greenmesh::voting::ballots;
+use crate::greenmesh::voting::types::{self as vt, Level};
+use crate::policy::{self, Policy};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// API names of the importance levels, most important first.
+pub const LEVELS: &[(&str, Level)] = &[
+    ("critical", Level::Critical),
+    ("high", Level::High),
+    ("normal", Level::Normal),
+    ("low", Level::Low),
+    ("non_critical", Level::NonCritical),
+];
+
+pub fn level_name(level: Level) -> &'static str {
+    LEVELS
+        .iter()
+        .find(|(_, l)| *l == level)
+        .map(|(n, _)| *n)
+        .unwrap_or("normal")
+}
+
+fn parse_level(name: &str) -> Option<Level> {
+    LEVELS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+}
+
+fn decided_by_name(d: vt::DecidedBy) -> &'static str {
+    match d {
+        vt::DecidedBy::Consensus => policy::source::CONSENSUS,
+        vt::DecidedBy::Unanimous => policy::source::UNANIMOUS,
+        vt::DecidedBy::NoConsensus => policy::source::NO_CONSENSUS,
+        vt::DecidedBy::NoVotes => policy::source::NO_VOTES,
+    }
+}
+
+/// The voting component's errors as API errors.
+pub fn voting_error(e: vt::Error) -> ApiError {
+    match e {
+        vt::Error::NotFound(m) => ApiError::not_found(m),
+        vt::Error::Closed(m) => ApiError::new(409, "voting_closed", m),
+        vt::Error::NotAllowed(m) => ApiError::forbidden(m),
+        vt::Error::Invalid(m) => ApiError::bad_request(m),
+        vt::Error::Storage(m) => ApiError::internal(format!("voting: {m}")),
+    }
+}
+
+pub fn outcome_json(o: &vt::Outcome) -> Value {
+    json!({
+        "importance": o.importance.map(level_name),
+        "decided_by": decided_by_name(o.decided_by),
+        "confidence": o.confidence,
+        "very_high_confidence": o.decided_by == vt::DecidedBy::Unanimous,
+        "weights": o.weights.iter().map(|(l, w)| (level_name(*l).to_string(), json!(w))).collect::<serde_json::Map<_, _>>(),
+        "total_weight": o.total_weight,
+        "ballots": o.ballots,
+        "scheme": o.scheme,
+        "closed": o.closed,
+    })
+}
+
+pub fn poll_json(p: &vt::Poll) -> Value {
+    json!({
+        "task_id": p.task_id,
+        "opened_at": p.opened_at,
+        "closes_at": p.closes_at,
+        "closes_at_iso": crate::util::iso8601(p.closes_at),
+        "outcome": outcome_json(&p.outcome),
+    })
+}
+
+/// Opens the poll for a freshly submitted task; a requester's declared
+/// (non-critical) importance is their own first ballot.
+pub fn open_for(
+    db: &Db,
+    task_id: &str,
+    owner: &crate::auth::User,
+    declared: Option<&str>,
+) -> Result<(), ApiError> {
+    ballots::open(task_id, 0).map_err(voting_error)?;
+    if let Some(level) = declared.and_then(parse_level) {
+        let standing = crate::standing::Standing::load(db, &owner.id)?;
+        ballots::cast(
+            task_id,
+            &vt::Ballot {
+                voter: owner.id.clone(),
+                level,
+                standing: standing.for_vote(),
+                credits: 0,
+            },
+        )
+        .map_err(voting_error)?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoteBody {
+    importance: String,
+    /// Voice credits, for quadratic voting.
+    #[serde(default)]
+    credits: Option<u32>,
+}
+
+fn task_policy(db: &Db, task_id: &str) -> Result<Policy, ApiError> {
+    policy::get(db, task_id)?.ok_or_else(|| ApiError::not_found(format!("no task {task_id}")))
+}
+
+/// `POST /api/v1/tasks/{id}/votes`: any user's ballot on a task's importance.
+pub fn cast(db: &Db, user: &User, task_id: &str, body: &[u8]) -> ApiResult {
+    let v: VoteBody = parse_body(body)?;
+    let level = parse_level(&v.importance).ok_or_else(|| {
+        ApiError::invalid(
+            "importance",
+            format!(
+                "unknown importance {:?}; known: {}",
+                v.importance,
+                LEVELS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    settle(db)?;
+    let p = task_policy(db, task_id)?;
+    if !p.is_voted() {
+        let why = match &p.keyword {
+            Some(k) => format!("the public-health override (keyword {k:?})"),
+            None => "its requester declaring it critical".to_string(),
+        };
+        return Err(ApiError::new(
+            409,
+            "not_voted",
+            format!("task {task_id} is critical by {why}; there is no vote"),
+        ));
+    }
+    let standing = crate::standing::Standing::load(db, &user.id)?;
+    let receipt = ballots::cast(
+        task_id,
+        &vt::Ballot {
+            voter: user.id.clone(),
+            level,
+            standing: standing.for_vote(),
+            credits: v.credits.unwrap_or(0),
+        },
+    )
+    .map_err(|e| match e {
+        vt::Error::Invalid(m) if m.contains("credit") => ApiError::invalid("credits", m),
+        other => voting_error(other),
+    })?;
+    crate::events::record(
+        db,
+        if receipt.replaced {
+            "vote_replaced"
+        } else {
+            "vote_cast"
+        },
+        None,
+        Some(task_id),
+        Some(&user.id),
+        json!({ "importance": v.importance }),
+    )?;
+    Ok(json_response(
+        if receipt.replaced { 200 } else { 201 },
+        &json!({ "replaced": receipt.replaced, "poll": poll_json(&receipt.poll) }),
+    ))
+}
+
+/// `GET /api/v1/tasks/{id}/votes`: the task's importance and its poll, if any.
+pub fn get(db: &Db, task_id: &str) -> ApiResult {
+    settle(db)?;
+    let p = task_policy(db, task_id)?;
+    let poll = if p.is_voted() {
+        Some(poll_json(&ballots::get(task_id).map_err(voting_error)?))
+    } else {
+        None
+    };
+    Ok(json_response(
+        200,
+        &json!({ "task_id": task_id, "policy": p.to_json(), "poll": poll }),
+    ))
+}
+
+/// `GET /api/v1/polls`: open polls, soonest to close first, with what the
+/// task is, so the community can vote.
+pub fn list_open(db: &Db) -> ApiResult {
+    settle(db)?;
+    let polls = ballots::list_open(100).map_err(voting_error)?;
+    let mut out = Vec::with_capacity(polls.len());
+    for p in &polls {
+        let rows = db.query(
+            "SELECT task_type, capability, body FROM broker_tasks WHERE id = ?",
+            &[text(p.task_id.clone())],
+        )?;
+        let Some(r) = rows.rows.first() else { continue };
+        let body: Value =
+            serde_json::from_str(r.get::<&str>(2).unwrap_or("{}")).unwrap_or_default();
+        let mut v = poll_json(p);
+        v["task"] = json!({
+            "task_type": r.get::<&str>(0),
+            "capability": r.get::<&str>(1),
+            "name": body["request"]["name"],
+            "description": body["request"]["description"],
+        });
+        out.push(v);
+    }
+    Ok(json_response(200, &json!({ "polls": out })))
+}
+
+/// Closes polls whose window has passed and applies their outcomes, once
+/// per request (the check is one indexed query in the voting component).
+pub fn settle(db: &Db) -> Result<(), ApiError> {
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if DONE.with(|d| d.replace(true)) {
+        return Ok(());
+    }
+    for o in ballots::close_due().map_err(voting_error)? {
+        let decided_by = decided_by_name(o.decided_by);
+        let importance = o.importance.map(level_name);
+        let Some(p) = policy::apply_vote(db, &o.task_id, importance, decided_by, o.confidence)?
+        else {
+            continue;
+        };
+        let event = match o.decided_by {
+            vt::DecidedBy::Consensus | vt::DecidedBy::Unanimous => "consensus_reached",
+            vt::DecidedBy::NoConsensus => "consensus_failed",
+            vt::DecidedBy::NoVotes => "no_votes",
+        };
+        crate::events::record(
+            db,
+            event,
+            None,
+            Some(&o.task_id),
+            None,
+            json!({
+                "importance": importance, "confidence": o.confidence, "decided_by": decided_by,
+                "ballots": o.ballots, "scheme": o.scheme, "sla": p.sla,
+            }),
+        )?;
+    }
+    Ok(())
+}

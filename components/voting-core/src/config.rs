@@ -1,0 +1,45 @@
+//! Spin variables read by the voting components (inherited from the broker
+//! through `dependencies_inherit_configuration`).
+//!
+//! - `voting_window_ms`: the poll window when `open` is given 0 (default
+//!   [`DEFAULT_WINDOW_MS`], 5 minutes).
+//! - `voting_scheme` (read by `voting`) and `voting_committee` (read by
+//!   `voting-committee`) are read through [`variable`].
+
+/// The poll window when neither the caller nor `voting_window_ms` sets one.
+pub const DEFAULT_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// The Spin variable `name`, trimmed; `None` when it is undefined, cannot
+/// be read or is blank.
+pub fn variable(name: &str) -> Option<String> {
+    let value = spin_sdk::variables::get(name).ok()?;
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+/// A window setting as written in `voting_window_ms`: a positive whole
+/// number of milliseconds, else `None`.
+pub fn parse_window(value: &str) -> Option<u64> {
+    value.trim().parse().ok().filter(|&ms: &u64| ms > 0)
+}
+
+/// The default poll window: `voting_window_ms` if it is a positive number,
+/// else 5 minutes.
+pub fn window_ms() -> u64 {
+    variable("voting_window_ms")
+        .and_then(|v| parse_window(&v))
+        .unwrap_or(DEFAULT_WINDOW_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_values() {
+        assert_eq!(parse_window(" 60000 "), Some(60_000));
+        assert_eq!(parse_window("0"), None);
+        assert_eq!(parse_window("-5"), None);
+        assert_eq!(parse_window("five minutes"), None);
+    }
+}
