@@ -29,7 +29,7 @@ struct User {
 
 impl Net {
     async fn start(env: &[(&str, &str)]) -> Self {
-        Self::start_with(env, |dir| Start::coordinator(dir)).await
+        Self::start_with(env, Start::coordinator).await
     }
 
     async fn start_with(
