@@ -257,10 +257,11 @@ async fn dropping_a_kernel_into_the_folder_adds_a_capability() {
     let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
         .env("MESH_ALLOWED_TASKS", "noop,hostile")
         .spawn();
-    let node = wait_for_node(app.addr, &["noop"], WAIT).await;
-    assert!(
-        !node["capabilities"].to_string().contains("wasm_execution"),
-        "MESH_ALLOWED_TASKS leaves wasm_execution out: {node}"
+    let node = wait_for_node(app.addr, &["noop", "wasm_execution"], WAIT).await;
+    assert_eq!(
+        node["allowed_tasks"],
+        json!(["noop", "hostile"]),
+        "MESH_ALLOWED_TASKS is the allow-list; wasm_execution is offered only to grantees: {node}"
     );
     std::fs::copy(guest("hostile_kernel"), kernels.join("hostile.wasm")).unwrap();
     let node = wait_for_node(app.addr, &["noop", "hostile"], WAIT).await;
@@ -268,7 +269,7 @@ async fn dropping_a_kernel_into_the_folder_adds_a_capability() {
     std::fs::copy(guest("fs_kernel"), kernels.join("snoop.wasm")).unwrap();
     provider.wait_log("refused at admission", WAIT).await;
     let again = wait_for_node(app.addr, &["noop", "hostile"], WAIT).await;
-    assert_eq!(again["capabilities"].as_array().unwrap().len(), 2, "{node}");
+    assert_eq!(again["capabilities"].as_array().unwrap().len(), 3, "{node}");
     provider.interrupt().await;
 }
 
@@ -346,6 +347,7 @@ async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
                 .into(),
             expires_at: 0,
             nonce: String::new(),
+            grant: None,
             signature: String::new(),
         },
         "late",
@@ -515,4 +517,97 @@ async fn a_lease_beyond_the_node_s_limits_is_refused_with_its_reason() {
     assert_eq!(task["status"], "queued", "{task}");
     assert!(!provider.log().contains("running on"));
     provider.interrupt().await;
+}
+
+#[tokio::test]
+async fn a_grant_lets_a_node_run_a_task_outside_its_allow_list_and_the_node_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let owner = register_user(app.addr, "owner").await.unwrap();
+    let as_user = |token: &str, method: &'static str, path: &str, body: Value| {
+        let (token, path) = (token.to_string(), path.to_string());
+        let addr = app.addr;
+        async move {
+            send_with(
+                addr,
+                method,
+                &path,
+                Bytes::from(body.to_string()),
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let owner_key = greenmesh_protocol::key_pair_from_seed([61; 32]);
+    let key_hex: String = owner_key
+        .pk
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let r = as_user(
+        &owner,
+        "PATCH",
+        "/api/v1/users/me",
+        json!({ "public_key": key_hex }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let kernels = kernel_dir(dir.path(), &[(&kernel("noop"), "noop.wasm")]);
+    let provider = ProviderSpec::new(app.addr, &owner, &kernels, &dir.path().join("node"))
+        .env("MESH_ALLOWED_TASKS", "image-filter")
+        .spawn();
+    let node = wait_for_node(app.addr, &["noop"], WAIT).await;
+    let node_id = node["id"].as_str().unwrap().to_string();
+
+    let requester = register_user(app.addr, "requester").await.unwrap();
+    let requester_id = as_user(&requester, "GET", "/api/v1/users/me", Value::Null)
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let noop = json!({
+        "task_type": "computation", "capability": "noop", "inputs": { "text": "granted" },
+        "requirements": { "max_execution_time_sec": 5 }, "max_price": 10.0,
+    });
+    let id = submit(app.addr, &requester, noop).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = as_user(
+        &requester,
+        "GET",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(
+        waiting["status"], "queued",
+        "the allow-list leaves noop out: {waiting}"
+    );
+
+    let grant = greenmesh_protocol::Grant {
+        node_id: node_id.clone(),
+        user_id: requester_id,
+        task_pattern: "noop".into(),
+        expires_at: None,
+        issued_at: 1,
+    };
+    let r = as_user(
+        &owner,
+        "POST",
+        "/api/v1/grants",
+        json!({
+            "node_id": grant.node_id, "user_id": grant.user_id, "task_pattern": grant.task_pattern,
+            "issued_at": grant.issued_at, "signature": grant.sign(&owner_key.sk),
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The lease carries the grant; the node checks its owner signed it, then runs the task.
+    let done = finished(app.addr, &requester, &id).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", provider.log());
+    assert_eq!(done["node_id"], node_id.as_str());
+    assert_eq!(output_bytes(&done), b"granted");
 }

@@ -202,3 +202,35 @@ pub fn granted_nodes(db: &Db, user_id: &str, names: &[&str]) -> Result<Vec<Strin
     nodes.dedup();
     Ok(nodes)
 }
+
+/// The live grant letting `user_id` run a task named `names` on `node_id`,
+/// with its signature: a lease carries it so the node can check it itself.
+pub fn covering(
+    db: &Db,
+    node_id: &str,
+    user_id: &str,
+    names: &[&str],
+) -> Result<Option<greenmesh_protocol::SignedGrant>, ApiError> {
+    let rows = db.query(
+        "SELECT task_pattern, expires_at, issued_at, signature FROM broker_grants
+         WHERE node_id = ? AND user_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+         ORDER BY created_at",
+        &[text(node_id), text(user_id), int(crate::util::now_ms())],
+    )?;
+    Ok(rows.rows.iter().find_map(|r| {
+        let grant = Grant {
+            node_id: node_id.to_string(),
+            user_id: user_id.to_string(),
+            task_pattern: r.get::<&str>(0)?.to_string(),
+            expires_at: r.get::<i64>(1).map(|t| t as u64),
+            issued_at: r.get::<i64>(2)? as u64,
+        };
+        names
+            .iter()
+            .any(|n| grant.covers(n))
+            .then(|| greenmesh_protocol::SignedGrant {
+                grant,
+                signature: r.get::<&str>(3).unwrap_or_default().to_string(),
+            })
+    }))
+}

@@ -51,6 +51,11 @@ pub fn create(
     let now = crate::util::now_ms();
     let timeout_ms = request.requirements.max_execution_time_sec as u64 * 1000;
     let nonce: [u8; 16] = crate::util::random_bytes();
+    // A grant that covers this task travels with the lease, so a node whose
+    // own allow-list leaves the task out can check its owner allowed it.
+    let mut names = vec![capability];
+    names.extend(request.name.as_deref());
+    let grant = crate::grants::covering(db, &chosen.node_id, owner, &names)?;
     let mut lease = Lease {
         lease_id: crate::util::new_id("lease"),
         task_id: task_id.to_string(),
@@ -63,6 +68,7 @@ pub fn create(
         input_sha256: input_sha256.to_string(),
         expires_at: now + timeout_ms + lease_grace_ms(),
         nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
+        grant,
         signature: String::new(),
     };
     lease.sign(&key.sk);

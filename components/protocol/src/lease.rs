@@ -1,6 +1,6 @@
 //! A lease: the broker's signed grant to run one task on one node.
 
-use crate::{sign, verify, ProtocolError};
+use crate::{sign, verify, Grant, ProtocolError};
 use ed25519_compact::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 
@@ -24,13 +24,35 @@ pub struct Lease {
     pub expires_at: u64,
     /// Random, unique per lease: a receipt echoes it.
     pub nonce: String,
+    /// The owner's grant that lets this task run on the node beyond the
+    /// node's own allow-list, when that is why the node was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<SignedGrant>,
     /// Broker signature (hex) over [`Lease::signing_bytes`].
     pub signature: String,
 }
 
+/// A grant with its owner's signature, carried by a lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedGrant {
+    #[serde(flatten)]
+    pub grant: Grant,
+    /// The granting user's signature over [`Grant::signing_bytes`].
+    pub signature: String,
+}
+
 impl Lease {
-    /// The exact bytes the broker signs.
+    /// The exact bytes the broker signs (a carried grant is bound by its
+    /// signature on a last line).
     pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.core_signing_bytes();
+        if let Some(g) = &self.grant {
+            bytes.extend_from_slice(format!("\ngrant:{}", g.signature).as_bytes());
+        }
+        bytes
+    }
+
+    fn core_signing_bytes(&self) -> Vec<u8> {
         format!(
             "greenmesh-lease-v1\n{}\n{}\n{}\n{}\n{:.6}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.lease_id,
@@ -81,6 +103,7 @@ mod tests {
             input_sha256: crate::sha256_hex(b"x"),
             expires_at: 10_000,
             nonce: "abc".into(),
+            grant: None,
             signature: String::new(),
         }
     }
@@ -103,6 +126,33 @@ mod tests {
         assert_eq!(
             forged.verify(&broker.pk, 5_000),
             Err(ProtocolError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_carried_grant_is_bound_by_the_broker_signature() {
+        let broker = key_pair_from_seed([1; 32]);
+        let owner = key_pair_from_seed([3; 32]);
+        let grant = Grant {
+            node_id: "n1".into(),
+            user_id: "alice".into(),
+            task_pattern: "*".into(),
+            expires_at: None,
+            issued_at: 1,
+        };
+        let mut l = lease();
+        l.grant = Some(SignedGrant {
+            signature: grant.sign(&owner.sk),
+            grant,
+        });
+        l.sign(&broker.sk);
+        assert_eq!(l.verify(&broker.pk, 5_000), Ok(()));
+        let mut stripped = l.clone();
+        stripped.grant = None;
+        assert_eq!(
+            stripped.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature),
+            "removing or swapping the grant breaks the lease"
         );
     }
 }

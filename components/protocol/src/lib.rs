@@ -13,7 +13,7 @@ mod request;
 
 pub use ed25519_compact;
 pub use grant::{pattern_covers, Grant};
-pub use lease::Lease;
+pub use lease::{Lease, SignedGrant};
 pub use receipt::{Receipt, ReceiptStatus};
 pub use request::{request_signing_bytes, sign_request, verify_request, REQUEST_MAX_SKEW_MS};
 

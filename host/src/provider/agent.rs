@@ -185,10 +185,12 @@ async fn register(
     catalog: &Catalog,
     gpu: Option<&str>,
 ) -> anyhow::Result<String> {
+    // Every installed kernel is offered; the allow-list (sent beside them)
+    // says which anyone may lease, and owner-signed grants open the rest
+    // to named users (docs/governance.md).
     let mut capabilities: Vec<Value> = catalog
         .kernels
         .values()
-        .filter(|k| config.allows(&k.name))
         .map(|k| {
             json!({
                 "name": k.name, "price": config.price(&k.name),
@@ -197,7 +199,7 @@ async fn register(
             })
         })
         .collect();
-    if config.wasm_execution && config.allows(WASM_EXECUTION) {
+    if config.wasm_execution {
         capabilities.push(json!({
             "name": WASM_EXECUTION, "price": config.price(WASM_EXECUTION),
             "input_types": ["*/*"], "output_types": ["*/*"],
@@ -432,6 +434,27 @@ impl Agent {
         }
     }
 
+    /// The owner's registered public key, from the coordinator.
+    async fn owner_key(&self) -> Option<PublicKey> {
+        match self
+            .coordinator
+            .as_owner("GET", "/api/v1/users/me", &serde_json::Value::Null)
+            .await
+        {
+            Ok((200, me)) => me["public_key"]
+                .as_str()
+                .and_then(|k| greenmesh_protocol::public_key(k).ok()),
+            Ok((status, v)) => {
+                warn!("could not read the owner's key: {status} {v}");
+                None
+            }
+            Err(e) => {
+                warn!("could not read the owner's key: {e:#}");
+                None
+            }
+        }
+    }
+
     /// One lease: check, run, sign, report.
     async fn process(self: Arc<Self>, job: Job) -> anyhow::Result<()> {
         let lease = job.lease;
@@ -440,10 +463,19 @@ impl Agent {
             return Ok(());
         }
         let node_id = self.coordinator.node_id().to_string();
+        // A grant is checked against the owner's current key, asked for
+        // only when a lease relies on one.
+        let owner = match &lease.grant {
+            Some(_) if !self.config.allows(&lease.capability) => self.owner_key().await,
+            _ => None,
+        };
         if let Err(reason) = lease_check::check(
             &lease,
             &job.input,
-            &self.broker,
+            &lease_check::Trust {
+                broker: &self.broker,
+                owner: owner.as_ref(),
+            },
             &node_id,
             &self.config,
             &|c| self.can_run(c),

@@ -1,23 +1,32 @@
 //! What a node checks before running a lease: the broker's signature, that
 //! the lease is addressed to this node and still valid, that the task is one
-//! this node accepts, and that its limits fit the node's.
+//! this node accepts (its allow-list, or a grant its owner signed), and that
+//! its limits fit the node's.
 
 use super::config::ProviderConfig;
 use greenmesh_protocol::ed25519_compact::PublicKey;
 use greenmesh_protocol::{Lease, ProtocolError};
 
-/// Checks `lease` against the trusted broker key and this node's settings;
+/// The keys a node trusts.
+pub struct Trust<'a> {
+    /// Signs leases.
+    pub broker: &'a PublicKey,
+    /// The node owner's registered key, which signs grants (when known).
+    pub owner: Option<&'a PublicKey>,
+}
+
+/// Checks `lease` against the trusted keys and this node's settings;
 /// the error is the reason sent back with the refusal.
 pub fn check(
     lease: &Lease,
     input_text: &str,
-    broker: &PublicKey,
+    trust: &Trust,
     node_id: &str,
     config: &ProviderConfig,
     can_run: &dyn Fn(&str) -> bool,
     now_ms: u64,
 ) -> Result<(), String> {
-    match lease.verify(broker, now_ms) {
+    match lease.verify(trust.broker, now_ms) {
         Ok(()) => {}
         Err(ProtocolError::Expired) => {
             return Err(format!(
@@ -36,11 +45,31 @@ pub fn check(
         ));
     }
     if !config.allows(&lease.capability) {
-        return Err(format!(
+        let not_allowed = format!(
             "{} is not in this node's allowed tasks ({})",
             lease.capability,
             config.allowed_tasks.join(", ")
-        ));
+        );
+        let Some(g) = &lease.grant else {
+            return Err(not_allowed);
+        };
+        let owner = trust.owner.ok_or_else(|| {
+            format!("{not_allowed}, and the owner has no key to check the grant with")
+        })?;
+        if g.grant.verify(owner, &g.signature).is_err() {
+            return Err(format!(
+                "{not_allowed}, and the grant is not signed by this node's owner"
+            ));
+        }
+        if g.grant.node_id != node_id || !g.grant.covers(&lease.capability) {
+            return Err(format!(
+                "{not_allowed}, and the grant ({} on {}) does not cover it",
+                g.grant.task_pattern, g.grant.node_id
+            ));
+        }
+        if g.grant.expires_at.is_some_and(|t| t <= now_ms) {
+            return Err(format!("{not_allowed}, and the grant has expired"));
+        }
     }
     if !can_run(&lease.capability) {
         return Err(format!(
@@ -69,6 +98,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use greenmesh_protocol::ed25519_compact::KeyPair;
     use greenmesh_protocol::key_pair_from_seed;
 
     const INPUT: &str = r#"{"inputs":{},"wasm_module":null}"#;
@@ -86,16 +116,21 @@ mod tests {
             input_sha256: greenmesh_protocol::sha256_hex(INPUT.as_bytes()),
             expires_at,
             nonce: "n".into(),
+            grant: None,
             signature: String::new(),
         }
     }
 
     fn run(l: &Lease, config: &ProviderConfig) -> Result<(), String> {
         let broker = key_pair_from_seed([1; 32]);
+        let owner = key_pair_from_seed([9; 32]);
         check(
             l,
             INPUT,
-            &broker.pk,
+            &Trust {
+                broker: &broker.pk,
+                owner: Some(&owner.pk),
+            },
             "node-a",
             config,
             &|c| c == "noop",
@@ -151,5 +186,64 @@ mod tests {
         other_input.input_sha256 = greenmesh_protocol::sha256_hex(b"something else");
         other_input.sign(&broker.sk);
         assert!(run(&other_input, &config).unwrap_err().contains("input"));
+    }
+
+    #[test]
+    fn a_task_outside_the_allow_list_runs_only_under_a_grant_the_owner_signed() {
+        let broker = key_pair_from_seed([1; 32]);
+        let owner = key_pair_from_seed([9; 32]);
+        let stranger = key_pair_from_seed([8; 32]);
+        let config = ProviderConfig {
+            allowed_tasks: vec!["image-filter".into()],
+            ..ProviderConfig::default()
+        };
+        let granted = |pattern: &str, node: &str, expires_at: Option<u64>, by: &KeyPair| {
+            let grant = greenmesh_protocol::Grant {
+                node_id: node.into(),
+                user_id: "alice".into(),
+                task_pattern: pattern.into(),
+                expires_at,
+                issued_at: 1,
+            };
+            let mut l = lease("node-a", 10_000);
+            l.grant = Some(greenmesh_protocol::SignedGrant {
+                signature: grant.sign(&by.sk),
+                grant,
+            });
+            l.sign(&broker.sk);
+            l
+        };
+        let mut plain = lease("node-a", 10_000);
+        plain.sign(&broker.sk);
+        assert!(run(&plain, &config).unwrap_err().contains("allowed tasks"));
+        assert_eq!(
+            run(&granted("no*", "node-a", None, &owner), &config),
+            Ok(())
+        );
+        assert_eq!(
+            run(&granted("*", "node-a", Some(6_000), &owner), &config),
+            Ok(())
+        );
+        let err = run(&granted("*", "node-a", None, &stranger), &config).unwrap_err();
+        assert!(err.contains("not signed by this node's owner"), "{err}");
+        let err = run(&granted("image-*", "node-a", None, &owner), &config).unwrap_err();
+        assert!(err.contains("does not cover"), "{err}");
+        let err = run(&granted("*", "node-b", None, &owner), &config).unwrap_err();
+        assert!(err.contains("does not cover"), "{err}");
+        let err = run(&granted("*", "node-a", Some(4_000), &owner), &config).unwrap_err();
+        assert!(err.contains("expired"), "{err}");
+        let unknown_owner = check(
+            &granted("*", "node-a", None, &owner),
+            INPUT,
+            &Trust {
+                broker: &broker.pk,
+                owner: None,
+            },
+            "node-a",
+            &config,
+            &|c| c == "noop",
+            5_000,
+        );
+        assert!(unknown_owner.unwrap_err().contains("no key"));
     }
 }
