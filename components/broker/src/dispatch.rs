@@ -298,7 +298,9 @@ pub fn decide(
 /// is reported to pricing once; re-dispatches of queued tasks do not repeat it.
 pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError> {
     let rows = db.query(
-        "SELECT capability, body, input_sha256, input_bytes, owner, reason FROM broker_tasks WHERE id = ? AND status = 'queued'",
+        "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, p.sla, p.owner_only
+         FROM broker_tasks t LEFT JOIN broker_task_policy p ON p.task_id = t.id
+         WHERE t.id = ? AND t.status = 'queued'",
         &[text(task_id)],
     )?;
     let Some(row) = rows.rows.first() else {
@@ -314,9 +316,15 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
     let owner = row.get::<&str>(4).unwrap_or_default().to_string();
     let previous_reason = row.get::<&str>(5).map(str::to_string);
     let exclude = crate::leases::failed_nodes(db, task_id)?;
-    let policy = crate::policy::get(db, task_id)?.unwrap_or_else(|| {
-        crate::policy::Policy::at_submission(None, None, request.sla.as_deref())
-    });
+    let policy = crate::policy::Policy {
+        sla: row
+            .get::<&str>(6)
+            .or(request.sla.as_deref())
+            .unwrap_or("normal")
+            .to_string(),
+        owner_only: row.get::<i64>(7).unwrap_or(0) != 0,
+        ..crate::policy::Policy::at_submission(None, None, request.sla.as_deref())
+    };
     let placement = Placement::new(db, &owner, &capability, request.name.as_deref(), &policy)?;
     let decision = decide_excluding(db, &capability, &request, input_bytes, &placement, &exclude)?;
     let now = crate::util::now_ms();

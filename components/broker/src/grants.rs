@@ -179,24 +179,43 @@ pub fn revoke(db: &Db, caller: &User, id: &str) -> ApiResult {
     }
 }
 
-/// Nodes whose live grants let `user_id` run a task named `names` (its
-/// capability and, if any, its name).
-pub fn granted_nodes(db: &Db, user_id: &str, names: &[&str]) -> Result<Vec<String>, ApiError> {
+thread_local! {
+    /// Live grants per user, `(node, pattern)`, read once per request: a
+    /// heartbeat re-decides up to 50 queued tasks, mostly of a few users.
+    static LIVE: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<Vec<(String, String)>>>> =
+        Default::default();
+}
+
+fn live_grants(db: &Db, user_id: &str) -> Result<std::rc::Rc<Vec<(String, String)>>, ApiError> {
+    if let Some(g) = LIVE.with(|l| l.borrow().get(user_id).cloned()) {
+        return Ok(g);
+    }
     let rows = db.query(
         "SELECT node_id, task_pattern FROM broker_grants
          WHERE user_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
         &[text(user_id), int(crate::util::now_ms())],
     )?;
-    let mut nodes: Vec<String> = rows
-        .rows
+    let grants = std::rc::Rc::new(
+        rows.rows
+            .iter()
+            .filter_map(|r| Some((r.get::<&str>(0)?.to_string(), r.get::<&str>(1)?.to_string())))
+            .collect::<Vec<_>>(),
+    );
+    LIVE.with(|l| l.borrow_mut().insert(user_id.to_string(), grants.clone()));
+    Ok(grants)
+}
+
+/// Nodes whose live grants let `user_id` run a task named `names` (its
+/// capability and, if any, its name).
+pub fn granted_nodes(db: &Db, user_id: &str, names: &[&str]) -> Result<Vec<String>, ApiError> {
+    let mut nodes: Vec<String> = live_grants(db, user_id)?
         .iter()
-        .filter(|r| {
-            let pattern = r.get::<&str>(1).unwrap_or_default();
+        .filter(|(_, pattern)| {
             names
                 .iter()
                 .any(|n| greenmesh_protocol::pattern_covers(pattern, n))
         })
-        .filter_map(|r| r.get::<&str>(0).map(str::to_string))
+        .map(|(node, _)| node.clone())
         .collect();
     nodes.sort();
     nodes.dedup();

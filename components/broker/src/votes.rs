@@ -219,6 +219,10 @@ pub fn list_open(db: &Db) -> ApiResult {
     Ok(json_response(200, &json!({ "polls": out })))
 }
 
+/// Polls one request settles at most: a burst of closing polls is spread
+/// over requests instead of stalling one.
+const SETTLE_BATCH: u32 = 64;
+
 /// Closes polls whose window has passed and applies their outcomes, once
 /// per request (the check is one indexed query in the voting component).
 pub fn settle(db: &Db) -> Result<(), ApiError> {
@@ -228,7 +232,7 @@ pub fn settle(db: &Db) -> Result<(), ApiError> {
     if DONE.with(|d| d.replace(true)) {
         return Ok(());
     }
-    for o in ballots::close_due().map_err(voting_error)? {
+    for o in ballots::close_due(SETTLE_BATCH).map_err(voting_error)? {
         let decided_by = decided_by_name(o.decided_by);
         let importance = o.importance.map(level_name);
         let Some(p) = policy::apply_vote(db, &o.task_id, importance, decided_by, o.confidence)?

@@ -403,19 +403,19 @@ fn close_one(
     })
 }
 
-/// Closes every open poll whose window ended at or before `now` and answers
-/// their final outcomes, soonest closed first. Each poll is answered by
+/// Closes up to `limit` open polls whose window ended at or before `now`
+/// and answers their final outcomes, soonest closed first. Each poll is answered by
 /// exactly one call, however many run at once. If the database fails part
 /// way, the polls closed so far are answered (and the failure logged); the
 /// failed one is left for the next call.
-pub fn close_due(now: u64, weighting: &Weighting) -> Result<Vec<Outcome>, Error> {
+pub fn close_due(now: u64, limit: u32, weighting: &Weighting) -> Result<Vec<Outcome>, Error> {
     let db = db()?;
     let due = run(
         &db,
         "select due polls",
         "SELECT task_id FROM voting_polls WHERE closed = 0 AND closes_at <= ?
-         ORDER BY closes_at, task_id",
-        &[int(now)],
+         ORDER BY closes_at, task_id LIMIT ?",
+        &[int(now), int(u64::from(limit.max(1)))],
     )?;
     let mut outcomes = Vec::new();
     for row in &due.rows {

@@ -143,8 +143,8 @@ impl Guest for Voting {
         weighed(|w| store::list_open(limit, w)).map(|polls| polls.into_iter().map(poll).collect())
     }
 
-    fn close_due() -> Result<Vec<Outcome>, Error> {
-        weighed(|w| store::close_due(clock::now_ms(), w))
+    fn close_due(limit: u32) -> Result<Vec<Outcome>, Error> {
+        weighed(|w| store::close_due(clock::now_ms(), limit, w))
             .map(|closed| closed.into_iter().map(outcome).collect())
     }
 
