@@ -722,6 +722,55 @@ async fn tier_limits_bound_requirements_and_become_the_lease_limits() {
 }
 
 #[tokio::test]
+async fn a_task_that_fails_before_any_node_ran_it_gives_its_quota_back() {
+    let net = Net::start(&[]).await;
+    let u = net.user("unlucky").await;
+    let mut nodes = Vec::new();
+    for seed in 71..74 {
+        let opts = NodeOptions {
+            clock: net.clock.clone(),
+            ..Default::default()
+        };
+        nodes.push(
+            TestNode::register_with(net.app.addr, &u.token, seed, &[("image-filter", 1.0)], opts)
+                .await
+                .unwrap(),
+        );
+    }
+    let t = id(&net
+        .submitted(&u, json!({ "task_type": "image-filter" }))
+        .await);
+    assert_eq!(net.quota(&u).await["used_today"], 1);
+    // Every node refuses it in turn: after the third attempt it fails,
+    // never having run, and the day's count is given back.
+    for _ in 0..3 {
+        let mut refused = false;
+        for node in &nodes {
+            for (lease, _) in node.poll(0).await.unwrap() {
+                let r = node
+                    .signed(
+                        "POST",
+                        &format!("/api/v1/leases/{}/refuse", lease.lease_id),
+                        json!({ "reason": "busy" }),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(r.status, 200, "{}", r.text());
+                refused = true;
+            }
+        }
+        assert!(refused, "some node held the lease");
+    }
+    let task = net
+        .call(&u.token, "GET", &format!("/api/v1/tasks/{t}"), Value::Null)
+        .await
+        .json();
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(net.quota(&u).await["used_today"], 0);
+    assert_eq!(net.events("quota_released").await.len(), 1);
+}
+
+#[tokio::test]
 async fn quota_resets_at_local_midnight_across_the_march_dst_change() {
     let net = Net::start(&[]).await;
     // Saturday 2026-03-07, 23:30 in Los Angeles (PST, UTC-8).
