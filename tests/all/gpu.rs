@@ -1,6 +1,7 @@
-//! `greenmesh:gpu` on real wgpu (Mesa's lavapipe in CI): the computation
-//! kernel's GPU path agrees with its CPU path, GPU misuse fails only the
-//! task with a clear reason, and a GPU-less sandbox falls back to the CPU.
+//! `greenmesh:gpu` on real wgpu (Mesa's lavapipe in CI): the computation,
+//! image-filter and object-detect kernels' GPU paths agree with their CPU
+//! paths, GPU misuse fails only the task with a clear reason, and a
+//! GPU-less sandbox falls back to the CPU.
 //!
 //! Without an adapter these tests fail when `CI` is set and are skipped
 //! (with a message) otherwise.
@@ -269,4 +270,159 @@ fn image_filter_blur_and_sobel_on_the_gpu_match_the_cpu_within_one_level() {
             on_cpu.pixels
         );
     }
+}
+
+/// The object-detect kernel's GPU scan against its CPU path, twice: the
+/// kernel in the sandbox (same boxes and labels, reported scores within one
+/// unit of their 4th decimal) and the raw score maps (the kernel's shader
+/// run through the host's GPU session against `detect::score_map`: the same
+/// windows are digits, with the same labels, probabilities within
+/// `SCORE_TOLERANCE`). Small pages: lavapipe is slow.
+#[test]
+fn object_detect_on_the_gpu_matches_the_cpu_path() {
+    use greenmesh::provider::gpu::{GpuLimits, Session};
+    use object_detect::detect::{grids, score_map, ScanSettings};
+    use object_detect::features::InkIntegral;
+    use object_detect::gpu::{
+        decode_score_map, shader, u32_bytes, ScanJob, ENTRY_POINT, REPORTED_SCORE_TOLERANCE,
+        SCORE_TOLERANCE,
+    };
+    use object_detect::model::Mlp;
+    use serde_json::Value;
+
+    let Some(gpu) = gpu() else { return };
+    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu.clone())).unwrap();
+    let detector = catalog::load(&sandbox, &kernel("object-detect")).unwrap();
+    let mut scenes = vec![object_detect::testdata::sample_scene()];
+    scenes.extend(object_detect::testdata::held_out_scenes(3));
+    let variants = [
+        "{}",
+        r#"{"min_score":0.2,"window_sizes":[8,16,24,32,40],"stride":3}"#,
+    ];
+    let mut cases: Vec<_> = scenes
+        .iter()
+        .flat_map(|scene| variants.map(|params| (scene.payload(), params)))
+        .collect();
+    // Table and score map larger than the kernel's 1 MiB upload and
+    // read-back chunks (a 641×481 table, 281,969 windows).
+    let page = object_detect::testdata::page(640, 480, 16, 7).payload();
+    cases.push((page, r#"{"window_sizes":[24],"stride":1}"#));
+
+    // 1. The kernel, as a node runs it.
+    let (mut compared, mut score_differs) = (0, 0);
+    for (input, params) in &cases {
+        let with = |device: &str| {
+            let mut p: Value = serde_json::from_str(params).unwrap();
+            p["device"] = device.into();
+            let p = p.to_string();
+            let report = sandbox.run(&detector.prepared, "image/png", &input.bytes, &p, &limits());
+            report.outcome.unwrap_or_else(|e| panic!("{p}: {e}")).bytes
+        };
+        let (gpu_bytes, cpu_bytes) = (with("gpu"), with("cpu"));
+        let boxes = |bytes: &[u8]| {
+            let report: Value = serde_json::from_slice(bytes).unwrap();
+            let mut boxes = report["bounding_boxes"].as_array().unwrap().clone();
+            // Scores within the tolerance may order boxes differently.
+            boxes.sort_by_key(|b| (b["y"].as_u64(), b["x"].as_u64(), b["width"].as_u64()));
+            boxes
+        };
+        let (on_gpu, on_cpu) = (boxes(&gpu_bytes), boxes(&cpu_bytes));
+        assert!(!on_cpu.is_empty(), "{params}: the scene has digits");
+        assert_eq!(on_gpu.len(), on_cpu.len(), "{params}: box count");
+        for (g, c) in on_gpu.iter().zip(&on_cpu) {
+            for key in ["label", "x", "y", "width", "height"] {
+                assert_eq!(g[key], c[key], "{params}: GPU {g} vs CPU {c}");
+            }
+            let gap = (g["score"].as_f64().unwrap() - c["score"].as_f64().unwrap()).abs();
+            assert!(
+                gap <= REPORTED_SCORE_TOLERANCE + 1e-9,
+                "{params}: GPU {g} vs CPU {c}"
+            );
+            compared += 1;
+            score_differs += usize::from(gap > 0.0);
+        }
+        // The CPU path in the sandbox is the native result, byte for byte.
+        let mut native_params: Value = serde_json::from_str(params).unwrap();
+        native_params["device"] = "cpu".into();
+        let native =
+            object_detect::ObjectDetect::run(input.clone(), &native_params.to_string()).unwrap();
+        assert_eq!(native.bytes, cpu_bytes, "{params}");
+    }
+
+    // 2. The score maps themselves, window by window.
+    let model = Mlp::embedded().unwrap();
+    let mut session = Session::new(
+        Some(gpu),
+        GpuLimits {
+            max_buffer_bytes: 64 << 20,
+            max_dispatches: 16,
+            deadline: std::time::Instant::now() + Duration::from_secs(300),
+        },
+    );
+    let pipeline = session
+        .create_pipeline(&shader(model.hidden), ENTRY_POINT)
+        .unwrap();
+    let (mut windows, mut digits, mut worst) = (0, 0, 0f32);
+    for scene in &scenes {
+        let integral = InkIntegral::from_gray(&scene.image);
+        for settings in [
+            ScanSettings {
+                min_score: 0.0,
+                nms_iou: 0.3,
+                window_sizes: vec![16, 24, 32],
+                stride: 4,
+            },
+            ScanSettings {
+                min_score: 0.0,
+                nms_iou: 0.3,
+                window_sizes: vec![8, 40, 64],
+                stride: 2,
+            },
+        ] {
+            let (width, height) = (scene.image.width, scene.image.height);
+            let g = grids(width, height, &settings);
+            let job = ScanJob::new(&integral, &model, &settings, &g);
+            let mut upload = |bytes: &[u8]| {
+                let buffer = session.create_buffer(bytes.len() as u64).unwrap();
+                session.write(&buffer, 0, bytes).unwrap();
+                buffer
+            };
+            let table = upload(&u32_bytes(job.table));
+            let weights = upload(&job.model);
+            let scan = upload(&job.scan);
+            let scores = session.create_buffer(job.score_map_bytes()).unwrap();
+            session
+                .dispatch(
+                    &pipeline,
+                    &[&table, &weights, &scores, &scan],
+                    job.workgroups,
+                )
+                .unwrap();
+            let on_gpu =
+                decode_score_map(&session.read(&scores, 0, job.score_map_bytes()).unwrap());
+            for buffer in [table, weights, scan, scores] {
+                session.release(buffer);
+            }
+            let on_cpu = score_map(&integral, &model, &settings, &g);
+            assert_eq!(on_gpu.len(), on_cpu.len());
+            for (i, (g, c)) in on_gpu.iter().zip(&on_cpu).enumerate() {
+                match (g, c) {
+                    (None, None) => {}
+                    (Some((gl, gs)), Some((cl, cs))) if gl == cl => {
+                        worst = worst.max((gs - cs).abs());
+                        digits += 1;
+                    }
+                    _ => panic!("{width}×{height} {settings:?}: window {i} is {g:?} on the GPU, {c:?} on the CPU"),
+                }
+            }
+            windows += on_cpu.len();
+        }
+    }
+    eprintln!(
+        "object-detect: {compared} boxes agree ({score_differs} reported scores differ); {windows} windows, {digits} digit windows, largest probability difference {worst:e}"
+    );
+    assert!(
+        worst <= SCORE_TOLERANCE,
+        "GPU and CPU probabilities differ by {worst}"
+    );
 }

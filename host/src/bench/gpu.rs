@@ -1,5 +1,6 @@
 //! `greenmesh bench gpu`: kernels' GPU paths against their wasm CPU paths
-//! (1080p blur and Sobel, a 1024² matmul),
+//! (1080p blur and Sobel, a 1024² matmul, digit detection on a 1024×768
+//! page),
 //! both in the sandbox exactly as a node runs them (on lavapipe, Mesa's
 //! software Vulkan, the GPU path is expected to be slower: it is a CPU too).
 
@@ -36,6 +37,7 @@ struct Case {
 fn cases() -> Vec<Case> {
     let (matmul, matmul_params) = computation::testdata::matmul_input(1024, 1024, 1024, 11);
     let frame = image_filter::testdata::png_payload(&image_filter::testdata::scene(1920, 1080, 8));
+    let page = object_detect::testdata::page(1024, 768, 120, 0xBE4C).payload();
     vec![
         Case {
             label: "gaussian blur σ=2, 1920×1080 RGB PNG",
@@ -55,10 +57,17 @@ fn cases() -> Vec<Case> {
             input: matmul,
             params: matmul_params,
         },
+        Case {
+            label: "object-detect, 1024×768 PNG page of 120 digits (140,819 windows)",
+            kernel: "object-detect",
+            input: page,
+            params: r#"{"device":"auto"}"#.into(),
+        },
     ]
 }
 
-/// Prints GPU vs wasm-CPU times: 1080p blur and Sobel, a 1024² matmul.
+/// Prints GPU vs wasm-CPU times: 1080p blur and Sobel, a 1024² matmul,
+/// digit detection on a 1024×768 page.
 /// Times include the whole task in the sandbox (PNG decode and encode too).
 pub fn run(kernel_dir: &Path, runs: usize) -> anyhow::Result<()> {
     let gpu = Gpu::open()?.ok_or_else(|| {

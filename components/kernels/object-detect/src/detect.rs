@@ -2,6 +2,12 @@
 //! window resampled to 8×8 features and classified; windows whose best class
 //! is a digit with probability ≥ `min_score` are candidates, and
 //! non-maximum suppression picks among them.
+//!
+//! [`detect`] is the CPU path and the reference. The GPU path (`gpu.rs`)
+//! computes the same per-window classification as a dense *score map* (one
+//! entry per window position, laid out by [`grids`]); [`score_map`] is the
+//! CPU's version of that map and [`detections_from_score_map`] turns either
+//! into the same detections [`detect`] returns.
 
 use crate::boxes::{non_maximum_suppression, Detection, Rect};
 use crate::codec::GrayImage;
@@ -40,14 +46,94 @@ pub fn window_count(width: u32, height: u32, settings: &ScanSettings) -> u64 {
         .sum()
 }
 
+/// One window size's part of a dense scan: `columns × rows` positions of a
+/// `size`-pixel window, `stride` pixels apart, numbered row by row from
+/// `first` in the score map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub size: u32,
+    pub columns: u32,
+    pub rows: u32,
+    pub first: u64,
+}
+
+impl Grid {
+    /// Number of window positions.
+    pub fn windows(&self) -> u64 {
+        self.columns as u64 * self.rows as u64
+    }
+}
+
+/// The grids of a scan in the order [`detect`] visits windows (the sizes as
+/// `settings` lists them, sizes larger than the image left out); their
+/// windows add up to [`window_count`].
+pub fn grids(width: u32, height: u32, settings: &ScanSettings) -> Vec<Grid> {
+    let mut first = 0;
+    settings
+        .window_sizes
+        .iter()
+        .filter(|&&size| size <= width && size <= height)
+        .map(|&size| {
+            let grid = Grid {
+                size,
+                columns: (width - size) / settings.stride + 1,
+                rows: (height - size) / settings.stride + 1,
+                first,
+            };
+            first += grid.windows();
+            grid
+        })
+        .collect()
+}
+
+/// A window's entry in a score map: the most probable digit and its
+/// probability when that beats the background class, else `None` (also for
+/// blank windows, which are not classified).
+pub type WindowScore = Option<(u8, f32)>;
+
+/// Working memory for [`classify`].
+struct Scratch {
+    features: [u8; FEATURES],
+    hidden: Vec<f32>,
+    probabilities: [f32; CLASSES],
+}
+
+impl Scratch {
+    fn new(model: &Mlp) -> Self {
+        Self {
+            features: [0; FEATURES],
+            hidden: vec![0.0; model.hidden],
+            probabilities: [0.0; CLASSES],
+        }
+    }
+}
+
+/// Classifies the `size`-pixel window at `(x, y)`: blank windows (less ink
+/// than [`MIN_INK`]) are skipped, the others run through the model.
+fn classify(
+    integral: &InkIntegral,
+    model: &Mlp,
+    (x, y, size): (usize, usize, usize),
+    scratch: &mut Scratch,
+) -> WindowScore {
+    if integral.window_features(x, y, size, &mut scratch.features) < MIN_INK {
+        return None;
+    }
+    model.forward(
+        &scratch.features,
+        &mut scratch.hidden,
+        &mut scratch.probabilities,
+    );
+    let (label, score) = best_digit(&scratch.probabilities);
+    (score > scratch.probabilities[BACKGROUND]).then_some((label, score))
+}
+
 /// Finds digits in `image`, best first.
 pub fn detect(image: &GrayImage, model: &Mlp, settings: &ScanSettings) -> Vec<Detection> {
     let integral = InkIntegral::from_gray(image);
     let (width, height) = (integral.width(), integral.height());
     let stride = settings.stride as usize;
-    let mut features = [0u8; FEATURES];
-    let mut hidden = vec![0f32; model.hidden];
-    let mut probabilities = [0f32; CLASSES];
+    let mut scratch = Scratch::new(model);
     let mut candidates = Vec::new();
     for &size in &settings.window_sizes {
         let size = size as usize;
@@ -56,12 +142,11 @@ pub fn detect(image: &GrayImage, model: &Mlp, settings: &ScanSettings) -> Vec<De
         }
         for y in (0..=height - size).step_by(stride) {
             for x in (0..=width - size).step_by(stride) {
-                if integral.window_features(x, y, size, &mut features) < MIN_INK {
+                let Some((label, score)) = classify(&integral, model, (x, y, size), &mut scratch)
+                else {
                     continue;
-                }
-                model.forward(&features, &mut hidden, &mut probabilities);
-                let (label, score) = best_digit(&probabilities);
-                if score >= settings.min_score && score > probabilities[BACKGROUND] {
+                };
+                if score >= settings.min_score {
                     candidates.push(Detection {
                         label,
                         score,
@@ -73,6 +158,60 @@ pub fn detect(image: &GrayImage, model: &Mlp, settings: &ScanSettings) -> Vec<De
                         },
                     });
                 }
+            }
+        }
+    }
+    non_maximum_suppression(candidates, settings.nms_iou, MAX_DETECTIONS)
+}
+
+/// The score map of `grids` computed on the CPU: what the GPU's shader
+/// computes, entry for entry (up to float rounding).
+pub fn score_map(
+    integral: &InkIntegral,
+    model: &Mlp,
+    settings: &ScanSettings,
+    grids: &[Grid],
+) -> Vec<WindowScore> {
+    let mut scratch = Scratch::new(model);
+    let stride = settings.stride as usize;
+    let mut map = Vec::with_capacity(grids.iter().map(Grid::windows).sum::<u64>() as usize);
+    for grid in grids {
+        for row in 0..grid.rows as usize {
+            for column in 0..grid.columns as usize {
+                let window = (column * stride, row * stride, grid.size as usize);
+                map.push(classify(integral, model, window, &mut scratch));
+            }
+        }
+    }
+    map
+}
+
+/// The detections of a score map laid out by `grids`: windows whose digit
+/// reaches `min_score`, then non-maximum suppression, as in [`detect`].
+pub fn detections_from_score_map(
+    map: &[WindowScore],
+    grids: &[Grid],
+    settings: &ScanSettings,
+) -> Vec<Detection> {
+    let mut candidates = Vec::new();
+    for grid in grids {
+        let windows = &map[grid.first as usize..(grid.first + grid.windows()) as usize];
+        for (index, window) in windows.iter().enumerate() {
+            let Some((label, score)) = *window else {
+                continue;
+            };
+            if score >= settings.min_score {
+                let (column, row) = (index as u32 % grid.columns, index as u32 / grid.columns);
+                candidates.push(Detection {
+                    label,
+                    score,
+                    rect: Rect {
+                        x: column * settings.stride,
+                        y: row * settings.stride,
+                        width: grid.size,
+                        height: grid.size,
+                    },
+                });
             }
         }
     }
@@ -109,6 +248,68 @@ mod tests {
         let s = settings(4, vec![16, 24, 32]);
         assert_eq!(window_count(128, 96, &s), 29 * 21 + 27 * 19 + 25 * 17);
         assert_eq!(window_count(20, 20, &s), 2 * 2);
+    }
+
+    #[test]
+    fn grids_number_the_windows_in_scan_order() {
+        let s = settings(4, vec![16, 24, 32, 128]);
+        let g = grids(128, 96, &s);
+        assert_eq!(
+            g,
+            vec![
+                Grid {
+                    size: 16,
+                    columns: 29,
+                    rows: 21,
+                    first: 0
+                },
+                Grid {
+                    size: 24,
+                    columns: 27,
+                    rows: 19,
+                    first: 29 * 21
+                },
+                Grid {
+                    size: 32,
+                    columns: 25,
+                    rows: 17,
+                    first: 29 * 21 + 27 * 19
+                },
+            ]
+        );
+        let total: u64 = g.iter().map(Grid::windows).sum();
+        assert_eq!(total, window_count(128, 96, &s));
+        assert!(grids(8, 8, &s).is_empty());
+    }
+
+    #[test]
+    fn the_score_map_gives_the_same_detections_as_the_scan() {
+        let model = Mlp::embedded().unwrap();
+        let mut scenes = crate::testdata::held_out_scenes(4);
+        scenes.push(crate::testdata::sample_scene());
+        let variants = [
+            settings(4, vec![16, 24, 32]),
+            ScanSettings {
+                min_score: 0.0,
+                ..settings(3, vec![8, 16, 40])
+            },
+            settings(2, vec![24]),
+        ];
+        for scene in &scenes {
+            let integral = InkIntegral::from_gray(&scene.image);
+            for s in &variants {
+                let g = grids(scene.image.width, scene.image.height, s);
+                let map = score_map(&integral, &model, s, &g);
+                assert_eq!(
+                    map.len() as u64,
+                    window_count(scene.image.width, scene.image.height, s)
+                );
+                assert!(map.iter().any(Option::is_some));
+                let reference = detect(&scene.image, &model, s);
+                assert!(!reference.is_empty());
+                assert_eq!(detections_from_score_map(&map, &g, s), reference);
+            }
+        }
     }
 
     #[test]

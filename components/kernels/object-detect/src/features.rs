@@ -71,6 +71,12 @@ impl InkIntegral {
         self.height
     }
 
+    /// The table itself, row by row: `(width + 1) * (height + 1)` entries
+    /// (what the GPU path uploads).
+    pub fn table(&self) -> &[u32] {
+        &self.table
+    }
+
     /// Fills `out` with the features of the `size`×`size` window at `(x, y)`:
     /// each of the 8×8 cells gets `round(16 × mean ink / 255)`. Returns the
     /// sum of the features. `size` must be a multiple of 8 and the window

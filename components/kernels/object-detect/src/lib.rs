@@ -2,17 +2,26 @@
 //! objects) in a PNG page and returns their labelled boxes as JSON. A sliding
 //! window over a few sizes feeds a tiny perceptron trained on UCI optdigits
 //! (`examples/train.rs`); non-maximum suppression picks among the hits.
+//!
+//! The dense scan (features and classifier for every window) runs on the
+//! node's GPU when it has one ([`gpu`], a WGSL compute pass) and on the CPU
+//! otherwise ([`detect`], the reference); the `device` param chooses. Both
+//! give the same boxes and labels, scores within [`gpu::SCORE_TOLERANCE`].
 
 pub mod boxes;
 pub mod codec;
 pub mod dataset;
 pub mod detect;
 pub mod features;
+pub mod gpu;
 pub mod model;
 pub mod testdata;
 
 use detect::{detect, window_count, ScanSettings};
-use greenmesh_kernel::{expect_media_type, params, Description, Kernel, KernelError, Payload};
+use greenmesh_kernel::gpu::{Device, GpuError};
+use greenmesh_kernel::{
+    expect_media_type, params, Description, GpuUse, Kernel, KernelError, Payload,
+};
 use serde::{Deserialize, Serialize};
 
 /// The most windows one run classifies (about 3.1 million for a 4096×4096
@@ -40,6 +49,9 @@ pub struct DetectParams {
     pub window_sizes: Vec<u32>,
     /// Step between window positions, 1–64 pixels.
     pub stride: u32,
+    /// Where the scan runs: `auto` (the GPU when the node has one), `cpu`
+    /// or `gpu` (fails without one).
+    pub device: Device,
 }
 
 impl Default for DetectParams {
@@ -49,6 +61,7 @@ impl Default for DetectParams {
             nms_iou: 0.3,
             window_sizes: vec![16, 24, 32],
             stride: 4,
+            device: Device::Auto,
         }
     }
 }
@@ -118,7 +131,8 @@ const PARAMS_DOC: &str = r#"{
   "min_score": {"default": 0.6, "doc": "smallest class probability reported, 0..1"},
   "nms_iou": {"default": 0.3, "doc": "non-maximum suppression: largest IoU a kept box may have with a better one, 0..1"},
   "window_sizes": {"default": [16, 24, 32], "doc": "window sides scanned in pixels, multiples of 8 from 8 to 256, at most 8"},
-  "stride": {"default": 4, "doc": "step between window positions in pixels, 1..64"}
+  "stride": {"default": 4, "doc": "step between window positions in pixels, 1..64"},
+  "device": {"default": "auto", "doc": "where the window scan runs: auto (GPU when the node has one, else CPU), cpu, or gpu (fails without a GPU); the GPU gives the CPU's boxes and labels, scores within 0.0001"}
 }"#;
 
 impl Kernel for ObjectDetect {
@@ -126,18 +140,20 @@ impl Kernel for ObjectDetect {
         Description {
             name: "object-detect".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            summary: "Finds handwritten digits in a PNG page: labelled bounding boxes with scores, as JSON."
+            summary: "Finds handwritten digits in a PNG page: labelled bounding boxes with scores, as JSON; the window scan runs on the GPU when the node has one."
                 .into(),
             input_types: vec!["image/png".into()],
             output_types: vec!["application/json".into()],
             params: PARAMS_DOC.into(),
-            gpu: greenmesh_kernel::GpuUse::None,
+            gpu: GpuUse::Optional,
         }
     }
 
     fn run(input: Payload, params_json: &str) -> Result<Payload, KernelError> {
         expect_media_type(&input, &["image/png"])?;
-        let settings = params::<DetectParams>(params_json)?.validate()?;
+        let params = params::<DetectParams>(params_json)?;
+        let device = params.device;
+        let settings = params.validate()?;
         let image = codec::decode_png(&input.bytes)?;
         let windows = window_count(image.width, image.height, &settings);
         if windows > MAX_WINDOWS {
@@ -147,7 +163,11 @@ impl Kernel for ObjectDetect {
             )));
         }
         let model = model::Mlp::embedded().map_err(KernelError::Failed)?;
-        let detections = detect(&image, &model, &settings);
+        let detections = if device.use_gpu() {
+            gpu::detect(&image, &model, &settings).map_err(gpu_failure)?
+        } else {
+            detect(&image, &model, &settings)
+        };
         let report = Report {
             bounding_boxes: detections
                 .iter()
@@ -168,6 +188,17 @@ impl Kernel for ObjectDetect {
         let json = serde_json::to_vec(&report).map_err(|e| KernelError::Failed(e.to_string()))?;
         Ok(Payload::new("application/json", json))
     }
+}
+
+/// A failed GPU scan as the task's error (with a hint when there is no GPU).
+fn gpu_failure(e: GpuError) -> KernelError {
+    let hint = match e {
+        GpuError::Unavailable(_) => {
+            r#" ("device": "gpu" needs a GPU; "auto" or "cpu" runs the scan on the CPU)"#
+        }
+        _ => "",
+    };
+    KernelError::Failed(format!("GPU scan: {e}{hint}"))
 }
 
 greenmesh_kernel::export_kernel!(ObjectDetect);
@@ -291,6 +322,72 @@ mod tests {
     }
 
     #[test]
+    fn device_is_parsed_and_defaults_to_auto() {
+        let parse = |json: &str| params::<DetectParams>(json).map(|p| p.device);
+        assert_eq!(parse("{}").unwrap(), Device::Auto);
+        assert_eq!(parse(r#"{"device": "auto"}"#).unwrap(), Device::Auto);
+        assert_eq!(parse(r#"{"device": "cpu"}"#).unwrap(), Device::Cpu);
+        assert_eq!(
+            parse(r#"{"device": "gpu", "stride": 8}"#).unwrap(),
+            Device::Gpu
+        );
+        for bad in [r#"{"device": "tpu"}"#, r#"{"device": "GPU"}"#] {
+            let err = ObjectDetect::run(sample_input().0, bad).unwrap_err();
+            assert!(
+                matches!(&err, KernelError::InvalidParams(m) if m.contains("unknown variant")),
+                "{bad}: {err}"
+            );
+        }
+        assert!(matches!(
+            ObjectDetect::run(sample_input().0, r#"{"device": 1}"#),
+            Err(KernelError::InvalidParams(_))
+        ));
+    }
+
+    #[test]
+    fn device_gpu_without_a_gpu_fails_clearly() {
+        let err = ObjectDetect::run(sample_input().0, r#"{"device": "gpu"}"#).unwrap_err();
+        let KernelError::Failed(message) = &err else {
+            panic!("{err}");
+        };
+        assert!(message.contains("no GPU"), "{message}");
+        assert!(
+            message.contains(r#""device": "gpu" needs a GPU"#),
+            "{message}"
+        );
+        // Even when there is nothing to scan.
+        let tiny = Payload::new("image/png", encode_png(&GrayImage::filled(8, 8, 0)));
+        assert!(matches!(
+            ObjectDetect::run(tiny, r#"{"device": "gpu"}"#),
+            Err(KernelError::Failed(m)) if m.contains("no GPU")
+        ));
+        // Bad params are reported as such first.
+        assert!(matches!(
+            ObjectDetect::run(sample_input().0, r#"{"device": "gpu", "stride": 0}"#),
+            Err(KernelError::InvalidParams(_))
+        ));
+    }
+
+    #[test]
+    fn natively_auto_falls_back_to_the_cpu_with_identical_output() {
+        for params in [
+            "{}",
+            r#"{"min_score": 0.2, "window_sizes": [16, 32], "stride": 2}"#,
+        ] {
+            let with = |device: &str| {
+                let mut json: Value = serde_json::from_str(params).unwrap();
+                json["device"] = device.into();
+                ObjectDetect::run(sample_input().0, &json.to_string())
+                    .unwrap()
+                    .bytes
+            };
+            let default = ObjectDetect::run(sample_input().0, params).unwrap().bytes;
+            assert_eq!(with("auto"), default, "{params}");
+            assert_eq!(with("cpu"), default, "{params}");
+        }
+    }
+
+    #[test]
     fn describe_names_the_capability_and_documents_every_param() {
         let d = ObjectDetect::describe();
         assert_eq!(d.name, "object-detect");
@@ -311,5 +408,9 @@ mod tests {
             serde_json::json!(defaults.window_sizes)
         );
         assert_eq!(doc["stride"]["default"], defaults.stride);
+        assert_eq!(doc["device"]["default"], "auto");
+        assert_eq!(defaults.device, Device::Auto);
+        assert_eq!(d.gpu, GpuUse::Optional);
+        assert_eq!(doc.as_object().unwrap().len(), 5, "one entry per param");
     }
 }

@@ -165,6 +165,12 @@ pub fn sample_scene() -> Scene {
     compose_scene(&held_out_digits(), 256, 192, 6, 0xBE4C)
 }
 
+/// A `width`×`height` page of `digits` held-out digits (fewer when they do
+/// not fit), seed `seed`: larger pages for benchmarks.
+pub fn page(width: u32, height: u32, digits: usize, seed: u64) -> Scene {
+    compose_scene(&held_out_digits(), width, height, digits, seed)
+}
+
 /// The benchmark's typical task: [`sample_scene`] as PNG, and the default
 /// params `{}`.
 pub fn sample_input() -> (Payload, String) {
