@@ -144,7 +144,12 @@ async fn submit_lease_receipt_result_and_restart() {
         .collect();
     assert_eq!(
         kinds,
-        ["task_submitted", "task_delegated", "task_completed"]
+        [
+            "task_submitted",
+            "task_delegated",
+            "carbon_saved",
+            "task_completed"
+        ]
     );
     app.stop().await;
 }

@@ -6,6 +6,7 @@ mod cli;
 mod compose;
 mod coordinator;
 mod durability;
+mod energy;
 mod governance;
 mod gpu;
 mod kernels;

@@ -479,6 +479,22 @@ async fn every_documented_operation_answers_as_documented() {
         spec.check("POST", "/api/v1/delegations/{id}/veto", &r);
     }
 
+    // Carbon.
+    for q in ["limit=5", "limit=0"] {
+        let r = call("GET", format!("/api/v1/ledger?{q}"), Value::Null, None).await;
+        spec.check("GET", "/api/v1/ledger", &r);
+    }
+    for id in ["me", "user-someone-else"] {
+        let r = call(
+            "GET",
+            format!("/api/v1/users/{id}/impact"),
+            Value::Null,
+            t(),
+        )
+        .await;
+        spec.check("GET", "/api/v1/users/{id}/impact", &r);
+    }
+
     let missing = spec.unexercised();
     assert!(
         missing.is_empty(),

@@ -126,6 +126,17 @@ impl TestNode {
         .await
     }
 
+    /// Heartbeats with `energy` (the API's JSON: sources, clean_share,
+    /// carbon_intensity, forecast).
+    pub async fn report_energy(&self, energy: Value) -> anyhow::Result<Reply> {
+        self.signed(
+            "PUT",
+            &format!("/api/v1/nodes/{}/heartbeat", self.id),
+            json!({ "load": 0.0, "energy": energy }),
+        )
+        .await
+    }
+
     /// Reports a new clean-energy share.
     pub async fn report_clean_share(&self, clean_share: f32) -> anyhow::Result<Reply> {
         self.signed(

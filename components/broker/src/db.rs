@@ -43,6 +43,16 @@ const SCHEMA: &[&str] = &[
         signature TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS broker_grants_by_user ON broker_grants (user_id)",
     "CREATE INDEX IF NOT EXISTS broker_grants_by_granter ON broker_grants (granted_by)",
+    // Carbon accounting (carbon.rs): the baseline at submission, one row per lease.
+    "CREATE TABLE IF NOT EXISTS broker_task_baseline (
+        task_id TEXT PRIMARY KEY, intensity REAL, source TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS broker_carbon (
+        lease_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, user_id TEXT NOT NULL, node_id TEXT NOT NULL,
+        intensity REAL NOT NULL, clean_share REAL NOT NULL, baseline_intensity REAL, baseline_source TEXT,
+        leased_at INTEGER NOT NULL, deferral_ms INTEGER NOT NULL, status TEXT NOT NULL,
+        energy_wh REAL, emitted_g REAL, saved_g REAL, clean_wh REAL, dirty_wh REAL, executed_at INTEGER)",
+    "CREATE INDEX IF NOT EXISTS broker_carbon_by_time ON broker_carbon (status, executed_at)",
+    "CREATE INDEX IF NOT EXISTS broker_carbon_by_user ON broker_carbon (user_id, status, executed_at)",
     "CREATE TABLE IF NOT EXISTS broker_blobs (
         sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, bytes BLOB NOT NULL,
         owner TEXT NOT NULL, created_at INTEGER NOT NULL)",

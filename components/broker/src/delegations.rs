@@ -106,6 +106,7 @@ pub fn veto(db: &Db, caller: &User, lease_id: &str) -> ApiResult {
         ],
     )?;
     crate::policy::pin_home(db, &d.task_id)?;
+    crate::carbon::forget(db, lease_id)?;
     crate::events::record(
         db,
         "delegation_vetoed",

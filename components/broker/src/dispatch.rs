@@ -2,8 +2,10 @@
 //! cost, reputation and availability, and explain the choice.
 //!
 //! score = 0.5 · (1 − price / max_price) + 0.3 · reputation + 0.2 · (1 − load)
-//! over offers whose quote is within `max_price`. Energy joins the score with
-//! the energy-aware SLA work.
+//! over offers whose quote is within `max_price` for urgent tasks; for every
+//! other SLA clean energy weighs in:
+//! 0.3 · price + 0.2 · reputation + 0.1 · (1 − load) + 0.4 · (1 − intensity / dirtiest),
+//! and patient SLAs may wait for a cleaner slot ([`crate::schedule`]).
 //!
 //! Governance narrows the search first ([`Placement`]): nodes whose owners
 //! granted the requester the task count as allowed, a vetoed task only sees
@@ -18,9 +20,10 @@ use crate::greenmesh::reputation::scores;
 use crate::tasks::TaskRequest;
 use serde_json::{json, Value};
 
-const W_PRICE: f64 = 0.5;
-const W_REPUTATION: f64 = 0.3;
-const W_AVAILABILITY: f64 = 0.2;
+/// Score weights (price, reputation, availability, clean energy) for urgent
+/// tasks, and for every SLA that prefers clean energy.
+const WEIGHTS_URGENT: [f64; 4] = [0.5, 0.3, 0.2, 0.0];
+const WEIGHTS_CLEAN: [f64; 4] = [0.3, 0.2, 0.1, 0.4];
 
 /// Offers considered per decision: the cheapest, least-loaded eligible ones
 /// (the marketplace finds them through an index, so a decision costs the same
@@ -37,6 +40,9 @@ pub struct Candidate {
     pub price: f64,
     pub reputation: f64,
     pub load: f32,
+    /// The node's grid intensity (gCO2/kWh) and clean share when decided.
+    pub intensity: f32,
+    pub clean_share: f32,
     pub score: f64,
     pub factors: Vec<(String, f64)>,
     pub model: String,
@@ -56,6 +62,8 @@ pub struct Decision {
     pub more_declined: u32,
     /// The lowest quote refused for exceeding `max_price` (fed back to pricing).
     pub cheapest_refused: Option<f64>,
+    /// Eligible nodes exist, but the task waits for cleaner energy.
+    pub deferred: bool,
 }
 
 impl Decision {
@@ -63,6 +71,7 @@ impl Decision {
         let cand = |c: &Candidate| {
             json!({
                 "node_id": c.node_id, "price": c.price, "reputation": c.reputation, "load": c.load,
+                "carbon_intensity": c.intensity, "clean_share": c.clean_share,
                 "score": c.score, "price_factors": c.factors.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
                 "pricing_model": c.model,
             })
@@ -71,8 +80,8 @@ impl Decision {
             "chosen": self.chosen.as_ref().map(|c| {
                 let mut v = cand(c);
                 v["why"] = json!(format!(
-                    "highest score {:.3}: price {:.3} credits, reputation {:.2}, load {:.2}{}",
-                    c.score, c.price, c.reputation, c.load,
+                    "highest score {:.3}: price {:.3} credits, reputation {:.2}, load {:.2}, {:.0} gCO2/kWh{}",
+                    c.score, c.price, c.reputation, c.load, c.intensity,
                     if self.runners_up.is_empty() { String::from(", the only eligible offer") } else { format!(", ahead of {} other offer(s)", self.runners_up.len()) }
                 ));
                 v
@@ -85,6 +94,7 @@ impl Decision {
             "declined": self.declined.iter().map(|(n, r)| json!({ "node_id": n, "reason": r })).collect::<Vec<_>>(),
             "more_declined": self.more_declined,
             "reason": self.reason,
+            "deferred": self.deferred,
         })
     }
 }
@@ -118,22 +128,33 @@ pub struct Placement {
     pub owner: Option<String>,
     /// Only nodes with at least this clean share (eco mode).
     pub min_clean_share: f32,
+    /// The SLA the task runs under, when it was submitted, and how long it
+    /// is expected to run (its time limit).
+    pub sla: String,
+    pub created_at: u64,
+    pub expected_ms: u64,
 }
 
 impl Placement {
-    /// For a task of `owner` named by `capability` (and `name`) under `policy`.
+    /// For a task of `owner` named by `capability` (and `name`) under
+    /// `policy`, submitted at `created_at`.
     pub fn new(
         db: &Db,
         owner: &str,
+        request: &TaskRequest,
         capability: &str,
-        name: Option<&str>,
         policy: &crate::policy::Policy,
+        created_at: u64,
     ) -> Result<Self, ApiError> {
         let mut names = vec![capability];
-        names.extend(name);
+        names.extend(request.name.as_deref());
+        let own_node_only = policy.owner_only || crate::schedule::own_source(&policy.sla).is_some();
         Ok(Self {
+            sla: policy.sla.clone(),
+            created_at,
+            expected_ms: request.requirements.max_execution_time_sec as u64 * 1000,
             granted_nodes: crate::grants::granted_nodes(db, owner, &names)?,
-            owner: policy.owner_only.then(|| owner.to_string()),
+            owner: own_node_only.then(|| owner.to_string()),
             min_clean_share: if policy.sla == "eco" {
                 crate::policy::eco_min_clean_share()
             } else {
@@ -240,22 +261,55 @@ pub fn decide_excluding(
             scores::Role::Provider,
         )
     };
+    let sla = placement.sla.as_str();
+    let weights = if crate::schedule::prefers_clean(sla) {
+        WEIGHTS_CLEAN
+    } else {
+        WEIGHTS_URGENT
+    };
+    let dirtiest = priced
+        .iter()
+        .map(|(o, _)| o.node.energy.carbon_intensity)
+        .fold(0.0f32, f32::max);
     let mut candidates = Vec::with_capacity(priced.len());
+    let mut energies = Vec::with_capacity(priced.len());
     for ((offer, quote), reputation) in priced.into_iter().zip(reputations) {
+        if let Some(source) = crate::schedule::own_source(sla) {
+            if !crate::schedule::has_source(&offer.node.energy, source) {
+                decision.declined.push((
+                    offer.node.id.clone(),
+                    format!(
+                        "{sla}: {source} is under {:.0} % of its mix now",
+                        crate::schedule::OWN_SOURCE_SHARE * 100.0
+                    ),
+                ));
+                continue;
+            }
+        }
         let reputation = reputation.value;
         let price_term = if request.max_price > 0.0 {
             1.0 - quote.price / request.max_price
         } else {
             1.0
         };
-        let score = W_PRICE * price_term
-            + W_REPUTATION * reputation
-            + W_AVAILABILITY * (1.0 - offer.node.load as f64);
+        let intensity = offer.node.energy.carbon_intensity;
+        let clean_term = if dirtiest > 0.0 {
+            1.0 - (intensity / dirtiest) as f64
+        } else {
+            1.0
+        };
+        let score = weights[0] * price_term
+            + weights[1] * reputation
+            + weights[2] * (1.0 - offer.node.load as f64)
+            + weights[3] * clean_term;
+        energies.push((offer.node.id.clone(), offer.node.energy.clone()));
         candidates.push(Candidate {
             node_id: offer.node.id,
             price: quote.price,
             reputation,
             load: offer.node.load,
+            intensity,
+            clean_share: offer.node.energy.clean_share,
             score,
             factors: quote.factors,
             model: quote.model,
@@ -266,6 +320,26 @@ pub fn decide_excluding(
             .total_cmp(&a.score)
             .then_with(|| a.node_id.cmp(&b.node_id))
     });
+    // A patient task may wait for a cleaner slot the forecasts promise.
+    if let crate::schedule::Timing::Wait(why) = crate::schedule::timing(
+        sla,
+        placement.created_at,
+        crate::util::now_ms(),
+        placement.expected_ms,
+        crate::schedule::dispatch_tick_ms(),
+        &energies
+            .iter()
+            .map(|(id, e)| crate::schedule::NodeEnergy {
+                node_id: id,
+                energy: e,
+            })
+            .collect::<Vec<_>>(),
+    ) {
+        decision.runners_up = candidates;
+        decision.reason = Some(why);
+        decision.deferred = true;
+        return Ok(decision);
+    }
     let mut candidates = candidates.into_iter();
     decision.chosen = candidates.next();
     decision.runners_up = candidates.collect();
@@ -298,7 +372,8 @@ pub fn decide(
 /// is reported to pricing once; re-dispatches of queued tasks do not repeat it.
 pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError> {
     let rows = db.query(
-        "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, p.sla, p.owner_only
+        "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, p.sla, p.owner_only,
+                t.created_at
          FROM broker_tasks t LEFT JOIN broker_task_policy p ON p.task_id = t.id
          WHERE t.id = ? AND t.status = 'queued'",
         &[text(task_id)],
@@ -325,7 +400,8 @@ pub fn dispatch_one(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError>
         owner_only: row.get::<i64>(7).unwrap_or(0) != 0,
         ..crate::policy::Policy::at_submission(None, None, request.sla.as_deref())
     };
-    let placement = Placement::new(db, &owner, &capability, request.name.as_deref(), &policy)?;
+    let created_at = row.get::<i64>(8).unwrap_or(0) as u64;
+    let placement = Placement::new(db, &owner, &request, &capability, &policy, created_at)?;
     let decision = decide_excluding(db, &capability, &request, input_bytes, &placement, &exclude)?;
     let now = crate::util::now_ms();
     match &decision.chosen {

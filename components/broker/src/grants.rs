@@ -179,14 +179,17 @@ pub fn revoke(db: &Db, caller: &User, id: &str) -> ApiResult {
     }
 }
 
+/// A user's live grants: `(node, task pattern)`.
+type LiveGrants = std::rc::Rc<Vec<(String, String)>>;
+
 thread_local! {
-    /// Live grants per user, `(node, pattern)`, read once per request: a
-    /// heartbeat re-decides up to 50 queued tasks, mostly of a few users.
-    static LIVE: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<Vec<(String, String)>>>> =
+    /// Live grants per user, read once per request: a heartbeat re-decides
+    /// up to 50 queued tasks, mostly of a few users.
+    static LIVE: std::cell::RefCell<std::collections::HashMap<String, LiveGrants>> =
         Default::default();
 }
 
-fn live_grants(db: &Db, user_id: &str) -> Result<std::rc::Rc<Vec<(String, String)>>, ApiError> {
+fn live_grants(db: &Db, user_id: &str) -> Result<LiveGrants, ApiError> {
     if let Some(g) = LIVE.with(|l| l.borrow().get(user_id).cloned()) {
         return Ok(g);
     }

@@ -89,13 +89,23 @@ pub fn create(
             text(task_id),
         ],
     )?;
+    crate::carbon::on_lease(
+        db,
+        &lease.lease_id,
+        task_id,
+        owner,
+        &chosen.node_id,
+        chosen.intensity,
+        chosen.clean_share,
+    )?;
     crate::events::record(
         db,
         "task_delegated",
         Some(&chosen.node_id),
         Some(task_id),
         Some(owner),
-        json!({ "from": owner, "to": chosen.node_id, "lease_id": lease.lease_id, "price": chosen.price, "sla": request.sla }),
+        json!({ "from": owner, "to": chosen.node_id, "lease_id": lease.lease_id, "price": chosen.price,
+                "sla": request.sla, "carbon_intensity": chosen.intensity }),
     )
 }
 
@@ -116,6 +126,7 @@ pub fn failed_nodes(db: &Db, task_id: &str) -> Result<Vec<String>, ApiError> {
 /// a task failing here never produced a receipt, so its quota is given back.
 fn requeue(db: &Db, task_id: &str, lease_id: &str, reason: &str) -> Result<(), ApiError> {
     let now = crate::util::now_ms();
+    crate::carbon::forget(db, lease_id)?;
     let failed = db.query(
         "SELECT owner FROM broker_tasks WHERE id = ? AND lease_id = ? AND attempts >= ?",
         &[
@@ -315,6 +326,16 @@ pub fn result(db: &Db, lease: &Lease, status: &str, body: &[u8]) -> ApiResult {
                 format!("lease {} expired; its task was re-queued", lease.lease_id),
             ))
         }
+        "interrupted" => {
+            return Err(ApiError::new(
+                410,
+                "lease_interrupted",
+                format!(
+                "lease {} was interrupted when the node's energy got worse; the task was re-queued",
+                lease.lease_id
+            ),
+            ))
+        }
         "vetoed" => {
             return Err(ApiError::new(
                 410,
@@ -426,6 +447,17 @@ pub fn result(db: &Db, lease: &Lease, status: &str, body: &[u8]) -> ApiResult {
             scores::record_event(owner, scores::Role::Requester, scores::Event::Success);
             crate::standing::record_completion(db, owner, &node.owner)?;
         }
+    }
+    let saved = crate::carbon::on_receipt(db, &lease.lease_id, receipt.energy_wh, succeeded)?;
+    if let (true, Some(saved)) = (succeeded, saved) {
+        crate::events::record(
+            db,
+            "carbon_saved",
+            Some(&lease.node_id),
+            Some(&lease.task_id),
+            None,
+            json!({ "g_co2": saved, "energy_wh": receipt.energy_wh }),
+        )?;
     }
     quotes::record_outcome(&quotes::Outcome {
         capability: lease.capability.clone(),

@@ -13,18 +13,21 @@ mod admin;
 mod api;
 mod auth;
 mod blobs;
+mod carbon;
 mod db;
 mod delegations;
 mod dispatch;
 mod events;
 mod governance;
 mod grants;
+mod interrupt;
 mod keys;
 mod leases;
 mod nodes;
 mod policy;
 mod public_health;
 mod quota;
+mod schedule;
 mod standing;
 mod tasks;
 mod users;
@@ -139,6 +142,8 @@ fn route(req: &Request) -> ApiResult {
         (Method::Delete, ["tasks", id]) => tasks::cancel(&db, &auth::user(&db, req)?, id),
 
         (Method::Get, ["events"]) => events::list(&db, &query),
+        (Method::Get, ["ledger"]) => carbon::ledger(&db, &query),
+        (Method::Get, ["users", id, "impact"]) => carbon::impact(&db, &auth::user(&db, req)?, id),
         (Method::Post, ["blobs"]) => blobs::put(&db, &auth::user(&db, req)?.id, body),
         (Method::Get, ["blobs", sha]) => {
             auth::user_or_node(&db, req)?;
@@ -171,6 +176,8 @@ fn known_path(segs: &[&str]) -> bool {
             | ["events"]
             | ["keys", "broker"]
             | ["users", _, "quota"]
+            | ["users", _, "impact"]
+            | ["ledger"]
             | ["users", _, "donations"]
             | ["governance"]
             | ["governance", "voting-scheme"]

@@ -44,15 +44,53 @@ pub struct EnergyJson {
     clean_share: f32,
     #[serde(default)]
     carbon_intensity: f32,
+    /// The grid's expected intensity, in the Carbon Aware SDK's shape.
+    #[serde(default)]
+    forecast: Vec<ForecastJson>,
 }
 
-impl From<EnergyJson> for mt::EnergyState {
-    fn from(e: EnergyJson) -> Self {
-        mt::EnergyState {
-            sources: e.sources,
-            clean_share: e.clean_share,
-            carbon_intensity: e.carbon_intensity,
+/// One forecast interval: `{"timestamp": RFC 3339 or ms, "duration": minutes, "value": gCO2/kWh}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForecastJson {
+    timestamp: Timestamp,
+    duration: u32,
+    value: f32,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Timestamp {
+    Millis(u64),
+    Text(String),
+}
+
+impl EnergyJson {
+    /// The energy state, or which forecast timestamp could not be read.
+    fn into_state(self) -> Result<mt::EnergyState, ApiError> {
+        let mut forecast = Vec::with_capacity(self.forecast.len());
+        for (i, p) in self.forecast.into_iter().enumerate() {
+            let timestamp = match p.timestamp {
+                Timestamp::Millis(ms) => ms,
+                Timestamp::Text(t) => crate::util::parse_rfc3339(&t).ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("energy.forecast[{i}].timestamp"),
+                        format!("{t:?} is not an RFC 3339 time (e.g. 2026-03-08T07:00:00Z) or milliseconds"),
+                    )
+                })?,
+            };
+            forecast.push(mt::ForecastPoint {
+                timestamp,
+                duration_min: p.duration,
+                value: p.value,
+            });
         }
+        Ok(mt::EnergyState {
+            sources: self.sources,
+            clean_share: self.clean_share,
+            carbon_intensity: self.carbon_intensity,
+            forecast,
+        })
     }
 }
 
@@ -112,7 +150,12 @@ pub fn node_json(n: &mt::Node) -> Value {
             "max_input_bytes": c.max_input_bytes, "price": c.price,
         })).collect::<Vec<_>>(),
         "capacity": { "cpu_cores": n.capacity.cpu_cores, "memory_mb": n.capacity.memory_mb, "gpu": n.capacity.gpu },
-        "energy": { "sources": n.energy.sources, "clean_share": n.energy.clean_share, "carbon_intensity": n.energy.carbon_intensity },
+        "energy": {
+            "sources": n.energy.sources, "clean_share": n.energy.clean_share, "carbon_intensity": n.energy.carbon_intensity,
+            "forecast": n.energy.forecast.iter().map(|p| json!({
+                "timestamp": crate::util::iso8601(p.timestamp), "duration": p.duration_min, "value": p.value,
+            })).collect::<Vec<_>>(),
+        },
         "allowed_tasks": n.allowed_tasks,
         "load": n.load,
         "running_tasks": n.running_tasks,
@@ -145,7 +188,7 @@ pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
             memory_mb: r.capacity.memory_mb,
             gpu: r.capacity.gpu,
         },
-        energy: r.energy.into(),
+        energy: r.energy.into_state()?,
         allowed_tasks: r.allowed_tasks,
     };
     let node = registry::register(&user.id, &registration).map_err(market_error)?;
@@ -165,12 +208,15 @@ pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
 pub fn heartbeat(db: &Db, node_id: &str, body: &[u8]) -> ApiResult {
     let h: HeartbeatJson = parse_body(body)?;
     let beat = mt::Beat {
-        energy: h.energy.map(Into::into),
+        energy: h.energy.map(EnergyJson::into_state).transpose()?,
         load: h.load,
         running_tasks: h.running_tasks,
         latency_ms: h.latency_ms,
     };
     let node = registry::heartbeat(node_id, &beat).map_err(market_error)?;
+    if beat.energy.is_some() {
+        crate::interrupt::check(db, &node)?;
+    }
     crate::leases::expire(db)?;
     crate::dispatch::dispatch_queued(db, 50)?;
     Ok(json_response(200, &node_json(&node)))

@@ -274,6 +274,7 @@ fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError>
         ],
     )?;
     crate::policy::insert(db, id, &policy)?;
+    crate::carbon::record_baseline(db, id, &user.id)?;
     crate::events::record(
         db,
         "task_submitted",
@@ -312,9 +313,10 @@ pub fn precheck(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     let placement = crate::dispatch::Placement::new(
         db,
         &user.id,
+        r,
         &task.capability,
-        r.name.as_deref(),
         &policy,
+        crate::util::now_ms(),
     )?;
     let decision = crate::dispatch::decide(
         db,

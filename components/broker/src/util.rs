@@ -50,8 +50,84 @@ pub fn iso8601(ms: u64) -> String {
     )
 }
 
+/// Milliseconds since the Unix epoch of an RFC 3339 time such as
+/// `2026-03-08T07:00:00Z`, `2026-03-08T07:00:00.5+01:00` (seconds optional
+/// fraction; `Z` or an offset); `None` if it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut millis = 0i64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let ms: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = ms.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_min = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[..1], "+" | "-") && &rest[3..4] == ":" => {
+            let m = rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?;
+            if rest.starts_with('-') {
+                -m
+            } else {
+                m
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant), inverse of `iso8601`.
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = ((days * 86_400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + millis;
+    u64::try_from(ms).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_round_trips_and_rejects_garbage() {
+        for ms in [0, 1_772_953_200_000, 951_782_400_000, 1_609_459_199_000] {
+            assert_eq!(super::parse_rfc3339(&super::iso8601(ms)), Some(ms));
+        }
+        assert_eq!(
+            super::parse_rfc3339("2026-03-08T08:00:00.5+01:00"),
+            Some(1_772_953_200_500)
+        );
+        for bad in [
+            "",
+            "2026-03-08",
+            "2026-13-01T00:00:00Z",
+            "2026-03-08T07:00:00",
+            "yesterday",
+        ] {
+            assert_eq!(super::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn iso8601_formats_known_instants() {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");

@@ -48,6 +48,12 @@ impl Guest for Marketplace {
         store.list()
     }
 
+    fn home_intensity(owner: String) -> Result<(f32, String), Error> {
+        let store = store::Store::open()?;
+        store.expire_silent_once(store::now_ms())?;
+        store.home_intensity(&owner)
+    }
+
     fn search(requirements: Requirements) -> Result<SearchResult, Error> {
         let store = store::Store::open()?;
         let now = store::now_ms();

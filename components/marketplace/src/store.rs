@@ -38,11 +38,13 @@ CREATE TABLE IF NOT EXISTS marketplace_nodes (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS marketplace_nodes_by_liveness ON marketplace_nodes (status, last_seen);
+CREATE INDEX IF NOT EXISTS marketplace_nodes_by_owner ON marketplace_nodes (owner, last_seen);
 DROP TABLE IF EXISTS marketplace_offers;
 CREATE TABLE IF NOT EXISTS marketplace_offers_v2 (
     node_id TEXT NOT NULL,
     owner TEXT NOT NULL,
     clean_share REAL NOT NULL,
+    carbon_intensity REAL NOT NULL,
     capability TEXT NOT NULL,
     price REAL NOT NULL,
     status TEXT NOT NULL,
@@ -134,12 +136,14 @@ impl Store {
             let allowed = node.allowed_tasks.iter().any(|t| t == "*" || *t == c.name);
             self.db
                 .execute(
-                    "INSERT INTO marketplace_offers_v2 (node_id, owner, clean_share, capability, price, status,
-                         load, gpu, memory_mb, max_input_bytes, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO marketplace_offers_v2 (node_id, owner, clean_share, carbon_intensity, capability,
+                         price, status, load, gpu, memory_mb, max_input_bytes, allowed)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     &[
                         Value::Text(node.id.clone()),
                         Value::Text(node.owner.clone()),
                         Value::Real(node.energy.clean_share as f64),
+                        Value::Real(node.energy.carbon_intensity as f64),
                         Value::Text(c.name.clone()),
                         Value::Real(c.price),
                         Value::Text(status_name(node.status).into()),
@@ -333,6 +337,39 @@ impl Store {
         let total = rows.len() as u32;
         let sample = rows.into_iter().take(DECLINED_SAMPLE as usize).collect();
         Ok((sample, total))
+    }
+
+    /// Where `owner`'s tasks would run at home: their most recently seen
+    /// online node's intensity, else the mean over up to 1,000 recently
+    /// seen online nodes (one intensity per node).
+    pub fn home_intensity(&self, owner: &str) -> Result<(f32, String), Error> {
+        let own = self.load(
+            "SELECT body, status FROM marketplace_nodes WHERE owner = ? AND status = 'online'
+             ORDER BY last_seen DESC LIMIT 1",
+            &[Value::Text(owner.to_string())],
+        )?;
+        if let Some(node) = own.first() {
+            return Ok((
+                node.energy.carbon_intensity,
+                format!("own node {}", node.id),
+            ));
+        }
+        let rows = self
+            .db
+            .execute(
+                "SELECT AVG(i), COUNT(*) FROM (SELECT MAX(o.carbon_intensity) AS i FROM
+                     (SELECT id FROM marketplace_nodes WHERE status = 'online' ORDER BY last_seen DESC LIMIT 1000) n
+                     JOIN marketplace_offers_v2 o ON o.node_id = n.id GROUP BY n.id)",
+                &[],
+            )
+            .map_err(storage)?;
+        let row = rows.rows.first();
+        let count = row.and_then(|r| r.get::<i64>(1)).unwrap_or(0);
+        let mean = row.and_then(|r| r.get::<f64>(0)).unwrap_or(0.0) as f32;
+        if count == 0 {
+            return Err(Error::NotFound("no online node reports its grid".into()));
+        }
+        Ok((mean, format!("network average of {count} online nodes")))
     }
 
     /// [`Store::expire_silent`], at most once per instance (one request may

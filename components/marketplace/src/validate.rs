@@ -16,6 +16,9 @@ pub fn is_public_key(hex: &str) -> bool {
     hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// Forecast points a node may report (a week at 15-minute steps).
+pub const MAX_FORECAST_POINTS: usize = 672;
+
 fn energy(e: &EnergyState, field: &str) -> Result<(), String> {
     if !(0.0..=1.0).contains(&e.clean_share) {
         return Err(format!("{field}.clean_share must be between 0 and 1"));
@@ -29,6 +32,19 @@ fn energy(e: &EnergyState, field: &str) -> Result<(), String> {
         if source.is_empty() || !(0.0..=1.0).contains(share) {
             return Err(format!(
                 "{field}.sources: each source needs a name and a share between 0 and 1"
+            ));
+        }
+    }
+    if e.forecast.len() > MAX_FORECAST_POINTS {
+        return Err(format!(
+            "{field}.forecast has {} points; at most {MAX_FORECAST_POINTS}",
+            e.forecast.len()
+        ));
+    }
+    for (i, p) in e.forecast.iter().enumerate() {
+        if !p.value.is_finite() || p.value < 0.0 || p.duration_min == 0 {
+            return Err(format!(
+                "{field}.forecast[{i}] needs a non-negative value and a duration of at least a minute"
             ));
         }
     }
