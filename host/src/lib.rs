@@ -14,6 +14,8 @@
 //! - [`trigger::http`]: the server, Spin's router and `spin-*` headers.
 //! - [`component_build`]: `--build`; [`bench`]: `greenmesh bench http`.
 //! - [`client`]: `greenmesh user|task|node`, a client of the coordinator API.
+//! - [`carbon`]: grid carbon-intensity traces, forecasts, the shifting
+//!   oracle and SVG charts (carbon-aware scheduling and its replay benchmark).
 //! - [`provider`]: `greenmesh provide`, the provider node and its kernel sandbox.
 //! - `main.rs` is only the command line.
 
@@ -21,6 +23,7 @@ pub mod app;
 pub mod bench;
 mod bindings;
 pub mod capability;
+pub mod carbon;
 pub mod client;
 pub mod clock;
 pub mod component_build;
@@ -31,6 +34,7 @@ pub mod manifest;
 pub mod provider;
 pub mod runtime_config;
 pub mod sandbox;
+pub mod simulate;
 pub mod state;
 pub mod trigger;
 

@@ -69,6 +69,11 @@ enum Command {
         /// Folder of kernel `.wasm` files (default target/kernels).
         #[arg(long)]
         kernels: Option<PathBuf>,
+        /// Replay a carbon-intensity CSV (e.g. data/carbon/gb_ci_2020.csv) on
+        /// today's calendar: heartbeats report its intensity and next 24 h
+        /// [env: MESH_CARBON_TRACE].
+        #[arg(long, value_name = "FILE.csv")]
+        carbon_trace: Option<PathBuf>,
     },
     /// Register a user with a coordinator.
     User {
@@ -96,6 +101,9 @@ enum Command {
         #[command(subcommand)]
         which: greenmesh::bench::BenchCommand,
     },
+    /// Replay real carbon-intensity traces through the coordinator on a
+    /// virtual clock: emissions vs run-now and vs the oracle.
+    Simulate(greenmesh::simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -162,6 +170,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             token,
             data_dir,
             kernels,
+            carbon_trace,
         } => {
             let config = greenmesh::provider::ProviderConfig::load(
                 config.as_deref(),
@@ -171,11 +180,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     token,
                     data_dir,
                     kernel_dir: kernels,
+                    carbon_trace,
                 },
             )?;
             greenmesh::provider::run(config, shutdown_signal()).await
         }
         Command::Bench { which } => greenmesh::bench::run(which).await,
+        Command::Simulate(args) => greenmesh::simulate::run(args).await.map(|_| ()),
         Command::User { conn, cmd } => greenmesh::client::user(conn, cmd).await,
         Command::Task { conn, cmd } => greenmesh::client::task(conn, cmd).await,
         Command::Node { conn, cmd } => greenmesh::client::node(conn, cmd).await,

@@ -17,6 +17,7 @@ mod outbound;
 mod plugins;
 mod provider;
 mod routes;
+mod simulate;
 mod sqlite;
 mod ui;
 mod variables;

@@ -78,53 +78,62 @@ pub fn has_source(energy: &EnergyState, source: &str) -> bool {
         .any(|(s, share)| s == source && *share >= OWN_SOURCE_SHARE)
 }
 
-/// The expected intensity of running for `duration_ms` from `start_ms` on a
-/// node: its current intensity until its forecast begins, then the
-/// forecast, the last value held beyond it.
-pub fn expected_intensity(energy: &EnergyState, start_ms: u64, duration_ms: u64) -> f32 {
-    let duration_ms = duration_ms.max(1);
-    let end = start_ms + duration_ms;
-    let mut total = 0.0f64;
-    let mut t = start_ms;
-    while t < end {
-        let (value, until) = value_at(energy, t);
-        let next = until.min(end).max(t + 1);
-        total += value as f64 * (next - t) as f64;
-        t = next;
-    }
-    (total / duration_ms as f64) as f32
+/// A node's intensity over time as a step function: its current value
+/// until its forecast begins, then each forecast point's value until the
+/// next point starts (a gap holds the last value, and so does the end).
+/// Built once per decision, so each slot costs a binary search.
+pub struct Series {
+    /// Segment starts (the first is 0: "now and before"), ascending.
+    starts: Vec<u64>,
+    values: Vec<f64>,
+    /// ∫ intensity dt from `starts[0]` to `starts[i]`.
+    prefix: Vec<f64>,
 }
 
-/// The intensity at `t` and until when it holds.
-fn value_at(energy: &EnergyState, t: u64) -> (f32, u64) {
-    let points: &[ForecastPoint] = &energy.forecast;
-    let first = points.iter().map(|p| p.timestamp).min();
-    match first {
-        Some(first) if t < first => (energy.carbon_intensity, first),
-        None => (energy.carbon_intensity, u64::MAX),
-        Some(_) => {
-            // The latest point starting at or before t.
-            let p = points
-                .iter()
-                .filter(|p| p.timestamp <= t)
-                .max_by_key(|p| p.timestamp)
-                .expect("t is at or after the first point");
-            let end = p.timestamp + p.duration_min as u64 * MINUTE;
-            if t < end {
-                let next_start = points
-                    .iter()
-                    .map(|q| q.timestamp)
-                    .filter(|&s| s > t)
-                    .min()
-                    .unwrap_or(end);
-                (p.value, end.min(next_start))
+impl Series {
+    pub fn new(energy: &EnergyState) -> Self {
+        let mut points: Vec<&ForecastPoint> = energy.forecast.iter().collect();
+        points.sort_by_key(|p| p.timestamp);
+        let mut starts = vec![0u64];
+        let mut values = vec![energy.carbon_intensity as f64];
+        for p in points {
+            if p.timestamp == *starts.last().unwrap_or(&0) {
+                *values.last_mut().expect("non-empty") = p.value as f64;
             } else {
-                // Past the point's interval: hold its value until the next.
-                let next = points.iter().map(|q| q.timestamp).filter(|&s| s > t).min();
-                (p.value, next.unwrap_or(u64::MAX))
+                starts.push(p.timestamp);
+                values.push(p.value as f64);
             }
         }
+        let mut prefix = vec![0.0];
+        for i in 1..starts.len() {
+            let width = (starts[i] - starts[i - 1]) as f64;
+            prefix.push(prefix[i - 1] + values[i - 1] * width);
+        }
+        Self {
+            starts,
+            values,
+            prefix,
+        }
     }
+
+    /// ∫ intensity dt from `starts[0]` to `t`.
+    fn integral(&self, t: u64) -> f64 {
+        let k = self.starts.partition_point(|&s| s <= t).saturating_sub(1);
+        self.prefix[k] + self.values[k] * (t - self.starts[k]) as f64
+    }
+
+    /// The mean intensity of a run of `duration_ms` from `start_ms`.
+    pub fn mean(&self, start_ms: u64, duration_ms: u64) -> f32 {
+        let d = duration_ms.max(1);
+        ((self.integral(start_ms + d) - self.integral(start_ms)) / d as f64) as f32
+    }
+}
+
+/// The expected intensity of running for `duration_ms` from `start_ms` on a
+/// node (see [`Series`]).
+#[cfg(test)]
+pub fn expected_intensity(energy: &EnergyState, start_ms: u64, duration_ms: u64) -> f32 {
+    Series::new(energy).mean(start_ms, duration_ms)
 }
 
 /// A node a task could run on, with its energy.
@@ -156,19 +165,20 @@ pub fn timing(
         return Timing::Now;
     }
     let deadline = created_at + window;
-    let now_best = nodes
+    let series: Vec<Series> = nodes.iter().map(|n| Series::new(n.energy)).collect();
+    let now_best = series
         .iter()
-        .map(|n| expected_intensity(n.energy, now, expected_ms))
+        .map(|s| s.mean(now, expected_ms))
         .fold(f32::INFINITY, f32::min);
     let last_start = deadline.saturating_sub(tick_ms);
     let mut best: Option<(f32, u64, &str)> = None;
-    for n in nodes {
+    for (n, s) in nodes.iter().zip(&series) {
         for p in &n.energy.forecast {
             let start = p.timestamp;
             if start <= now || start > last_start {
                 continue;
             }
-            let v = expected_intensity(n.energy, start, expected_ms);
+            let v = s.mean(start, expected_ms);
             if best.is_none_or(|(b, _, _)| v < b) {
                 best = Some((v, start, n.node_id));
             }

@@ -19,6 +19,8 @@ pub fn now_ms() -> u64 {
 /// A running coordinator and a registered user.
 pub struct Coordinator {
     pub base: String,
+    /// The wall clock its components read (and node requests are stamped with).
+    pub clock: crate::clock::VirtualClock,
     /// `Bearer <token>` of the benchmark user.
     pub auth: String,
     running: Option<crate::Running>,
@@ -36,6 +38,16 @@ impl Coordinator {
     /// Serves `manifest` with a fresh state folder (no rate limit, nodes
     /// live for a day without heartbeats) and registers a user.
     pub async fn start(manifest: PathBuf) -> anyhow::Result<Self> {
+        Self::start_with(manifest, &[], crate::clock::VirtualClock::new()).await
+    }
+
+    /// [`Coordinator::start`] with extra `SPIN_VARIABLE_*` settings and the
+    /// clock its components read.
+    pub async fn start_with(
+        manifest: PathBuf,
+        env: &[(&str, &str)],
+        clock: crate::clock::VirtualClock,
+    ) -> anyhow::Result<Self> {
         let state = std::env::temp_dir().join(format!(
             "greenmesh-bench-{}-{}",
             std::process::id(),
@@ -57,12 +69,16 @@ impl Coordinator {
         // A handful of bench users submit 100,000 tasks: far beyond any
         // tier's daily count. Votes are still opened for every task.
         environment.insert("SPIN_VARIABLE_QUOTAS".to_string(), "off".to_string());
+        for (k, v) in env {
+            environment.insert(k.to_string(), v.to_string());
+        }
         let running = crate::start(
             crate::UpConfig {
                 load: LoadOptions {
                     manifest,
                     state_dir: Some(state.clone()),
                     environment: Some(environment),
+                    clock: clock.clone(),
                     ..Default::default()
                 },
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -86,6 +102,7 @@ impl Coordinator {
         let auth = format!("Bearer {}", user["token"].as_str().unwrap_or_default());
         Ok(Self {
             base,
+            clock,
             auth,
             running: Some(running),
             stop: Some(stop),
@@ -118,26 +135,60 @@ impl Coordinator {
         capability: &str,
         price: f64,
     ) -> anyhow::Result<BenchNode> {
+        self.register_node_as(&self.auth, seed, capability, price, "GB")
+            .await
+    }
+
+    /// Registers a node owned by the user `auth` (`Bearer <token>`) in `region`.
+    pub async fn register_node_as(
+        &self,
+        auth: &str,
+        seed: u64,
+        capability: &str,
+        price: f64,
+        region: &str,
+    ) -> anyhow::Result<BenchNode> {
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
         bytes[8] = 0x5a;
         let key = greenmesh_protocol::key_pair_from_seed(bytes);
         let public_key: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let node = self
-            .user(
-                "POST",
-                "/api/v1/nodes",
-                Some(json!({
-                    "name": format!("bench node {seed}"), "region": "GB", "public_key": public_key,
-                    "capabilities": [{ "name": capability, "price": price }],
-                    "capacity": { "cpu_cores": 2, "memory_mb": 1024 },
-                })),
-            )
-            .await?;
+        let body = json!({
+            "name": format!("bench node {seed}"), "region": region, "public_key": public_key,
+            "capabilities": [{ "name": capability, "price": price }],
+            "capacity": { "cpu_cores": 2, "memory_mb": 1024 },
+        });
+        let node = call_raw(
+            &self.base,
+            "POST",
+            "/api/v1/nodes",
+            &[("authorization", auth)],
+            body.to_string().into_bytes(),
+        )
+        .await?;
         Ok(BenchNode {
             id: node["id"].as_str().unwrap_or_default().to_string(),
             key,
         })
+    }
+
+    /// A request signed as `node`, answering the status too.
+    pub async fn signed_status(
+        &self,
+        node: &BenchNode,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let ts = self.clock.now_ms();
+        let sig = greenmesh_protocol::sign_request(&node.key.sk, method, path, ts, &body);
+        let ts = ts.to_string();
+        let headers = [
+            ("x-greenmesh-node", node.id.as_str()),
+            ("x-greenmesh-timestamp", ts.as_str()),
+            ("x-greenmesh-signature", sig.as_str()),
+        ];
+        crate::client::http::send(&self.base, method, path, &headers, body).await
     }
 
     /// A request signed as `node`.
@@ -148,7 +199,7 @@ impl Coordinator {
         path: &str,
         body: Vec<u8>,
     ) -> anyhow::Result<Value> {
-        let ts = now_ms();
+        let ts = self.clock.now_ms();
         let sig = greenmesh_protocol::sign_request(&node.key.sk, method, path, ts, &body);
         let ts = ts.to_string();
         let headers = [

@@ -9,7 +9,7 @@
 pub mod coordinator;
 pub mod dispatch;
 pub mod gpu;
-mod harness;
+pub mod harness;
 pub mod http;
 pub mod kernels;
 

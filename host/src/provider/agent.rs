@@ -4,6 +4,7 @@
 use super::catalog::{self, Catalog};
 use super::config::ProviderConfig;
 use super::coordinator::{now_ms, Coordinator};
+use super::energy::EnergyReport;
 use super::executor::{Prepared, RunLimits, Sandbox};
 use super::journal::{Journal, State};
 use super::task_io::{self, Data};
@@ -44,6 +45,8 @@ struct Agent {
     modules: Mutex<HashMap<String, Prepared>>,
     /// Last heartbeat round trip, ms.
     latency_ms: Mutex<Option<f64>>,
+    /// Fixed settings, or a carbon trace replayed on the real clock.
+    energy: EnergyReport,
 }
 
 /// Runs a provider until `shutdown` resolves; then hands back leases it has
@@ -59,6 +62,7 @@ pub async fn run(
     let token = config.token.clone().context(
         "provide needs its owner's API token: --token or GREENMESH_TOKEN (from `greenmesh user register`)",
     )?;
+    let energy = EnergyReport::load(&config)?;
     let key = identity::node_key(&config.data_dir, &config.peer_id)?;
     let gpu = if config.gpu {
         super::gpu::Gpu::open()?
@@ -85,7 +89,15 @@ pub async fn run(
         &offered,
     )?;
     let gpu_name = sandbox.gpu().map(|g| g.info.advertised());
-    let node_id = register(&coordinator, &config, &key, &catalog, gpu_name.as_deref()).await?;
+    let node_id = register(
+        &coordinator,
+        &config,
+        &energy.json(&config, now_ms()),
+        &key,
+        &catalog,
+        gpu_name.as_deref(),
+    )
+    .await?;
     coordinator.set_node_id(&node_id);
     info!(
         node = %node_id,
@@ -106,6 +118,7 @@ pub async fn run(
         running: AtomicUsize::new(0),
         modules: Mutex::new(HashMap::new()),
         latency_ms: Mutex::new(None),
+        energy,
     });
     agent.hand_back_interrupted().await;
 
@@ -181,6 +194,7 @@ async fn wait_for_broker_key(c: &Coordinator) -> anyhow::Result<String> {
 async fn register(
     c: &Coordinator,
     config: &ProviderConfig,
+    energy: &Value,
     key: &KeyPair,
     catalog: &Catalog,
     gpu: Option<&str>,
@@ -212,7 +226,7 @@ async fn register(
         "public_key": identity::public_hex(key),
         "capabilities": capabilities,
         "capacity": { "cpu_cores": config.cpu_cores, "memory_mb": config.memory_mb, "gpu": gpu },
-        "energy": config.energy_json(),
+        "energy": energy,
         "allowed_tasks": config.allowed_tasks,
     });
     let (status, v) = c.as_owner("POST", "/api/v1/nodes", &body).await?;
@@ -264,7 +278,7 @@ impl Agent {
             let body = json!({
                 "load": running as f64 / self.config.max_concurrent as f64,
                 "running_tasks": running,
-                "energy": self.config.energy_json(),
+                "energy": self.energy.json(&self.config, now_ms()),
                 "latency_ms": *self.latency_ms.lock().expect("latency lock"),
             });
             let path = format!("/api/v1/nodes/{}/heartbeat", self.coordinator.node_id());
@@ -298,6 +312,7 @@ impl Agent {
         match register(
             &self.coordinator,
             &self.config,
+            &self.energy.json(&self.config, now_ms()),
             &self.key,
             &catalog,
             gpu.as_deref(),

@@ -39,6 +39,11 @@ pub struct ProviderConfig {
     pub energy_percent_clean: f32,
     /// Carbon intensity of the grid share, gCO2/kWh (average, location-based).
     pub grid_carbon_intensity: f32,
+    /// `MESH_CARBON_TRACE`: a `Time,Carbon Intensity` CSV (`data/carbon/`)
+    /// replayed on today's calendar instead of `grid_carbon_intensity`; the
+    /// node then also reports the trace's next 24 h as a forecast, so a
+    /// test mesh sees real grid swings.
+    pub carbon_trace: Option<PathBuf>,
     /// Electrical power the device draws while running a task, watts;
     /// receipts report energy as power × duration.
     pub device_power_watts: f64,
@@ -90,6 +95,7 @@ impl Default for ProviderConfig {
             energy_type: "grid".into(),
             energy_percent_clean: 0.0,
             grid_carbon_intensity: 400.0,
+            carbon_trace: None,
             device_power_watts: 30.0,
             prices: BTreeMap::new(),
             default_price: 1.0,
@@ -122,6 +128,7 @@ pub struct Overrides {
     pub token: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub kernel_dir: Option<PathBuf>,
+    pub carbon_trace: Option<PathBuf>,
 }
 
 impl ProviderConfig {
@@ -151,6 +158,9 @@ impl ProviderConfig {
         }
         if let Some(v) = flags.kernel_dir {
             config.kernel_dir = v;
+        }
+        if let Some(v) = flags.carbon_trace {
+            config.carbon_trace = Some(v);
         }
         config.validate()?;
         Ok(config)
@@ -202,6 +212,10 @@ impl ProviderConfig {
         }
         if let Some(v) = env("MESH_CURRENT_ENERGY_TYPE") {
             self.energy_type = v.trim().to_ascii_lowercase();
+        }
+        if let Some(v) = env("MESH_CARBON_TRACE") {
+            let v = v.trim();
+            self.carbon_trace = (!v.is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = env("MESH_CURRENT_ENERGY_PERCENT_CLEAN") {
             self.energy_percent_clean = parse(
@@ -275,9 +289,21 @@ impl ProviderConfig {
             .unwrap_or(self.default_price)
     }
 
+    /// Share of the node's power from its own clean source, 0–1 (0 on the
+    /// plain grid).
+    pub fn clean_share(&self) -> f64 {
+        if self.energy_type == "grid" {
+            0.0
+        } else {
+            f64::from(self.energy_percent_clean) / 100.0
+        }
+    }
+
     /// The energy state reported to the marketplace: the named source for
     /// the clean share, the grid for the rest; intensity counts only the
     /// grid share (renewables' operational emissions taken as zero).
+    /// With a `carbon_trace`, [`super::energy::EnergyReport`] replaces the
+    /// intensity and adds a forecast.
     pub fn energy_json(&self) -> serde_json::Value {
         let clean = f64::from(self.energy_percent_clean) / 100.0;
         let mut sources = Vec::new();
@@ -289,11 +315,7 @@ impl ProviderConfig {
                 sources.push(serde_json::json!(["grid", 1.0 - clean]));
             }
         }
-        let clean_share = if self.energy_type == "grid" {
-            0.0
-        } else {
-            clean
-        };
+        let clean_share = self.clean_share();
         serde_json::json!({
             "sources": sources,
             "clean_share": clean_share,
@@ -350,6 +372,39 @@ mod tests {
         assert_eq!(energy["clean_share"], 0.95);
         assert_eq!(energy["sources"][0][0], "solar");
         assert!((energy["carbon_intensity"].as_f64().unwrap() - 20.0).abs() < 1e-3);
+        assert_eq!(c.carbon_trace, None);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn carbon_trace_comes_from_file_env_or_flag() {
+        let dir = std::env::temp_dir().join(format!("gm-provider-trace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provider.toml");
+        std::fs::write(&file, "carbon_trace = \"data/carbon/gb_ci_2020.csv\"\n").unwrap();
+        let none = env_of(&[]);
+        let c = ProviderConfig::load(Some(&file), &none, Overrides::default()).unwrap();
+        assert_eq!(
+            c.carbon_trace,
+            Some(PathBuf::from("data/carbon/gb_ci_2020.csv"))
+        );
+        let env = env_of(&[("MESH_CARBON_TRACE", "de.csv")]);
+        let c = ProviderConfig::load(Some(&file), &env, Overrides::default()).unwrap();
+        assert_eq!(c.carbon_trace, Some(PathBuf::from("de.csv")));
+        let flags = Overrides {
+            carbon_trace: Some("flag.csv".into()),
+            ..Default::default()
+        };
+        let c = ProviderConfig::load(Some(&file), &env, flags).unwrap();
+        assert_eq!(c.carbon_trace, Some(PathBuf::from("flag.csv")));
+        // An empty variable switches a file's trace off.
+        let c = ProviderConfig::load(
+            Some(&file),
+            &env_of(&[("MESH_CARBON_TRACE", "")]),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.carbon_trace, None);
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -1,6 +1,8 @@
 //! `greenmesh provide`: the provider node.
 //!
 //! - [`config`]: settings from a file, seed 001's `MESH_*` variables and flags.
+//! - [`energy`]: the energy state reported, optionally replayed from a
+//!   carbon-intensity trace with a 24 h forecast.
 //! - [`identity`]: the node key and the pinned broker key.
 //! - [`catalog`]: the kernels in the kernel folder; [`admission`]: which
 //!   components may run at all.
@@ -16,6 +18,7 @@ pub mod agent;
 pub mod catalog;
 pub mod config;
 pub mod coordinator;
+pub mod energy;
 pub mod executor;
 pub mod gpu;
 pub mod identity;
