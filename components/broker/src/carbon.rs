@@ -45,32 +45,31 @@ pub fn record_baseline(db: &Db, task_id: &str, owner: &str) -> Result<(), ApiErr
     )
 }
 
-/// Opens the carbon record of a lease: where and at what intensity it runs.
-#[allow(clippy::too_many_arguments)]
+/// Opens the carbon record of a lease: where and at what intensity it runs,
+/// and whether it is a delegation (someone else's node).
 pub fn on_lease(
     db: &Db,
     lease_id: &str,
     task_id: &str,
     owner: &str,
-    node_id: &str,
-    intensity: f32,
-    clean_share: f32,
+    chosen: &crate::dispatch::Candidate,
 ) -> Result<(), ApiError> {
     let now = crate::util::now_ms();
     // f32 readings carry noise past ~7 digits (0.8 is 0.800000011…).
     let round = |x: f32| (x as f64 * 1e4).round() / 1e4;
     db.exec(
-        "INSERT INTO broker_carbon (lease_id, task_id, user_id, node_id, intensity, clean_share,
+        "INSERT INTO broker_carbon (lease_id, task_id, user_id, node_id, delegated, intensity, clean_share,
              baseline_intensity, baseline_source, leased_at, deferral_ms, status)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, b.intensity, b.source, ?7, ?7 - t.created_at, 'running'
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, b.intensity, b.source, ?8, ?8 - t.created_at, 'running'
          FROM broker_tasks t LEFT JOIN broker_task_baseline b ON b.task_id = t.id WHERE t.id = ?2",
         &[
             text(lease_id),
             text(task_id),
             text(owner),
-            text(node_id),
-            Sql::Real(round(intensity)),
-            Sql::Real(round(clean_share)),
+            text(chosen.node_id.clone()),
+            int((chosen.owner != owner) as u64),
+            Sql::Real(round(chosen.intensity)),
+            Sql::Real(round(chosen.clean_share)),
             int(now),
         ],
     )
@@ -130,8 +129,9 @@ pub fn forget(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     )
 }
 
-/// `GET /api/v1/ledger[?limit=N][&before=MS]`: completed delegations, newest
-/// first, with the network's totals.
+/// `GET /api/v1/ledger[?limit=N][&before=MS][&delegated=true]`: completed
+/// runs (or only delegations: runs on someone else's node), newest first,
+/// with the network's totals.
 pub fn ledger(db: &Db, query: &str) -> ApiResult {
     let limit = match crate::api::query_param(query, "limit") {
         None => 100,
@@ -147,12 +147,22 @@ pub fn ledger(db: &Db, query: &str) -> ApiResult {
             ApiError::invalid("before", "before must be milliseconds since the epoch")
         })?,
     };
+    let delegated_only = match crate::api::query_param(query, "delegated") {
+        None | Some("false") => 0,
+        Some("true") => 1,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "delegated",
+                "delegated must be true or false",
+            ))
+        }
+    };
     let rows = db.query(
         "SELECT c.task_id, c.user_id, c.node_id, c.energy_wh, c.intensity, c.baseline_intensity, c.emitted_g,
-                c.saved_g, c.deferral_ms, c.executed_at, c.lease_id
-         FROM broker_carbon c WHERE c.status = 'completed' AND c.executed_at < ?
+                c.saved_g, c.deferral_ms, c.executed_at, c.lease_id, c.delegated
+         FROM broker_carbon c WHERE c.status = 'completed' AND c.executed_at < ? AND (? = 0 OR c.delegated = 1)
          ORDER BY c.executed_at DESC LIMIT ?",
-        &[int(before), int(limit)],
+        &[int(before), int(delegated_only), int(limit)],
     )?;
     let entries: Vec<Value> = rows
         .rows
@@ -170,11 +180,12 @@ pub fn ledger(db: &Db, query: &str) -> ApiResult {
                 "saved_g": r.get::<f64>(7),
                 "deferral_ms": r.get::<i64>(8),
                 "executed_at": r.get::<i64>(9),
+                "delegated": r.get::<i64>(11) == Some(1),
             })
         })
         .collect();
     let totals = db.query(
-        "SELECT COUNT(*), TOTAL(energy_wh), TOTAL(emitted_g), TOTAL(saved_g) FROM broker_carbon
+        "SELECT COUNT(*), TOTAL(energy_wh), TOTAL(emitted_g), TOTAL(saved_g), TOTAL(delegated) FROM broker_carbon
          WHERE status = 'completed'",
         &[],
     )?;
@@ -186,6 +197,7 @@ pub fn ledger(db: &Db, query: &str) -> ApiResult {
             "entries": entries,
             "totals": {
                 "runs": t.and_then(|r| r.get::<i64>(0)).unwrap_or(0),
+                "delegations": t.and_then(|r| r.get::<f64>(4)).unwrap_or(0.0) as i64,
                 "energy_wh": t.and_then(|r| r.get::<f64>(1)).unwrap_or(0.0),
                 "emitted_g": t.and_then(|r| r.get::<f64>(2)).unwrap_or(0.0),
                 "saved_g": t.and_then(|r| r.get::<f64>(3)).unwrap_or(0.0),

@@ -48,7 +48,7 @@ const SCHEMA: &[&str] = &[
         task_id TEXT PRIMARY KEY, intensity REAL, source TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS broker_carbon (
         lease_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, user_id TEXT NOT NULL, node_id TEXT NOT NULL,
-        intensity REAL NOT NULL, clean_share REAL NOT NULL, baseline_intensity REAL, baseline_source TEXT,
+        delegated INTEGER NOT NULL, intensity REAL NOT NULL, clean_share REAL NOT NULL, baseline_intensity REAL, baseline_source TEXT,
         leased_at INTEGER NOT NULL, deferral_ms INTEGER NOT NULL, status TEXT NOT NULL,
         energy_wh REAL, emitted_g REAL, saved_g REAL, clean_wh REAL, dirty_wh REAL, executed_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS broker_carbon_by_time ON broker_carbon (status, executed_at)",

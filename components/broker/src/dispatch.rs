@@ -43,6 +43,8 @@ pub struct Candidate {
     /// The node's grid intensity (gCO2/kWh) and clean share when decided.
     pub intensity: f32,
     pub clean_share: f32,
+    /// The node's owner (a lease to someone else's node is a delegation).
+    pub owner: String,
     pub score: f64,
     pub factors: Vec<(String, f64)>,
     pub model: String,
@@ -305,6 +307,7 @@ pub fn decide_excluding(
         energies.push((offer.node.id.clone(), offer.node.energy.clone()));
         candidates.push(Candidate {
             node_id: offer.node.id,
+            owner: offer.node.owner,
             price: quote.price,
             reputation,
             load: offer.node.load,

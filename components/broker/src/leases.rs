@@ -89,15 +89,7 @@ pub fn create(
             text(task_id),
         ],
     )?;
-    crate::carbon::on_lease(
-        db,
-        &lease.lease_id,
-        task_id,
-        owner,
-        &chosen.node_id,
-        chosen.intensity,
-        chosen.clean_share,
-    )?;
+    crate::carbon::on_lease(db, &lease.lease_id, task_id, owner, chosen)?;
     crate::events::record(
         db,
         "task_delegated",
