@@ -196,7 +196,7 @@ async fn a_patient_task_always_starts_by_its_deadline() {
 }
 
 #[tokio::test]
-async fn eco_waits_for_clean_energy_and_solar_only_stays_home_while_the_sun_shines() {
+async fn eco_waits_for_clean_energy_and_solar_or_wind_only_stay_home_for_their_source() {
     let net = Net::start().await;
     let (_, alice) = net.user("alice").await;
     let (_, bob) = net.user("bob").await;
@@ -218,6 +218,17 @@ async fn eco_waits_for_clean_energy_and_solar_only_stays_home_while_the_sun_shin
     assert!(declined.contains("solar is under 50 %"), "{declined}");
     home.report_energy(sunny).await.unwrap();
     let t = net.task(&alice, &id(&solar)).await;
+    assert_eq!(
+        (t["status"].as_str(), t["node_id"].as_str()),
+        (Some("leased"), Some(home.id.as_str()))
+    );
+
+    // wind_only waits through the sunny spell, and runs when the wind rises.
+    let wind = net.submit(&alice, "wind_only", 60).await;
+    assert_eq!(wind["status"], "queued", "{wind}");
+    let windy = json!({ "sources": [["wind", 0.7], ["grid", 0.3]], "clean_share": 0.7, "carbon_intensity": 90.0 });
+    home.report_energy(windy).await.unwrap();
+    let t = net.task(&alice, &id(&wind)).await;
     assert_eq!(
         (t["status"].as_str(), t["node_id"].as_str()),
         (Some("leased"), Some(home.id.as_str()))
