@@ -4,7 +4,8 @@
 //!
 //! A component supplies only its [`Weighting`] (a scheme name and a weight
 //! function over a [`StoredBallot`]) and maps these plain Rust types to its
-//! WIT bindings. Because every implementation keeps the same tables, a
+//! WIT bindings (the mapping is shared too, as the [`wit_mapping!`] macro).
+//! Because every implementation keeps the same tables, a
 //! network can point `spin.toml` at another implementation without losing
 //! polls or ballots.
 //!
@@ -22,6 +23,7 @@ pub mod poll;
 pub mod store;
 pub mod tally;
 pub mod weighting;
+mod wit_mapping;
 
 pub use ballot::{Ballot, Standing, StoredBallot};
 pub use error::Error;
