@@ -26,20 +26,7 @@ async fn with_node(
 }
 
 async fn as_user(app: &TestApp, token: &str, method: &str, path: &str, body: Value) -> Reply {
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    send_with(
-        app.addr,
-        method,
-        path,
-        body,
-        &[("authorization", &format!("Bearer {token}"))],
-    )
-    .await
-    .unwrap()
+    greenmesh_tests::call_as(app.addr, token, method, path, body).await
 }
 
 fn image_task(max_price: f64) -> Value {

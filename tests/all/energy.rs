@@ -5,10 +5,9 @@
 //! are stopped when energy gets worse, and every run is accounted with
 //! hand-checkable arithmetic.
 
-use bytes::Bytes;
 use greenmesh::clock::VirtualClock;
 use greenmesh_tests::node::{NodeOptions, TestNode};
-use greenmesh_tests::{send_with, Reply, Start, TestApp};
+use greenmesh_tests::{Reply, Start, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -39,20 +38,7 @@ impl Net {
     }
 
     async fn call(&self, token: &str, method: &str, path: &str, body: Value) -> Reply {
-        let body = if body.is_null() {
-            Bytes::new()
-        } else {
-            Bytes::from(body.to_string())
-        };
-        send_with(
-            self.app.addr,
-            method,
-            path,
-            body,
-            &[("authorization", &format!("Bearer {token}"))],
-        )
-        .await
-        .unwrap()
+        greenmesh_tests::call_as(self.app.addr, token, method, path, body).await
     }
 
     async fn user(&self, name: &str) -> (String, String) {

@@ -253,6 +253,30 @@ pub async fn send_with(
     })
 }
 
+/// A JSON request as the user with `token` (no body when `body` is null).
+pub async fn call_as(
+    addr: SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Reply {
+    let body = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    send_with(
+        addr,
+        method,
+        path,
+        body,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap()
+}
+
 /// Starts like `greenmesh up --build`: build commands run first.
 pub async fn start_built(start: &Start) -> anyhow::Result<TestApp> {
     start.start_inner(true).await

@@ -242,10 +242,9 @@ pub fn submit(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     Ok(json_response(201, &view))
 }
 
-/// Inserts a validated task with its importance policy, and logs it.
-fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError> {
-    let now = crate::util::now_ms();
-    let r = &task.request;
+/// The public-health keyword a request mentions, if any, and the policy it
+/// starts with.
+fn policy_at_submission(r: &TaskRequest) -> (Option<&'static str>, crate::policy::Policy) {
     let keyword = crate::public_health::matched_keyword(
         [r.name.as_deref(), r.description.as_deref()]
             .into_iter()
@@ -253,6 +252,14 @@ fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError>
     );
     let policy =
         crate::policy::Policy::at_submission(keyword, r.importance.as_deref(), r.sla.as_deref());
+    (keyword, policy)
+}
+
+/// Inserts a validated task with its importance policy, and logs it.
+fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError> {
+    let now = crate::util::now_ms();
+    let r = &task.request;
+    let (keyword, policy) = policy_at_submission(r);
     let stored = json!({
         "request": task.request,
         "input": task.input_text,
@@ -303,13 +310,7 @@ fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError>
 pub fn precheck(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     let task = validate(db, body)?;
     let r = &task.request;
-    let keyword = crate::public_health::matched_keyword(
-        [r.name.as_deref(), r.description.as_deref()]
-            .into_iter()
-            .flatten(),
-    );
-    let policy =
-        crate::policy::Policy::at_submission(keyword, r.importance.as_deref(), r.sla.as_deref());
+    let (_, policy) = policy_at_submission(r);
     let placement = crate::dispatch::Placement::new(
         db,
         &user.id,
