@@ -274,7 +274,10 @@ pub fn decide_excluding(
         .map(|(o, _)| o.node.energy.carbon_intensity)
         .fold(0.0f32, f32::max);
     let mut candidates = Vec::with_capacity(priced.len());
-    let mut energies = Vec::with_capacity(priced.len());
+    // Only high and normal tasks may wait for a forecast slot: for them keep
+    // each candidate's energy (the other SLAs skip the copies).
+    let may_wait = crate::schedule::may_wait(sla);
+    let mut energies = Vec::new();
     for ((offer, quote), reputation) in priced.into_iter().zip(reputations) {
         if let Some(source) = crate::schedule::own_source(sla) {
             if !crate::schedule::has_source(&offer.node.energy, source) {
@@ -304,7 +307,9 @@ pub fn decide_excluding(
             + weights[1] * reputation
             + weights[2] * (1.0 - offer.node.load as f64)
             + weights[3] * clean_term;
-        energies.push((offer.node.id.clone(), offer.node.energy.clone()));
+        if may_wait {
+            energies.push((offer.node.id.clone(), offer.node.energy.clone()));
+        }
         candidates.push(Candidate {
             node_id: offer.node.id,
             owner: offer.node.owner,
@@ -324,20 +329,27 @@ pub fn decide_excluding(
             .then_with(|| a.node_id.cmp(&b.node_id))
     });
     // A patient task may wait for a cleaner slot the forecasts promise.
-    if let crate::schedule::Timing::Wait(why) = crate::schedule::timing(
-        sla,
-        placement.created_at,
-        crate::util::now_ms(),
-        placement.expected_ms,
-        crate::schedule::dispatch_tick_ms(),
-        &energies
-            .iter()
-            .map(|(id, e)| crate::schedule::NodeEnergy {
-                node_id: id,
-                energy: e,
-            })
-            .collect::<Vec<_>>(),
-    ) {
+    let forecasts = energies.iter().any(|(_, e)| !e.forecast.is_empty());
+    // With no forecast anywhere there is no later slot to wait for.
+    let timing = if !forecasts {
+        crate::schedule::Timing::Now
+    } else {
+        crate::schedule::timing(
+            sla,
+            placement.created_at,
+            crate::util::now_ms(),
+            placement.expected_ms,
+            crate::schedule::dispatch_tick_ms(),
+            &energies
+                .iter()
+                .map(|(id, e)| crate::schedule::NodeEnergy {
+                    node_id: id,
+                    energy: e,
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    if let crate::schedule::Timing::Wait(why) = timing {
         decision.runners_up = candidates;
         decision.reason = Some(why);
         decision.deferred = true;

@@ -51,6 +51,11 @@ pub fn start_window_ms(sla: &str) -> Option<u64> {
     }
 }
 
+/// Whether a task under `sla` may wait for a cleaner forecast slot.
+pub fn may_wait(sla: &str) -> bool {
+    matches!(sla, "high" | "normal")
+}
+
 /// Whether a running task may be stopped and re-queued when energy worsens.
 pub fn interruptible(sla: &str) -> bool {
     matches!(sla, "normal" | "eco" | "solar_only" | "wind_only")
@@ -158,7 +163,7 @@ pub fn timing(
     tick_ms: u64,
     nodes: &[NodeEnergy],
 ) -> Timing {
-    let Some(window) = start_window_ms(sla).filter(|_| sla != "urgent") else {
+    let Some(window) = start_window_ms(sla).filter(|_| may_wait(sla)) else {
         return Timing::Now;
     };
     if nodes.is_empty() {

@@ -19,7 +19,7 @@ use exports::greenmesh::voting::ballots::Guest;
 use greenmesh::voting::types::{
     Ballot, CastReceipt, DecidedBy, Error, Level, Outcome, Poll, Standing,
 };
-use voting_core::{clock, config, store, StoredBallot, Weighting};
+use voting_core::{config, StoredBallot, Weighting};
 
 /// The committee as configured now (empty when the variable is unset).
 fn current() -> Committee {
@@ -39,34 +39,28 @@ struct CommitteeVoting;
 
 impl Guest for CommitteeVoting {
     fn open(task_id: String, window_ms: u64) -> Result<Poll, Error> {
-        weighed(|w| store::open(&task_id, window_ms, w)).map(poll)
+        open_poll(&task_id, window_ms)
     }
 
     fn cast(task_id: String, ballot: Ballot) -> Result<CastReceipt, Error> {
         current().admit(&ballot.voter).map_err(Error::NotAllowed)?;
-        let replaced = store::cast(&task_id, &core_ballot(ballot)).map_err(error)?;
-        let poll = weighed(|w| store::get(&task_id, w)).map(poll)?;
-        Ok(CastReceipt { replaced, poll })
+        cast_ballot(&task_id, ballot)
     }
 
     fn get(task_id: String) -> Result<Poll, Error> {
-        weighed(|w| store::get(&task_id, w)).map(poll)
+        get_poll(&task_id)
     }
 
     fn list_open(limit: u32) -> Result<Vec<Poll>, Error> {
-        weighed(|w| store::list_open(limit, w)).map(|polls| polls.into_iter().map(poll).collect())
+        open_polls(limit)
     }
 
     fn close_due(limit: u32) -> Result<Vec<Outcome>, Error> {
-        weighed(|w| store::close_due(clock::now_ms(), limit, w))
-            .map(|closed| closed.into_iter().map(outcome).collect())
+        close_due_polls(limit)
     }
 
     fn votes_cast(voter: String) -> u64 {
-        store::votes_cast(&voter).unwrap_or_else(|e| {
-            eprintln!("voting-committee: votes of {voter:?} unavailable ({e}); answering 0");
-            0
-        })
+        count_votes(&voter)
     }
 
     fn scheme() -> String {

@@ -2,10 +2,15 @@
 //! `voting-core`'s, as a macro: each component generates its own copy of the
 //! WIT types, so the functions must be expanded where those types live.
 
-/// Expands `error`, `level`, `core_level`, `core_ballot`, `outcome` and `poll`
-/// in the calling crate, which must have the WIT types `Ballot`,
-/// `DecidedBy`, `Error`, `Level`, `Outcome`, `Poll` and `Standing` of
-/// `greenmesh:voting/types` in scope.
+/// Expands, in the calling crate, the type mapping (`error`, `level`,
+/// `core_level`, `core_ballot`, `outcome`, `poll`) and the ballot-box
+/// operations every implementation shares (`open_poll`, `cast_ballot`,
+/// `get_poll`, `open_polls`, `close_due_polls`, `count_votes`). The caller
+/// must have the WIT types `Ballot`, `CastReceipt`, `DecidedBy`, `Error`,
+/// `Level`, `Outcome`, `Poll` and `Standing` of `greenmesh:voting/types` in
+/// scope, and a `weighed` function running a closure with its [`Weighting`].
+///
+/// [`Weighting`]: crate::Weighting
 #[macro_export]
 macro_rules! wit_mapping {
     () => {
@@ -86,6 +91,39 @@ macro_rules! wit_mapping {
                 closes_at: p.closes_at,
                 outcome: outcome(p.outcome),
             }
+        }
+
+        fn open_poll(task_id: &str, window_ms: u64) -> Result<Poll, Error> {
+            weighed(|w| $crate::store::open(task_id, window_ms, w)).map(poll)
+        }
+
+        /// Casts a ballot the component has already admitted.
+        fn cast_ballot(task_id: &str, ballot: Ballot) -> Result<CastReceipt, Error> {
+            let replaced = $crate::store::cast(task_id, &core_ballot(ballot)).map_err(error)?;
+            let poll = get_poll(task_id)?;
+            Ok(CastReceipt { replaced, poll })
+        }
+
+        fn get_poll(task_id: &str) -> Result<Poll, Error> {
+            weighed(|w| $crate::store::get(task_id, w)).map(poll)
+        }
+
+        fn open_polls(limit: u32) -> Result<Vec<Poll>, Error> {
+            weighed(|w| $crate::store::list_open(limit, w))
+                .map(|polls| polls.into_iter().map(poll).collect())
+        }
+
+        fn close_due_polls(limit: u32) -> Result<Vec<Outcome>, Error> {
+            weighed(|w| $crate::store::close_due($crate::clock::now_ms(), limit, w))
+                .map(|closed| closed.into_iter().map(outcome).collect())
+        }
+
+        /// Ballots `voter` has cast; 0 (logged) if the database fails.
+        fn count_votes(voter: &str) -> u64 {
+            $crate::store::votes_cast(voter).unwrap_or_else(|e| {
+                eprintln!("voting: votes of {voter:?} unavailable ({e}); answering 0");
+                0
+            })
         }
     };
 }
