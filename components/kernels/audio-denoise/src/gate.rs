@@ -2,7 +2,7 @@
 //! noise-only frames, a soft mask smoothed over time and frequency, and the
 //! gated bins attenuated by `reduction_db`.
 
-use greenmesh_kernel::KernelError;
+use greenmesh_kernel::{lanes, KernelError};
 use realfft::num_complex::Complex;
 
 use crate::stft::{frame_len_for, Stft};
@@ -102,7 +102,7 @@ fn noise_threshold(
     for &t in frames {
         stft.analyze(signal, t, &mut spectrum)?;
         for ((s, q), x) in sum.iter_mut().zip(&mut sum_sq).zip(&spectrum) {
-            let db = f64::from(10.0 * (x.norm_sqr() + POWER_FLOOR).log10());
+            let db = f64::from(10.0 * lanes::log10(x.norm_sqr() + POWER_FLOOR));
             *s += db;
             *q += db * db;
         }
@@ -129,7 +129,7 @@ fn soft_mask(power: f32, threshold: f32) -> f32 {
     } else if power >= threshold * knee {
         1.0
     } else {
-        let x = 10.0 * (power / threshold).log10() / SOFT_KNEE_DB;
+        let x = 10.0 * lanes::log10(power / threshold) / SOFT_KNEE_DB;
         x * x * (3.0 - 2.0 * x)
     }
 }
@@ -195,10 +195,11 @@ fn gate(
 /// Smooths a mask across frequency with [`FREQUENCY_TAPS`]; near the ends
 /// only the bins that exist count (the weights are renormalised).
 fn smooth_over_frequency(raw: &[f32], smoothed: &mut [f32]) {
+    let n = raw.len();
     let radius = FREQUENCY_TAPS.len() / 2;
-    for (b, out) in smoothed.iter_mut().enumerate() {
+    let edge = |b: usize| {
         let lo = b.saturating_sub(radius);
-        let hi = (b + radius + 1).min(raw.len());
+        let hi = (b + radius + 1).min(n);
         let taps = &FREQUENCY_TAPS[lo + radius - b..];
         let (sum, weight) = raw[lo..hi]
             .iter()
@@ -206,8 +207,26 @@ fn smooth_over_frequency(raw: &[f32], smoothed: &mut [f32]) {
             .fold((0.0, 0.0), |(sum, weight), (&m, &w)| {
                 (sum + m * w, weight + w)
             });
-        *out = sum / weight;
+        sum / weight
+    };
+    if n < 3 {
+        for (b, out) in smoothed.iter_mut().enumerate() {
+            *out = edge(b);
+        }
+        return;
     }
+    // Inside, all three taps exist and sum to 1: a straight vector loop.
+    let [a, b, c] = FREQUENCY_TAPS;
+    for (((out, &l), &m), &r) in smoothed[1..n - 1]
+        .iter_mut()
+        .zip(&raw[..n - 2])
+        .zip(&raw[1..n - 1])
+        .zip(&raw[2..])
+    {
+        *out = l * a + m * b + r * c;
+    }
+    smoothed[0] = edge(0);
+    smoothed[n - 1] = edge(n - 1);
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! binary format, and the trained model embedded in the kernel.
 
 use crate::features::{Features, FEATURES, FEATURE_MAX};
+use greenmesh_kernel::lanes;
 
 /// Number of output classes: the ten digits and background.
 pub const CLASSES: usize = 11;
@@ -129,7 +130,7 @@ impl Mlp {
         let mut logits = [0f32; CLASSES];
         logits.copy_from_slice(&self.b2);
         for (j, h) in hidden.iter_mut().enumerate() {
-            *h = h.max(0.0);
+            *h = lanes::relu(*h);
             if *h > 0.0 {
                 let weights = &self.w2[j * CLASSES..(j + 1) * CLASSES];
                 for (l, w) in logits.iter_mut().zip(weights) {
@@ -137,7 +138,7 @@ impl Mlp {
                 }
             }
         }
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = lanes::max(&logits);
         let mut total = 0.0;
         for (p, l) in probabilities.iter_mut().zip(logits) {
             *p = (l - max).exp();

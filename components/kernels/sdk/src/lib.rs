@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 
 pub mod gpu;
+pub mod lanes;
 
 /// Bytes and their media type.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use std::f32::consts::PI;
 use std::sync::Arc;
 
-use greenmesh_kernel::KernelError;
+use greenmesh_kernel::{lanes, KernelError};
 use realfft::num_complex::Complex32;
 use realfft::{ComplexToReal, FftError, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
@@ -24,7 +24,8 @@ const PEAK_SIGMA: f32 = 1.0;
 /// Peaks below this fraction of a perfect match's height are taken as "no
 /// reliable motion" (flat or unrelated frames), giving a zero displacement.
 const MIN_PEAK_HEIGHT: f32 = 0.03;
-/// Windowed analysis regions whose RMS deviation from their mean is below
+/// Windowed analysis regions whose RMS deviation from their mean (weighted
+/// by the window squared) is below
 /// this many grey levels are flat: they carry no motion information.
 const MIN_CONTRAST: f32 = 0.01;
 
@@ -47,6 +48,9 @@ pub struct Estimator {
     half_nx: usize,
     window_x: Vec<f32>,
     window_y: Vec<f32>,
+    /// Σ over the region of `window_x · window_y`, and of its square.
+    window_weight: f32,
+    window_weight_squared: f32,
     /// Gaussian taper of the cross-power spectrum, laid out like a spectrum.
     taper: Vec<f32>,
     /// The correlation peak height of a perfect match: Σ taper over the full
@@ -67,19 +71,16 @@ pub struct Estimator {
     scratch: Vec<Complex32>,
 }
 
-/// The largest even n ≤ `limit` (at least 2) whose only prime factors are 2,
-/// 3 and 5: FFT lengths rustfft handles fastest, even for the real FFT.
-fn smooth_even_length_at_most(limit: usize) -> usize {
+/// The largest n ≤ `limit` (at least 2) of the form 2ᵏ or 3·2ᵏ (k ≥ 1):
+/// the lengths rustfft runs as radix-4 with SIMD butterflies on every target
+/// (wasm SIMD included; other smooth lengths fall back to scalar mixed-radix
+/// steps there), even for the real FFT's half-length complex transform.
+fn fft_length_at_most(limit: usize) -> usize {
     (2..=limit)
         .rev()
         .find(|&n| {
-            let mut m = n / 2;
-            for p in [2, 3, 5] {
-                while m % p == 0 {
-                    m /= p;
-                }
-            }
-            n % 2 == 0 && m == 1
+            let odd = n >> n.trailing_zeros();
+            n % 2 == 0 && (odd == 1 || odd == 3)
         })
         .unwrap_or(2)
 }
@@ -101,14 +102,25 @@ fn signed_frequency(k: usize, n: usize) -> f32 {
     k / n as f32
 }
 
-/// Transposes the `rows`×`cols` row-major `src` into `dst` (`cols`×`rows`).
+/// Transposes the `rows`×`cols` row-major `src` into `dst` (`cols`×`rows`),
+/// in square blocks so both sides stay in cache; each block writes whole
+/// runs of `dst` from strided reads of `src`.
 fn transpose(src: &[Complex32], dst: &mut [Complex32], rows: usize, cols: usize) {
     const BLOCK: usize = 16;
     for r0 in (0..rows).step_by(BLOCK) {
-        for c0 in (0..cols).step_by(BLOCK) {
-            for r in r0..(r0 + BLOCK).min(rows) {
-                for c in c0..(c0 + BLOCK).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+        let r1 = (r0 + BLOCK).min(rows);
+        for c in 0..cols {
+            let run = &mut dst[c * rows + r0..c * rows + r1];
+            let column = &src[r0 * cols + c..];
+            if let Ok(run) = <&mut [Complex32; BLOCK]>::try_from(&mut *run) {
+                // A whole block: sixteen fixed-offset copies, no loop.
+                let column = &column[..(BLOCK - 1) * cols + 1];
+                for (i, d) in run.iter_mut().enumerate() {
+                    *d = column[i * cols];
+                }
+            } else {
+                for (d, s) in run.iter_mut().zip(column.iter().step_by(cols)) {
+                    *d = *s;
                 }
             }
         }
@@ -143,8 +155,8 @@ impl Estimator {
     pub fn new(width: usize, height: usize, max_shift: usize) -> Self {
         let factor = width.max(height).div_ceil(MAX_ANALYSIS_SIDE).max(1);
         let (aw, ah) = (width / factor, height / factor);
-        let nx = smooth_even_length_at_most(aw);
-        let ny = smooth_even_length_at_most(ah);
+        let nx = fft_length_at_most(aw);
+        let ny = fft_length_at_most(ah);
         let half_nx = nx / 2 + 1;
         let origin = ((aw - nx) / 2 * factor, (ah - ny) / 2 * factor);
         let mut taper = vec![0.0; half_nx * ny];
@@ -185,6 +197,9 @@ impl Estimator {
             nx,
             ny,
             half_nx,
+            window_weight: hann(nx).iter().sum::<f32>() * hann(ny).iter().sum::<f32>(),
+            window_weight_squared: lanes::dot(&hann(nx), &hann(nx))
+                * lanes::dot(&hann(ny), &hann(ny)),
             window_x: hann(nx),
             window_y: hann(ny),
             taper,
@@ -206,28 +221,35 @@ impl Estimator {
     fn load_samples(&mut self, luma: &[u8]) -> f32 {
         let (nx, k) = (self.nx, self.factor);
         let scale = 1.0 / (k * k) as f32;
-        let (mut weighted, mut weight) = (0.0f32, 0.0f32);
+        let mut weighted = 0.0f32;
         for ((ay, row), &wy) in self
             .real
             .chunks_exact_mut(nx)
             .enumerate()
             .zip(&self.window_y)
         {
-            row.fill(0.0);
-            for dy in 0..k {
+            let line = |dy: usize| {
                 let start = (self.origin.1 + ay * k + dy) * self.width + self.origin.0;
-                let line = &luma[start..start + nx * k];
-                for (sample, block) in row.iter_mut().zip(line.chunks_exact(k)) {
-                    *sample += block.iter().map(|&v| v as f32).sum::<f32>();
+                &luma[start..start + nx * k]
+            };
+            if k == 1 {
+                for (sample, &v) in row.iter_mut().zip(line(0)) {
+                    *sample = f32::from(v);
+                }
+            } else {
+                row.fill(0.0);
+                for dy in 0..k {
+                    for (sample, block) in row.iter_mut().zip(line(dy).chunks_exact(k)) {
+                        *sample += block.iter().map(|&v| u32::from(v)).sum::<u32>() as f32;
+                    }
+                }
+                for sample in row.iter_mut() {
+                    *sample *= scale;
                 }
             }
-            for (sample, &wx) in row.iter_mut().zip(&self.window_x) {
-                *sample *= scale;
-                weighted += *sample * wx * wy;
-                weight += wx * wy;
-            }
+            weighted += wy * lanes::dot(row, &self.window_x);
         }
-        weighted / weight
+        weighted / self.window_weight
     }
 
     /// The windowed spectrum of a luma plane (`width`×`height` bytes).
@@ -235,15 +257,16 @@ impl Estimator {
         let (nx, ny, half_nx) = (self.nx, self.ny, self.half_nx);
         let mean = self.load_samples(luma);
         // Subtract the mean so the windowed signal has no DC, then window.
-        let (mut energy, mut weight) = (0.0f32, 0.0f32);
+        // The contrast test weighs each deviation by the window squared,
+        // as the windowed samples carry it.
+        let mut energy = 0.0f32;
         for (row, &wy) in self.real.chunks_exact_mut(nx).zip(&self.window_y) {
             for (sample, &wx) in row.iter_mut().zip(&self.window_x) {
-                let deviation = *sample - mean;
-                energy += deviation * deviation * wx * wy;
-                weight += wx * wy;
-                *sample = deviation * wx * wy;
+                *sample = (*sample - mean) * wx * wy;
             }
+            energy += lanes::dot(row, row);
         }
+        let weight = self.window_weight_squared;
         if energy < MIN_CONTRAST * MIN_CONTRAST * weight {
             return Ok(Spectrum(None));
         }
@@ -337,11 +360,13 @@ mod tests {
     use crate::testdata;
 
     #[test]
-    fn fft_lengths_have_only_small_prime_factors() {
-        assert_eq!(smooth_even_length_at_most(320), 320);
-        assert_eq!(smooth_even_length_at_most(239), 216);
-        assert_eq!(smooth_even_length_at_most(97), 96);
-        assert_eq!(smooth_even_length_at_most(17), 16);
+    fn fft_lengths_are_powers_of_two_or_three_times_one() {
+        assert_eq!(fft_length_at_most(320), 256);
+        assert_eq!(fft_length_at_most(239), 192);
+        assert_eq!(fft_length_at_most(97), 96);
+        assert_eq!(fft_length_at_most(17), 16);
+        assert_eq!(fft_length_at_most(5), 4);
+        assert_eq!(fft_length_at_most(2), 2);
     }
 
     #[test]

@@ -25,29 +25,60 @@ pub fn translate_plane(src: &[u8], width: usize, height: usize, shift: Shift, ou
     let (offset_x, fraction_x) = source_offset(shift.x, width);
     let (offset_y, fraction_y) = source_offset(shift.y, height);
     let clamp = |i: isize, n: usize| i.clamp(0, n as isize - 1) as usize;
-    let columns: Vec<(u32, u32)> = (0..width as isize)
-        .map(|x| {
-            let left = clamp(x + offset_x, width);
-            let right = clamp(x + offset_x + 1, width);
-            (left as u32, right as u32)
-        })
-        .collect();
     let (wx1, wy1) = (fraction_x, fraction_y);
     let (wx0, wy0) = (ONE - wx1, ONE - wy1);
     let weights = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1];
     let rounding = 1 << (2 * FRACTION_BITS - 1);
-    out.reserve(width * height);
-    for y in 0..height as isize {
+    let blend = |top_left: u8, top_right: u8, bottom_left: u8, bottom_right: u8| {
+        let sum = weights[0] * top_left as u32
+            + weights[1] * top_right as u32
+            + weights[2] * bottom_left as u32
+            + weights[3] * bottom_right as u32;
+        ((sum + rounding) >> (2 * FRACTION_BITS)) as u8
+    };
+    // Output columns whose two source columns both lie inside the plane
+    // read it contiguously; only the columns outside them need clamping.
+    let inside_start = (-offset_x).clamp(0, width as isize) as usize;
+    let inside_end =
+        (width as isize - 1 - offset_x).clamp(inside_start as isize, width as isize) as usize;
+    let start = out.len();
+    out.resize(start + width * height, 0);
+    for (y, row) in out[start..].chunks_exact_mut(width).enumerate() {
+        let y = y as isize;
         let top = &src[clamp(y + offset_y, height) * width..][..width];
         let bottom = &src[clamp(y + offset_y + 1, height) * width..][..width];
-        out.extend(columns.iter().map(|&(left, right)| {
-            let (l, r) = (left as usize, right as usize);
-            let sum = weights[0] * top[l] as u32
-                + weights[1] * top[r] as u32
-                + weights[2] * bottom[l] as u32
-                + weights[3] * bottom[r] as u32;
-            ((sum + rounding) >> (2 * FRACTION_BITS)) as u8
-        }));
+        let edge = |x: usize| {
+            let left = clamp(x as isize + offset_x, width);
+            let right = clamp(x as isize + offset_x + 1, width);
+            blend(top[left], top[right], bottom[left], bottom[right])
+        };
+        for (x, o) in row[..inside_start].iter_mut().enumerate() {
+            *o = edge(x);
+        }
+        if inside_end > inside_start {
+            let first = (inside_start as isize + offset_x) as usize;
+            let count = inside_end - inside_start;
+            let (t0, t1) = (
+                &top[first..first + count],
+                &top[first + 1..first + count + 1],
+            );
+            let (b0, b1) = (
+                &bottom[first..first + count],
+                &bottom[first + 1..first + count + 1],
+            );
+            for ((((o, &tl), &tr), &bl), &br) in row[inside_start..inside_end]
+                .iter_mut()
+                .zip(t0)
+                .zip(t1)
+                .zip(b0)
+                .zip(b1)
+            {
+                *o = blend(tl, tr, bl, br);
+            }
+        }
+        for (x, o) in row.iter_mut().enumerate().skip(inside_end) {
+            *o = edge(x);
+        }
     }
 }
 
@@ -92,6 +123,47 @@ mod tests {
         let vertical = translated(&src, 7, 5, Shift::new(0.0, 0.25));
         // out(y) = src(y - 0.25): 3/4 of row y and 1/4 of row y - 1 (3 per row).
         assert_eq!(vertical[3 * 7 + 1], src[3 * 7 + 1] - 1);
+    }
+
+    /// The plain per-pixel definition, clamping every coordinate.
+    fn reference(src: &[u8], width: usize, height: usize, shift: Shift) -> Vec<u8> {
+        let (ox, fx) = source_offset(shift.x, width);
+        let (oy, fy) = source_offset(shift.y, height);
+        let at = |x: isize, y: isize| {
+            let x = x.clamp(0, width as isize - 1) as usize;
+            let y = y.clamp(0, height as isize - 1) as usize;
+            src[y * width + x] as u32
+        };
+        let mut out = Vec::new();
+        for y in 0..height as isize {
+            for x in 0..width as isize {
+                let (sx, sy) = (x + ox, y + oy);
+                let sum = (ONE - fy) * (ONE - fx) * at(sx, sy)
+                    + (ONE - fy) * fx * at(sx + 1, sy)
+                    + fy * (ONE - fx) * at(sx, sy + 1)
+                    + fy * fx * at(sx + 1, sy + 1);
+                out.push(((sum + (1 << 15)) >> 16) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_shift_matches_the_per_pixel_definition() {
+        let (w, h) = (13, 6);
+        let src: Vec<u8> = (0..w * h).map(|i| (i * 37 % 251) as u8).collect();
+        for sx in [
+            -20.0, -13.0, -12.5, -3.25, -1.0, -0.75, 0.0, 0.4, 1.0, 2.6, 12.0, 12.9, 13.0, 40.0,
+        ] {
+            for sy in [-7.0, -0.5, 0.0, 1.25, 5.9] {
+                let shift = Shift::new(sx, sy);
+                assert_eq!(
+                    translated(&src, w, h, shift),
+                    reference(&src, w, h, shift),
+                    "{shift:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,133 @@
+//! Float helpers that compile to the same fast code natively and in wasm.
+//!
+//! In a component, `f32::max`, `ln` and `log10` are library calls (wasm's
+//! `f32.max` propagates NaN where Rust's does not; there is no wasm `log`),
+//! and a sum over a slice is a scalar chain that cannot vectorise. These
+//! versions are branch-free or split into lanes, so LLVM vectorises them on
+//! both targets and the sandbox stays close to native.
+
+/// `max(x, 0)`, with NaN mapped to 0: the comparison form compiles to a
+/// vector select, where `f32::max` is a `fmaxf` library call in wasm.
+#[inline]
+pub fn relu(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// The largest value, ignoring NaNs (`-∞` for an empty slice), without
+/// `fmaxf` calls.
+#[inline]
+pub fn max(xs: &[f32]) -> f32 {
+    xs.iter()
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+/// Σ aᵢ·bᵢ over the common length, in eight interleaved partial sums that
+/// vectorise (the order of additions differs from a left-to-right sum, the
+/// same way on every target).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut partial = [0.0f32; LANES];
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_blocks
+        .remainder()
+        .iter()
+        .zip(b_blocks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for i in 0..LANES {
+            partial[i] += x[i] * y[i];
+        }
+    }
+    partial.iter().sum::<f32>() + tail
+}
+
+/// The natural logarithm of a positive, finite, normal `x`, within 2 ulp of
+/// `f32::ln`: Cephes' `logf` (frexp, then a degree-9 polynomial on the
+/// mantissa). Branch-free, so loops over it vectorise; in wasm `ln` is a
+/// libm call, natively it is glibc's. Zero, negative, subnormal, infinite or
+/// NaN inputs give meaningless results: callers add a floor first.
+#[inline]
+pub fn ln(x: f32) -> f32 {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let bits = x.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 126;
+    // The mantissa in [0.5, 1).
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let low = m < SQRT_HALF;
+    let e = (exponent - i32::from(low)) as f32;
+    let m = if low { m + m - 1.0 } else { m - 1.0 };
+    let z = m * m;
+    let mut y = 7.037_683_6e-2;
+    for c in [
+        -1.151_461e-1,
+        1.167_699_9e-1,
+        -1.242_014_1e-1,
+        1.424_932_3e-1,
+        -1.666_805_8e-1,
+        2.000_071_4e-1,
+        -2.499_999_4e-1,
+        3.333_333e-1,
+    ] {
+        y = y * m + c;
+    }
+    let y = y * m * z - 2.121_944_4e-4 * e - 0.5 * z;
+    m + y + 0.693_359_4 * e
+}
+
+/// `log10(x)` through [`ln`], with the same domain.
+#[inline]
+pub fn log10(x: f32) -> f32 {
+    ln(x) * std::f32::consts::LOG10_E
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relu_and_max_ignore_nans() {
+        assert_eq!(relu(-2.0), 0.0);
+        assert_eq!(relu(2.5), 2.5);
+        assert_eq!(relu(f32::NAN), 0.0);
+        assert_eq!(max(&[1.0, f32::NAN, 7.0, -3.0]), 7.0);
+        assert_eq!(max(&[]), f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn ln_is_within_two_ulp_of_std_over_the_normal_range() {
+        let mut x = f32::MIN_POSITIVE;
+        let mut worst = 0.0f32;
+        while x < f32::MAX / 1.001 {
+            for v in [x, x * 1.000_123, x * 1.3, x * 1.999] {
+                let (ours, std) = (ln(v), v.ln());
+                let ulp = (std.abs().max(f32::MIN_POSITIVE)).to_bits();
+                let ulps = (ours - std).abs() / (f32::from_bits(ulp + 1) - f32::from_bits(ulp));
+                worst = worst.max(ulps);
+            }
+            x *= 1.37;
+        }
+        assert!(worst <= 2.0, "worst error {worst} ulp");
+        assert_eq!(ln(1.0), 0.0);
+        assert!((log10(1000.0) - 3.0).abs() < 1e-6);
+        assert!((log10(1e-12) + 12.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn dot_sums_products_over_the_common_length() {
+        for n in [0, 1, 7, 8, 9, 33] {
+            let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let b: Vec<f32> = (0..n).map(|i| (n - i) as f32 * 0.5).collect();
+            let expected: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert_eq!(dot(&a, &b), expected, "n = {n}");
+        }
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0]), 4.0);
+    }
+}
