@@ -122,15 +122,17 @@ fn noise_threshold(
 
 /// The unsmoothed mask of one bin: 0 at or below its threshold power, 1 at
 /// [`SOFT_KNEE_DB`] above it or more, a smoothstep in dB between.
+///
+/// Branch-free (selects only), so the loop over a spectrum vectorises.
 fn soft_mask(power: f32, threshold: f32) -> f32 {
-    let knee = 10f32.powf(SOFT_KNEE_DB / 10.0);
-    if power <= threshold {
-        0.0
-    } else if power >= threshold * knee {
-        1.0
+    // Above the threshold the ratio is > 1 (+∞ for a zero threshold, whose
+    // logarithm is large and clamps to 1).
+    let x = (10.0 * lanes::log10(power / threshold) / SOFT_KNEE_DB).clamp(0.0, 1.0);
+    let mask = x * x * (3.0 - 2.0 * x);
+    if power > threshold {
+        mask
     } else {
-        let x = 10.0 * lanes::log10(power / threshold) / SOFT_KNEE_DB;
-        x * x * (3.0 - 2.0 * x)
+        0.0
     }
 }
 
@@ -239,6 +241,8 @@ mod tests {
         assert_eq!(soft_mask(1.0, 1.0), 0.0);
         assert!((soft_mask(10f32.powf(0.3), 1.0) - 0.5).abs() < 1e-5);
         assert_eq!(soft_mask(4.0, 1.0), 1.0);
+        assert_eq!(soft_mask(1e-3, 0.0), 1.0);
+        assert_eq!(soft_mask(0.0, 0.0), 0.0);
     }
 
     #[test]

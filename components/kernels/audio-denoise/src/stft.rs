@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use greenmesh_kernel::KernelError;
+use greenmesh_kernel::{lanes, KernelError};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -109,11 +109,9 @@ impl Stft {
     /// its spectrum's energy up to a constant).
     pub fn frame_energy(&self, signal: &[f32], frame: usize) -> f32 {
         let (skip, span) = self.overlap(frame, signal.len());
-        signal[span]
-            .iter()
-            .zip(&self.window[skip..])
-            .map(|(&x, &w)| (x * w) * (x * w))
-            .sum()
+        lanes::sum_zip(&signal[span], &self.window[skip..], |x, w| {
+            (x * w) * (x * w)
+        })
     }
 
     /// Computes the spectrum of frame `frame` of `signal` into `spectrum`

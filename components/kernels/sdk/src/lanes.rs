@@ -25,11 +25,11 @@ pub fn max(xs: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
 }
 
-/// Σ aᵢ·bᵢ over the common length, in eight interleaved partial sums that
-/// vectorise (the order of additions differs from a left-to-right sum, the
-/// same way on every target).
+/// Σ `f(aᵢ, bᵢ)` over the common length, in eight interleaved partial sums
+/// that vectorise when `f` inlines (the order of additions differs from a
+/// left-to-right sum, the same way on every target).
 #[inline]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn sum_zip(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     const LANES: usize = 8;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -39,14 +39,20 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         .remainder()
         .iter()
         .zip(b_blocks.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, &y)| f(x, y))
         .sum();
     for (x, y) in a_blocks.zip(b_blocks) {
         for i in 0..LANES {
-            partial[i] += x[i] * y[i];
+            partial[i] += f(x[i], y[i]);
         }
     }
     partial.iter().sum::<f32>() + tail
+}
+
+/// Σ aᵢ·bᵢ over the common length ([`sum_zip`] of the product).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    sum_zip(a, b, |x, y| x * y)
 }
 
 /// The natural logarithm of a positive, finite, normal `x`, within 2 ulp of
