@@ -93,6 +93,7 @@ pub type WindowScore = Option<(u8, f32)>;
 
 /// Working memory for [`classify`].
 struct Scratch {
+    w2_by_class: Vec<f32>,
     features: [u8; FEATURES],
     hidden: Vec<f32>,
     probabilities: [f32; CLASSES],
@@ -101,6 +102,7 @@ struct Scratch {
 impl Scratch {
     fn new(model: &Mlp) -> Self {
         Self {
+            w2_by_class: model.w2_by_class(),
             features: [0; FEATURES],
             hidden: vec![0.0; model.hidden],
             probabilities: [0.0; CLASSES],
@@ -119,7 +121,8 @@ fn classify(
     if integral.window_features(x, y, size, &mut scratch.features) < MIN_INK {
         return None;
     }
-    model.forward(
+    model.forward_with(
+        &scratch.w2_by_class,
         &scratch.features,
         &mut scratch.hidden,
         &mut scratch.probabilities,

@@ -139,11 +139,31 @@ impl Mlp {
         }
     }
 
+    /// `w2` class-major (`[k * hidden + j]`), the layout
+    /// [`Mlp::forward_with`] reads: each logit is then one dot product.
+    pub fn w2_by_class(&self) -> Vec<f32> {
+        (0..CLASSES)
+            .flat_map(|k| (0..self.hidden).map(move |j| self.w2[j * CLASSES + k]))
+            .collect()
+    }
+
     /// Runs the network: fills `hidden` (length [`Mlp::hidden`]) with the
     /// hidden activations and `probabilities` with the softmax output.
     /// Zero features are skipped, which roughly halves the work on digits.
     pub fn forward(
         &self,
+        features: &Features,
+        hidden: &mut [f32],
+        probabilities: &mut [f32; CLASSES],
+    ) {
+        self.forward_with(&self.w2_by_class(), features, hidden, probabilities);
+    }
+
+    /// [`Mlp::forward`] with `w2` already laid out by [`Mlp::w2_by_class`],
+    /// for callers that run the network many times.
+    pub fn forward_with(
+        &self,
+        w2_by_class: &[f32],
         features: &Features,
         hidden: &mut [f32],
         probabilities: &mut [f32; CLASSES],
@@ -155,15 +175,16 @@ impl Mlp {
             Ok(fixed) => self.accumulate_hidden_fixed(features, fixed),
             Err(_) => self.accumulate_hidden(features, hidden),
         }
-        let mut logits = [0f32; CLASSES];
-        logits.copy_from_slice(&self.b2);
-        // Dense, without skipping inactive units: a zero adds nothing, and
-        // a branch per unit mispredicts about half the time.
-        for (h, weights) in hidden.iter_mut().zip(self.w2.chunks_exact(CLASSES)) {
+        for h in hidden.iter_mut() {
             *h = lanes::relu(*h);
-            for (l, w) in logits.iter_mut().zip(weights) {
-                *l += *h * w;
-            }
+        }
+        let mut logits = [0f32; CLASSES];
+        for ((l, &b), weights) in logits
+            .iter_mut()
+            .zip(&self.b2)
+            .zip(w2_by_class.chunks_exact(self.hidden))
+        {
+            *l = b + lanes::dot(hidden, weights);
         }
         let max = lanes::max(&logits);
         let mut total = 0.0;
