@@ -57,8 +57,8 @@ fn run(
 #[test]
 fn matmul_on_the_gpu_matches_the_cpu_path() {
     let Some(gpu) = gpu() else { return };
-    let with_gpu = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
-    let cpu_only = Sandbox::new(false, 256 << 20, None).unwrap();
+    let with_gpu = Sandbox::new(256 << 20, Some(gpu)).unwrap();
+    let cpu_only = Sandbox::new(256 << 20, None).unwrap();
     let on_gpu = catalog::load(&with_gpu, &kernel("computation")).unwrap();
     let on_cpu = catalog::load(&cpu_only, &kernel("computation")).unwrap();
     // Multiples of the 16×16 tile and not.
@@ -89,7 +89,7 @@ fn matmul_on_the_gpu_matches_the_cpu_path() {
 #[test]
 fn gpu_misuse_fails_the_task_cleanly_and_the_gpu_keeps_working() {
     let Some(gpu) = gpu() else { return };
-    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let sandbox = Sandbox::new(256 << 20, Some(gpu)).unwrap();
     let hostile = catalog::load(&sandbox, &guest("hostile_kernel")).unwrap();
     for (mode, reason) in [
         ("gpu_bad_shader", "invalid shader"),
@@ -119,7 +119,7 @@ fn gpu_misuse_fails_the_task_cleanly_and_the_gpu_keeps_working() {
 #[test]
 fn gpu_buffers_count_against_the_lease_memory_limit() {
     let Some(gpu) = gpu() else { return };
-    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let sandbox = Sandbox::new(256 << 20, Some(gpu)).unwrap();
     let hostile = catalog::load(&sandbox, &guest("hostile_kernel")).unwrap();
     // 1 MiB buffers kept alive until refused: 32 fit in a 32 MiB lease.
     let report = sandbox.run(
@@ -228,7 +228,7 @@ async fn a_gpu_node_advertises_its_adapter_and_serves_require_gpu_tasks() {
 #[test]
 fn image_filter_blur_and_sobel_on_the_gpu_match_the_cpu_within_one_level() {
     let Some(gpu) = gpu() else { return };
-    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu)).unwrap();
+    let sandbox = Sandbox::new(256 << 20, Some(gpu)).unwrap();
     let filter = catalog::load(&sandbox, &kernel("image-filter")).unwrap();
     // Odd sizes: partial workgroups at the right and bottom edges.
     let scene = image_filter::testdata::scene(97, 61, 8);
@@ -291,7 +291,7 @@ fn object_detect_on_the_gpu_matches_the_cpu_path() {
     use serde_json::Value;
 
     let Some(gpu) = gpu() else { return };
-    let sandbox = Sandbox::new(false, 256 << 20, Some(gpu.clone())).unwrap();
+    let sandbox = Sandbox::new(256 << 20, Some(gpu.clone())).unwrap();
     let detector = catalog::load(&sandbox, &kernel("object-detect")).unwrap();
     let mut scenes = vec![object_detect::testdata::sample_scene()];
     scenes.extend(object_detect::testdata::held_out_scenes(3));

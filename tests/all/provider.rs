@@ -217,34 +217,51 @@ async fn hostile_modules_fail_only_their_own_task() {
 }
 
 #[tokio::test]
-async fn deterministic_mode_freezes_the_clock_and_seeds_randomness() {
+async fn deterministic_leases_freeze_the_clock_seed_randomness_and_canonicalise_nans() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(&dir.path().join("state")).await;
     let token = register_user(app.addr, "owner").await.unwrap();
     let kernels = kernel_dir(dir.path(), &[]);
     let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
     wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
-    let mut outputs = Vec::new();
-    for _ in 0..2 {
-        let id = submit(
-            app.addr,
-            &token,
-            wasm_task(&guest("hostile_kernel"), json!({"mode": "clock"}), 10, 64),
-        )
-        .await;
-        let done = finished(app.addr, &token, &id).await;
-        assert_eq!(done["status"], "completed", "{done}");
+    let node = &provider;
+    let run = |mode: &'static str, deterministic: bool| {
+        let token = token.clone();
+        async move {
+            let mut task = wasm_task(&guest("hostile_kernel"), json!({ "mode": mode }), 10, 64);
+            task["requirements"]["deterministic"] = json!(deterministic);
+            let id = submit(app.addr, &token, task).await;
+            let done = finished(app.addr, &token, &id).await;
+            assert_eq!(done["status"], "completed", "{done}\n{}", node.log());
+            done
+        }
+    };
+    let json_output = |done: Value| -> Value {
         let output: Value =
             serde_json::from_str(done["result"]["output"].as_str().unwrap()).unwrap();
-        assert_eq!(
-            output["json"]["now_ms"], 0,
-            "the wall clock stands at the epoch"
-        );
-        outputs.push(output["json"]["random"].clone());
+        output["json"].clone()
+    };
+    let mut randoms = Vec::new();
+    for _ in 0..2 {
+        let output = json_output(run("clock", true).await);
+        assert_eq!(output["now_ms"], 0, "the wall clock stands at the epoch");
+        randoms.push(output["random"].clone());
     }
     // Two leases have two nonces, hence two seeds: randomness differs
     // between tasks but is a function of the lease (not of the machine).
-    assert_ne!(outputs[0], outputs[1]);
+    assert_ne!(randoms[0], randoms[1]);
+    let output = json_output(run("clock", false).await);
+    assert!(
+        output["now_ms"].as_u64().unwrap() > 1_700_000_000_000,
+        "a task that does not ask runs on the real clock: {output}"
+    );
+
+    // 0/0 computed at run time: the canonical NaN when deterministic, the
+    // hardware's own otherwise (x86's "real indefinite" has the sign set).
+    assert_eq!(output_bytes(&run("nan", true).await), b"7fc00000");
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(output_bytes(&run("nan", false).await), b"ffc00000");
+    }
     provider.interrupt().await;
 }
 
@@ -348,6 +365,7 @@ async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
             expires_at: 0,
             nonce: String::new(),
             grant: None,
+            deterministic: false,
             signature: String::new(),
         },
         "late",

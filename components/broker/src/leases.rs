@@ -69,6 +69,7 @@ pub fn create(
         expires_at: now + timeout_ms + lease_grace_ms(),
         nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
         grant,
+        deterministic: request.requirements.deterministic,
         signature: String::new(),
     };
     lease.sign(&key.sk);

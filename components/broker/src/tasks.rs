@@ -41,6 +41,11 @@ pub struct Requirements {
     pub require_proof: bool,
     #[serde(default = "default_memory")]
     pub max_memory_mb: u64,
+    /// Run in the sandbox's deterministic mode (bit-identical reruns, for
+    /// requesters who verify by re-execution; float-heavy kernels run
+    /// slower).
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 impl Default for Requirements {
@@ -51,6 +56,7 @@ impl Default for Requirements {
             require_gpu: false,
             require_proof: false,
             max_memory_mb: 100,
+            deterministic: false,
         }
     }
 }

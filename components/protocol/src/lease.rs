@@ -28,6 +28,11 @@ pub struct Lease {
     /// node's own allow-list, when that is why the node was chosen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<SignedGrant>,
+    /// Run in the sandbox's deterministic mode (NaN canonicalisation,
+    /// frozen clocks, randomness seeded from the nonce), so that a rerun on
+    /// another node gives the same bytes; the requester asked for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deterministic: bool,
     /// Broker signature (hex) over [`Lease::signing_bytes`].
     pub signature: String,
 }
@@ -42,10 +47,13 @@ pub struct SignedGrant {
 }
 
 impl Lease {
-    /// The exact bytes the broker signs (a carried grant is bound by its
-    /// signature on a last line).
+    /// The exact bytes the broker signs (a deterministic lease adds a line,
+    /// and a carried grant is bound by its signature on a last line).
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut bytes = self.core_signing_bytes();
+        if self.deterministic {
+            bytes.extend_from_slice(b"\ndeterministic");
+        }
         if let Some(g) = &self.grant {
             bytes.extend_from_slice(format!("\ngrant:{}", g.signature).as_bytes());
         }
@@ -104,6 +112,7 @@ mod tests {
             expires_at: 10_000,
             nonce: "abc".into(),
             grant: None,
+            deterministic: false,
             signature: String::new(),
         }
     }
@@ -127,6 +136,28 @@ mod tests {
             forged.verify(&broker.pk, 5_000),
             Err(ProtocolError::BadSignature)
         );
+    }
+
+    #[test]
+    fn the_deterministic_flag_is_signed_and_round_trips() {
+        let broker = key_pair_from_seed([1; 32]);
+        let mut l = lease();
+        l.deterministic = true;
+        l.sign(&broker.sk);
+        let wire = serde_json::to_string(&l).unwrap();
+        assert!(wire.contains(r#""deterministic":true"#), "{wire}");
+        let back: Lease = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back.verify(&broker.pk, 5_000), Ok(()));
+        // Dropping the flag (a node told to run fast) breaks the signature.
+        let mut stripped = back.clone();
+        stripped.deterministic = false;
+        assert_eq!(
+            stripped.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature)
+        );
+        // A lease that does not ask leaves the field out entirely.
+        let plain = serde_json::to_string(&lease()).unwrap();
+        assert!(!plain.contains("deterministic"), "{plain}");
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn run(kernel_dir: &Path, runs: usize) -> anyhow::Result<()> {
         )
     })?;
     println!("adapter: {} ({})", gpu.info.name, gpu.info.backend);
-    let sandbox = Sandbox::new(false, 1 << 30, Some(gpu))?;
+    let sandbox = Sandbox::new(1 << 30, Some(gpu))?;
     let limits = limits();
     println!("| task | wasm CPU path | GPU path | GPU speed-up |");
     println!("|---|---|---|---|");

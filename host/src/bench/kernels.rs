@@ -5,7 +5,9 @@
 //! the other in the same loop (so machine noise hits both alike). A sandbox
 //! run is what a node does per task: a fresh store and instance, the input
 //! copied in, the kernel run under fuel, epoch and memory limits, the output
-//! copied out. Outputs are compared byte for byte.
+//! copied out; by default, and again in deterministic mode (what a lease
+//! that asks for bit-identical reruns gets). Outputs are compared byte for
+//! byte.
 
 use crate::provider::catalog;
 use crate::provider::executor::{RunLimits, Sandbox};
@@ -54,46 +56,61 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs[xs.len() / 2]
 }
 
-/// Runs the benchmark on the kernels in `kernel_dir` and prints a table:
-/// native, the deterministic sandbox (the node default) and the sandbox
-/// without NaN canonicalisation, interleaved run by run.
-pub fn run(kernel_dir: &Path, seconds_per_kernel: f64) -> anyhow::Result<()> {
-    let memory = limits().max_memory_bytes;
-    let deterministic = Sandbox::new(true, memory, None)?;
-    let fast = Sandbox::new(false, memory, None)?;
-    println!("| kernel | input | native | sandbox, deterministic | ratio | sandbox, non-deterministic | ratio | runs | output = native |");
+/// Runs the benchmark on the kernels in `kernel_dir` (all, or those named
+/// in `only`) and prints a table: native, the sandbox as a node runs a task
+/// by default, and the sandbox in deterministic mode (unless
+/// `skip_deterministic`), interleaved run by run.
+pub fn run(
+    kernel_dir: &Path,
+    seconds_per_kernel: f64,
+    only: &[String],
+    skip_deterministic: bool,
+) -> anyhow::Result<()> {
+    let sandbox = Sandbox::new(limits().max_memory_bytes, None)?;
+    let fast = limits();
+    let deterministic = RunLimits {
+        deterministic: true,
+        ..limits()
+    };
+    println!("| kernel | input | native | sandbox | ratio | sandbox, deterministic | ratio | runs | output = native |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for case in cases() {
+        if !only.is_empty() && !only.iter().any(|o| o == case.name) {
+            continue;
+        }
         let path = kernel_dir.join(format!("{}.wasm", case.name));
-        let load = |sandbox: &Sandbox| {
-            catalog::load(sandbox, &path).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))
-        };
         let compiled = Instant::now();
-        let det_kernel = load(&deterministic)?;
+        let kernel = catalog::load(&sandbox, &path)
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
         let compile = compiled.elapsed();
-        let fast_kernel = load(&fast)?;
         let (input, params) = (case.input)();
-        let limits = limits();
-        let run_in = |sandbox: &Sandbox, k: &catalog::Installed| {
+        let run_in = |limits: &RunLimits| {
             sandbox.run(
-                &k.prepared,
+                &kernel.prepared,
                 &input.media_type,
                 &input.bytes,
                 &params,
-                &limits,
+                limits,
             )
         };
-        // Warm-up, and the outputs compared.
+        // Warm-up (the deterministic build is compiled here), and the
+        // outputs compared.
         let native_out = (case.native)(input.clone(), &params)
             .map_err(|e| anyhow::anyhow!("{} native: {e}", case.name))?;
-        let report = run_in(&deterministic, &det_kernel);
+        let report = run_in(&fast);
         let peak = report.peak_memory_bytes;
-        let det_out = report
+        let fast_out = report
             .outcome
             .map_err(|e| anyhow::anyhow!("{} in the sandbox: {e}", case.name))?;
-        let fast_out = run_in(&fast, &fast_kernel)
-            .outcome
-            .map_err(|e| anyhow::anyhow!("{} in the sandbox: {e}", case.name))?;
+        let det_out = if skip_deterministic {
+            None
+        } else {
+            Some(
+                run_in(&deterministic)
+                    .outcome
+                    .map_err(|e| anyhow::anyhow!("{} deterministic: {e}", case.name))?,
+            )
+        };
         let same = |b: &[u8]| {
             if b == native_out.bytes.as_slice() {
                 "yes"
@@ -109,26 +126,36 @@ pub fn run(kernel_dir: &Path, seconds_per_kernel: f64) -> anyhow::Result<()> {
             std::hint::black_box((case.native)(input.clone(), &params).ok());
             native.push(t.elapsed());
             let t = Instant::now();
-            std::hint::black_box(run_in(&deterministic, &det_kernel).outcome.ok());
-            det.push(t.elapsed());
-            let t = Instant::now();
-            std::hint::black_box(run_in(&fast, &fast_kernel).outcome.ok());
+            std::hint::black_box(run_in(&fast).outcome.ok());
             non.push(t.elapsed());
+            if !skip_deterministic {
+                let t = Instant::now();
+                std::hint::black_box(run_in(&deterministic).outcome.ok());
+                det.push(t.elapsed());
+            }
         }
         let runs = native.len();
-        let (n, d, f) = (median(native), median(det), median(non));
+        let (n, f) = (median(native), median(non));
         let ms = |x: Duration| x.as_secs_f64() * 1e3;
+        let (det_ms, det_ratio, det_same) = match (det_out, det.is_empty()) {
+            (Some(out), false) => {
+                let d = median(det);
+                (
+                    format!("{:.2} ms", ms(d)),
+                    format!("{:.2}×", ms(d) / ms(n)),
+                    same(&out.bytes),
+                )
+            }
+            _ => ("–".into(), "–".into(), "–"),
+        };
         println!(
-            "| {} | {} KiB {} | {:.2} ms | {:.2} ms | {:.2}× | {:.2} ms | {:.2}× | {runs} | {} / {} |",
+            "| {} | {} KiB {} | {:.2} ms | {:.2} ms | {:.2}× | {det_ms} | {det_ratio} | {runs} | {} / {det_same} |",
             case.name,
             input.bytes.len() / 1024,
             input.media_type,
             ms(n),
-            ms(d),
-            ms(d) / ms(n),
             ms(f),
             ms(f) / ms(n),
-            same(&det_out.bytes),
             same(&fast_out.bytes),
         );
         eprintln!(
@@ -138,7 +165,9 @@ pub fn run(kernel_dir: &Path, seconds_per_kernel: f64) -> anyhow::Result<()> {
             peak as f64 / (1 << 20) as f64
         );
     }
-    let sandbox = deterministic;
+    if !only.is_empty() && !only.iter().any(|o| o == "noop") {
+        return Ok(());
+    }
 
     // The sandbox's own cost: a no-op kernel on a tiny input.
     let noop = catalog::load(&sandbox, &kernel_dir.join("noop.wasm"))?;

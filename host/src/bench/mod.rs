@@ -48,6 +48,12 @@ pub enum BenchCommand {
         /// Seconds of measurement per kernel.
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
+        /// Only these kernels (repeatable; default: all, and the no-op).
+        #[arg(long = "only")]
+        only: Vec<String>,
+        /// Leave out deterministic-mode runs (e.g. under a profiler).
+        #[arg(long)]
+        skip_deterministic: bool,
     },
     /// Kernels' GPU paths vs their wasm CPU paths (needs a wgpu adapter).
     Gpu {
@@ -84,8 +90,16 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Gpu { kernels, runs } => {
             tokio::task::spawn_blocking(move || gpu::run(&kernels, runs)).await?
         }
-        BenchCommand::Kernels { kernels, seconds } => {
-            tokio::task::spawn_blocking(move || kernels::run(&kernels, seconds)).await?
+        BenchCommand::Kernels {
+            kernels,
+            seconds,
+            only,
+            skip_deterministic,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                kernels::run(&kernels, seconds, &only, skip_deterministic)
+            })
+            .await?
         }
         BenchCommand::Dispatch {
             manifest,

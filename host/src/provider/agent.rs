@@ -75,7 +75,7 @@ pub async fn run(
         }
         None => info!("no GPU: kernels run on the CPU"),
     }
-    let sandbox = Sandbox::new(config.deterministic, (config.memory_mb as usize) << 20, gpu)?;
+    let sandbox = Sandbox::new((config.memory_mb as usize) << 20, gpu)?;
     let (catalog, problems) = catalog::scan(&sandbox, &config.kernel_dir);
     for p in &problems {
         warn!("kernel not installed: {p}");
@@ -515,6 +515,7 @@ impl Agent {
                     fuel: lease.fuel,
                     max_output_bytes: self.config.max_output_bytes,
                     max_gpu_dispatches: self.config.gpu_max_dispatches,
+                    deterministic: lease.deterministic || self.config.deterministic,
                     seed: seed_of(&lease.nonce),
                 };
                 let this = self.clone();

@@ -83,7 +83,7 @@ pub fn admit(sandbox: &Sandbox, bytes: &[u8]) -> anyhow::Result<(Prepared, Strin
         .compile(bytes)
         .map_err(|e| admission::Refusal::Invalid(format!("{e:#}")))?;
     admission::check(sandbox.engine(), &component)?;
-    let prepared = sandbox.prepare(&component)?;
+    let prepared = sandbox.prepare(&component, bytes)?;
     Ok((prepared, greenmesh_protocol::sha256_hex(bytes)))
 }
 

@@ -57,7 +57,8 @@ pub struct ProviderConfig {
     pub max_concurrent: usize,
     /// Largest output a kernel may return, bytes.
     pub max_output_bytes: usize,
-    /// Frozen clocks and seeded randomness for kernels (see the sandbox).
+    /// Run every task in the sandbox's deterministic mode, not only the
+    /// leases that ask for it (see the sandbox).
     pub deterministic: bool,
     /// Offer `wasm_execution`: run requester-supplied kernel components.
     pub wasm_execution: bool,
@@ -105,7 +106,7 @@ impl Default for ProviderConfig {
             memory_mb: 2048,
             max_concurrent: 1,
             max_output_bytes: 16 << 20,
-            deterministic: true,
+            deterministic: false,
             wasm_execution: true,
             gpu: true,
             gpu_max_dispatches: 10_000,

@@ -7,10 +7,13 @@
 //! memory by a store limiter that also records the peak, and the output by
 //! a size cap. In deterministic mode clocks stand still at the Unix epoch,
 //! randomness is a fixed function of the lease, and Cranelift canonicalises
-//! NaNs, so a rerun on another node gives the same bytes; that costs float
-//! code speed, so the mode is a node setting (on by default).
+//! NaNs, so a rerun on another node gives the same bytes. That costs float
+//! code up to several times its speed, so it is per run: a lease asks for it
+//! (a requester who will verify by re-execution), or a node forces it. Its
+//! engine, and each kernel's deterministic build, are made on first use.
 
 use crate::engine::{EpochTicker, EPOCH_TICK};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{
@@ -59,6 +62,9 @@ pub struct RunLimits {
     /// GPU dispatches allowed (GPU buffers count against `max_memory_bytes`,
     /// GPU waits against `timeout`).
     pub max_gpu_dispatches: u32,
+    /// Run in deterministic mode (NaN canonicalisation, frozen clocks,
+    /// seeded randomness).
+    pub deterministic: bool,
     /// Seeds `wasi:random` in deterministic mode (e.g. the lease nonce's hash).
     pub seed: [u8; 32],
 }
@@ -73,6 +79,7 @@ impl RunLimits {
             fuel: u64::MAX / 2,
             max_output_bytes: 256 << 20,
             max_gpu_dispatches: 1_000,
+            deterministic: false,
             seed: [0; 32],
         }
     }
@@ -147,19 +154,31 @@ pub struct Output {
     pub bytes: Vec<u8>,
 }
 
-/// The engine and linker every kernel run shares.
+/// The engines and linkers every kernel run shares: one per mode.
 pub struct Sandbox {
-    engine: Engine,
-    deterministic: bool,
+    fast: Mode,
+    /// Built on the first deterministic run.
+    deterministic: OnceLock<Result<Mode, String>>,
+    max_memory_bytes: usize,
     gpu: Option<Arc<Gpu>>,
+}
+
+/// One way of compiling kernels: an engine (NaN canonicalisation on or
+/// off), the linker for it and the epoch ticker that drives its deadlines.
+struct Mode {
+    engine: Engine,
     linker: Linker<KernelState>,
+    deterministic: bool,
     _ticker: EpochTicker,
 }
 
-/// A compiled kernel, ready to instantiate.
+/// A compiled kernel, ready to instantiate in either mode.
 #[derive(Clone)]
 pub struct Prepared {
-    pre: MicroTaskPre<KernelState>,
+    fast: MicroTaskPre<KernelState>,
+    /// The component's bytes, for the deterministic build.
+    wasm: Arc<[u8]>,
+    deterministic: Arc<OnceLock<Result<MicroTaskPre<KernelState>, String>>>,
 }
 
 /// Per-run store data.
@@ -236,21 +255,21 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
 }
 
-impl Sandbox {
-    /// Builds the kernel engine: fuel and epochs, plus NaN canonicalisation,
-    /// frozen clocks and seeded randomness when `deterministic`. Memories
-    /// come from a pool of slots of `max_memory_bytes` (address space only).
-    pub fn new(
-        deterministic: bool,
-        max_memory_bytes: usize,
-        gpu: Option<Arc<Gpu>>,
-    ) -> anyhow::Result<Self> {
+impl Mode {
+    /// An engine with fuel and epochs, plus NaN canonicalisation when
+    /// `deterministic`. Memories come from a pool of slots of
+    /// `max_memory_bytes` (address space only).
+    fn new(deterministic: bool, max_memory_bytes: usize) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.cranelift_nan_canonicalization(deterministic);
         config.max_wasm_stack(1 << 20);
+        if std::env::var_os("GREENMESH_PERFMAP").is_some() {
+            // `perf` can then name kernel functions (docs/benchmarks.md).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(POOLED_INSTANCES);
         pool.total_core_instances(POOLED_INSTANCES * 8);
@@ -274,16 +293,34 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         generated::MicroTask::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         Ok(Self {
-            gpu,
             _ticker: EpochTicker::start(engine.clone()),
             engine,
-            deterministic,
             linker,
+            deterministic,
         })
     }
 
+    fn prepare(&self, component: &Component) -> anyhow::Result<MicroTaskPre<KernelState>> {
+        let pre: InstancePre<KernelState> = self.linker.instantiate_pre(component)?;
+        Ok(MicroTaskPre::new(pre)?)
+    }
+}
+
+impl Sandbox {
+    /// The kernel engines: the fast one now, the deterministic one on first
+    /// use. `max_memory_bytes` sizes the memory pool (address space only).
+    pub fn new(max_memory_bytes: usize, gpu: Option<Arc<Gpu>>) -> anyhow::Result<Self> {
+        Ok(Self {
+            fast: Mode::new(false, max_memory_bytes)?,
+            deterministic: OnceLock::new(),
+            max_memory_bytes,
+            gpu,
+        })
+    }
+
+    /// The engine admission inspects components with.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.fast.engine
     }
 
     /// The GPU kernels run on, if the node has one.
@@ -293,22 +330,57 @@ impl Sandbox {
 
     /// Compiles `wasm` (no admission check: see [`super::admission`]).
     pub fn compile(&self, wasm: &[u8]) -> anyhow::Result<Component> {
-        Ok(Component::new(&self.engine, wasm)?)
+        Ok(Component::new(&self.fast.engine, wasm)?)
     }
 
-    /// Links a compiled kernel once, for many runs.
-    pub fn prepare(&self, component: &Component) -> anyhow::Result<Prepared> {
-        let pre: InstancePre<KernelState> = self.linker.instantiate_pre(component)?;
+    /// Links a kernel compiled from `wasm` by [`Sandbox::compile`] once,
+    /// for many runs.
+    pub fn prepare(&self, component: &Component, wasm: &[u8]) -> anyhow::Result<Prepared> {
         Ok(Prepared {
-            pre: MicroTaskPre::new(pre)?,
+            fast: self.fast.prepare(component)?,
+            wasm: wasm.into(),
+            deterministic: Arc::new(OnceLock::new()),
         })
     }
 
-    fn store(&self, limits: &RunLimits) -> (Store<KernelState>, MemoryOutputPipe) {
+    /// The deterministic engine, built on first use.
+    fn deterministic_mode(&self) -> Result<&Mode, String> {
+        self.deterministic
+            .get_or_init(|| Mode::new(true, self.max_memory_bytes).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The mode `limits` ask for and `kernel` built for it (compiled for
+    /// the deterministic engine on first use).
+    fn mode_for<'a>(
+        &'a self,
+        kernel: &'a Prepared,
+        limits: &RunLimits,
+    ) -> Result<(&'a Mode, &'a MicroTaskPre<KernelState>), RunError> {
+        if !limits.deterministic {
+            return Ok((&self.fast, &kernel.fast));
+        }
+        let unavailable =
+            |e: String| RunError::Trap(format!("deterministic mode unavailable: {e}"));
+        let mode = self.deterministic_mode().map_err(unavailable)?;
+        let pre = kernel
+            .deterministic
+            .get_or_init(|| {
+                let component =
+                    Component::new(&mode.engine, &kernel.wasm).map_err(|e| format!("{e:#}"))?;
+                mode.prepare(&component).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| unavailable(e.clone()))?;
+        Ok((mode, pre))
+    }
+
+    fn store(&self, mode: &Mode, limits: &RunLimits) -> (Store<KernelState>, MemoryOutputPipe) {
         let log = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(log.clone()).stderr(log.clone());
-        if self.deterministic {
+        if mode.deterministic {
             wasi.wall_clock(FrozenClock)
                 .monotonic_clock(FrozenClock)
                 .secure_random(wasmtime_wasi::Deterministic::new(limits.seed.to_vec()))
@@ -334,7 +406,7 @@ impl Sandbox {
                 },
             ),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&mode.engine, state);
         store.limiter(|s| &mut s.limiter);
         (store, log)
     }
@@ -347,13 +419,14 @@ impl Sandbox {
             fuel: 1_000_000_000,
             max_output_bytes: 1 << 20,
             max_gpu_dispatches: 0,
+            deterministic: false,
             seed: [0; 32],
         };
-        let (mut store, _log) = self.store(&limits);
+        let (mut store, _log) = self.store(&self.fast, &limits);
         store.set_fuel(limits.fuel)?;
         store.set_epoch_deadline(ticks(limits.timeout));
         store.epoch_deadline_trap();
-        let bindings = kernel.pre.instantiate(&mut store)?;
+        let bindings = kernel.fast.instantiate(&mut store)?;
         Ok(bindings
             .greenmesh_kernel_kernel()
             .call_describe(&mut store)?)
@@ -370,8 +443,20 @@ impl Sandbox {
         limits: &RunLimits,
     ) -> RunReport {
         let started = Instant::now();
-        let (mut store, log) = self.store(limits);
-        let outcome = self.run_in(&mut store, kernel, media_type, input, params, limits);
+        let (mode, pre) = match self.mode_for(kernel, limits) {
+            Ok(found) => found,
+            Err(e) => {
+                return RunReport {
+                    outcome: Err(e),
+                    duration: started.elapsed(),
+                    peak_memory_bytes: 0,
+                    fuel_used: 0,
+                    log: String::new(),
+                }
+            }
+        };
+        let (mut store, log) = self.store(mode, limits);
+        let outcome = Self::run_in(&mut store, pre, media_type, input, params, limits);
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.data();
         let outcome = outcome.map_err(|e| {
@@ -393,9 +478,8 @@ impl Sandbox {
     }
 
     fn run_in(
-        &self,
         store: &mut Store<KernelState>,
-        kernel: &Prepared,
+        kernel: &MicroTaskPre<KernelState>,
         media_type: &str,
         input: &[u8],
         params: &str,
@@ -404,7 +488,7 @@ impl Sandbox {
         store.set_fuel(limits.fuel).map_err(trap(limits))?;
         store.set_epoch_deadline(ticks(limits.timeout));
         store.epoch_deadline_trap();
-        let bindings = kernel.pre.instantiate(&mut *store).map_err(trap(limits))?;
+        let bindings = kernel.instantiate(&mut *store).map_err(trap(limits))?;
         let payload = Payload {
             media_type: media_type.to_string(),
             bytes: input.to_vec(),

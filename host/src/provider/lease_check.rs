@@ -117,6 +117,7 @@ mod tests {
             expires_at,
             nonce: "n".into(),
             grant: None,
+            deterministic: false,
             signature: String::new(),
         }
     }

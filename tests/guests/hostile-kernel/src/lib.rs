@@ -2,8 +2,9 @@
 //! sandbox tests: `loop` spins forever, `bomb` allocates without end,
 //! `huge` returns 64 MiB, `stack` recurses without end, `panic` panics,
 //! `clock` reports the wall clock and a random number (deterministic mode
-//! must freeze both), `spin` burns `iterations` steps then echoes,
-//! `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_bad_dispatch` and
+//! must freeze both), `nan` divides zero by zero at run time and returns
+//! the NaN's bits in hex (deterministic mode must canonicalise them),
+//! `spin` burns `iterations` steps then echoes, `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_bad_dispatch` and
 //! `gpu_missing_binding` misuse the GPU, and anything else echoes the input.
 
 use greenmesh_kernel::{Description, Kernel, KernelError, Payload};
@@ -74,6 +75,16 @@ impl Kernel for Hostile {
                 Ok(Payload::new(
                     "application/json",
                     format!(r#"{{"now_ms":{now},"random":{random}}}"#).into_bytes(),
+                ))
+            }
+            "nan" => {
+                // Zero from the input, so the division happens at run time.
+                let x = input.bytes.iter().map(|&b| f32::from(b)).sum::<f32>();
+                let zero = std::hint::black_box(x * 0.0);
+                let nan = zero / std::hint::black_box(zero);
+                Ok(Payload::new(
+                    "text/plain",
+                    format!("{:08x}", nan.to_bits()).into_bytes(),
                 ))
             }
             "gpu_bad_shader" => {
