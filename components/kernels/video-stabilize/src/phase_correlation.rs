@@ -190,6 +190,7 @@ impl Estimator {
         .into_iter()
         .max()
         .unwrap_or(0);
+        let (window_x, window_y) = (hann(nx), hann(ny));
         Self {
             width,
             factor,
@@ -197,11 +198,11 @@ impl Estimator {
             nx,
             ny,
             half_nx,
-            window_weight: hann(nx).iter().sum::<f32>() * hann(ny).iter().sum::<f32>(),
-            window_weight_squared: lanes::dot(&hann(nx), &hann(nx))
-                * lanes::dot(&hann(ny), &hann(ny)),
-            window_x: hann(nx),
-            window_y: hann(ny),
+            window_weight: window_x.iter().sum::<f32>() * window_y.iter().sum::<f32>(),
+            window_weight_squared: lanes::dot(&window_x, &window_x)
+                * lanes::dot(&window_y, &window_y),
+            window_x,
+            window_y,
             taper,
             perfect_peak,
             reach,
