@@ -1,16 +1,16 @@
 //! Global translation between two frames by phase correlation on the luma
-//! plane: Hann-windowed 2-D FFTs (real-to-complex along rows, complex along
-//! columns), the normalised cross-power spectrum with a Gaussian spectral
-//! taper, an inverse FFT, the peak within `max_shift`, and a sub-pixel
-//! parabolic fit (on the logarithm of the peak and its neighbours).
+//! plane: Hann-windowed 2-D FFTs (batched, ADR 0014: real along columns, all
+//! columns at once, then complex along rows, all rows at once), the
+//! normalised cross-power spectrum with a Gaussian spectral taper, an
+//! inverse FFT, the peak within `max_shift`, and a sub-pixel parabolic fit
+//! (on the logarithm of the peak and its neighbours).
 
 use std::f32::consts::PI;
-use std::sync::Arc;
 
+use greenmesh_kernel::fft::real::RealBatchFft;
+use greenmesh_kernel::fft::{transpose, BatchFft, Direction, Quads};
 use greenmesh_kernel::{lanes, KernelError};
-use realfft::num_complex::Complex32;
-use realfft::{ComplexToReal, FftError, RealFftPlanner, RealToComplex};
-use rustfft::{Fft, FftPlanner};
+use wide::f32x4;
 
 use crate::trajectory::Shift;
 
@@ -30,9 +30,10 @@ const MIN_PEAK_HEIGHT: f32 = 0.03;
 const MIN_CONTRAST: f32 = 0.01;
 
 /// The windowed 2-D spectrum of one frame's analysis region: the
-/// non-negative `kx` half (the rest follows by symmetry), `kx` major, so
-/// `(nx/2 + 1) × ny` values; `None` for a flat region.
-pub struct Spectrum(Option<Vec<Complex32>>);
+/// non-negative `ky` half (the rest follows by symmetry), one row per `kx`
+/// (in the x transform's row order) of `ny/2 + 1` values and zero padding;
+/// `None` for a flat region.
+pub struct Spectrum(Option<Quads>);
 
 /// Estimates frame-to-frame translations for frames of one size.
 pub struct Estimator {
@@ -41,11 +42,12 @@ pub struct Estimator {
     factor: usize,
     /// Top-left corner of the analysis region, in luma pixels.
     origin: (usize, usize),
-    /// Analysis region size, in analysis pixels (FFT lengths; `nx` is even).
+    /// Analysis region size, in analysis pixels (FFT lengths, both even).
     nx: usize,
     ny: usize,
-    /// Spectrum row length along x: `nx/2 + 1`.
-    half_nx: usize,
+    /// Spectrum row length: the `ny/2 + 1` bins along y rounded up to whole
+    /// quads (the padding stays zero).
+    stride: usize,
     window_x: Vec<f32>,
     window_y: Vec<f32>,
     /// Σ over the region of `window_x · window_y`, and of its square.
@@ -58,23 +60,24 @@ pub struct Estimator {
     perfect_peak: f32,
     /// Largest displacement searched, in analysis pixels, per axis.
     reach: (usize, usize),
-    rows_forward: Arc<dyn RealToComplex<f32>>,
-    rows_inverse: Arc<dyn ComplexToReal<f32>>,
-    columns_forward: Arc<dyn Fft<f32>>,
-    columns_inverse: Arc<dyn Fft<f32>>,
+    /// Real transforms along y (columns), forward and back.
+    along_y: RealBatchFft,
+    /// Complex transforms along x (rows of the transposed half spectrum).
+    along_x: BatchFft,
+    along_x_inverse: BatchFft,
     /// Real `ny × nx` buffer: the windowed samples, later the surface.
     real: Vec<f32>,
-    /// Complex `ny × (nx/2 + 1)` buffer (row spectra).
-    rows: Vec<Complex32>,
-    /// Complex `(nx/2 + 1) × ny` buffer (cross-power spectrum).
-    cross: Vec<Complex32>,
-    scratch: Vec<Complex32>,
+    /// The region's rows packed in pairs for the real transform along y
+    /// (`ny/2` rows of `nx`), and its spectra (`stride` rows of `nx`).
+    packed: Quads,
+    columns: Quads,
+    /// The cross-power spectrum (`nx` rows of `stride`).
+    cross: Quads,
 }
 
-/// The largest n ≤ `limit` (at least 2) of the form 2ᵏ or 3·2ᵏ (k ≥ 1):
-/// the lengths rustfft runs as radix-4 with SIMD butterflies on every target
-/// (wasm SIMD included; other smooth lengths fall back to scalar mixed-radix
-/// steps there), even for the real FFT's half-length complex transform.
+/// The largest n ≤ `limit` (at least 2) of the form 2ᵏ or 3·2ᵏ (k ≥ 1): the
+/// lengths the batched FFT runs, even for the real transform's half-length
+/// complex one.
 fn fft_length_at_most(limit: usize) -> usize {
     (2..=limit)
         .rev()
@@ -102,31 +105,6 @@ fn signed_frequency(k: usize, n: usize) -> f32 {
     k / n as f32
 }
 
-/// Transposes the `rows`×`cols` row-major `src` into `dst` (`cols`×`rows`),
-/// in square blocks so both sides stay in cache; each block writes whole
-/// runs of `dst` from strided reads of `src`.
-fn transpose(src: &[Complex32], dst: &mut [Complex32], rows: usize, cols: usize) {
-    const BLOCK: usize = 16;
-    for r0 in (0..rows).step_by(BLOCK) {
-        let r1 = (r0 + BLOCK).min(rows);
-        for c in 0..cols {
-            let run = &mut dst[c * rows + r0..c * rows + r1];
-            let column = &src[r0 * cols + c..];
-            if let Ok(run) = <&mut [Complex32; BLOCK]>::try_from(&mut *run) {
-                // A whole block: sixteen fixed-offset copies, no loop.
-                let column = &column[..(BLOCK - 1) * cols + 1];
-                for (i, d) in run.iter_mut().enumerate() {
-                    *d = column[i * cols];
-                }
-            } else {
-                for (d, s) in run.iter_mut().zip(column.iter().step_by(cols)) {
-                    *d = *s;
-                }
-            }
-        }
-    }
-}
-
 /// The sub-pixel offset of a peak from its sampled neighbours: the vertex of
 /// the parabola through the logarithms (exact for a Gaussian peak), or
 /// through the values themselves where a neighbour is not positive.
@@ -144,10 +122,6 @@ fn parabolic_offset(left: f32, centre: f32, right: f32) -> f32 {
     }
 }
 
-fn fft_failure(error: FftError) -> KernelError {
-    KernelError::Failed(format!("FFT: {error}"))
-}
-
 impl Estimator {
     /// An estimator for `width`×`height` luma planes (each side at least 4)
     /// searching displacements of up to `max_shift` luma pixels per axis (and
@@ -157,39 +131,29 @@ impl Estimator {
         let (aw, ah) = (width / factor, height / factor);
         let nx = fft_length_at_most(aw);
         let ny = fft_length_at_most(ah);
-        let half_nx = nx / 2 + 1;
+        let half_ny = ny / 2 + 1;
+        let stride = half_ny.next_multiple_of(4);
         let origin = ((aw - nx) / 2 * factor, (ah - ny) / 2 * factor);
-        let mut taper = vec![0.0; half_nx * ny];
+        let plan = "analysis sides are 2ᵏ or 3·2ᵏ";
+        let along_y = RealBatchFft::new(ny).expect(plan);
+        let along_x = BatchFft::new(nx, Direction::Forward).expect(plan);
+        let along_x_inverse = BatchFft::new(nx, Direction::Inverse).expect(plan);
+        let mut taper = vec![0.0; nx * stride];
         let mut perfect_peak = 0.0;
         let spread = 2.0 * PI * PI * PEAK_SIGMA * PEAK_SIGMA;
-        for kx in 0..half_nx {
+        for kx in 0..nx {
             let fx = signed_frequency(kx, nx);
-            // Bins 0 and nx/2 stand for themselves; the others for a pair.
-            let multiplicity = if kx == 0 || kx == nx / 2 { 1.0 } else { 2.0 };
-            for ky in 0..ny {
+            let row = &mut taper[along_x.row_of(kx) * stride..][..half_ny];
+            for (ky, t) in row.iter_mut().enumerate() {
                 let fy = signed_frequency(ky, ny);
-                let t = (-spread * (fx * fx + fy * fy)).exp();
-                taper[kx * ny + ky] = t;
-                perfect_peak += multiplicity * t;
+                *t = (-spread * (fx * fx + fy * fy)).exp();
+                // Bins 0 and ny/2 stand for themselves; the others for a pair.
+                let multiplicity = if ky == 0 || ky == ny / 2 { 1.0 } else { 2.0 };
+                perfect_peak += multiplicity * *t;
             }
         }
         let shift_reach = max_shift.div_ceil(factor);
         let reach = (shift_reach.min(nx / 2 - 1), shift_reach.min(ny / 2 - 1));
-        let mut real_planner = RealFftPlanner::new();
-        let rows_forward = real_planner.plan_fft_forward(nx);
-        let rows_inverse = real_planner.plan_fft_inverse(nx);
-        let mut planner = FftPlanner::new();
-        let columns_forward = planner.plan_fft_forward(ny);
-        let columns_inverse = planner.plan_fft_inverse(ny);
-        let scratch_len = [
-            rows_forward.get_scratch_len(),
-            rows_inverse.get_scratch_len(),
-            columns_forward.get_inplace_scratch_len(),
-            columns_inverse.get_inplace_scratch_len(),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
         let (window_x, window_y) = (hann(nx), hann(ny));
         Self {
             width,
@@ -197,7 +161,7 @@ impl Estimator {
             origin,
             nx,
             ny,
-            half_nx,
+            stride,
             window_weight: window_x.iter().sum::<f32>() * window_y.iter().sum::<f32>(),
             window_weight_squared: lanes::dot(&window_x, &window_x)
                 * lanes::dot(&window_y, &window_y),
@@ -206,14 +170,13 @@ impl Estimator {
             taper,
             perfect_peak,
             reach,
-            rows_forward,
-            rows_inverse,
-            columns_forward,
-            columns_inverse,
+            along_y,
+            along_x,
+            along_x_inverse,
             real: vec![0.0; nx * ny],
-            rows: vec![Complex32::default(); half_nx * ny],
-            cross: vec![Complex32::default(); half_nx * ny],
-            scratch: vec![Complex32::default(); scratch_len],
+            packed: Quads::zeroed(ny / 2, nx),
+            columns: Quads::zeroed(stride, nx),
+            cross: Quads::zeroed(nx, stride),
         }
     }
 
@@ -255,7 +218,7 @@ impl Estimator {
 
     /// The windowed spectrum of a luma plane (`width`×`height` bytes).
     pub fn spectrum(&mut self, luma: &[u8]) -> Result<Spectrum, KernelError> {
-        let (nx, ny, half_nx) = (self.nx, self.ny, self.half_nx);
+        let (nx, stride) = (self.nx, self.stride);
         let mean = self.load_samples(luma);
         // Subtract the mean so the windowed signal has no DC, then window.
         // The contrast test weighs each deviation by the window squared,
@@ -271,19 +234,26 @@ impl Estimator {
         if energy < MIN_CONTRAST * MIN_CONTRAST * weight {
             return Ok(Spectrum(None));
         }
-        for (row, out) in self
-            .real
-            .chunks_exact_mut(nx)
-            .zip(self.rows.chunks_exact_mut(half_nx))
-        {
-            self.rows_forward
-                .process_with_scratch(row, out, &mut self.scratch)
-                .map_err(fft_failure)?;
+        // Rows 2m and 2m + 1 become the real and imaginary parts of packed
+        // row m; the real transform along y then runs on all columns at once.
+        for (m, pair) in self.real.chunks_exact(2 * nx).enumerate() {
+            let (even, odd) = pair.split_at(nx);
+            for ((quad, re), im) in self
+                .packed
+                .row_mut(m, nx)
+                .iter_mut()
+                .zip(even.chunks_exact(4))
+                .zip(odd.chunks_exact(4))
+            {
+                quad[..4].copy_from_slice(re);
+                quad[4..].copy_from_slice(im);
+            }
         }
-        let mut spectrum = vec![Complex32::default(); half_nx * ny];
-        transpose(&self.rows, &mut spectrum, ny, half_nx);
-        self.columns_forward
-            .process_with_scratch(&mut spectrum, &mut self.scratch);
+        self.along_y
+            .forward(&mut self.packed, &mut self.columns, nx);
+        let mut spectrum = Quads::zeroed(nx, stride);
+        transpose(&self.columns, stride, nx, &mut spectrum);
+        self.along_x.process(&mut spectrum, stride);
         Ok(Spectrum(Some(spectrum)))
     }
 
@@ -294,33 +264,46 @@ impl Estimator {
         let (Some(from), Some(to)) = (&from.0, &to.0) else {
             return Ok(Shift::default());
         };
-        let (nx, ny, half_nx) = (self.nx, self.ny, self.half_nx);
-        for (((c, a), b), &t) in self.cross.iter_mut().zip(from).zip(to).zip(&self.taper) {
-            let product = a.conj() * b;
-            // `norm_sqr().sqrt()` rather than `norm()`: hypot is a slow
-            // library call in WebAssembly.
-            let magnitude_squared = product.norm_sqr();
-            *c = if magnitude_squared > 1e-30 {
-                product * (t / magnitude_squared.sqrt())
-            } else {
-                Complex32::default()
-            };
-        }
-        self.columns_inverse
-            .process_with_scratch(&mut self.cross, &mut self.scratch);
-        transpose(&self.cross, &mut self.rows, half_nx, ny);
-        for (row, out) in self
-            .rows
-            .chunks_exact_mut(half_nx)
-            .zip(self.real.chunks_exact_mut(nx))
+        let (nx, ny, stride) = (self.nx, self.ny, self.stride);
+        let tiny = f32x4::splat(1e-30);
+        for (((c, a), b), t) in self
+            .cross
+            .data
+            .iter_mut()
+            .zip(&from.data)
+            .zip(&to.data)
+            .zip(self.taper.chunks_exact(4))
         {
-            // Bins 0 and nx/2 of a real signal's spectrum are real; drop the
-            // rounding residue so the inverse real FFT accepts them.
-            row[0].im = 0.0;
-            row[half_nx - 1].im = 0.0;
-            self.rows_inverse
-                .process_with_scratch(row, out, &mut self.scratch)
-                .map_err(fft_failure)?;
+            let lanes = |quad: &[f32; 8], at: usize| {
+                f32x4::new([quad[at], quad[at + 1], quad[at + 2], quad[at + 3]])
+            };
+            let (a_re, a_im, b_re, b_im) = (lanes(a, 0), lanes(a, 4), lanes(b, 0), lanes(b, 4));
+            // conj(a) · b, scaled to magnitude t.
+            let (p_re, p_im) = (a_re * b_re + a_im * b_im, a_re * b_im - a_im * b_re);
+            let magnitude_squared = p_re * p_re + p_im * p_im;
+            let t = f32x4::new([t[0], t[1], t[2], t[3]]);
+            let scale = magnitude_squared
+                .simd_gt(tiny)
+                .select(t / magnitude_squared.sqrt(), f32x4::splat(0.0));
+            let (re, im) = ((p_re * scale).to_array(), (p_im * scale).to_array());
+            c[..4].copy_from_slice(&re);
+            c[4..].copy_from_slice(&im);
+        }
+        self.along_x_inverse.process(&mut self.cross, stride);
+        transpose(&self.cross, nx, stride, &mut self.columns);
+        self.along_y.inverse(&self.columns, &mut self.packed, nx);
+        for (m, pair) in self.real.chunks_exact_mut(2 * nx).enumerate() {
+            let (even, odd) = pair.split_at_mut(nx);
+            for ((quad, re), im) in self
+                .packed
+                .row(m, nx)
+                .iter()
+                .zip(even.chunks_exact_mut(4))
+                .zip(odd.chunks_exact_mut(4))
+            {
+                re.copy_from_slice(&quad[..4]);
+                im.copy_from_slice(&quad[4..]);
+            }
         }
 
         let surface = &self.real;
