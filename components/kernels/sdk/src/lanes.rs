@@ -6,6 +6,8 @@
 //! versions are branch-free or split into lanes, so LLVM vectorises them on
 //! both targets and the sandbox stays close to native.
 
+use wide::f32x4;
+
 /// `max(x, 0)`, with NaN mapped to 0: the comparison form compiles to a
 /// vector select, where `f32::max` is a `fmaxf` library call in wasm.
 #[inline]
@@ -18,11 +20,21 @@ pub fn relu(x: f32) -> f32 {
 }
 
 /// The largest value, ignoring NaNs (`-∞` for an empty slice), without
-/// `fmaxf` calls.
+/// `fmaxf` calls. Four-lane compare-and-select: a scalar `if x > m` fold
+/// stays scalar in wasm (its `f32x4.max` propagates NaN, so LLVM cannot use
+/// it), where `maxps` vectorises it natively.
 #[inline]
 pub fn max(xs: &[f32]) -> f32 {
-    xs.iter()
-        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+    let (quads, rest) = xs.as_chunks::<4>();
+    let mut top = f32x4::splat(f32::NEG_INFINITY);
+    for &quad in quads {
+        let x = f32x4::new(quad);
+        top = x.simd_gt(top).select(x, top);
+    }
+    top.to_array()
+        .into_iter()
+        .chain(rest.iter().copied())
+        .fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m })
 }
 
 /// Σ `f(aᵢ, bᵢ)` over the common length, in eight interleaved partial sums
@@ -105,6 +117,14 @@ mod tests {
         assert_eq!(relu(f32::NAN), 0.0);
         assert_eq!(max(&[1.0, f32::NAN, 7.0, -3.0]), 7.0);
         assert_eq!(max(&[]), f32::NEG_INFINITY);
+        assert_eq!(max(&[f32::NAN; 9]), f32::NEG_INFINITY);
+        // Past the four-lane body: the maximum in the tail, then in a lane.
+        let mut xs: Vec<f32> = (0..11).map(|i| i as f32 * 0.5 - 2.0).collect();
+        xs[5] = f32::NAN;
+        assert_eq!(max(&xs), 3.0);
+        xs[10] = -9.0;
+        xs[6] = 8.0;
+        assert_eq!(max(&xs), 8.0);
     }
 
     #[test]

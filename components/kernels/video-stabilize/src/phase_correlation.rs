@@ -123,7 +123,9 @@ fn parabolic_offset(left: f32, centre: f32, right: f32) -> f32 {
 }
 
 impl Estimator {
-    /// An estimator for `width`×`height` luma planes (each side at least 4)
+    /// An estimator for `width`×`height` luma planes (each side at least
+    /// 16, as Y4M parsing ensures, so the x transform length is a multiple
+    /// of 4)
     /// searching displacements of up to `max_shift` luma pixels per axis (and
     /// at most about half the analysis region).
     pub fn new(width: usize, height: usize, max_shift: usize) -> Self {
@@ -220,34 +222,41 @@ impl Estimator {
     pub fn spectrum(&mut self, luma: &[u8]) -> Result<Spectrum, KernelError> {
         let (nx, stride) = (self.nx, self.stride);
         let mean = self.load_samples(luma);
-        // Subtract the mean so the windowed signal has no DC, then window.
-        // The contrast test weighs each deviation by the window squared,
-        // as the windowed samples carry it.
-        let mut energy = 0.0f32;
-        for (row, &wy) in self.real.chunks_exact_mut(nx).zip(&self.window_y) {
-            for (sample, &wx) in row.iter_mut().zip(&self.window_x) {
-                *sample = (*sample - mean) * wx * wy;
-            }
-            energy += lanes::dot(row, row);
-        }
-        let weight = self.window_weight_squared;
-        if energy < MIN_CONTRAST * MIN_CONTRAST * weight {
-            return Ok(Spectrum(None));
-        }
-        // Rows 2m and 2m + 1 become the real and imaginary parts of packed
-        // row m; the real transform along y then runs on all columns at once.
-        for (m, pair) in self.real.chunks_exact(2 * nx).enumerate() {
+        // Subtract the mean so the windowed signal has no DC, window, and
+        // pack: rows 2m and 2m + 1 become the real and imaginary parts of
+        // packed row m, so the real transform along y then runs on all
+        // columns at once. The contrast test weighs each deviation by the
+        // window squared, as the windowed samples carry it.
+        let mean = f32x4::splat(mean);
+        let mut energy = f32x4::splat(0.0);
+        for (m, (pair, wy)) in self
+            .real
+            .chunks_exact(2 * nx)
+            .zip(self.window_y.chunks_exact(2))
+            .enumerate()
+        {
             let (even, odd) = pair.split_at(nx);
-            for ((quad, re), im) in self
+            let (w_even, w_odd) = (f32x4::splat(wy[0]), f32x4::splat(wy[1]));
+            for (((quad, even), odd), wx) in self
                 .packed
                 .row_mut(m, nx)
                 .iter_mut()
                 .zip(even.chunks_exact(4))
                 .zip(odd.chunks_exact(4))
+                .zip(self.window_x.chunks_exact(4))
             {
-                quad[..4].copy_from_slice(re);
-                quad[4..].copy_from_slice(im);
+                let lanes = |x: &[f32]| f32x4::new(x.try_into().expect("four lanes"));
+                let wx = lanes(wx);
+                let re = (lanes(even) - mean) * wx * w_even;
+                let im = (lanes(odd) - mean) * wx * w_odd;
+                energy += re * re + im * im;
+                quad[..4].copy_from_slice(&re.to_array());
+                quad[4..].copy_from_slice(&im.to_array());
             }
+        }
+        let weight = self.window_weight_squared;
+        if energy.reduce_add() < MIN_CONTRAST * MIN_CONTRAST * weight {
+            return Ok(Spectrum(None));
         }
         self.along_y
             .forward(&mut self.packed, &mut self.columns, nx);
@@ -316,17 +325,28 @@ impl Estimator {
         };
         let at = |dx: isize, dy: isize| surface[wrap(dy, ny) * nx + wrap(dx, nx)];
         let (rx, ry) = (self.reach.0 as isize, self.reach.1 as isize);
-        let (mut best, mut peak) = (f32::MIN, (0, 0));
+        // The best row by its vectorised maximum (the first row wins a tie,
+        // as in a scan), then the first column in it holding that maximum.
+        let (mut best, mut best_dy) = (f32::MIN, None);
         for dy in -ry..=ry {
             let row = &surface[wrap(dy, ny) * nx..][..nx];
-            for dx in -rx..=rx {
-                let v = row[wrap(dx, nx)];
-                if v > best {
-                    best = v;
-                    peak = (dx, dy);
-                }
+            // The searched columns in scan order (dx = −rx ..= rx): the
+            // wrapped-around negative shifts, then 0 ..= rx.
+            let top = [&row[nx - rx as usize..], &row[..=rx as usize]].map(lanes::max);
+            let top = if top[1] > top[0] { top[1] } else { top[0] };
+            if top > best {
+                best = top;
+                best_dy = Some(dy);
             }
         }
+        let Some(py) = best_dy else {
+            return Ok(Shift::default());
+        };
+        let row = &surface[wrap(py, ny) * nx..][..nx];
+        let px = (-rx..=rx)
+            .find(|&dx| row[wrap(dx, nx)] == best)
+            .expect("the maximum lies in its row");
+        let peak = (px, py);
         if best < MIN_PEAK_HEIGHT * self.perfect_peak {
             return Ok(Shift::default());
         }

@@ -82,7 +82,7 @@ impl RealBatchFft {
                 let (e_r, e_i) = (half * (zr + yr), half * (zi - yi));
                 let (o_r, o_i) = (half * (zi + yi), half * (yr - zr));
                 // X[k] = E + e^{−iπk/n}·O.
-                *out = join(e_r + wr * o_r - wi * o_i, e_i + wr * o_i + wi * o_r);
+                join(out, e_r + wr * o_r - wi * o_i, e_i + wr * o_i + wi * o_r);
             }
         }
     }
@@ -113,7 +113,7 @@ impl RealBatchFft {
                 let (f_r, f_i) = (xr - yr, xi + yi);
                 let (o_r, o_i) = (wr * f_r + wi * f_i, wr * f_i - wi * f_r);
                 // z = E + i·O.
-                *out = join(e_r - o_i, e_i + o_r);
+                join(out, e_r - o_i, e_i + o_r);
             }
         }
         self.inverse.process(packed, width);
@@ -123,17 +123,19 @@ impl RealBatchFft {
 /// A quad's real and imaginary lanes.
 #[inline(always)]
 fn split(quad: &[f32; 8]) -> (f32x4, f32x4) {
+    let (re, im) = quad.split_at(4);
     (
-        f32x4::new([quad[0], quad[1], quad[2], quad[3]]),
-        f32x4::new([quad[4], quad[5], quad[6], quad[7]]),
+        f32x4::new(re.try_into().expect("four lanes")),
+        f32x4::new(im.try_into().expect("four lanes")),
     )
 }
 
-/// A quad from its real and imaginary lanes.
+/// Writes a quad's real and imaginary lanes (whole vector stores: an
+/// eight-element array literal became eight lane extractions in wasm).
 #[inline(always)]
-fn join(re: f32x4, im: f32x4) -> [f32; 8] {
-    let (re, im) = (re.to_array(), im.to_array());
-    [re[0], re[1], re[2], re[3], im[0], im[1], im[2], im[3]]
+fn join(quad: &mut [f32; 8], re: f32x4, im: f32x4) {
+    quad[..4].copy_from_slice(&re.to_array());
+    quad[4..].copy_from_slice(&im.to_array());
 }
 
 #[cfg(test)]
