@@ -426,6 +426,23 @@ mod tests {
     }
 
     #[test]
+    fn the_most_extreme_accepted_frames_are_analysed() {
+        // 16 px on one side (the Y4M minimum) and 1920 on the other (the
+        // maximum, box-averaged by 3): transform lengths 4 and 512.
+        for (w, h) in [(1920, 16), (16, 1920)] {
+            let mut estimator = Estimator::new(w, h, 64);
+            let a = estimator
+                .spectrum(&testdata::scene_luma(w, h, Shift::default()))
+                .unwrap();
+            let b = estimator
+                .spectrum(&testdata::scene_luma(w, h, Shift::new(1.0, 1.0)))
+                .unwrap();
+            let found = estimator.displacement(&a, &b).unwrap();
+            assert!(found.x.is_finite() && found.y.is_finite(), "{w}×{h}: {found:?}");
+        }
+    }
+
+    #[test]
     fn a_flat_frame_gives_no_motion() {
         let mut estimator = Estimator::new(32, 32, 8);
         let flat = estimator.spectrum(&[90; 32 * 32]).unwrap();
