@@ -438,7 +438,10 @@ mod tests {
                 .spectrum(&testdata::scene_luma(w, h, Shift::new(1.0, 1.0)))
                 .unwrap();
             let found = estimator.displacement(&a, &b).unwrap();
-            assert!(found.x.is_finite() && found.y.is_finite(), "{w}×{h}: {found:?}");
+            assert!(
+                found.x.is_finite() && found.y.is_finite(),
+                "{w}×{h}: {found:?}"
+            );
         }
     }
 
