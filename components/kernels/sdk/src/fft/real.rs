@@ -64,25 +64,51 @@ impl RealBatchFft {
     /// of `width`): `X[k] = Σ x[j] e^{−2πi·jk/2n}`.
     pub fn forward(&self, packed: &mut Quads, spectrum: &mut Quads, width: usize) {
         let n = self.half;
+        let row = width / 4;
         self.forward.process(packed, width);
-        for k in 0..=n {
+        let half = f32x4::splat(0.5);
+        // Bins k and n − k come from the same two rows: one pass makes both.
+        for k in 0..=n / 2 {
+            let j = n - k;
             // The complex transform leaves bin `k` in row `row_of(k)`.
             let z = packed.row(self.forward.row_of(k % n), width);
-            let y = packed.row(self.forward.row_of((n - k) % n), width);
-            let (wr, wi) = (
-                f32x4::splat(self.twiddle_re[k]),
-                f32x4::splat(self.twiddle_im[k]),
-            );
-            let half = f32x4::splat(0.5);
-            for ((out, z), y) in spectrum.row_mut(k, width).iter_mut().zip(z).zip(y) {
-                let (zr, zi) = split(z);
-                let (yr, yi) = split(y);
-                // z[k] = E + i·O with E, O the spectra of the even and odd
-                // samples: E = (z[k] + z̄[n−k]) / 2, O = −i·(z[k] − z̄[n−k]) / 2.
-                let (e_r, e_i) = (half * (zr + yr), half * (zi - yi));
-                let (o_r, o_i) = (half * (zi + yi), half * (yr - zr));
-                // X[k] = E + e^{−iπk/n}·O.
-                join(out, e_r + wr * o_r - wi * o_i, e_i + wr * o_i + wi * o_r);
+            let y = packed.row(self.forward.row_of(j % n), width);
+            let (wk, wj) = (self.twiddle(k), self.twiddle(j));
+            let (low, high) = spectrum.data.split_at_mut(j * row);
+            let out_j = &mut high[..row];
+            // z[k] = E + i·O with E, O the spectra of the even and odd
+            // samples: E = (z[k] + z̄[n−k]) / 2, O = −i·(z[k] − z̄[n−k]) / 2;
+            // then X[k] = E + e^{−iπk/n}·O, and for n − k, Ē and Ō.
+            let halves = |z: &[f32; 8], y: &[f32; 8]| {
+                let ((zr, zi), (yr, yi)) = (split(z), split(y));
+                let e = (half * (zr + yr), half * (zi - yi));
+                let o = (half * (zi + yi), half * (yr - zr));
+                (e, o)
+            };
+            if k < j {
+                let out_k = &mut low[k * row..][..row];
+                for (((ok, oj), z), y) in out_k.iter_mut().zip(out_j.iter_mut()).zip(z).zip(y) {
+                    let (e, o) = halves(z, y);
+                    join(
+                        ok,
+                        e.0 + wk.0 * o.0 - wk.1 * o.1,
+                        e.1 + wk.0 * o.1 + wk.1 * o.0,
+                    );
+                    join(
+                        oj,
+                        e.0 + wj.0 * o.0 + wj.1 * o.1,
+                        wj.1 * o.0 - wj.0 * o.1 - e.1,
+                    );
+                }
+            } else {
+                for ((oj, z), y) in out_j.iter_mut().zip(z).zip(y) {
+                    let (e, o) = halves(z, y);
+                    join(
+                        oj,
+                        e.0 + wk.0 * o.0 - wk.1 * o.1,
+                        e.1 + wk.0 * o.1 + wk.1 * o.0,
+                    );
+                }
             }
         }
     }
@@ -93,30 +119,58 @@ impl RealBatchFft {
     /// are ignored.
     pub fn inverse(&self, spectrum: &Quads, packed: &mut Quads, width: usize) {
         let n = self.half;
-        for k in 0..n {
+        // 2E = X[k] + X̄[n−k], 2F = X[k] − X̄[n−k], 2O = e^{+iπk/n}·F and
+        // z[k] = E + i·O; for n − k, E and F are Ē and −F̄. Bin 0 pairs
+        // with bin n (both real: their imaginary parts do not count), the
+        // others k with n − k, both made in one pass.
+        let tangle = |e: (f32x4, f32x4), f: (f32x4, f32x4), w: (f32x4, f32x4)| {
+            let o = (w.0 * f.0 + w.1 * f.1, w.0 * f.1 - w.1 * f.0);
+            (e.0 - o.1, e.1 + o.0)
+        };
+        for k in 0..=n / 2 {
+            let m = n - k;
             let x = spectrum.row(k, width);
-            let y = spectrum.row(n - k, width);
-            // Bins 0 and n are real: their imaginary parts do not count.
-            let keep_imaginary = f32x4::splat(if k == 0 { 0.0 } else { 1.0 });
-            let (wr, wi) = (
-                f32x4::splat(self.twiddle_re[k]),
-                f32x4::splat(self.twiddle_im[k]),
-            );
+            let y = spectrum.row(m, width);
+            let (wk, wm) = (self.twiddle(k), self.twiddle(m));
             // The inverse complex transform takes bin `k` in row `row_of(k)`.
-            let target = self.inverse.row_of(k);
-            for ((out, x), y) in packed.row_mut(target, width).iter_mut().zip(x).zip(y) {
-                let (xr, xi) = split(x);
-                let (yr, yi) = split(y);
-                let (xi, yi) = (xi * keep_imaginary, yi * keep_imaginary);
-                // 2E = X[k] + X̄[n−k], 2O = e^{+iπk/n}·(X[k] − X̄[n−k]).
-                let (e_r, e_i) = (xr + yr, xi - yi);
-                let (f_r, f_i) = (xr - yr, xi + yi);
-                let (o_r, o_i) = (wr * f_r + wi * f_i, wr * f_i - wi * f_r);
-                // z = E + i·O.
-                join(out, e_r - o_i, e_i + o_r);
+            let (rk, rm) = (self.inverse.row_of(k), self.inverse.row_of(m % n));
+            if k == 0 || k == m {
+                let keep_imaginary = f32x4::splat(if k == 0 { 0.0 } else { 1.0 });
+                for ((out, x), y) in packed.row_mut(rk, width).iter_mut().zip(x).zip(y) {
+                    let ((xr, xi), (yr, yi)) = (split(x), split(y));
+                    let (xi, yi) = (xi * keep_imaginary, yi * keep_imaginary);
+                    let z = tangle((xr + yr, xi - yi), (xr - yr, xi + yi), wk);
+                    join(out, z.0, z.1);
+                }
+                continue;
+            }
+            let row = width / 4;
+            let (first, second) = (rk.min(rm), rk.max(rm));
+            let (low, high) = packed.data.split_at_mut(second * row);
+            let (out_first, out_second) = (&mut low[first * row..][..row], &mut high[..row]);
+            let (out_k, out_m) = if rk < rm {
+                (out_first, out_second)
+            } else {
+                (out_second, out_first)
+            };
+            for (((ok, om), x), y) in out_k.iter_mut().zip(out_m.iter_mut()).zip(x).zip(y) {
+                let ((xr, xi), (yr, yi)) = (split(x), split(y));
+                let (e, f) = ((xr + yr, xi - yi), (xr - yr, xi + yi));
+                let zk = tangle(e, f, wk);
+                let zm = tangle((e.0, -e.1), (-f.0, f.1), wm);
+                join(ok, zk.0, zk.1);
+                join(om, zm.0, zm.1);
             }
         }
         self.inverse.process(packed, width);
+    }
+
+    /// `e^{−iπk/n}`, splatted.
+    fn twiddle(&self, k: usize) -> (f32x4, f32x4) {
+        (
+            f32x4::splat(self.twiddle_re[k]),
+            f32x4::splat(self.twiddle_im[k]),
+        )
     }
 }
 
