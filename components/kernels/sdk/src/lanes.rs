@@ -125,6 +125,11 @@ mod tests {
         xs[10] = -9.0;
         xs[6] = 8.0;
         assert_eq!(max(&xs), 8.0);
+        // A NaN and a value in the same lane, in different quads.
+        let mut xs = vec![-1.0; 20];
+        xs[0] = f32::NAN;
+        xs[4] = 5.0;
+        assert_eq!(max(&xs), 5.0);
     }
 
     #[test]

@@ -105,6 +105,86 @@ fn signed_frequency(k: usize, n: usize) -> f32 {
     k / n as f32
 }
 
+/// Four lanes of a slice of (at least) four.
+#[inline(always)]
+fn lanes4(x: &[f32]) -> f32x4 {
+    f32x4::new(x[..4].try_into().expect("four lanes"))
+}
+
+/// Converts a row of luma bytes into `samples` and returns the per-lane
+/// sums of the samples weighted by `weights`.
+///
+/// Sixteen values per iteration, summed as a tree before joining the
+/// running sum: in a component Cranelift keeps a loop-carried vector on the
+/// stack (the fuel and epoch checks' slow paths are calls), so a sum carried
+/// quad by quad waits on a store and a load every four values.
+fn convert_and_weigh(bytes: &[u8], samples: &mut [f32], weights: &[f32]) -> f32x4 {
+    fn quad(bytes: &[u8], samples: &mut [f32], weights: &[f32]) -> f32x4 {
+        let x = f32x4::new(std::array::from_fn(|i| f32::from(bytes[i])));
+        samples[..4].copy_from_slice(&x.to_array());
+        x * lanes4(weights)
+    }
+    let (b16, b4) = bytes[..samples.len()].as_chunks::<16>();
+    let (w16, w4) = weights[..samples.len()].as_chunks::<16>();
+    let (s16, s4) = samples.as_chunks_mut::<16>();
+    let mut sum = f32x4::splat(0.0);
+    for ((b, s), w) in b16.iter().zip(s16.iter_mut()).zip(w16) {
+        let (s01, s23) = s.split_at_mut(8);
+        let ((s0, s1), (s2, s3)) = (s01.split_at_mut(4), s23.split_at_mut(4));
+        sum += (quad(&b[..4], s0, &w[..4]) + quad(&b[4..8], s1, &w[4..8]))
+            + (quad(&b[8..12], s2, &w[8..12]) + quad(&b[12..], s3, &w[12..]));
+    }
+    for ((b, s), w) in b4
+        .chunks_exact(4)
+        .zip(s4.chunks_exact_mut(4))
+        .zip(w4.chunks_exact(4))
+    {
+        sum += quad(b, s, w);
+    }
+    sum
+}
+
+/// Removes `mean` from rows `even` and `odd`, windows them (`weights`: the
+/// x window, then the two rows' y weights) and packs them into `quads` as
+/// real and imaginary parts; returns the per-lane energy of the result,
+/// summed sixteen values per iteration as in [`convert_and_weigh`].
+fn window_and_pack(
+    even: &[f32],
+    odd: &[f32],
+    (window_x, w_even, w_odd): (&[f32], f32x4, f32x4),
+    mean: f32x4,
+    quads: &mut [[f32; 8]],
+) -> f32x4 {
+    let pack = |even: &[f32], odd: &[f32], wx: &[f32], quad: &mut [f32; 8]| {
+        let wx = lanes4(wx);
+        let re = (lanes4(even) - mean) * wx * w_even;
+        let im = (lanes4(odd) - mean) * wx * w_odd;
+        quad[..4].copy_from_slice(&re.to_array());
+        quad[4..].copy_from_slice(&im.to_array());
+        re * re + im * im
+    };
+    let n = even.len();
+    let (e16, e4) = even.as_chunks::<16>();
+    let (o16, o4) = odd[..n].as_chunks::<16>();
+    let (w16, w4) = window_x[..n].as_chunks::<16>();
+    let (q4, q1) = quads[..n / 4].as_chunks_mut::<4>();
+    let mut energy = f32x4::splat(0.0);
+    for (((e, o), w), q) in e16.iter().zip(o16).zip(w16).zip(q4.iter_mut()) {
+        let [q0, q1, q2, q3] = q;
+        energy += (pack(&e[..4], &o[..4], &w[..4], q0) + pack(&e[4..8], &o[4..8], &w[4..8], q1))
+            + (pack(&e[8..12], &o[8..12], &w[8..12], q2) + pack(&e[12..], &o[12..], &w[12..], q3));
+    }
+    for (((e, o), w), q) in e4
+        .chunks_exact(4)
+        .zip(o4.chunks_exact(4))
+        .zip(w4.chunks_exact(4))
+        .zip(q1.iter_mut())
+    {
+        energy += pack(e, o, w, q);
+    }
+    energy
+}
+
 /// The sub-pixel offset of a peak from its sampled neighbours: the vertex of
 /// the parabola through the logarithms (exact for a Gaussian peak), or
 /// through the values themselves where a neighbour is not positive.
@@ -199,9 +279,10 @@ impl Estimator {
                 &luma[start..start + nx * k]
             };
             if k == 1 {
-                for (sample, &v) in row.iter_mut().zip(line(0)) {
-                    *sample = f32::from(v);
-                }
+                // Convert and weigh in one pass, four lanes at a time (`nx`
+                // is a multiple of 4).
+                let sum = convert_and_weigh(line(0), row, &self.window_x);
+                weighted += wy * sum.reduce_add();
             } else {
                 row.fill(0.0);
                 for dy in 0..k {
@@ -212,8 +293,8 @@ impl Estimator {
                 for sample in row.iter_mut() {
                     *sample *= scale;
                 }
+                weighted += wy * lanes::dot(row, &self.window_x);
             }
-            weighted += wy * lanes::dot(row, &self.window_x);
         }
         weighted / self.window_weight
     }
@@ -236,23 +317,8 @@ impl Estimator {
             .enumerate()
         {
             let (even, odd) = pair.split_at(nx);
-            let (w_even, w_odd) = (f32x4::splat(wy[0]), f32x4::splat(wy[1]));
-            for (((quad, even), odd), wx) in self
-                .packed
-                .row_mut(m, nx)
-                .iter_mut()
-                .zip(even.chunks_exact(4))
-                .zip(odd.chunks_exact(4))
-                .zip(self.window_x.chunks_exact(4))
-            {
-                let lanes = |x: &[f32]| f32x4::new(x.try_into().expect("four lanes"));
-                let wx = lanes(wx);
-                let re = (lanes(even) - mean) * wx * w_even;
-                let im = (lanes(odd) - mean) * wx * w_odd;
-                energy += re * re + im * im;
-                quad[..4].copy_from_slice(&re.to_array());
-                quad[4..].copy_from_slice(&im.to_array());
-            }
+            let weights = (&self.window_x[..], f32x4::splat(wy[0]), f32x4::splat(wy[1]));
+            energy += window_and_pack(even, odd, weights, mean, self.packed.row_mut(m, nx));
         }
         let weight = self.window_weight_squared;
         if energy.reduce_add() < MIN_CONTRAST * MIN_CONTRAST * weight {
