@@ -27,6 +27,8 @@ pub use transpose::transpose;
 
 use std::f64::consts::TAU;
 
+use wide::f32x4;
+
 /// Complex values in rows of `width` columns (a multiple of 4), each row
 /// `width / 4` quads: the real parts of four columns, then their imaginary
 /// parts. Column `c` of row `k` is in quad `k · width/4 + c/4`, lane `c % 4`
@@ -67,6 +69,23 @@ impl Quads {
         quad[c % 4] = re;
         quad[4 + c % 4] = im;
     }
+}
+
+/// A quad's real and imaginary lanes as two vectors.
+#[inline(always)]
+pub fn split(quad: &[f32; 8]) -> (f32x4, f32x4) {
+    (
+        f32x4::new([quad[0], quad[1], quad[2], quad[3]]),
+        f32x4::new([quad[4], quad[5], quad[6], quad[7]]),
+    )
+}
+
+/// Writes a quad's real and imaginary lanes (two whole-vector stores: an
+/// eight-element array literal became eight lane extractions in wasm).
+#[inline(always)]
+pub fn join(quad: &mut [f32; 8], re: f32x4, im: f32x4) {
+    quad[..4].copy_from_slice(&re.to_array());
+    quad[4..].copy_from_slice(&im.to_array());
 }
 
 /// Which way a transform goes.

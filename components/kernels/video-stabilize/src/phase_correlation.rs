@@ -8,7 +8,7 @@
 use std::f32::consts::PI;
 
 use greenmesh_kernel::fft::real::RealBatchFft;
-use greenmesh_kernel::fft::{transpose, BatchFft, Direction, Quads};
+use greenmesh_kernel::fft::{join, split, transpose, BatchFft, Direction, Quads};
 use greenmesh_kernel::{lanes, KernelError};
 use wide::f32x4;
 
@@ -159,8 +159,7 @@ fn window_and_pack(
         let wx = lanes4(wx);
         let re = (lanes4(even) - mean) * wx * w_even;
         let im = (lanes4(odd) - mean) * wx * w_odd;
-        quad[..4].copy_from_slice(&re.to_array());
-        quad[4..].copy_from_slice(&im.to_array());
+        join(quad, re, im);
         re * re + im * im
     };
     let n = even.len();
@@ -349,20 +348,15 @@ impl Estimator {
             .zip(&to.data)
             .zip(self.taper.chunks_exact(4))
         {
-            let lanes = |quad: &[f32; 8], at: usize| {
-                f32x4::new([quad[at], quad[at + 1], quad[at + 2], quad[at + 3]])
-            };
-            let (a_re, a_im, b_re, b_im) = (lanes(a, 0), lanes(a, 4), lanes(b, 0), lanes(b, 4));
+            let ((a_re, a_im), (b_re, b_im)) = (split(a), split(b));
             // conj(a) · b, scaled to magnitude t.
             let (p_re, p_im) = (a_re * b_re + a_im * b_im, a_re * b_im - a_im * b_re);
             let magnitude_squared = p_re * p_re + p_im * p_im;
-            let t = f32x4::new([t[0], t[1], t[2], t[3]]);
+            let t = lanes4(t);
             let scale = magnitude_squared
                 .simd_gt(tiny)
                 .select(t / magnitude_squared.sqrt(), f32x4::splat(0.0));
-            let (re, im) = ((p_re * scale).to_array(), (p_im * scale).to_array());
-            c[..4].copy_from_slice(&re);
-            c[4..].copy_from_slice(&im);
+            join(c, p_re * scale, p_im * scale);
         }
         self.along_x_inverse.process(&mut self.cross, stride);
         transpose(&self.cross, nx, stride, &mut self.columns);

@@ -10,6 +10,8 @@ use std::ops::{Add, Mul, Neg, Sub};
 
 use wide::f32x4;
 
+use super::{join, split};
+
 /// One row of a leg: its quads.
 type Row<'a> = &'a mut [[f32; 8]];
 
@@ -99,17 +101,11 @@ fn for_each_quad<const R: usize>(
         // a stage's time in a component (each also splits the loop's fuel
         // accounting).
         let out = butterfly(std::array::from_fn(|r| {
-            let quad = unsafe { rows[r].get_unchecked(j) };
-            (
-                f32x4::new([quad[0], quad[1], quad[2], quad[3]]),
-                f32x4::new([quad[4], quad[5], quad[6], quad[7]]),
-            )
+            split(unsafe { rows[r].get_unchecked(j) })
         }));
         for (r, (re, im)) in out.into_iter().enumerate() {
             // SAFETY: as above.
-            let quad = unsafe { rows[r].get_unchecked_mut(j) };
-            quad[..4].copy_from_slice(&re.to_array());
-            quad[4..].copy_from_slice(&im.to_array());
+            join(unsafe { rows[r].get_unchecked_mut(j) }, re, im);
         }
     }
 }

@@ -9,7 +9,7 @@ use std::f64::consts::PI;
 
 use wide::f32x4;
 
-use super::{BatchFft, Direction, Quads, UnsupportedLength};
+use super::{join, split, BatchFft, Direction, Quads, UnsupportedLength};
 
 /// Planned real transforms of `2n` points, batched like [`BatchFft`].
 #[derive(Debug, Clone)]
@@ -172,24 +172,6 @@ impl RealBatchFft {
             f32x4::splat(self.twiddle_im[k]),
         )
     }
-}
-
-/// A quad's real and imaginary lanes.
-#[inline(always)]
-fn split(quad: &[f32; 8]) -> (f32x4, f32x4) {
-    let (re, im) = quad.split_at(4);
-    (
-        f32x4::new(re.try_into().expect("four lanes")),
-        f32x4::new(im.try_into().expect("four lanes")),
-    )
-}
-
-/// Writes a quad's real and imaginary lanes (whole vector stores: an
-/// eight-element array literal became eight lane extractions in wasm).
-#[inline(always)]
-fn join(quad: &mut [f32; 8], re: f32x4, im: f32x4) {
-    quad[..4].copy_from_slice(&re.to_array());
-    quad[4..].copy_from_slice(&im.to_array());
 }
 
 #[cfg(test)]

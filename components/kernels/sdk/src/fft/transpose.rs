@@ -4,7 +4,7 @@
 
 use wide::f32x4;
 
-use super::Quads;
+use super::{join, split, Quads};
 
 /// Writes the transpose of `src` (`rows` rows of `width`, both multiples
 /// of 4) into `dst` (`width` rows of `rows`): the value in row `r`, column
@@ -22,22 +22,11 @@ pub fn transpose(src: &Quads, rows: usize, width: usize, dst: &mut Quads) {
     for r in (0..rows).step_by(4) {
         for q in 0..src_row {
             let block: [&[f32; 8]; 4] = std::array::from_fn(|i| &src[(r + i) * src_row + q]);
-            let lanes = |offset: usize| {
-                block.map(|quad| {
-                    f32x4::new([
-                        quad[offset],
-                        quad[offset + 1],
-                        quad[offset + 2],
-                        quad[offset + 3],
-                    ])
-                })
-            };
-            let re = f32x4::transpose(lanes(0));
-            let im = f32x4::transpose(lanes(4));
+            let halves = block.map(split);
+            let re = f32x4::transpose(halves.map(|(re, _)| re));
+            let im = f32x4::transpose(halves.map(|(_, im)| im));
             for (j, (re, im)) in re.into_iter().zip(im).enumerate() {
-                let quad = &mut dst[(4 * q + j) * dst_row + r / 4];
-                quad[..4].copy_from_slice(&re.to_array());
-                quad[4..].copy_from_slice(&im.to_array());
+                join(&mut dst[(4 * q + j) * dst_row + r / 4], re, im);
             }
         }
     }
