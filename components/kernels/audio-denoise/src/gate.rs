@@ -2,10 +2,14 @@
 //! noise-only frames, a soft mask smoothed over time and frequency, and the
 //! gated bins attenuated by `reduction_db`.
 
+use greenmesh_kernel::fft::{join, split};
 use greenmesh_kernel::{lanes, KernelError};
-use realfft::num_complex::Complex;
+use wide::f32x4;
 
-use crate::stft::{frame_len_for, Stft};
+use crate::stft::{frame_len_for, Batch, Stft, MAX_BATCH};
+
+/// Quads in the widest batch.
+const QUADS: usize = MAX_BATCH / 4;
 
 /// The share of a signal's frames, the quietest ones, that the noise profile
 /// is learnt from when no noise-only lead-in is given.
@@ -41,13 +45,30 @@ pub fn denoise_channel(
     sample_rate: u32,
     settings: &GateSettings,
 ) -> Result<Vec<f32>, KernelError> {
-    let mut stft = Stft::new(frame_len_for(sample_rate));
+    let stft = Stft::new(frame_len_for(sample_rate))?;
     let profile_frames = noise_frames(&stft, signal, sample_rate, settings.noise_seconds)?;
-    let threshold = noise_threshold(&mut stft, signal, &profile_frames, settings.threshold_sigma)?;
-    gate(&mut stft, signal, &threshold, settings.reduction_db)
+    let plan = BatchPlan::new(stft.frame_count(signal.len()));
+    let padded = stft.pad(signal, plan.last_frame());
+    let mut batch = stft.batch();
+    let threshold = noise_threshold(
+        &stft,
+        &padded,
+        &profile_frames,
+        settings.threshold_sigma,
+        &mut batch,
+    );
+    let output = gate(
+        &stft,
+        &padded,
+        &plan,
+        &threshold,
+        settings.reduction_db,
+        &mut batch,
+    );
+    Ok(stft.unpad(&output, signal.len()))
 }
 
-/// The frames the noise profile is learnt from: those wholly inside the
+/// The frames that the noise profile is learnt from: those wholly inside the
 /// first `noise_seconds`, or else the quietest [`QUIET_FRACTION`] of the
 /// frames wholly inside the signal (all frames if the signal is shorter than
 /// one).
@@ -88,28 +109,41 @@ fn noise_frames(
 }
 
 /// The per-bin gate threshold as a power: `mean + sigma · std` of the bin's
-/// level in dB over `frames`. Empty `frames` (an empty signal) give zeros.
+/// level in dB over `frames` (of the padded signal `padded`). Empty
+/// `frames` (an empty signal) give zeros.
 fn noise_threshold(
-    stft: &mut Stft,
-    signal: &[f32],
+    stft: &Stft,
+    padded: &[f32],
     frames: &[usize],
     sigma: f32,
-) -> Result<Vec<f32>, KernelError> {
+    batch: &mut Batch,
+) -> Vec<f32> {
     let bins = stft.bins();
     let mut sum = vec![0.0f64; bins];
     let mut sum_sq = vec![0.0f64; bins];
-    let mut spectrum = vec![Complex::default(); bins];
-    for &t in frames {
-        stft.analyze(signal, t, &mut spectrum)?;
-        for ((s, q), x) in sum.iter_mut().zip(&mut sum_sq).zip(&spectrum) {
-            let db = f64::from(10.0 * lanes::log10(x.norm_sqr() + POWER_FLOOR));
-            *s += db;
-            *q += db * db;
+    let mut level = [0.0f32; MAX_BATCH];
+    let (floor, ten) = (f32x4::splat(POWER_FLOOR), f32x4::splat(10.0));
+    for chunk in frames.chunks(MAX_BATCH) {
+        let starts: Vec<usize> = chunk
+            .iter()
+            .map(|&t| stft.padded_start(t as isize))
+            .collect();
+        stft.analyze(padded, &starts, batch);
+        for (b, (s, q)) in sum.iter_mut().zip(&mut sum_sq).enumerate() {
+            let row = batch.spectrum().row(b, batch.width());
+            for (quad, level) in row.iter().zip(level.as_chunks_mut::<4>().0) {
+                let (re, im) = split(quad);
+                *level = (ten * lanes::log10_x4(re * re + im * im + floor)).to_array();
+            }
+            for &db in &level[..chunk.len()] {
+                let db = f64::from(db);
+                *s += db;
+                *q += db * db;
+            }
         }
     }
     let n = frames.len().max(1) as f64;
-    Ok(sum
-        .iter()
+    sum.iter()
         .zip(&sum_sq)
         .map(|(&s, &q)| {
             let mean = s / n;
@@ -117,118 +151,165 @@ fn noise_threshold(
             let threshold_db = mean + f64::from(sigma) * std;
             10f64.powf(threshold_db / 10.0) as f32
         })
-        .collect())
+        .collect()
 }
 
-/// The unsmoothed mask of one bin: 0 at or below its threshold power, 1 at
-/// [`SOFT_KNEE_DB`] above it or more, a smoothstep in dB between.
-///
-/// Branch-free (selects only), so the loop over a spectrum vectorises.
-fn soft_mask(power: f32, threshold: f32) -> f32 {
-    // Above the threshold the ratio is > 1 (+∞ for a zero threshold, whose
-    // logarithm is large and clamps to 1).
-    let x = (10.0 * lanes::log10(power / threshold) / SOFT_KNEE_DB).clamp(0.0, 1.0);
-    let mask = x * x * (3.0 - 2.0 * x);
-    if power > threshold {
-        mask
-    } else {
-        0.0
+/// How the gate splits a signal's frames into batches: batch `i` finishes
+/// frames `i·per .. (i+1)·per` and also analyses the frame on either side,
+/// whose masks the time smoothing needs, so `per + 2` frames a batch.
+struct BatchPlan {
+    frames: usize,
+    per: usize,
+    batches: usize,
+}
+
+impl BatchPlan {
+    /// Batches of equal size, as few as [`MAX_BATCH`] allows, and as
+    /// little padding to a multiple of 4 as that leaves.
+    fn new(frames: usize) -> Self {
+        let batches = frames.div_ceil(MAX_BATCH - 2);
+        let per = frames.div_ceil(batches.max(1));
+        Self {
+            frames,
+            per,
+            batches,
+        }
+    }
+
+    /// The last frame any batch reads: the padded signal must reach it.
+    fn last_frame(&self) -> usize {
+        self.batches * self.per
+    }
+
+    /// Batch `i`'s frames (−1 for the one before frame 0), one per column.
+    fn columns(&self, i: usize) -> std::ops::Range<isize> {
+        let first = (i * self.per) as isize - 1;
+        first..first + self.per as isize + 2
     }
 }
 
-/// Runs the STFT over `signal`, scales each bin by
-/// `floor + (1 − floor) · mask` with `floor = 10^(−reduction_db/20)` and the
-/// mask smoothed over time and frequency, and resynthesises.
+/// Gates every frame of `padded` as [`BatchPlan`] batches them: scales each
+/// bin by `floor + (1 − floor) · mask` with `floor = 10^(−reduction_db/20)`
+/// and the mask smoothed over time and frequency, and resynthesises into a
+/// padded output.
 ///
-/// Frames stream through a ring of the last `TIME_TAPS.len()` spectra and
-/// masks, so memory does not grow with the signal's length.
+/// Within a batch the bins are gated row by row, through a ring of the
+/// raw masks of three rows, so memory does not grow with the signal.
 fn gate(
-    stft: &mut Stft,
-    signal: &[f32],
+    stft: &Stft,
+    padded: &[f32],
+    plan: &BatchPlan,
     threshold: &[f32],
     reduction_db: f32,
-) -> Result<Vec<f32>, KernelError> {
+    batch: &mut Batch,
+) -> Vec<f32> {
     let bins = stft.bins();
-    let frames = stft.frame_count(signal.len());
     let floor = 10f32.powf(-reduction_db / 20.0);
-    let ring = TIME_TAPS.len();
-    let radius = ring / 2;
-    let mut spectra = vec![vec![Complex::default(); bins]; ring];
-    let mut masks = vec![vec![0.0f32; bins]; ring];
-    let mut raw = vec![0.0f32; bins];
-    let mut gain = vec![0.0f32; bins];
-    let mut output = vec![0.0f32; signal.len()];
-
-    for step in 0..frames + radius {
-        // Analyse frame `step` and store its frequency-smoothed mask.
-        if step < frames {
-            let slot = step % ring;
-            stft.analyze(signal, step, &mut spectra[slot])?;
-            for ((m, x), &th) in raw.iter_mut().zip(&spectra[slot]).zip(threshold) {
-                *m = soft_mask(x.norm_sqr(), th);
+    let mut output = vec![0.0f32; padded.len()];
+    // The raw masks of rows b − 1, b and b + 1, by row modulo 3.
+    let mut raw = [[f32x4::ZERO; QUADS]; 3];
+    // Row b's mask smoothed over frequency, column c at c + 1 (so that
+    // every column's neighbours are in the array).
+    let mut mask = [0.0f32; MAX_BATCH + 4];
+    for i in 0..plan.batches {
+        let columns = plan.columns(i);
+        let starts: Vec<usize> = columns.clone().map(|t| stft.padded_start(t)).collect();
+        stft.analyze(padded, &starts, batch);
+        let (width, quads) = (batch.width(), batch.width() / 4);
+        let weights = time_weights(columns, plan, floor);
+        let spectrum = batch.spectrum_mut();
+        raw_mask(spectrum.row(0, width), threshold[0], &mut raw[0]);
+        for b in 0..bins {
+            if b + 1 < bins {
+                raw_mask(
+                    spectrum.row(b + 1, width),
+                    threshold[b + 1],
+                    &mut raw[(b + 1) % 3],
+                );
             }
-            smooth_over_frequency(&raw, &mut masks[slot]);
-        }
-        // Finish frame `step − radius`, whose neighbours are all in now.
-        let Some(t) = step.checked_sub(radius) else {
-            continue;
-        };
-        gain.fill(0.0);
-        let mut total_weight = 0.0;
-        for (k, &weight) in TIME_TAPS.iter().enumerate() {
-            // Only frames that exist count (the weights are renormalised).
-            let Some(u) = (t + k).checked_sub(radius).filter(|&u| u < frames) else {
-                continue;
-            };
-            total_weight += weight;
-            for (g, &m) in gain.iter_mut().zip(&masks[u % ring]) {
-                *g += weight * m;
+            // Over frequency: rows b − 1 ..= b + 1 (missing ones weigh 0).
+            let [low, own, high] = renormalised(FREQUENCY_TAPS, b, bins).map(f32x4::splat);
+            let (below, here, above) = (&raw[(b + 2) % 3], &raw[b % 3], &raw[(b + 1) % 3]);
+            for (g, ((&l, &x), &h)) in below.iter().zip(here).zip(above).take(quads).enumerate() {
+                let smoothed = low * l + own * x + high * h;
+                mask[1 + 4 * g..][..4].copy_from_slice(&smoothed.to_array());
+            }
+            // Over time: columns c − 1 ..= c + 1, then the gain applied.
+            let [base, previous, own, next] = &weights;
+            for (g, quad) in spectrum.row_mut(b, width).iter_mut().enumerate() {
+                let at =
+                    |offset: usize| f32x4::new(mask[4 * g + offset..][..4].try_into().unwrap());
+                let gain = base[g] + previous[g] * at(0) + own[g] * at(1) + next[g] * at(2);
+                let (re, im) = split(quad);
+                join(quad, re * gain, im * gain);
             }
         }
-        let spectrum = &mut spectra[t % ring];
-        for (x, &m) in spectrum.iter_mut().zip(&gain) {
-            *x *= floor + (1.0 - floor) * (m / total_weight);
-        }
-        stft.synthesize_add(spectrum, t, &mut output)?;
+        stft.synthesize_add(batch, &starts, &mut output);
     }
-    Ok(output)
+    output
 }
 
-/// Smooths a mask across frequency with [`FREQUENCY_TAPS`]; near the ends
-/// only the bins that exist count (the weights are renormalised).
-fn smooth_over_frequency(raw: &[f32], smoothed: &mut [f32]) {
-    let n = raw.len();
-    let radius = FREQUENCY_TAPS.len() / 2;
-    let edge = |b: usize| {
-        let lo = b.saturating_sub(radius);
-        let hi = (b + radius + 1).min(n);
-        let taps = &FREQUENCY_TAPS[lo + radius - b..];
-        let (sum, weight) = raw[lo..hi]
-            .iter()
-            .zip(taps)
-            .fold((0.0, 0.0), |(sum, weight), (&m, &w)| {
-                (sum + m * w, weight + w)
-            });
-        sum / weight
-    };
-    if n < 3 {
-        for (b, out) in smoothed.iter_mut().enumerate() {
-            *out = edge(b);
+/// The gain of a column is `base + previous · m[c−1] + own · m[c] +
+/// next · m[c+1]`, with `m` the mask smoothed over frequency: these four
+/// weights for each of a batch's `columns` (frames), four columns a quad.
+/// They are zero in the first and last columns, which other batches finish,
+/// and past the last frame; elsewhere `base` is `floor` and the others
+/// [`TIME_TAPS`] scaled by `1 − floor`.
+fn time_weights(
+    columns: std::ops::Range<isize>,
+    plan: &BatchPlan,
+    floor: f32,
+) -> [[f32x4; QUADS]; 4] {
+    let mut weights = [[0.0f32; MAX_BATCH]; 4];
+    for (c, t) in columns.enumerate() {
+        if c == 0 || c > plan.per || t as usize >= plan.frames {
+            continue;
         }
-        return;
+        let [previous, own, next] = renormalised(TIME_TAPS, t as usize, plan.frames);
+        weights[0][c] = floor;
+        weights[1][c] = (1.0 - floor) * previous;
+        weights[2][c] = (1.0 - floor) * own;
+        weights[3][c] = (1.0 - floor) * next;
     }
-    // Inside, all three taps exist and sum to 1: a straight vector loop.
-    let [a, b, c] = FREQUENCY_TAPS;
-    for (((out, &l), &m), &r) in smoothed[1..n - 1]
-        .iter_mut()
-        .zip(&raw[..n - 2])
-        .zip(&raw[1..n - 1])
-        .zip(&raw[2..])
-    {
-        *out = l * a + m * b + r * c;
+    weights.map(|w| {
+        let (quads, _) = w.as_chunks::<4>();
+        std::array::from_fn(|g| f32x4::new(quads[g]))
+    })
+}
+
+/// The unsmoothed masks of a spectrum row whose bin has threshold `threshold`.
+fn raw_mask(row: &[[f32; 8]], threshold: f32, out: &mut [f32x4]) {
+    let threshold = f32x4::splat(threshold);
+    for (quad, out) in row.iter().zip(out) {
+        let (re, im) = split(quad);
+        *out = soft_mask(re * re + im * im, threshold);
     }
-    smoothed[0] = edge(0);
-    smoothed[n - 1] = edge(n - 1);
+}
+
+/// The unsmoothed mask of four bins: 0 at or below the threshold power, 1
+/// at [`SOFT_KNEE_DB`] above it or more, a smoothstep in dB between.
+fn soft_mask(power: f32x4, threshold: f32x4) -> f32x4 {
+    let (zero, one) = (f32x4::ZERO, f32x4::ONE);
+    // Above the threshold the ratio is > 1 (+∞ for a zero threshold, whose
+    // logarithm is large and clamps to 1); 0/0 is NaN, masked below.
+    let x = f32x4::splat(10.0) * lanes::log10_x4(power / threshold) / f32x4::splat(SOFT_KNEE_DB);
+    let x = x.simd_lt(zero).select(zero, x);
+    let x = x.simd_gt(one).select(one, x);
+    let mask = x * x * (f32x4::splat(3.0) - f32x4::splat(2.0) * x);
+    power.simd_gt(threshold).select(mask, zero)
+}
+
+/// The weights of `taps` (centred on `index`) over `index − 1 ..= index + 1`,
+/// with those outside `0..count` zero and the rest renormalised to sum to 1.
+fn renormalised(taps: [f32; 3], index: usize, count: usize) -> [f32; 3] {
+    let exists = [index > 0, true, index + 1 < count];
+    let total: f32 = taps
+        .iter()
+        .zip(exists)
+        .filter(|(_, e)| *e)
+        .map(|(w, _)| w)
+        .sum();
+    std::array::from_fn(|k| if exists[k] { taps[k] / total } else { 0.0 })
 }
 
 #[cfg(test)]
@@ -237,30 +318,54 @@ mod tests {
 
     #[test]
     fn the_soft_mask_rises_from_the_threshold_to_the_knee() {
-        assert_eq!(soft_mask(0.5, 1.0), 0.0);
-        assert_eq!(soft_mask(1.0, 1.0), 0.0);
-        assert!((soft_mask(10f32.powf(0.3), 1.0) - 0.5).abs() < 1e-5);
-        assert_eq!(soft_mask(4.0, 1.0), 1.0);
-        assert_eq!(soft_mask(1e-3, 0.0), 1.0);
-        assert_eq!(soft_mask(0.0, 0.0), 0.0);
+        let mask = |power: f32, threshold: f32| {
+            let lanes = soft_mask(f32x4::splat(power), f32x4::splat(threshold)).to_array();
+            assert!(lanes.iter().all(|&m| m == lanes[0]));
+            lanes[0]
+        };
+        assert_eq!(mask(0.5, 1.0), 0.0);
+        assert_eq!(mask(1.0, 1.0), 0.0);
+        assert!((mask(10f32.powf(0.3), 1.0) - 0.5).abs() < 1e-5);
+        assert_eq!(mask(4.0, 1.0), 1.0);
+        assert_eq!(mask(1e-3, 0.0), 1.0);
+        assert_eq!(mask(0.0, 0.0), 0.0);
+        // Each lane on its own.
+        let lanes = soft_mask(f32x4::new([0.5, 4.0, 2.0, 0.0]), f32x4::ONE).to_array();
+        assert_eq!([lanes[0], lanes[1], lanes[3]], [0.0, 1.0, 0.0]);
+        assert!(lanes[2] > 0.0 && lanes[2] < 1.0);
     }
 
     #[test]
-    fn frequency_smoothing_spreads_one_bin_into_a_triangle() {
-        let mut raw = vec![0.0; 7];
-        raw[3] = 1.0;
-        let mut smoothed = vec![0.0; 7];
-        smooth_over_frequency(&raw, &mut smoothed);
-        let expected = [0.0, 0.0, 0.25, 0.5, 0.25, 0.0, 0.0];
-        for (got, want) in smoothed.iter().zip(expected) {
-            assert!((got - want).abs() < 1e-6);
+    fn taps_are_renormalised_over_the_neighbours_that_exist() {
+        let taps = [0.25, 0.5, 0.25];
+        assert_eq!(renormalised(taps, 3, 7), [0.25, 0.5, 0.25]);
+        let [low, own, high] = renormalised(taps, 0, 7);
+        assert_eq!(low, 0.0);
+        assert!((own - 2.0 / 3.0).abs() < 1e-6 && (high - 1.0 / 3.0).abs() < 1e-6);
+        let [low, own, high] = renormalised(taps, 6, 7);
+        assert_eq!(high, 0.0);
+        assert!((own - 2.0 / 3.0).abs() < 1e-6 && (low - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(renormalised(taps, 0, 1), [0.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn batches_cover_every_frame_once_with_a_neighbour_each_side() {
+        for frames in [1, 2, 61, 62, 63, 316, 1000] {
+            let plan = BatchPlan::new(frames);
+            let mut finished = vec![0; frames];
+            for i in 0..plan.batches {
+                let columns = plan.columns(i);
+                assert!(columns.len() <= MAX_BATCH, "{frames} frames");
+                for t in columns.start + 1..columns.end - 1 {
+                    if (t as usize) < frames {
+                        finished[t as usize] += 1;
+                    }
+                }
+                assert!(columns.end - 1 <= plan.last_frame() as isize);
+            }
+            assert!(finished.iter().all(|&n| n == 1), "{frames} frames");
         }
-        // At an edge the weights of the bins present are renormalised.
-        let mut smoothed = vec![0.0; 3];
-        smooth_over_frequency(&[1.0, 1.0, 1.0], &mut smoothed);
-        assert!(smoothed.iter().all(|&m| (m - 1.0).abs() < 1e-6));
-        smooth_over_frequency(&[0.0, 0.0, 1.0], &mut smoothed);
-        assert!((smoothed[2] - 0.5 / 0.75).abs() < 1e-6);
+        assert_eq!(BatchPlan::new(0).batches, 0);
     }
 
     #[test]
