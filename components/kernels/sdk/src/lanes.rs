@@ -83,6 +83,22 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum_zip(a, b, |x, y| x * y)
 }
 
+/// Cephes' `logf` polynomial in the mantissa, highest power first.
+const LN_POLYNOMIAL: [f32; 9] = [
+    7.037_683_6e-2,
+    -1.151_461e-1,
+    1.167_699_9e-1,
+    -1.242_014_1e-1,
+    1.424_932_3e-1,
+    -1.666_805_8e-1,
+    2.000_071_4e-1,
+    -2.499_999_4e-1,
+    3.333_333e-1,
+];
+/// ln 2 = `LN_2_HIGH − LN_2_LOW`, the high part exact in a few bits.
+const LN_2_HIGH: f32 = 0.693_359_4;
+const LN_2_LOW: f32 = 2.121_944_4e-4;
+
 /// The natural logarithm of a positive, finite, normal `x`, within 2 ulp of
 /// `f32::ln`: Cephes' `logf` (frexp, then a degree-9 polynomial on the
 /// mantissa). Branch-free, so loops over it vectorise; in wasm `ln` is a
@@ -99,21 +115,12 @@ pub fn ln(x: f32) -> f32 {
     let e = (exponent - i32::from(low)) as f32;
     let m = if low { m + m - 1.0 } else { m - 1.0 };
     let z = m * m;
-    let mut y = 7.037_683_6e-2;
-    for c in [
-        -1.151_461e-1,
-        1.167_699_9e-1,
-        -1.242_014_1e-1,
-        1.424_932_3e-1,
-        -1.666_805_8e-1,
-        2.000_071_4e-1,
-        -2.499_999_4e-1,
-        3.333_333e-1,
-    ] {
+    let mut y = LN_POLYNOMIAL[0];
+    for c in &LN_POLYNOMIAL[1..] {
         y = y * m + c;
     }
-    let y = y * m * z - 2.121_944_4e-4 * e - 0.5 * z;
-    m + y + 0.693_359_4 * e
+    let y = y * m * z - LN_2_LOW * e - 0.5 * z;
+    m + y + LN_2_HIGH * e
 }
 
 /// `log10(x)` through [`ln`], with the same domain.
@@ -137,21 +144,12 @@ pub fn ln_x4(x: f32x4) -> f32x4 {
     let one = f32x4::splat(1.0);
     let m = low.select(m + m - one, m - one);
     let z = m * m;
-    let mut y = f32x4::splat(7.037_683_6e-2);
-    for c in [
-        -1.151_461e-1,
-        1.167_699_9e-1,
-        -1.242_014_1e-1,
-        1.424_932_3e-1,
-        -1.666_805_8e-1,
-        2.000_071_4e-1,
-        -2.499_999_4e-1,
-        3.333_333e-1,
-    ] {
+    let mut y = f32x4::splat(LN_POLYNOMIAL[0]);
+    for &c in &LN_POLYNOMIAL[1..] {
         y = y * m + f32x4::splat(c);
     }
-    let y = y * m * z - f32x4::splat(2.121_944_4e-4) * e - f32x4::splat(0.5) * z;
-    m + y + f32x4::splat(0.693_359_4) * e
+    let y = y * m * z - f32x4::splat(LN_2_LOW) * e - f32x4::splat(0.5) * z;
+    m + y + f32x4::splat(LN_2_HIGH) * e
 }
 
 /// [`log10`] of four values at once, through [`ln_x4`].
