@@ -184,6 +184,62 @@ fn window_and_pack(
     energy
 }
 
+/// Fills `cross` with the normalised cross-power spectrum of `from` and
+/// `to`: `conj(from) · to` scaled to magnitude `taper` (zero where the
+/// product vanishes).
+///
+/// Four quads per iteration: a one-quad loop body in a component spent as
+/// long on its fuel and epoch checks and reloaded constants as on the
+/// arithmetic.
+fn cross_power(cross: &mut [[f32; 8]], from: &[[f32; 8]], to: &[[f32; 8]], taper: &[f32]) {
+    let tiny = f32x4::splat(1e-30);
+    let quad = |c: &mut [f32; 8], a: &[f32; 8], b: &[f32; 8], t: &[f32; 4]| {
+        let ((a_re, a_im), (b_re, b_im)) = (split(a), split(b));
+        let (p_re, p_im) = (a_re * b_re + a_im * b_im, a_re * b_im - a_im * b_re);
+        let magnitude_squared = p_re * p_re + p_im * p_im;
+        let scale = magnitude_squared
+            .simd_gt(tiny)
+            .select(f32x4::new(*t) / magnitude_squared.sqrt(), f32x4::splat(0.0));
+        join(c, p_re * scale, p_im * scale);
+    };
+    let n = cross.len();
+    let (taper, _) = taper[..4 * n].as_chunks::<4>();
+    let (c4, c1) = cross.as_chunks_mut::<4>();
+    let (a4, a1) = from[..n].as_chunks::<4>();
+    let (b4, b1) = to[..n].as_chunks::<4>();
+    let (t4, t1) = taper.as_chunks::<4>();
+    for (((c, a), b), t) in c4.iter_mut().zip(a4).zip(b4).zip(t4) {
+        for (((c, a), b), t) in c.iter_mut().zip(a).zip(b).zip(t) {
+            quad(c, a, b, t);
+        }
+    }
+    for (((c, a), b), t) in c1.iter_mut().zip(a1).zip(b1).zip(t1) {
+        quad(c, a, b, t);
+    }
+}
+
+/// Unpacks a row of quads into its real parts (`even`) and imaginary parts
+/// (`odd`), four quads per iteration as in [`cross_power`].
+fn unpack_row(quads: &[[f32; 8]], even: &mut [f32], odd: &mut [f32]) {
+    let unpack = |quad: &[f32; 8], re: &mut [f32; 4], im: &mut [f32; 4]| {
+        re.copy_from_slice(&quad[..4]);
+        im.copy_from_slice(&quad[4..]);
+    };
+    let (q4, q1) = quads.as_chunks::<4>();
+    let (even, _) = even.as_chunks_mut::<4>();
+    let (odd, _) = odd.as_chunks_mut::<4>();
+    let (e4, e1) = even.as_chunks_mut::<4>();
+    let (o4, o1) = odd.as_chunks_mut::<4>();
+    for ((q, e), o) in q4.iter().zip(e4).zip(o4) {
+        for ((q, e), o) in q.iter().zip(e).zip(o) {
+            unpack(q, e, o);
+        }
+    }
+    for ((q, e), o) in q1.iter().zip(e1).zip(o1) {
+        unpack(q, e, o);
+    }
+}
+
 /// The sub-pixel offset of a peak from its sampled neighbours: the vertex of
 /// the parabola through the logarithms (exact for a Gaussian peak), or
 /// through the values themselves where a neighbour is not positive.
@@ -339,40 +395,13 @@ impl Estimator {
             return Ok(Shift::default());
         };
         let (nx, ny, stride) = (self.nx, self.ny, self.stride);
-        let tiny = f32x4::splat(1e-30);
-        for (((c, a), b), t) in self
-            .cross
-            .data
-            .iter_mut()
-            .zip(&from.data)
-            .zip(&to.data)
-            .zip(self.taper.chunks_exact(4))
-        {
-            let ((a_re, a_im), (b_re, b_im)) = (split(a), split(b));
-            // conj(a) · b, scaled to magnitude t.
-            let (p_re, p_im) = (a_re * b_re + a_im * b_im, a_re * b_im - a_im * b_re);
-            let magnitude_squared = p_re * p_re + p_im * p_im;
-            let t = lanes4(t);
-            let scale = magnitude_squared
-                .simd_gt(tiny)
-                .select(t / magnitude_squared.sqrt(), f32x4::splat(0.0));
-            join(c, p_re * scale, p_im * scale);
-        }
+        cross_power(&mut self.cross.data, &from.data, &to.data, &self.taper);
         self.along_x_inverse.process(&mut self.cross, stride);
         transpose(&self.cross, nx, stride, &mut self.columns);
         self.along_y.inverse(&self.columns, &mut self.packed, nx);
         for (m, pair) in self.real.chunks_exact_mut(2 * nx).enumerate() {
             let (even, odd) = pair.split_at_mut(nx);
-            for ((quad, re), im) in self
-                .packed
-                .row(m, nx)
-                .iter()
-                .zip(even.chunks_exact_mut(4))
-                .zip(odd.chunks_exact_mut(4))
-            {
-                re.copy_from_slice(&quad[..4]);
-                im.copy_from_slice(&quad[4..]);
-            }
+            unpack_row(self.packed.row(m, nx), even, odd);
         }
 
         let surface = &self.real;
@@ -422,6 +451,51 @@ impl Estimator {
 mod tests {
     use super::*;
     use crate::testdata;
+
+    #[test]
+    fn cross_power_has_the_taper_s_magnitude_and_the_phase_difference() {
+        // Six quads: one block of four and a remainder of two. Lane j of
+        // quad q holds a = (q + 1) e^{iθ} and b = (j + 2) e^{i(θ + φ)}, so
+        // conj(a)·b has phase φ; the last lane of the last quad is zero.
+        let (quads, lanes) = (6, 4);
+        let mut from = vec![[0f32; 8]; quads];
+        let mut to = vec![[0f32; 8]; quads];
+        let taper: Vec<f32> = (0..quads * lanes).map(|i| 0.5 + i as f32 / 10.0).collect();
+        let phase = |q: usize, j: usize| 0.3 * q as f32 - 0.2 * j as f32;
+        for q in 0..quads {
+            for j in 0..lanes {
+                let (theta, phi) = (0.1 * (q + j) as f32, phase(q, j));
+                let (a, b) = ((q + 1) as f32, (j + 2) as f32);
+                [from[q][j], from[q][4 + j]] = [a * theta.cos(), a * theta.sin()];
+                [to[q][j], to[q][4 + j]] = [b * (theta + phi).cos(), b * (theta + phi).sin()];
+            }
+        }
+        [to[5][3], to[5][7]] = [0.0, 0.0];
+        let mut cross = vec![[f32::NAN; 8]; quads];
+        cross_power(&mut cross, &from, &to, &taper);
+        for q in 0..quads {
+            for j in 0..lanes {
+                let (re, im) = (cross[q][j], cross[q][4 + j]);
+                if (q, j) == (5, 3) {
+                    assert_eq!((re, im), (0.0, 0.0));
+                    continue;
+                }
+                let t = taper[4 * q + j];
+                let (want_re, want_im) = (t * phase(q, j).cos(), t * phase(q, j).sin());
+                assert!(
+                    (re - want_re).abs() < 1e-5 && (im - want_im).abs() < 1e-5,
+                    "{q} {j}"
+                );
+            }
+        }
+        // Unpacking puts each quad's real lanes in `even`, imaginary in `odd`.
+        let (mut even, mut odd) = (vec![0f32; 24], vec![0f32; 24]);
+        unpack_row(&cross, &mut even, &mut odd);
+        for q in 0..quads {
+            assert_eq!(even[4 * q..4 * q + 4], cross[q][..4]);
+            assert_eq!(odd[4 * q..4 * q + 4], cross[q][4..]);
+        }
+    }
 
     #[test]
     fn fft_lengths_are_powers_of_two_or_three_times_one() {
