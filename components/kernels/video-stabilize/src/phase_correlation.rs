@@ -188,9 +188,9 @@ fn window_and_pack(
 /// `to`: `conj(from) · to` scaled to magnitude `taper` (zero where the
 /// product vanishes).
 ///
-/// Four quads per iteration: a one-quad loop body in a component spent as
-/// long on its fuel and epoch checks and reloaded constants as on the
-/// arithmetic.
+/// Four quads per iteration: with one quad per iteration the loop ran at
+/// about 1.7× native in a component, paying a fuel and an epoch check and
+/// reloading its constants for every quad (docs/benchmarks.md).
 fn cross_power(cross: &mut [[f32; 8]], from: &[[f32; 8]], to: &[[f32; 8]], taper: &[f32]) {
     let tiny = f32x4::splat(1e-30);
     let quad = |c: &mut [f32; 8], a: &[f32; 8], b: &[f32; 8], t: &[f32; 4]| {
