@@ -11,6 +11,7 @@ mod governance;
 mod gpu;
 mod kernels;
 mod key_value;
+mod lifecycle;
 mod limits;
 mod openapi;
 mod outbound;

@@ -208,6 +208,7 @@ impl TestApp {
     }
 }
 
+pub mod net;
 pub mod node;
 pub mod process;
 pub mod provider;

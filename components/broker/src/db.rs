@@ -1,9 +1,14 @@
-//! The broker's own tables (`broker_*`) and small query helpers.
+//! The broker's own tables (`broker_*`), their migrations, and small query
+//! helpers. Every multi-step change is made safe without transactions
+//! (Spin's SQLite API shares one connection between concurrent requests):
+//! a compare-and-set statement is the commit point and a `settled` flag on
+//! the row says its follow-up effects are still to apply (ADR 0015).
 
-use crate::api::{storage, ApiError};
+use crate::error::{storage, ApiError};
 use spin_sdk::sqlite::{Connection, QueryResult, Value};
 
-const SCHEMA: &[&str] = &[
+/// Version 1: the tables as first shipped.
+const V1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS broker_users (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
         public_key TEXT, created_at INTEGER NOT NULL,
@@ -27,23 +32,23 @@ const SCHEMA: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, event_type TEXT NOT NULL, node_id TEXT,
         task_id TEXT, user_id TEXT, data TEXT NOT NULL, at INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS broker_keys (name TEXT PRIMARY KEY, seed_hex TEXT NOT NULL)",
-    // Governance: a task's importance and service level (see policy.rs).
+    // Governance: a task's importance and service level (domain/policy.rs).
     "CREATE TABLE IF NOT EXISTS broker_task_policy (
         task_id TEXT PRIMARY KEY, importance TEXT, source TEXT NOT NULL, confidence REAL,
         keyword TEXT, requested_sla TEXT NOT NULL, sla TEXT NOT NULL,
         owner_only INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL)",
-    // What a user has contributed (standing.rs), for votes and promotions.
+    // What a user has contributed (domain/standing.rs), for votes and promotions.
     "CREATE TABLE IF NOT EXISTS broker_user_standing (
         user_id TEXT PRIMARY KEY, donations REAL NOT NULL DEFAULT 0,
         tasks_completed INTEGER NOT NULL DEFAULT 0, tasks_executed INTEGER NOT NULL DEFAULT 0)",
-    // Signed permission grants (grants.rs).
+    // Signed permission grants (domain/grants.rs).
     "CREATE TABLE IF NOT EXISTS broker_grants (
         id TEXT PRIMARY KEY, node_id TEXT NOT NULL, user_id TEXT NOT NULL, task_pattern TEXT NOT NULL,
         expires_at INTEGER, issued_at INTEGER NOT NULL, granted_by TEXT NOT NULL,
         signature TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER)",
     "CREATE INDEX IF NOT EXISTS broker_grants_by_user ON broker_grants (user_id)",
     "CREATE INDEX IF NOT EXISTS broker_grants_by_granter ON broker_grants (granted_by)",
-    // Carbon accounting (carbon.rs): the baseline at submission, one row per lease.
+    // Carbon accounting (domain/carbon.rs): the baseline at submission, one row per lease.
     "CREATE TABLE IF NOT EXISTS broker_task_baseline (
         task_id TEXT PRIMARY KEY, intensity REAL, source TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS broker_carbon (
@@ -58,6 +63,66 @@ const SCHEMA: &[&str] = &[
         owner TEXT NOT NULL, created_at INTEGER NOT NULL)",
 ];
 
+/// Version 2: one lease lifecycle (leases carry what settling them needs),
+/// the fair queue (ready, parked, waiting; fair keys; deadlines) and
+/// exactly-once side effects (event keys, completions).
+const V2: &[&str] = &[
+    // A task in the queue is ready (to be decided), waiting (until
+    // `wake_at`) or parked (until the market changes for its capability).
+    "ALTER TABLE broker_tasks ADD COLUMN ready INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE broker_tasks ADD COLUMN wake_at INTEGER",
+    "ALTER TABLE broker_tasks ADD COLUMN fair_key INTEGER NOT NULL DEFAULT 0",
+    // How many times the broker decided the task without leasing it.
+    "ALTER TABLE broker_tasks ADD COLUMN decisions INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE broker_tasks ADD COLUMN deadline_at INTEGER",
+    // 0 while a broker-made end (cancel, deadline, giving up) still has
+    // effects to apply.
+    "ALTER TABLE broker_tasks ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
+    "UPDATE broker_tasks SET deadline_at = created_at + 172800000 WHERE deadline_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_ready ON broker_tasks (fair_key) WHERE status = 'queued' AND ready = 1",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_waiting ON broker_tasks (wake_at) WHERE status = 'queued' AND ready = 0",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_parked ON broker_tasks (capability) WHERE status = 'queued' AND ready = 0",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_deadline ON broker_tasks (deadline_at) WHERE status = 'queued'",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_owner_queue ON broker_tasks (owner, ready, fair_key) WHERE status = 'queued'",
+    // What wakes a parked task: `market` (a node offering its capability
+    // registers, changes offers, comes online or frees capacity) or
+    // `energy` (also a change in such a node's energy report).
+    "ALTER TABLE broker_tasks ADD COLUMN wake_on TEXT",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_unsettled ON broker_tasks (updated_at) WHERE settled = 0",
+    "CREATE TABLE IF NOT EXISTS broker_queue (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    // Leases: who they are for, where they ran, how they ended.
+    "ALTER TABLE broker_leases ADD COLUMN owner TEXT",
+    "ALTER TABLE broker_leases ADD COLUMN node_owner TEXT",
+    "ALTER TABLE broker_leases ADD COLUMN intensity REAL",
+    "ALTER TABLE broker_leases ADD COLUMN clean_share REAL",
+    "ALTER TABLE broker_leases ADD COLUMN delivered_at INTEGER",
+    "ALTER TABLE broker_leases ADD COLUMN ended_at INTEGER",
+    "ALTER TABLE broker_leases ADD COLUMN end_reason TEXT",
+    "ALTER TABLE broker_leases ADD COLUMN result TEXT",
+    "ALTER TABLE broker_leases ADD COLUMN energy_wh REAL",
+    "ALTER TABLE broker_leases ADD COLUMN stop_reported_at INTEGER",
+    "ALTER TABLE broker_leases ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
+    "UPDATE broker_leases SET owner = (SELECT t.owner FROM broker_tasks t WHERE t.id = broker_leases.task_id)
+     WHERE owner IS NULL",
+    "UPDATE broker_leases SET delivered_at = created_at WHERE delivered_at IS NULL AND status != 'offered'",
+    "CREATE INDEX IF NOT EXISTS broker_leases_unsettled ON broker_leases (created_at) WHERE settled = 0",
+    // One event per effect key: a repeated settle logs nothing twice.
+    "ALTER TABLE broker_events ADD COLUMN dedupe TEXT",
+    "CREATE UNIQUE INDEX IF NOT EXISTS broker_events_dedupe ON broker_events (dedupe) WHERE dedupe IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS broker_events_by_task ON broker_events (task_id, id)",
+    // A completed lease counts once towards both users' standing: the
+    // insert is the effect, the trigger keeps the counters beside it.
+    "CREATE TABLE IF NOT EXISTS broker_completions (
+        lease_id TEXT PRIMARY KEY, owner TEXT NOT NULL, node_owner TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS broker_completions_count AFTER INSERT ON broker_completions BEGIN
+        INSERT INTO broker_user_standing (user_id, tasks_completed) VALUES (NEW.owner, 1)
+            ON CONFLICT (user_id) DO UPDATE SET tasks_completed = tasks_completed + 1;
+        INSERT INTO broker_user_standing (user_id, tasks_executed)
+            SELECT NEW.node_owner, 1 WHERE NEW.node_owner != NEW.owner
+            ON CONFLICT (user_id) DO UPDATE SET tasks_executed = tasks_executed + 1;
+     END",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -66,7 +131,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::connection(SCHEMA).map_err(storage)?,
+            conn: greenmesh_storage::migrated("broker", &[V1, V2]).map_err(storage)?,
         })
     }
 
@@ -87,6 +152,11 @@ pub fn text(s: impl Into<String>) -> Value {
 /// Integer parameter.
 pub fn int(i: u64) -> Value {
     Value::Integer(i as i64)
+}
+
+/// Real parameter.
+pub fn real(x: f64) -> Value {
+    Value::Real(x)
 }
 
 /// Optional text parameter.

@@ -1,4 +1,5 @@
-//! Time from the WASI wall clock, random ids from WASI random.
+//! Time from the WASI wall clock, random ids from WASI random, hex, and
+//! the test-only fault points.
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -16,11 +17,28 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A random id with a prefix, e.g. `task-1f2e…`.
 pub fn new_id(prefix: &str) -> String {
     let bytes: [u8; 8] = random_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}-{hex}")
+    format!("{prefix}-{}", hex(&bytes))
+}
+
+/// Crashes the request here when the `GREENMESH_FAULT_POINT` environment
+/// variable (set for the component in a test's manifest) names `point`:
+/// how the tests show that a crash between two steps of a state change
+/// leaves a state the next request repairs. Unset in every real manifest.
+pub fn fault_point(point: &str) {
+    thread_local! {
+        static FAULT: Option<String> = std::env::var("GREENMESH_FAULT_POINT").ok();
+    }
+    if FAULT.with(|f| f.as_deref() == Some(point)) {
+        panic!("fault injected at {point} (GREENMESH_FAULT_POINT)");
+    }
 }
 
 /// Sleeps (WASI monotonic clock) for long-polls.

@@ -10,12 +10,14 @@ mod grant;
 mod lease;
 mod receipt;
 mod request;
+mod revocation;
 
 pub use ed25519_compact;
 pub use grant::{pattern_covers, Grant};
 pub use lease::{Lease, SignedGrant};
 pub use receipt::{Receipt, ReceiptStatus};
 pub use request::{request_signing_bytes, sign_request, verify_request, REQUEST_MAX_SKEW_MS};
+pub use revocation::Revocation;
 
 use ed25519_compact::{KeyPair, PublicKey, SecretKey, Seed, Signature};
 

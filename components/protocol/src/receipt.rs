@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub enum ReceiptStatus {
     Succeeded,
     Failed,
+    /// The node stopped the run before it ended: the broker revoked the
+    /// lease (see [`crate::Revocation`]), or the node gave it up. The
+    /// receipt reports the time and energy used until then.
+    Stopped,
 }
 
 impl ReceiptStatus {
@@ -17,6 +21,7 @@ impl ReceiptStatus {
         match self {
             ReceiptStatus::Succeeded => "succeeded",
             ReceiptStatus::Failed => "failed",
+            ReceiptStatus::Stopped => "stopped",
         }
     }
 }
@@ -73,5 +78,41 @@ impl Receipt {
     /// Checks the node's signature.
     pub fn verify(&self, node: &PublicKey) -> Result<(), ProtocolError> {
         verify(node, &self.signing_bytes(), &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key_pair_from_seed;
+
+    #[test]
+    fn a_stopped_receipt_is_signed_as_stopped_and_cannot_pass_for_a_success() {
+        let node = key_pair_from_seed([4; 32]);
+        let mut r = Receipt {
+            lease_id: "l1".into(),
+            task_id: "t1".into(),
+            node_id: "n1".into(),
+            nonce: "abc".into(),
+            status: ReceiptStatus::Stopped,
+            kernel_sha256: String::new(),
+            input_sha256: String::new(),
+            output_sha256: crate::sha256_hex(b""),
+            duration_ms: 120,
+            peak_memory_bytes: 0,
+            energy_wh: 0.001,
+            error: Some("stopped: the requester cancelled the task".into()),
+            signature: String::new(),
+        };
+        r.sign(&node.sk);
+        assert_eq!(r.verify(&node.pk), Ok(()));
+        let wire = serde_json::to_string(&r).unwrap();
+        assert!(wire.contains(r#""status":"stopped""#), "{wire}");
+        let mut relabelled = r.clone();
+        relabelled.status = ReceiptStatus::Succeeded;
+        assert_eq!(
+            relabelled.verify(&node.pk),
+            Err(ProtocolError::BadSignature)
+        );
     }
 }

@@ -1,17 +1,20 @@
 //! The reputation component: exports `greenmesh:reputation/scores@0.1.0`.
 //!
 //! This file only wires the WIT interface to [`model`] (the formula) and to
-//! the `reputation_scores` table: one row per (subject, role) holding the
-//! decayed counts as of `updated_at` (ms since the Unix epoch).
+//! two tables: `reputation_events`, one row per recorded event under the
+//! caller's unique key, and `reputation_scores`, one row per (subject,
+//! role) holding the decayed counts as of `updated_at` (ms since the Unix
+//! epoch) and the last event folded into them (`folded_through`).
 //!
-//! Recording is a guarded read-modify-write: read `updated_at`, compute the
-//! decay for the time since, then `UPDATE … SET count = count × decay +
-//! increment … WHERE updated_at = <what was read> RETURNING …`. If another
-//! call moved `updated_at` in between, nothing is written and we retry, so
-//! concurrent events for one subject are never lost or decayed twice (no
-//! transaction is held across calls, which Spin's SQLite API does not
-//! promise). Storage errors are logged to stderr: `record-event` then drops
-//! the event, `get` answers the no-history score (0.5).
+//! Recording inserts the event (a key already present inserts nothing, so
+//! an event is counted once however often the broker retries it), then
+//! folds the subject's new events into its counts with a guarded update:
+//! `UPDATE … WHERE folded_through = <what was read>`. If another call
+//! folded in between, nothing is written and we read again; a crash between
+//! the insert and the fold leaves the event to the next fold of that
+//! subject. No transaction is held across calls, which Spin's SQLite API
+//! does not promise. Storage errors are logged to stderr: `record-event`
+//! then answers false, `get` the no-history score (0.5).
 
 pub mod model;
 
@@ -23,7 +26,8 @@ wit_bindgen::generate!({
 use exports::greenmesh::reputation::scores::{Event, Guest, Role, Score};
 use spin_sdk::sqlite::{Connection, RowResult, Value};
 
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS reputation_scores (
+/// Version 1: the decayed counts.
+const V1: &[&str] = &["CREATE TABLE IF NOT EXISTS reputation_scores (
     subject TEXT NOT NULL,
     role TEXT NOT NULL,
     successes REAL NOT NULL,
@@ -32,7 +36,28 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS reputation_scores (
     bad_signatures REAL NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (subject, role)
-)";
+)"];
+
+/// Version 2: events recorded once per key, folded into the counts.
+const V2: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS reputation_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        role TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at INTEGER NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS reputation_events_by_subject ON reputation_events (subject, role, id)",
+    "ALTER TABLE reputation_scores ADD COLUMN folded_through INTEGER NOT NULL DEFAULT 0",
+];
+
+/// Folded events are kept this long (ms) so that a retried key is still
+/// recognised, then deleted.
+const KEEP_EVENTS_MS: i64 = 7 * 86_400_000;
+
+/// Events folded per guarded update.
+const FOLD_BATCH: u64 = 256;
 
 /// Attempts at the guarded update before an event is given up (only
 /// reachable under sustained contention on one subject).
@@ -50,15 +75,6 @@ fn role_name(role: Role) -> &'static str {
     match role {
         Role::Provider => "provider",
         Role::Requester => "requester",
-    }
-}
-
-fn model_event(event: Event) -> model::Event {
-    match event {
-        Event::Success => model::Event::Success,
-        Event::Failure => model::Event::Failure,
-        Event::Timeout => model::Event::Timeout,
-        Event::BadSignature => model::Event::BadSignature,
     }
 }
 
@@ -90,12 +106,33 @@ fn key(subject: &str, role: Role) -> [Value; 2] {
     ]
 }
 
-/// The default database with `reputation_scores` in place (one connection per instance).
+/// The default database with the tables in place (one connection per instance).
 fn open() -> Result<std::rc::Rc<Connection>, String> {
-    greenmesh_storage::connection(&[SCHEMA]).map_err(|e| format!("open: {e:?}"))
+    greenmesh_storage::migrated("reputation", &[V1, V2]).map_err(|e| format!("open: {e:?}"))
 }
 
-fn record(subject: &str, role: Role, event: Event) -> Result<(), String> {
+fn event_name(event: Event) -> &'static str {
+    match event {
+        Event::Success => "success",
+        Event::Failure => "failure",
+        Event::Timeout => "timeout",
+        Event::BadSignature => "bad_signature",
+    }
+}
+
+fn event_named(name: &str) -> Option<model::Event> {
+    Some(match name {
+        "success" => model::Event::Success,
+        "failure" => model::Event::Failure,
+        "timeout" => model::Event::Timeout,
+        "bad_signature" => model::Event::BadSignature,
+        _ => return None,
+    })
+}
+
+/// Records `event` under `key` (once) and folds it in; answers whether the
+/// key was new.
+fn record(event_key: &str, subject: &str, role: Role, event: Event) -> Result<bool, String> {
     let db = open()?;
     let [subject_value, role_value] = key(subject, role);
     db.execute(
@@ -109,49 +146,104 @@ fn record(subject: &str, role: Role, event: Event) -> Result<(), String> {
         ],
     )
     .map_err(|e| format!("insert: {e:?}"))?;
+    let inserted = db
+        .execute(
+            "INSERT OR IGNORE INTO reputation_events (key, subject, role, event, at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            &[
+                Value::Text(event_key.to_string()),
+                subject_value,
+                role_value,
+                Value::Text(event_name(event).to_string()),
+                Value::Integer(now_ms()),
+            ],
+        )
+        .map_err(|e| format!("insert event: {e:?}"))?;
+    fold(&db, subject, role)?;
+    Ok(!inserted.rows.is_empty())
+}
 
-    let increment = model::Counts::of(model_event(event));
-    for _ in 0..MAX_ATTEMPTS {
+/// Folds the subject's events after `folded_through` into its counts, in
+/// order, each decayed for the time since the one before.
+fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
+    let [subject_value, role_value] = key(subject, role);
+    let mut attempts = 0;
+    while attempts < MAX_ATTEMPTS {
         let read = db
             .execute(
-                "SELECT updated_at FROM reputation_scores WHERE subject = ? AND role = ?",
+                "SELECT successes, failures, timeouts, bad_signatures, updated_at, folded_through
+                 FROM reputation_scores WHERE subject = ? AND role = ?",
                 &[subject_value.clone(), role_value.clone()],
             )
             .map_err(|e| format!("select: {e:?}"))?;
         let Some(row) = read.rows.first() else {
-            return Err("row vanished after insert".into());
+            return Err("score row missing".into());
         };
-        let updated_at = integer(row, 0);
-        let now = now_ms();
-        let decay = model::decay_factor(elapsed(updated_at, now));
-        let written = db
+        let folded = integer(row, 5);
+        let pending = db
             .execute(
-                "UPDATE reputation_scores SET
-                     successes = successes * ?1 + ?2,
-                     failures = failures * ?1 + ?3,
-                     timeouts = timeouts * ?1 + ?4,
-                     bad_signatures = bad_signatures * ?1 + ?5,
-                     updated_at = ?6
-                 WHERE subject = ?7 AND role = ?8 AND updated_at = ?9
-                 RETURNING updated_at",
+                "SELECT id, event, at FROM reputation_events
+                 WHERE subject = ? AND role = ? AND id > ? ORDER BY id LIMIT ?",
                 &[
-                    Value::Real(decay),
-                    Value::Real(increment.successes),
-                    Value::Real(increment.failures),
-                    Value::Real(increment.timeouts),
-                    Value::Real(increment.bad_signatures),
-                    Value::Integer(now.max(updated_at)),
                     subject_value.clone(),
                     role_value.clone(),
-                    Value::Integer(updated_at),
+                    Value::Integer(folded),
+                    Value::Integer(FOLD_BATCH as i64),
+                ],
+            )
+            .map_err(|e| format!("select events: {e:?}"))?;
+        if pending.rows.is_empty() {
+            return Ok(());
+        }
+        let read_at = integer(row, 4);
+        let mut at = read_at;
+        let mut counts = counts_of(row, 0, read_at);
+        let mut last = folded;
+        for e in &pending.rows {
+            let when = integer(e, 2);
+            if let Some(event) = e.values.get(1).and_then(|v| match v {
+                Value::Text(name) => event_named(name),
+                _ => None,
+            }) {
+                counts = counts.after(elapsed(at, when), event);
+            }
+            at = at.max(when);
+            last = integer(e, 0);
+        }
+        let written = db
+            .execute(
+                "UPDATE reputation_scores SET successes = ?, failures = ?, timeouts = ?,
+                     bad_signatures = ?, updated_at = ?, folded_through = ?
+                 WHERE subject = ? AND role = ? AND folded_through = ? RETURNING folded_through",
+                &[
+                    Value::Real(counts.successes),
+                    Value::Real(counts.failures),
+                    Value::Real(counts.timeouts),
+                    Value::Real(counts.bad_signatures),
+                    Value::Integer(at),
+                    Value::Integer(last),
+                    subject_value.clone(),
+                    role_value.clone(),
+                    Value::Integer(folded),
                 ],
             )
             .map_err(|e| format!("update: {e:?}"))?;
-        if !written.rows.is_empty() {
-            return Ok(());
+        if written.rows.is_empty() {
+            attempts += 1; // another call folded first: read again
+            continue;
         }
+        db.execute(
+            "DELETE FROM reputation_events WHERE subject = ? AND role = ? AND id <= ? AND at < ?",
+            &[
+                subject_value.clone(),
+                role_value.clone(),
+                Value::Integer(last),
+                Value::Integer(now_ms() - KEEP_EVENTS_MS),
+            ],
+        )
+        .map_err(|e| format!("prune: {e:?}"))?;
     }
-    Err(format!("gave up after {MAX_ATTEMPTS} concurrent updates"))
+    Err(format!("gave up after {MAX_ATTEMPTS} concurrent folds"))
 }
 
 /// Decayed counts from a `successes, failures, timeouts, bad_signatures,
@@ -214,13 +306,14 @@ fn score(subject: String, role: Role, counts: model::Counts) -> Score {
 struct Reputation;
 
 impl Guest for Reputation {
-    fn record_event(subject: String, role: Role, event: Event) {
-        if let Err(e) = record(&subject, role, event) {
+    fn record_event(key: String, subject: String, role: Role, event: Event) -> bool {
+        record(&key, &subject, role, event).unwrap_or_else(|e| {
             eprintln!(
                 "reputation: {event:?} for {} {subject:?} not recorded ({e})",
                 role_name(role)
             );
-        }
+            false
+        })
     }
 
     fn get(subject: String, role: Role) -> Score {

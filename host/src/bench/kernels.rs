@@ -47,8 +47,15 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The limits a node runs a task with, as far as speed goes: memory, and a
+/// stop switch (a node checks it at every epoch tick).
 fn limits() -> RunLimits {
-    RunLimits::measuring(2 << 30)
+    RunLimits {
+        stop: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            false,
+        ))),
+        ..RunLimits::measuring(2 << 30)
+    }
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {

@@ -75,6 +75,9 @@ pub enum BenchCommand {
         /// Concurrent API clients.
         #[arg(long, default_value_t = 8)]
         clients: usize,
+        /// Share of tasks (0–1, in tenths) for a capability no node offers.
+        #[arg(long, default_value_t = 0.0)]
+        unplaceable_share: f64,
     },
 }
 
@@ -106,7 +109,17 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             nodes,
             tasks,
             clients,
-        } => dispatch::run(manifest, nodes, tasks, clients).await,
+            unplaceable_share,
+        } => {
+            dispatch::run(dispatch::Setup {
+                manifest,
+                nodes,
+                tasks,
+                clients,
+                unplaceable_share,
+            })
+            .await
+        }
     }
 }
 

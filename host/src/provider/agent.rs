@@ -1,20 +1,23 @@
 //! The provider's loops: register, heartbeat, rescan the kernel folder,
 //! long-poll for leases, run them, and report receipts until they stick.
+//! A lease the coordinator revokes (its heartbeat and lease-poll answers
+//! carry signed revocations) is stopped at the sandbox's next epoch tick,
+//! or never started, and reported with a `stopped` receipt.
 
 use super::catalog::{self, Catalog};
 use super::config::ProviderConfig;
 use super::coordinator::{now_ms, Coordinator};
 use super::energy::EnergyReport;
-use super::executor::{Prepared, RunLimits, Sandbox};
+use super::executor::{Prepared, RunError, RunLimits, Sandbox};
 use super::journal::{Journal, State};
 use super::task_io::{self, Data};
 use super::{identity, lease_check};
 use anyhow::Context;
 use greenmesh_protocol::ed25519_compact::{KeyPair, PublicKey};
-use greenmesh_protocol::{Lease, Receipt, ReceiptStatus};
+use greenmesh_protocol::{Lease, Receipt, ReceiptStatus, Revocation};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -47,7 +50,21 @@ struct Agent {
     latency_ms: Mutex<Option<f64>>,
     /// Fixed settings, or a carbon trace replayed on the real clock.
     energy: EnergyReport,
+    /// Stop switches of leases running or queued here, and of leases the
+    /// coordinator revoked (with why), by lease id.
+    stops: Mutex<HashMap<String, StopSwitch>>,
 }
+
+/// One lease's stop switch.
+struct StopSwitch {
+    flag: Arc<AtomicBool>,
+    /// Why it was revoked, once it was.
+    reason: Option<String>,
+    since: Instant,
+}
+
+/// Stop switches of leases this node never ran are forgotten after this long.
+const FORGET_STOPS_AFTER: Duration = Duration::from_secs(3600);
 
 /// Runs a provider until `shutdown` resolves; then hands back leases it has
 /// not started, finishes the running ones and reports them.
@@ -119,6 +136,7 @@ pub async fn run(
         modules: Mutex::new(HashMap::new()),
         latency_ms: Mutex::new(None),
         energy,
+        stops: Mutex::new(HashMap::new()),
     });
     agent.hand_back_interrupted().await;
 
@@ -288,9 +306,10 @@ impl Agent {
                 .signed("PUT", &path, body.to_string().into_bytes())
                 .await
             {
-                Ok((200, _)) => {
+                Ok((200, v)) => {
                     *self.latency_ms.lock().expect("latency lock") =
                         Some(sent.elapsed().as_secs_f64() * 1e3);
+                    self.revoke(&v["revoked"]);
                 }
                 Ok((404, _)) | Ok((401, _)) => {
                     warn!("the coordinator does not know this node; registering again");
@@ -378,6 +397,7 @@ impl Agent {
             match reply {
                 Ok((200, v)) => {
                     backoff = Duration::from_millis(200);
+                    self.revoke(&v["revoked"]);
                     for item in v["leases"].as_array().into_iter().flatten() {
                         match serde_json::from_value::<Lease>(item["lease"].clone()) {
                             Ok(lease) => {
@@ -429,6 +449,60 @@ impl Agent {
             }
             self.running.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Applies the coordinator's revocations (checked against the pinned
+    /// broker key and this node's id): a running lease stops at its next
+    /// epoch tick, a queued one will not start.
+    fn revoke(&self, revoked: &Value) {
+        let node_id = self.coordinator.node_id();
+        let mut stops = self.stops.lock().expect("stops lock");
+        stops.retain(|_, s| s.reason.is_none() || s.since.elapsed() < FORGET_STOPS_AFTER);
+        for item in revoked.as_array().into_iter().flatten() {
+            let Ok(r) = serde_json::from_value::<Revocation>(item.clone()) else {
+                warn!("unreadable revocation: {item}");
+                continue;
+            };
+            if r.node_id != node_id || r.verify(&self.broker).is_err() {
+                warn!(lease = %r.lease_id, "revocation not signed by the broker for this node; ignored");
+                continue;
+            }
+            let switch = stops
+                .entry(r.lease_id.clone())
+                .or_insert_with(|| StopSwitch {
+                    flag: Arc::new(AtomicBool::new(false)),
+                    reason: None,
+                    since: Instant::now(),
+                });
+            if switch.reason.is_none() {
+                warn!(lease = %r.lease_id, task = %r.task_id, "lease {} by the coordinator: {}; stopping", r.status, r.reason);
+                switch.reason = Some(format!("lease {}: {}", r.status, r.reason));
+                switch.flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The stop switch of `lease_id` (new, or set by an earlier revocation).
+    fn stop_switch(&self, lease_id: &str) -> Arc<AtomicBool> {
+        let mut stops = self.stops.lock().expect("stops lock");
+        stops
+            .entry(lease_id.to_string())
+            .or_insert_with(|| StopSwitch {
+                flag: Arc::new(AtomicBool::new(false)),
+                reason: None,
+                since: Instant::now(),
+            })
+            .flag
+            .clone()
+    }
+
+    /// Why `lease_id` was stopped, dropping its switch.
+    fn take_stop(&self, lease_id: &str) -> Option<String> {
+        self.stops
+            .lock()
+            .expect("stops lock")
+            .remove(lease_id)
+            .and_then(|s| s.reason)
     }
 
     async fn refuse(&self, lease: &Lease, reason: &str) {
@@ -501,8 +575,17 @@ impl Agent {
                 .set(&lease.lease_id, &lease.task_id, State::Closed, &reason)?;
             return Ok(());
         }
+        let stop = self.stop_switch(&lease.lease_id);
         let started = Instant::now();
-        let (kernel_sha, outcome) = match self.prepare(&lease, &job.input).await {
+        let prepared = if stop.load(Ordering::Relaxed) {
+            Err(RunError::Stopped.to_string())
+        } else {
+            self.prepare(&lease, &job.input).await
+        };
+        let (kernel_sha, outcome) = match prepared {
+            Ok(_) if stop.load(Ordering::Relaxed) => {
+                (String::new(), Err(RunError::Stopped.to_string()))
+            }
             Ok((prepared, kernel_sha, media_type, bytes, params)) => {
                 let input_len = bytes.len();
                 info!(lease = %lease.lease_id, capability = %lease.capability, "running on {input_len} bytes of {media_type}");
@@ -517,6 +600,7 @@ impl Agent {
                     max_gpu_dispatches: self.config.gpu_max_dispatches,
                     deterministic: lease.deterministic || self.config.deterministic,
                     seed: seed_of(&lease.nonce),
+                    stop: Some(stop.clone()),
                 };
                 let this = self.clone();
                 let report = tokio::task::spawn_blocking(move || {
@@ -539,14 +623,22 @@ impl Agent {
             Err(reason) => (String::new(), Err(reason)),
         };
         let duration = started.elapsed();
-        let (status, output, peak, error) = match outcome {
-            Ok((out, peak)) => (
+        let stopped_because = self.take_stop(&lease.lease_id);
+        let (status, output, peak, error) = match (outcome, stopped_because) {
+            // Revoked: whatever the run got to, it is reported as stopped.
+            (_, Some(why)) => (
+                ReceiptStatus::Stopped,
+                String::new(),
+                0,
+                Some(format!("stopped: {why}")),
+            ),
+            (Ok((out, peak)), None) => (
                 ReceiptStatus::Succeeded,
                 task_io::output_text(&out.media_type, &out.bytes),
                 peak,
                 None,
             ),
-            Err(reason) => (ReceiptStatus::Failed, String::new(), 0, Some(reason)),
+            (Err(reason), None) => (ReceiptStatus::Failed, String::new(), 0, Some(reason)),
         };
         let mut receipt = Receipt {
             lease_id: lease.lease_id.clone(),
@@ -564,11 +656,16 @@ impl Agent {
             signature: String::new(),
         };
         receipt.sign(&self.key.sk);
-        match &receipt.error {
-            None => {
+        match (&receipt.status, &receipt.error) {
+            (ReceiptStatus::Succeeded, _) => {
                 info!(lease = %lease.lease_id, ms = receipt.duration_ms, wh = receipt.energy_wh, "succeeded")
             }
-            Some(e) => warn!(lease = %lease.lease_id, ms = receipt.duration_ms, "failed: {e}"),
+            (ReceiptStatus::Stopped, e) => {
+                warn!(lease = %lease.lease_id, ms = receipt.duration_ms, wh = receipt.energy_wh, "{}", e.as_deref().unwrap_or("stopped"))
+            }
+            (_, e) => {
+                warn!(lease = %lease.lease_id, ms = receipt.duration_ms, "failed: {}", e.as_deref().unwrap_or(""))
+            }
         }
         let body = json!({ "receipt": receipt, "output": output }).to_string();
         self.journal.finish(&lease.lease_id, &body)?;
@@ -658,7 +755,10 @@ impl Agent {
             ),
             Ok((410, v)) => (
                 State::Closed,
-                format!("lease expired: {}", crate::client::http::error_message(&v)),
+                format!(
+                    "lease ended before the receipt: {}",
+                    crate::client::http::error_message(&v)
+                ),
             ),
             Ok((400, v)) => (
                 State::Closed,

@@ -5,7 +5,8 @@
 //! stdout/stderr captured to a small buffer (stderr is how a panicking Rust
 //! kernel says why). Time is bounded by an epoch deadline, work by fuel,
 //! memory by a store limiter that also records the peak, and the output by
-//! a size cap. In deterministic mode clocks stand still at the Unix epoch,
+//! a size cap; a run can be stopped from outside at the next epoch tick
+//! (a revoked lease, [`RunLimits::stop`]). In deterministic mode clocks stand still at the Unix epoch,
 //! randomness is a fixed function of the lease, and Cranelift canonicalises
 //! NaNs, so a rerun on another node gives the same bytes. That costs float
 //! code up to several times its speed, so it is per run: a lease asks for it
@@ -13,12 +14,13 @@
 //! engine, and each kernel's deterministic build, are made on first use.
 
 use crate::engine::{EpochTicker, EPOCH_TICK};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    Trap,
+    Trap, UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -67,6 +69,9 @@ pub struct RunLimits {
     pub deterministic: bool,
     /// Seeds `wasi:random` in deterministic mode (e.g. the lease nonce's hash).
     pub seed: [u8; 32],
+    /// Set from outside to stop the run at the next epoch tick (the lease
+    /// was revoked); the run ends with [`RunError::Stopped`].
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl RunLimits {
@@ -81,6 +86,7 @@ impl RunLimits {
             max_gpu_dispatches: 1_000,
             deterministic: false,
             seed: [0; 32],
+            stop: None,
         }
     }
 }
@@ -107,6 +113,8 @@ pub enum RunError {
         limit: usize,
     },
     StackOverflow,
+    /// Stopped from outside (the lease was revoked) before it finished.
+    Stopped,
     /// Any other trap (a panic, `unreachable`, a bad memory access, ...).
     Trap(String),
 }
@@ -131,6 +139,7 @@ impl std::fmt::Display for RunError {
                 "output limit: the kernel returned {size} bytes; at most {limit} are allowed"
             ),
             RunError::StackOverflow => write!(f, "stack overflow; stopped"),
+            RunError::Stopped => write!(f, "stopped on request before it finished"),
             RunError::Trap(m) => write!(f, "trapped: {m}"),
         }
     }
@@ -187,6 +196,8 @@ pub struct KernelState {
     table: ResourceTable,
     limiter: PeakLimiter,
     gpu: Session,
+    /// Set when the run was stopped through [`RunLimits::stop`].
+    stopped: bool,
 }
 
 impl WasiView for KernelState {
@@ -405,6 +416,7 @@ impl Sandbox {
                     deadline: std::time::Instant::now() + limits.timeout,
                 },
             ),
+            stopped: false,
         };
         let mut store = Store::new(&mode.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -421,6 +433,7 @@ impl Sandbox {
             max_gpu_dispatches: 0,
             deterministic: false,
             seed: [0; 32],
+            stop: None,
         };
         let (mut store, _log) = self.store(&self.fast, &limits);
         store.set_fuel(limits.fuel)?;
@@ -464,6 +477,8 @@ impl Sandbox {
                 RunError::MemoryLimit {
                     limit_bytes: limits.max_memory_bytes,
                 }
+            } else if state.stopped {
+                RunError::Stopped
             } else {
                 e
             }
@@ -486,8 +501,27 @@ impl Sandbox {
         limits: &RunLimits,
     ) -> Result<Output, RunError> {
         store.set_fuel(limits.fuel).map_err(trap(limits))?;
-        store.set_epoch_deadline(ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        match &limits.stop {
+            None => {
+                store.set_epoch_deadline(ticks(limits.timeout));
+                store.epoch_deadline_trap();
+            }
+            Some(stop) => {
+                // Checked at every tick: a stop request, then the time limit.
+                let (stop, deadline) = (stop.clone(), Instant::now() + limits.timeout);
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |mut ctx| {
+                    if stop.load(Ordering::Relaxed) {
+                        ctx.data_mut().stopped = true;
+                        return Ok(UpdateDeadline::Interrupt);
+                    }
+                    if Instant::now() >= deadline {
+                        return Ok(UpdateDeadline::Interrupt);
+                    }
+                    Ok(UpdateDeadline::Continue(1))
+                });
+            }
+        }
         let bindings = kernel.instantiate(&mut *store).map_err(trap(limits))?;
         let payload = Payload {
             media_type: media_type.to_string(),

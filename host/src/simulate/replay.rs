@@ -109,7 +109,6 @@ async fn drive(
     let mut by_task: HashMap<String, usize> = HashMap::new();
     let mut running: Vec<Running> = Vec::new();
     let mut next_job = 0;
-    let mut last_event = 0i64;
     let mut t = start;
     while t <= end {
         clock.set(UNIX_EPOCH + Duration::from_millis(t));
@@ -122,7 +121,7 @@ async fn drive(
             }
             let energy_wh = setup.power_w * setup.job_ms as f64 / 3_600_000.0;
             let node = &nodes[r.node].node;
-            let receipt = receipt(node, &r.lease, energy_wh);
+            let receipt = receipt(node, &r.lease, energy_wh, setup.job_ms, false);
             let body = json!({ "receipt": receipt, "output": "done" });
             let (status, v) = c
                 .signed_status(
@@ -139,7 +138,10 @@ async fn drive(
             }
         }
         running = still;
-        // Nodes report their grid now and what they expect.
+        // Nodes report their grid now and what they expect; a run their
+        // report interrupted (normal SLA) stops here, and the node reports
+        // the energy it used until now.
+        let mut revoked = Vec::new();
         for n in &nodes {
             let trace = &setup.traces[n.trace];
             let now_value = trace.at(t).unwrap_or(0.0);
@@ -153,34 +155,46 @@ async fn drive(
                 "sources": [["grid", 1.0]], "clean_share": 0.0, "carbon_intensity": now_value,
                 "forecast": ahead,
             });
-            c.signed(
-                &n.node,
-                "PUT",
-                &format!("/api/v1/nodes/{}/heartbeat", n.node.id),
-                json!({ "load": 0.0, "energy": energy })
-                    .to_string()
-                    .into_bytes(),
-            )
-            .await
-            .with_context(|| format!("heartbeat at {}", crate::carbon::civil::format_rfc3339(t)))?;
-        }
-        // Runs the heartbeats interrupted (normal SLA) stop here.
-        let events = c
-            .user(
-                "GET",
-                &format!("/api/v1/events?after={last_event}&limit=1000"),
-                None,
-            )
-            .await?;
-        for e in events["events"].as_array().into_iter().flatten() {
-            last_event = last_event.max(e["id"].as_i64().unwrap_or(0));
-            if e["event_type"] == "task_interrupted" {
-                let lease = e["data"]["lease_id"].as_str().unwrap_or_default();
-                if let Some(pos) = running.iter().position(|r| r.lease_id == lease) {
-                    let r = running.remove(pos);
-                    jobs[r.job].wasted(r.start, t, nodes[r.node].trace);
-                }
+            let beat = c
+                .signed(
+                    &n.node,
+                    "PUT",
+                    &format!("/api/v1/nodes/{}/heartbeat", n.node.id),
+                    json!({ "load": 0.0, "energy": energy })
+                        .to_string()
+                        .into_bytes(),
+                )
+                .await
+                .with_context(|| {
+                    format!("heartbeat at {}", crate::carbon::civil::format_rfc3339(t))
+                })?;
+            for r in beat["revoked"].as_array().into_iter().flatten() {
+                revoked.push(r["lease_id"].as_str().unwrap_or_default().to_string());
             }
+        }
+        for lease_id in revoked {
+            let Some(pos) = running.iter().position(|r| r.lease_id == lease_id) else {
+                continue;
+            };
+            let r = running.remove(pos);
+            let node = &nodes[r.node].node;
+            let energy_wh = setup.power_w * (t - r.start) as f64 / 3_600_000.0;
+            let stopped = receipt(node, &r.lease, energy_wh, t - r.start, true);
+            let body = json!({ "receipt": stopped, "output": "" });
+            let (status, v) = c
+                .signed_status(
+                    node,
+                    "POST",
+                    &format!("/api/v1/leases/{}/result", r.lease_id),
+                    body.to_string().into_bytes(),
+                )
+                .await?;
+            anyhow::ensure!(
+                status == 200,
+                "stop report for job {} refused: {status} {v}",
+                r.job
+            );
+            jobs[r.job].wasted(r.start, t, nodes[r.node].trace);
         }
         // Jobs due now are submitted.
         while next_job < jobs.len() && jobs[next_job].submit <= t {
@@ -240,22 +254,35 @@ async fn drive(
 }
 
 /// A signed receipt for a lease (the replay's nodes "run" nothing: the
-/// output is a constant and the energy is power × duration).
-fn receipt(node: &BenchNode, lease: &Value, energy_wh: f64) -> greenmesh_protocol::Receipt {
+/// output is a constant and the energy is power × duration): the run's
+/// end after `duration_ms`, or its stop report (`stopped`, no output).
+fn receipt(
+    node: &BenchNode,
+    lease: &Value,
+    energy_wh: f64,
+    duration_ms: u64,
+    stopped: bool,
+) -> greenmesh_protocol::Receipt {
+    use greenmesh_protocol::ReceiptStatus;
     let s = |k: &str| lease[k].as_str().unwrap_or_default().to_string();
+    let output: &[u8] = if stopped { b"" } else { b"done" };
     let mut r = greenmesh_protocol::Receipt {
         lease_id: s("lease_id"),
         task_id: s("task_id"),
         node_id: s("node_id"),
         nonce: s("nonce"),
-        status: greenmesh_protocol::ReceiptStatus::Succeeded,
+        status: if stopped {
+            ReceiptStatus::Stopped
+        } else {
+            ReceiptStatus::Succeeded
+        },
         kernel_sha256: greenmesh_protocol::sha256_hex(b"replay"),
         input_sha256: s("input_sha256"),
-        output_sha256: greenmesh_protocol::sha256_hex(b"done"),
-        duration_ms: lease["timeout_ms"].as_u64().unwrap_or(0),
+        output_sha256: greenmesh_protocol::sha256_hex(output),
+        duration_ms,
         peak_memory_bytes: 0,
         energy_wh,
-        error: None,
+        error: stopped.then(|| "stopped: the coordinator revoked the lease".to_string()),
         signature: String::new(),
     };
     r.sign(&node.key.sk);

@@ -2,7 +2,7 @@
 //! variable's value as their bearer token. With no token configured there
 //! is no admin, and admin endpoints answer 403.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use spin_sdk::http::Request;
 
 /// Checks the request carries the admin token.

@@ -1,13 +1,15 @@
 //! Node endpoints: register (by a user), heartbeat (signed by the node),
-//! list/get (public), withdraw (owner).
+//! list/get (public), withdraw (owner). The wire shapes of a registration
+//! and a heartbeat live here; what they change is `domain::nodes`.
 
-use crate::api::{json_response, parse_body, ApiError, ApiResult};
-use crate::auth::User;
+use super::{json_response, parse_body, query_param, ApiResult};
 use crate::db::Db;
-use crate::greenmesh::marketplace::registry;
+use crate::domain::nodes;
+use crate::error::ApiError;
 use crate::greenmesh::marketplace::types as mt;
+use crate::model::User;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,45 +128,6 @@ struct HeartbeatJson {
     latency_ms: Option<f32>,
 }
 
-/// Maps a marketplace error to an HTTP error.
-pub fn market_error(e: mt::Error) -> ApiError {
-    match e {
-        mt::Error::NotFound(m) => ApiError::not_found(m),
-        mt::Error::Invalid(m) => ApiError::bad_request(m),
-        mt::Error::Conflict(m) => ApiError::conflict(m),
-        mt::Error::Storage(m) => ApiError::internal(m),
-    }
-}
-
-/// A node as the API shows it.
-pub fn node_json(n: &mt::Node) -> Value {
-    json!({
-        "id": n.id,
-        "owner": n.owner,
-        "name": n.name,
-        "region": n.region,
-        "public_key": n.public_key,
-        "status": match n.status { mt::NodeStatus::Online => "online", mt::NodeStatus::Offline => "offline", mt::NodeStatus::Withdrawn => "withdrawn" },
-        "capabilities": n.capabilities.iter().map(|c| json!({
-            "name": c.name, "input_types": c.input_types, "output_types": c.output_types,
-            "max_input_bytes": c.max_input_bytes, "price": c.price,
-        })).collect::<Vec<_>>(),
-        "capacity": { "cpu_cores": n.capacity.cpu_cores, "memory_mb": n.capacity.memory_mb, "gpu": n.capacity.gpu },
-        "energy": {
-            "sources": n.energy.sources, "clean_share": n.energy.clean_share, "carbon_intensity": n.energy.carbon_intensity,
-            "forecast": n.energy.forecast.iter().map(|p| json!({
-                "timestamp": crate::util::iso8601(p.timestamp), "duration": p.duration_min, "value": p.value,
-            })).collect::<Vec<_>>(),
-        },
-        "allowed_tasks": n.allowed_tasks,
-        "load": n.load,
-        "running_tasks": n.running_tasks,
-        "latency_ms": n.latency_ms,
-        "registered_at": n.registered_at,
-        "last_seen": n.last_seen,
-    })
-}
-
 /// `POST /api/v1/nodes`.
 pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     let r: RegistrationJson = parse_body(body)?;
@@ -191,21 +154,14 @@ pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
         energy: r.energy.into_state()?,
         allowed_tasks: r.allowed_tasks,
     };
-    let node = registry::register(&user.id, &registration).map_err(market_error)?;
-    crate::events::record(
-        db,
-        "peer_online",
-        Some(&node.id),
-        None,
-        Some(&user.id),
-        json!({ "device_name": node.name, "region": node.region }),
-    )?;
-    crate::dispatch::dispatch_queued(db, 50)?;
-    Ok(json_response(201, &node_json(&node)))
+    let node = nodes::register(db, user, &registration)?;
+    Ok(json_response(201, &nodes::node_json(&node)))
 }
 
-/// `PUT /api/v1/nodes/{id}/heartbeat` (signed by the node).
-pub fn heartbeat(db: &Db, node_id: &str, body: &[u8]) -> ApiResult {
+/// `PUT /api/v1/nodes/{id}/heartbeat` (signed by the node `before`): the
+/// node as it is now, and the leases it fetched that were revoked since
+/// (signed: stop them and report).
+pub fn heartbeat(db: &Db, before: &mt::Node, body: &[u8]) -> ApiResult {
     let h: HeartbeatJson = parse_body(body)?;
     let beat = mt::Beat {
         energy: h.energy.map(EnergyJson::into_state).transpose()?,
@@ -213,56 +169,27 @@ pub fn heartbeat(db: &Db, node_id: &str, body: &[u8]) -> ApiResult {
         running_tasks: h.running_tasks,
         latency_ms: h.latency_ms,
     };
-    let node = registry::heartbeat(node_id, &beat).map_err(market_error)?;
-    if beat.energy.is_some() {
-        crate::interrupt::check(db, &node)?;
-    }
-    crate::leases::expire(db)?;
-    crate::dispatch::dispatch_queued(db, 50)?;
-    Ok(json_response(200, &node_json(&node)))
+    let node = nodes::heartbeat(db, before, &beat)?;
+    let mut v = nodes::node_json(&node);
+    v["revoked"] = json!(crate::domain::lifecycle::revocations(db, &node.id)?);
+    Ok(json_response(200, &v))
 }
 
 /// `GET /api/v1/nodes`.
 pub fn list() -> ApiResult {
-    let nodes = registry::list_nodes().map_err(market_error)?;
-    Ok(json_response(
-        200,
-        &json!({ "nodes": nodes.iter().map(node_json).collect::<Vec<_>>() }),
-    ))
-}
-
-/// A reputation score as the API shows it.
-pub fn reputation_json(s: &crate::greenmesh::reputation::scores::Score) -> Value {
-    json!({
-        "value": s.value, "successes": s.successes, "failures": s.failures,
-        "timeouts": s.timeouts, "bad_signatures": s.bad_signatures,
-    })
+    Ok(json_response(200, &json!({ "nodes": nodes::list()? })))
 }
 
 /// `GET /api/v1/nodes/{id}`, with the node's provider reputation.
 pub fn get(node_id: &str) -> ApiResult {
-    use crate::greenmesh::reputation::scores;
-    let node = registry::get(node_id).map_err(market_error)?;
-    let mut v = node_json(&node);
-    v["reputation"] = reputation_json(&scores::get(node_id, scores::Role::Provider));
-    Ok(json_response(200, &v))
+    Ok(json_response(200, &nodes::get(node_id)?))
 }
 
 /// `DELETE /api/v1/nodes/{id}[?capability=name]`: the owner withdraws an offer or the node.
 pub fn withdraw(db: &Db, user: &User, node_id: &str, query: &str) -> ApiResult {
-    let node = registry::get(node_id).map_err(market_error)?;
-    if node.owner != user.id {
-        return Err(ApiError::not_found(format!("no node {node_id}")));
-    }
-    let capability = crate::api::query_param(query, "capability").map(str::to_string);
-    let node = registry::withdraw(node_id, capability.as_deref()).map_err(market_error)?;
-    crate::events::record(
-        db,
-        "offer_withdrawn",
-        Some(node_id),
-        None,
-        Some(&user.id),
-        json!({ "capability": capability }),
-    )?;
-    Ok(json_response(200, &node_json(&node)))
+    let capability = query_param(query, "capability");
+    Ok(json_response(
+        200,
+        &nodes::withdraw(db, user, node_id, capability)?,
+    ))
 }

@@ -15,8 +15,9 @@
 //! A vetoed delegation pins the task to the owner's own nodes in eco mode,
 //! whatever a later vote says.
 
-use crate::api::ApiError;
 use crate::db::{int, opt_text, text, Db};
+use crate::error::ApiError;
+use crate::model::Sla;
 use serde_json::{json, Value};
 use spin_sdk::sqlite::Value as Sql;
 
@@ -55,26 +56,25 @@ pub struct Policy {
     pub confidence: Option<f64>,
     /// The public-health keyword that fixed the importance.
     pub keyword: Option<String>,
-    pub requested_sla: String,
+    pub requested_sla: Sla,
     /// The SLA the scheduler works to.
-    pub sla: String,
+    pub sla: Sla,
     /// Only the owner's own nodes may run it (a vetoed delegation).
     pub owner_only: bool,
 }
 
 /// The SLA a task with `importance` runs under, given what was asked for.
 /// `None` means nobody voted.
-pub fn sla_for(importance: Option<&str>, requested: &str) -> String {
-    let own_node_only = matches!(requested, "solar_only" | "wind_only");
+pub fn sla_for(importance: Option<&str>, requested: Sla) -> Sla {
+    let own_node_only = matches!(requested, Sla::SolarOnly | Sla::WindOnly);
     match importance {
-        Some("critical") => "urgent",
-        Some("high") if requested == "urgent" || own_node_only => requested,
-        Some("high") => "high",
+        Some("critical") => Sla::Urgent,
+        Some("high") if requested == Sla::Urgent || own_node_only => requested,
+        Some("high") => Sla::High,
         Some("normal") => requested,
         _ if own_node_only => requested,
-        _ => "eco",
+        _ => Sla::Eco,
     }
-    .to_string()
 }
 
 impl Policy {
@@ -83,9 +83,9 @@ impl Policy {
     pub fn at_submission(
         keyword: Option<&str>,
         declared: Option<&str>,
-        requested_sla: Option<&str>,
+        requested_sla: Option<Sla>,
     ) -> Self {
-        let requested = requested_sla.unwrap_or("normal").to_string();
+        let requested = requested_sla.unwrap_or(Sla::Normal);
         let (importance, source) = match (keyword, declared) {
             (Some(_), _) => (Some("critical"), source::PUBLIC_HEALTH),
             (None, Some("critical")) => (Some("critical"), source::REQUESTER),
@@ -97,8 +97,8 @@ impl Policy {
             confidence: importance.map(|_| 1.0),
             keyword: keyword.map(str::to_string),
             sla: match importance {
-                Some(i) => sla_for(Some(i), &requested),
-                None => requested.clone(),
+                Some(i) => sla_for(Some(i), requested),
+                None => requested,
             },
             requested_sla: requested,
             owner_only: false,
@@ -136,8 +136,8 @@ pub fn insert(db: &Db, task_id: &str, p: &Policy) -> Result<(), ApiError> {
             text(p.source.clone()),
             p.confidence.map(Sql::Real).unwrap_or(Sql::Null),
             opt_text(p.keyword.clone()),
-            text(p.requested_sla.clone()),
-            text(p.sla.clone()),
+            text(p.requested_sla.as_str()),
+            text(p.sla.as_str()),
             int(p.owner_only as u64),
             int(crate::util::now_ms()),
         ],
@@ -155,8 +155,8 @@ pub fn get(db: &Db, task_id: &str) -> Result<Option<Policy>, ApiError> {
         source: r.get::<&str>(1).unwrap_or_default().to_string(),
         confidence: r.get::<f64>(2),
         keyword: r.get::<&str>(3).map(str::to_string),
-        requested_sla: r.get::<&str>(4).unwrap_or("normal").to_string(),
-        sla: r.get::<&str>(5).unwrap_or("normal").to_string(),
+        requested_sla: r.get::<&str>(4).and_then(Sla::parse).unwrap_or(Sla::Normal),
+        sla: r.get::<&str>(5).and_then(Sla::parse).unwrap_or(Sla::Normal),
         owner_only: r.get::<i64>(6).unwrap_or(0) != 0,
     }))
 }
@@ -180,7 +180,7 @@ pub fn apply_vote(
     p.source = decided_by.to_string();
     p.confidence = Some(confidence);
     if !p.owner_only {
-        p.sla = sla_for(importance, &p.requested_sla);
+        p.sla = sla_for(importance, p.requested_sla);
     }
     db.exec(
         "UPDATE broker_task_policy SET importance = ?, source = ?, confidence = ?, sla = ?, updated_at = ?
@@ -189,7 +189,7 @@ pub fn apply_vote(
             opt_text(p.importance.clone()),
             text(p.source.clone()),
             Sql::Real(confidence),
-            text(p.sla.clone()),
+            text(p.sla.as_str()),
             int(crate::util::now_ms()),
             text(task_id),
         ],
@@ -211,30 +211,31 @@ mod tests {
 
     #[test]
     fn importance_moves_the_sla_as_documented() {
-        assert_eq!(sla_for(Some("critical"), "eco"), "urgent");
-        assert_eq!(sla_for(Some("critical"), "solar_only"), "urgent");
-        assert_eq!(sla_for(Some("high"), "eco"), "high");
-        assert_eq!(sla_for(Some("high"), "urgent"), "urgent");
-        assert_eq!(sla_for(Some("high"), "wind_only"), "wind_only");
-        assert_eq!(sla_for(Some("normal"), "urgent"), "urgent");
-        assert_eq!(sla_for(Some("normal"), "normal"), "normal");
-        assert_eq!(sla_for(Some("low"), "normal"), "eco");
-        assert_eq!(sla_for(Some("non_critical"), "high"), "eco");
-        assert_eq!(sla_for(None, "normal"), "eco");
-        assert_eq!(sla_for(None, "solar_only"), "solar_only");
+        use Sla::*;
+        assert_eq!(sla_for(Some("critical"), Eco), Urgent);
+        assert_eq!(sla_for(Some("critical"), SolarOnly), Urgent);
+        assert_eq!(sla_for(Some("high"), Eco), High);
+        assert_eq!(sla_for(Some("high"), Urgent), Urgent);
+        assert_eq!(sla_for(Some("high"), WindOnly), WindOnly);
+        assert_eq!(sla_for(Some("normal"), Urgent), Urgent);
+        assert_eq!(sla_for(Some("normal"), Normal), Normal);
+        assert_eq!(sla_for(Some("low"), Normal), Eco);
+        assert_eq!(sla_for(Some("non_critical"), High), Eco);
+        assert_eq!(sla_for(None, Normal), Eco);
+        assert_eq!(sla_for(None, SolarOnly), SolarOnly);
     }
 
     #[test]
     fn the_override_and_a_declared_critical_skip_the_vote() {
-        let p = Policy::at_submission(Some("water"), None, Some("eco"));
+        let p = Policy::at_submission(Some("water"), None, Some(Sla::Eco));
         assert_eq!(p.importance.as_deref(), Some("critical"));
-        assert_eq!(p.sla, "urgent");
+        assert_eq!(p.sla, Sla::Urgent);
         assert!(!p.is_voted());
         let p = Policy::at_submission(None, Some("critical"), None);
         assert_eq!(p.source, source::REQUESTER);
         assert!(!p.is_voted());
-        let p = Policy::at_submission(None, Some("high"), Some("eco"));
+        let p = Policy::at_submission(None, Some("high"), Some(Sla::Eco));
         assert!(p.is_voted(), "only critical skips the vote");
-        assert_eq!((p.importance, p.sla.as_str()), (None, "eco"));
+        assert_eq!((p.importance, p.sla), (None, Sla::Eco));
     }
 }

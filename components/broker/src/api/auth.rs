@@ -1,35 +1,12 @@
-//! Who is calling: users by API token (stored only as a SHA-256 hash), nodes
-//! by an ed25519 signature over the request; plus per-user rate limits.
+//! Who is calling: users by API token, nodes by an ed25519 signature over
+//! the request.
 
-use crate::api::ApiError;
-use crate::db::{int, text, Db};
+use crate::db::Db;
+use crate::error::ApiError;
 use crate::greenmesh::marketplace::registry;
 use crate::greenmesh::marketplace::types::Node;
+use crate::model::User;
 use spin_sdk::http::Request;
-
-/// Requests a user may make per minute (fixed window), unless the
-/// `rate_limit_per_minute` Spin variable says otherwise.
-pub const RATE_LIMIT_PER_MINUTE: i64 = 1200;
-
-fn rate_limit() -> i64 {
-    spin_sdk::variables::get("rate_limit_per_minute")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(RATE_LIMIT_PER_MINUTE)
-}
-
-/// An authenticated user.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-    pub public_key: Option<String>,
-}
-
-/// SHA-256 of a token, as stored.
-pub fn token_hash(token: &str) -> String {
-    greenmesh_protocol::sha256_hex(token.as_bytes())
-}
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.header(name).and_then(|h| h.as_str())
@@ -40,44 +17,7 @@ pub fn user(db: &Db, req: &Request) -> Result<User, ApiError> {
     let token = header(req, "authorization")
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>`"))?;
-    let rows = db.query(
-        "SELECT id, name, public_key, window_start, window_count FROM broker_users WHERE token_hash = ?",
-        &[text(token_hash(token.trim()))],
-    )?;
-    let row = rows
-        .rows
-        .first()
-        .ok_or_else(|| ApiError::unauthorized("unknown API token"))?;
-    let user = User {
-        id: row.get::<&str>(0).unwrap_or_default().to_string(),
-        name: row.get::<&str>(1).unwrap_or_default().to_string(),
-        public_key: row.get::<&str>(2).map(str::to_string),
-    };
-    let now = crate::util::now_ms();
-    let window_start = row.get::<i64>(3).unwrap_or(0) as u64;
-    let count = row.get::<i64>(4).unwrap_or(0);
-    if now.saturating_sub(window_start) >= 60_000 {
-        db.exec(
-            "UPDATE broker_users SET window_start = ?, window_count = 1 WHERE id = ?",
-            &[int(now), text(user.id.clone())],
-        )?;
-    } else if count >= rate_limit() {
-        let retry = (60_000 - now.saturating_sub(window_start)).div_ceil(1000);
-        return Err(ApiError::new(
-            429,
-            "rate_limited",
-            format!(
-                "more than {} requests this minute; retry in {retry} s",
-                rate_limit()
-            ),
-        ));
-    } else {
-        db.exec(
-            "UPDATE broker_users SET window_count = window_count + 1 WHERE id = ?",
-            &[text(user.id.clone())],
-        )?;
-    }
-    Ok(user)
+    crate::domain::users::authenticate(db, token.trim())
 }
 
 /// The node `node_id`, if the request carries its valid signature.

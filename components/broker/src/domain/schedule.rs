@@ -18,6 +18,7 @@
 //! the nodes' current intensity and their forecasts: never the future.
 
 use crate::greenmesh::marketplace::types::{EnergyState, ForecastPoint};
+use crate::model::Sla;
 
 /// Relative improvement a later slot must promise before a task waits for
 /// it: forecasts are uncertain, and a small gain is not worth the risk.
@@ -41,36 +42,54 @@ pub fn dispatch_tick_ms() -> u64 {
         .unwrap_or(DISPATCH_TICK_MS)
 }
 
-/// Time from submission by which a task must start, if the SLA has one.
-pub fn start_window_ms(sla: &str) -> Option<u64> {
+/// How long a task that waits for clean energy (eco, solar_only,
+/// wind_only: seed 001's "could be days") may stay queued, unless the
+/// `patient_deadline_ms` Spin variable says otherwise.
+pub const PATIENT_DEADLINE_MS: u64 = 7 * 24 * HOUR;
+
+/// Time from submission by which a task must start, if the SLA promises one.
+pub fn start_window_ms(sla: Sla) -> Option<u64> {
     match sla {
-        "urgent" => Some(30 * MINUTE),
-        "high" => Some(24 * HOUR),
-        "normal" => Some(48 * HOUR),
-        _ => None,
+        Sla::Urgent => Some(30 * MINUTE),
+        Sla::High => Some(24 * HOUR),
+        Sla::Normal => Some(48 * HOUR),
+        Sla::Eco | Sla::SolarOnly | Sla::WindOnly => None,
     }
 }
 
+/// How long after submission a task may stay queued before it fails
+/// unstarted: its start window, or for the SLAs without one
+/// `patient_deadline_ms`.
+pub fn queue_deadline_ms(sla: Sla) -> u64 {
+    start_window_ms(sla).unwrap_or_else(|| {
+        spin_sdk::variables::get("patient_deadline_ms")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|v| *v > 0)
+            .unwrap_or(PATIENT_DEADLINE_MS)
+    })
+}
+
 /// Whether a task under `sla` may wait for a cleaner forecast slot.
-pub fn may_wait(sla: &str) -> bool {
-    matches!(sla, "high" | "normal")
+pub fn may_wait(sla: Sla) -> bool {
+    matches!(sla, Sla::High | Sla::Normal)
 }
 
 /// Whether a running task may be stopped and re-queued when energy worsens.
-pub fn interruptible(sla: &str) -> bool {
-    matches!(sla, "normal" | "eco" | "solar_only" | "wind_only")
+pub fn interruptible(sla: Sla) -> bool {
+    matches!(sla, Sla::Normal | Sla::Eco | Sla::SolarOnly | Sla::WindOnly)
 }
 
 /// Whether the SLA waits for (and weighs) clean energy.
-pub fn prefers_clean(sla: &str) -> bool {
-    sla != "urgent"
+pub fn prefers_clean(sla: Sla) -> bool {
+    sla != Sla::Urgent
 }
 
 /// The generation a solar_only / wind_only task needs on its node.
-pub fn own_source(sla: &str) -> Option<&'static str> {
+pub fn own_source(sla: Sla) -> Option<&'static str> {
     match sla {
-        "solar_only" => Some("solar"),
-        "wind_only" => Some("wind"),
+        Sla::SolarOnly => Some("solar"),
+        Sla::WindOnly => Some("wind"),
         _ => None,
     }
 }
@@ -156,7 +175,7 @@ pub enum Timing {
 
 /// When a patient task should start, given the nodes that could run it.
 pub fn timing(
-    sla: &str,
+    sla: Sla,
     created_at: u64,
     now: u64,
     expected_ms: u64,
@@ -249,20 +268,26 @@ mod tests {
             node_id: "n",
             energy: &e,
         }];
-        let t = timing("high", T0, T0, HALF, MINUTE, &nodes);
+        let t = timing(Sla::High, T0, T0, HALF, MINUTE, &nodes);
         assert!(
             matches!(&t, Timing::Wait(why) if why.contains("100 forecast")),
             "{t:?}"
         );
         // Urgent and eco-less SLAs never wait on forecasts.
-        assert_eq!(timing("urgent", T0, T0, HALF, MINUTE, &nodes), Timing::Now);
+        assert_eq!(
+            timing(Sla::Urgent, T0, T0, HALF, MINUTE, &nodes),
+            Timing::Now
+        );
         // A gain under MIN_GAIN is not worth waiting for.
         let flat = energy(300.0, &halfhours(&[295.0, 299.0]));
         let nodes = [NodeEnergy {
             node_id: "n",
             energy: &flat,
         }];
-        assert_eq!(timing("normal", T0, T0, HALF, MINUTE, &nodes), Timing::Now);
+        assert_eq!(
+            timing(Sla::Normal, T0, T0, HALF, MINUTE, &nodes),
+            Timing::Now
+        );
     }
 
     #[test]
@@ -276,18 +301,18 @@ mod tests {
         // after the 24 h deadline, so it starts now.
         let created = T0 - 23 * HOUR - 10 * MINUTE;
         assert_eq!(
-            timing("high", created, T0, HALF, MINUTE, &nodes),
+            timing(Sla::High, created, T0, HALF, MINUTE, &nodes),
             Timing::Now
         );
         // Under `normal` (48 h) the same slot is worth the wait.
         assert!(matches!(
-            timing("normal", created, T0, HALF, MINUTE, &nodes),
+            timing(Sla::Normal, created, T0, HALF, MINUTE, &nodes),
             Timing::Wait(_)
         ));
         // A slot within one tick of the deadline is not relied on.
         let created = T0 + 2 * HALF + 10 * MINUTE - 24 * HOUR; // deadline 10 min after the 50 g slot starts
         assert_eq!(
-            timing("high", created, T0, HALF, 15 * MINUTE, &nodes),
+            timing(Sla::High, created, T0, HALF, 15 * MINUTE, &nodes),
             Timing::Now
         );
     }
@@ -306,7 +331,7 @@ mod tests {
                 energy: &clean,
             },
         ];
-        assert_eq!(timing("high", T0, T0, HALF, MINUTE, &nodes), Timing::Now);
+        assert_eq!(timing(Sla::High, T0, T0, HALF, MINUTE, &nodes), Timing::Now);
     }
 
     #[test]
@@ -315,7 +340,9 @@ mod tests {
         assert!(!has_source(&e, "solar"));
         e.sources = vec![("solar".into(), 0.6), ("grid".into(), 0.4)];
         assert!(has_source(&e, "solar") && !has_source(&e, "wind"));
-        assert_eq!(own_source("wind_only"), Some("wind"));
-        assert!(interruptible("normal") && !interruptible("high") && !interruptible("urgent"));
+        assert_eq!(own_source(Sla::WindOnly), Some("wind"));
+        assert!(
+            interruptible(Sla::Normal) && !interruptible(Sla::High) && !interruptible(Sla::Urgent)
+        );
     }
 }

@@ -6,17 +6,18 @@
 //! A node receives a lease only for tasks its own allow-list admits, or
 //! that an unexpired, unrevoked grant to the task's owner covers.
 
-use crate::api::{json_response, parse_body, ApiError, ApiResult};
-use crate::auth::User;
 use crate::db::{int, text, Db};
+use crate::error::ApiError;
+use crate::model::User;
 use greenmesh_protocol::Grant;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use spin_sdk::sqlite::Value as Sql;
 
+/// `POST /api/v1/grants` body.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GrantBody {
+pub struct GrantRequest {
     node_id: String,
     user_id: String,
     task_pattern: String,
@@ -37,9 +38,10 @@ fn valid_pattern(p: &str) -> bool {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'))
 }
 
-/// `POST /api/v1/grants`: the caller (the node's owner) grants `user_id`.
-pub fn create(db: &Db, caller: &User, body: &[u8]) -> ApiResult {
-    let b: GrantBody = parse_body(body)?;
+/// The caller (the node's owner) grants `b.user_id` the tasks matching
+/// `b.task_pattern` on `b.node_id`; answers the stored grant. The user's
+/// parked tasks are decided again: the grant may open a node to them.
+pub fn create(db: &Db, caller: &User, b: GrantRequest) -> Result<Value, ApiError> {
     if !valid_pattern(&b.task_pattern) {
         return Err(ApiError::invalid(
             "task_pattern",
@@ -58,7 +60,7 @@ pub fn create(db: &Db, caller: &User, body: &[u8]) -> ApiResult {
             b.node_id
         )));
     }
-    crate::standing::Standing::load(db, &b.user_id)
+    crate::domain::standing::Standing::load(db, &b.user_id)
         .map_err(|_| ApiError::invalid("user_id", format!("no user {}", b.user_id)))?;
     let key_hex = caller.public_key.as_deref().ok_or_else(|| {
         ApiError::new(
@@ -100,7 +102,7 @@ pub fn create(db: &Db, caller: &User, body: &[u8]) -> ApiResult {
             int(now),
         ],
     )?;
-    crate::events::record(
+    crate::domain::events::record(
         db,
         "grant_created",
         Some(&b.node_id),
@@ -108,7 +110,8 @@ pub fn create(db: &Db, caller: &User, body: &[u8]) -> ApiResult {
         Some(&caller.id),
         json!({ "grant_id": id, "user_id": b.user_id, "task_pattern": b.task_pattern, "expires_at": b.expires_at }),
     )?;
-    Ok(json_response(201, &view(db, &id)?.unwrap_or(Value::Null)))
+    crate::domain::queue::wake_owner(db, &b.user_id)?;
+    Ok(view(db, &id)?.unwrap_or(Value::Null))
 }
 
 fn row_json(r: &spin_sdk::sqlite::RowResult, now: u64) -> Value {
@@ -141,8 +144,8 @@ fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
     Ok(rows.rows.first().map(|r| row_json(r, now)))
 }
 
-/// `GET /api/v1/grants`: grants the caller gave and received.
-pub fn list(db: &Db, caller: &User) -> ApiResult {
+/// Grants the caller gave and received.
+pub fn list(db: &Db, caller: &User) -> Result<Vec<Value>, ApiError> {
     let rows = db.query(
         &format!(
             "SELECT {COLUMNS} FROM broker_grants WHERE granted_by = ?1 OR user_id = ?1
@@ -151,12 +154,11 @@ pub fn list(db: &Db, caller: &User) -> ApiResult {
         &[text(caller.id.clone())],
     )?;
     let now = crate::util::now_ms();
-    let grants: Vec<Value> = rows.rows.iter().map(|r| row_json(r, now)).collect();
-    Ok(json_response(200, &json!({ "grants": grants })))
+    Ok(rows.rows.iter().map(|r| row_json(r, now)).collect())
 }
 
-/// `DELETE /api/v1/grants/{id}`: the granter revokes a grant.
-pub fn revoke(db: &Db, caller: &User, id: &str) -> ApiResult {
+/// The granter revokes grant `id`; answers it.
+pub fn revoke(db: &Db, caller: &User, id: &str) -> Result<Value, ApiError> {
     match view(db, id)? {
         Some(g) if g["granted_by"] == caller.id.as_str() => {
             if g["revoked_at"].is_null() {
@@ -164,7 +166,7 @@ pub fn revoke(db: &Db, caller: &User, id: &str) -> ApiResult {
                     "UPDATE broker_grants SET revoked_at = ? WHERE id = ?",
                     &[int(crate::util::now_ms()), text(id)],
                 )?;
-                crate::events::record(
+                crate::domain::events::record(
                     db,
                     "grant_revoked",
                     g["node_id"].as_str(),
@@ -173,7 +175,7 @@ pub fn revoke(db: &Db, caller: &User, id: &str) -> ApiResult {
                     json!({ "grant_id": id }),
                 )?;
             }
-            Ok(json_response(200, &view(db, id)?.unwrap_or(Value::Null)))
+            Ok(view(db, id)?.unwrap_or(Value::Null))
         }
         _ => Err(ApiError::not_found(format!("no grant {id} of yours"))),
     }

@@ -1,16 +1,14 @@
-//! Importance votes: `POST /api/v1/tasks/{id}/votes`, `GET
-//! /api/v1/tasks/{id}/votes`, `GET /api/v1/polls`, and settling polls whose
-//! window has closed. The ballot box and its weighting are the voting
-//! component's (whichever `spin.toml` plugs in); this module applies the
-//! outcomes to tasks and logs them.
+//! Importance votes: opening a task's poll, casting ballots, listing open
+//! polls, and settling polls whose window has closed. The ballot box and
+//! its weighting are the voting component's (whichever `spin.toml` plugs
+//! in); this module applies the outcomes to tasks and logs them.
 
-use crate::api::{json_response, parse_body, ApiError, ApiResult};
-use crate::auth::User;
 use crate::db::{text, Db};
+use crate::domain::policy::{self, Policy};
+use crate::error::ApiError;
 use crate::greenmesh::voting::ballots;
 use crate::greenmesh::voting::types::{self as vt, Level};
-use crate::policy::{self, Policy};
-use serde::Deserialize;
+use crate::model::User;
 use serde_json::{json, Value};
 
 /// API names of the importance levels, most important first.
@@ -30,7 +28,7 @@ pub fn level_name(level: Level) -> &'static str {
         .unwrap_or("normal")
 }
 
-fn parse_level(name: &str) -> Option<Level> {
+pub fn parse_level(name: &str) -> Option<Level> {
     LEVELS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
 }
 
@@ -83,12 +81,12 @@ pub fn poll_json(p: &vt::Poll) -> Value {
 pub fn open_for(
     db: &Db,
     task_id: &str,
-    owner: &crate::auth::User,
+    owner: &User,
     declared: Option<&str>,
 ) -> Result<(), ApiError> {
     ballots::open(task_id, 0).map_err(voting_error)?;
     if let Some(level) = declared.and_then(parse_level) {
-        let standing = crate::standing::Standing::load(db, &owner.id)?;
+        let standing = crate::domain::standing::Standing::load(db, &owner.id)?;
         ballots::cast(
             task_id,
             &vt::Ballot {
@@ -103,28 +101,24 @@ pub fn open_for(
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VoteBody {
-    importance: String,
-    /// Voice credits, for quadratic voting.
-    #[serde(default)]
-    credits: Option<u32>,
-}
-
 fn task_policy(db: &Db, task_id: &str) -> Result<Policy, ApiError> {
     policy::get(db, task_id)?.ok_or_else(|| ApiError::not_found(format!("no task {task_id}")))
 }
 
-/// `POST /api/v1/tasks/{id}/votes`: any user's ballot on a task's importance.
-pub fn cast(db: &Db, user: &User, task_id: &str, body: &[u8]) -> ApiResult {
-    let v: VoteBody = parse_body(body)?;
-    let level = parse_level(&v.importance).ok_or_else(|| {
+/// `user`'s ballot of `importance` (with `credits`, for quadratic voting)
+/// on `task_id`; answers whether it replaced an earlier one, and the poll.
+pub fn cast(
+    db: &Db,
+    user: &User,
+    task_id: &str,
+    importance: &str,
+    credits: u32,
+) -> Result<vt::CastReceipt, ApiError> {
+    let level = parse_level(importance).ok_or_else(|| {
         ApiError::invalid(
             "importance",
             format!(
-                "unknown importance {:?}; known: {}",
-                v.importance,
+                "unknown importance {importance:?}; known: {}",
                 LEVELS
                     .iter()
                     .map(|(n, _)| *n)
@@ -146,21 +140,21 @@ pub fn cast(db: &Db, user: &User, task_id: &str, body: &[u8]) -> ApiResult {
             format!("task {task_id} is critical by {why}; there is no vote"),
         ));
     }
-    let standing = crate::standing::Standing::load(db, &user.id)?;
+    let standing = crate::domain::standing::Standing::load(db, &user.id)?;
     let receipt = ballots::cast(
         task_id,
         &vt::Ballot {
             voter: user.id.clone(),
             level,
             standing: standing.for_vote(),
-            credits: v.credits.unwrap_or(0),
+            credits,
         },
     )
     .map_err(|e| match e {
         vt::Error::Invalid(m) if m.contains("credit") => ApiError::invalid("credits", m),
         other => voting_error(other),
     })?;
-    crate::events::record(
+    crate::domain::events::record(
         db,
         if receipt.replaced {
             "vote_replaced"
@@ -170,16 +164,13 @@ pub fn cast(db: &Db, user: &User, task_id: &str, body: &[u8]) -> ApiResult {
         None,
         Some(task_id),
         Some(&user.id),
-        json!({ "importance": v.importance }),
+        json!({ "importance": importance }),
     )?;
-    Ok(json_response(
-        if receipt.replaced { 200 } else { 201 },
-        &json!({ "replaced": receipt.replaced, "poll": poll_json(&receipt.poll) }),
-    ))
+    Ok(receipt)
 }
 
-/// `GET /api/v1/tasks/{id}/votes`: the task's importance and its poll, if any.
-pub fn get(db: &Db, task_id: &str) -> ApiResult {
+/// The task's importance policy and its poll (if it has one).
+pub fn of_task(db: &Db, task_id: &str) -> Result<Value, ApiError> {
     settle(db)?;
     let p = task_policy(db, task_id)?;
     let poll = if p.is_voted() {
@@ -187,15 +178,12 @@ pub fn get(db: &Db, task_id: &str) -> ApiResult {
     } else {
         None
     };
-    Ok(json_response(
-        200,
-        &json!({ "task_id": task_id, "policy": p.to_json(), "poll": poll }),
-    ))
+    Ok(json!({ "task_id": task_id, "policy": p.to_json(), "poll": poll }))
 }
 
-/// `GET /api/v1/polls`: open polls, soonest to close first, with what the
-/// task is, so the community can vote.
-pub fn list_open(db: &Db) -> ApiResult {
+/// Open polls, soonest to close first, with what each task is, so the
+/// community can vote.
+pub fn open_polls(db: &Db) -> Result<Vec<Value>, ApiError> {
     settle(db)?;
     let polls = ballots::list_open(100).map_err(voting_error)?;
     let mut out = Vec::with_capacity(polls.len());
@@ -216,7 +204,7 @@ pub fn list_open(db: &Db) -> ApiResult {
         });
         out.push(v);
     }
-    Ok(json_response(200, &json!({ "polls": out })))
+    Ok(out)
 }
 
 /// Polls one request settles at most: a burst of closing polls is spread
@@ -239,12 +227,15 @@ pub fn settle(db: &Db) -> Result<(), ApiError> {
         else {
             continue;
         };
+        // The SLA may have changed: the task's deadline with it, and it is
+        // decided again under its new level.
+        crate::domain::queue::sla_changed(db, &o.task_id, p.sla)?;
         let event = match o.decided_by {
             vt::DecidedBy::Consensus | vt::DecidedBy::Unanimous => "consensus_reached",
             vt::DecidedBy::NoConsensus => "consensus_failed",
             vt::DecidedBy::NoVotes => "no_votes",
         };
-        crate::events::record(
+        crate::domain::events::record(
             db,
             event,
             None,

@@ -1,6 +1,14 @@
 //! Carbon accounting for every run, the public ledger (`GET
 //! /api/v1/ledger`) and a user's impact (`GET /api/v1/users/{id}/impact`).
 //!
+//! A lease's record opens when the lease is made and closes with the run's
+//! energy: `completed`, `failed` (the kernel failed, the energy was still
+//! burned) or `interrupted` (the lease was revoked or stopped mid-run; the
+//! node's `stopped` receipt reports what it used). An interrupted run saved
+//! nothing: the task runs again, so its whole emission counts against the
+//! savings (`saved = −emitted`). A lease that never ran (refused, expired,
+//! revoked before the node fetched it) leaves no record.
+//!
 //! - energy (Wh): the receipt's figure, which the node measures as the run's
 //!   duration × its configured device power (or reports directly);
 //! - emitted (g) = Wh × the executing node's grid intensity (gCO2/kWh) when
@@ -15,9 +23,8 @@
 //! is wrong by about 500×: 200 Wh at 450 g/kWh is 90 g.
 //! Clean and dirty Wh split the energy by the node's reported clean share.
 
-use crate::api::{json_response, ApiError, ApiResult};
-use crate::auth::User;
-use crate::db::{int, text, Db};
+use crate::db::{int, real, text, Db};
+use crate::error::ApiError;
 use serde_json::{json, Value};
 use spin_sdk::sqlite::Value as Sql;
 
@@ -40,55 +47,64 @@ pub fn record_baseline(db: &Db, task_id: &str, owner: &str) -> Result<(), ApiErr
         ),
     };
     db.exec(
-        "INSERT INTO broker_task_baseline (task_id, intensity, source) VALUES (?, ?, ?)",
+        "INSERT OR IGNORE INTO broker_task_baseline (task_id, intensity, source) VALUES (?, ?, ?)",
         &[text(task_id), intensity, text(source)],
     )
 }
 
-/// Opens the carbon record of a lease: where and at what intensity it runs,
-/// and whether it is a delegation (someone else's node).
-pub fn on_lease(
-    db: &Db,
-    lease_id: &str,
-    task_id: &str,
-    owner: &str,
-    chosen: &crate::dispatch::Candidate,
-) -> Result<(), ApiError> {
-    let now = crate::util::now_ms();
-    // f32 readings carry noise past ~7 digits (0.8 is 0.800000011…).
-    let round = |x: f32| (x as f64 * 1e4).round() / 1e4;
+/// Opens the carbon record of a lease from what the lease row keeps
+/// (where, at what intensity and clean share, whose node); a no-op when it
+/// is open already.
+pub fn open(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     db.exec(
-        "INSERT INTO broker_carbon (lease_id, task_id, user_id, node_id, delegated, intensity, clean_share,
+        "INSERT OR IGNORE INTO broker_carbon (lease_id, task_id, user_id, node_id, delegated, intensity, clean_share,
              baseline_intensity, baseline_source, leased_at, deferral_ms, status)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, b.intensity, b.source, ?8, ?8 - t.created_at, 'running'
-         FROM broker_tasks t LEFT JOIN broker_task_baseline b ON b.task_id = t.id WHERE t.id = ?2",
-        &[
-            text(lease_id),
-            text(task_id),
-            text(owner),
-            text(chosen.node_id.clone()),
-            int((chosen.owner != owner) as u64),
-            Sql::Real(round(chosen.intensity)),
-            Sql::Real(round(chosen.clean_share)),
-            int(now),
-        ],
+         SELECT l.id, l.task_id, l.owner, l.node_id, l.node_owner IS NOT l.owner, l.intensity, l.clean_share,
+                b.intensity, b.source, l.created_at, l.created_at - t.created_at, 'running'
+         FROM broker_leases l JOIN broker_tasks t ON t.id = l.task_id
+         LEFT JOIN broker_task_baseline b ON b.task_id = l.task_id
+         WHERE l.id = ? AND l.intensity IS NOT NULL",
+        &[text(lease_id)],
     )
 }
 
-/// Closes a lease's carbon record from its receipt; returns grams saved.
-pub fn on_receipt(
+/// How a run ended, for its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Completed,
+    Failed,
+    Interrupted,
+}
+
+impl RunEnd {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunEnd::Completed => "completed",
+            RunEnd::Failed => "failed",
+            RunEnd::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Closes a lease's record with the run's energy; answers the grams it
+/// saved (negative when the run was dirtier; `None` without a baseline).
+/// Once per lease: a second call changes nothing and answers the same.
+pub fn close(
     db: &Db,
     lease_id: &str,
     energy_wh: f64,
-    succeeded: bool,
+    end: RunEnd,
 ) -> Result<Option<f64>, ApiError> {
     let rows = db.query(
-        "SELECT intensity, clean_share, baseline_intensity FROM broker_carbon WHERE lease_id = ?",
+        "SELECT intensity, clean_share, baseline_intensity, status, saved_g FROM broker_carbon WHERE lease_id = ?",
         &[text(lease_id)],
     )?;
     let Some(r) = rows.rows.first() else {
         return Ok(None);
     };
+    if r.get::<&str>(3) != Some("running") {
+        return Ok(r.get::<f64>(4));
+    }
     let energy_wh = if energy_wh.is_finite() {
         energy_wh.max(0.0)
     } else {
@@ -100,69 +116,57 @@ pub fn on_receipt(
     // binary noise such as 200 × (1 − 0.8) = 39.99999999999999.
     let micro = |x: f64| (x * 1e6).round() / 1e6;
     let emitted = micro(grams(energy_wh, intensity));
-    let saved = r
-        .get::<f64>(2)
-        .map(|b| micro(grams(energy_wh, b) - emitted));
+    let saved = match end {
+        RunEnd::Interrupted => Some(-emitted),
+        _ => r
+            .get::<f64>(2)
+            .map(|b| micro(grams(energy_wh, b) - emitted)),
+    };
     let clean_wh = micro(energy_wh * clean_share);
     db.exec(
         "UPDATE broker_carbon SET energy_wh = ?, emitted_g = ?, saved_g = ?, clean_wh = ?, dirty_wh = ?,
-             executed_at = ?, status = ? WHERE lease_id = ?",
+             executed_at = ?, status = ? WHERE lease_id = ? AND status = 'running'",
         &[
-            Sql::Real(energy_wh),
-            Sql::Real(emitted),
+            real(energy_wh),
+            real(emitted),
             saved.map(Sql::Real).unwrap_or(Sql::Null),
-            Sql::Real(clean_wh),
-            Sql::Real(micro(energy_wh - clean_wh)),
+            real(clean_wh),
+            real(micro(energy_wh - clean_wh)),
             int(crate::util::now_ms()),
-            text(if succeeded { "completed" } else { "failed" }),
+            text(end.as_str()),
             text(lease_id),
         ],
     )?;
     Ok(saved)
 }
 
-/// Drops the carbon record of a lease that never ran to a receipt.
+/// Drops the record of a lease that never ran to a report.
 pub fn forget(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     db.exec(
-        "DELETE FROM broker_carbon WHERE lease_id = ? AND executed_at IS NULL",
+        "DELETE FROM broker_carbon WHERE lease_id = ? AND status = 'running'",
         &[text(lease_id)],
     )
 }
 
-/// `GET /api/v1/ledger[?limit=N][&before=MS][&delegated=true]`: completed
-/// runs (or only delegations: runs on someone else's node), newest first,
-/// with the network's totals.
-pub fn ledger(db: &Db, query: &str) -> ApiResult {
-    let limit = match crate::api::query_param(query, "limit") {
-        None => 100,
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| ApiError::invalid("limit", "limit must be between 1 and 1000"))?,
-    };
-    let before = match crate::api::query_param(query, "before") {
-        None => u64::MAX >> 1,
-        Some(v) => v.parse::<u64>().map_err(|_| {
-            ApiError::invalid("before", "before must be milliseconds since the epoch")
-        })?,
-    };
-    let delegated_only = match crate::api::query_param(query, "delegated") {
-        None | Some("false") => 0,
-        Some("true") => 1,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "delegated",
-                "delegated must be true or false",
-            ))
-        }
-    };
+/// Which ledger entries to read.
+pub struct LedgerFilter {
+    pub limit: u64,
+    /// Only runs executed before this time (ms).
+    pub before: u64,
+    /// Only delegations (runs on someone else's node).
+    pub delegated_only: bool,
+}
+
+/// Runs (completed, failed and interrupted), newest first, with the
+/// network's totals.
+pub fn ledger(db: &Db, f: &LedgerFilter) -> Result<Value, ApiError> {
     let rows = db.query(
         "SELECT c.task_id, c.user_id, c.node_id, c.energy_wh, c.intensity, c.baseline_intensity, c.emitted_g,
-                c.saved_g, c.deferral_ms, c.executed_at, c.lease_id, c.delegated
-         FROM broker_carbon c WHERE c.status = 'completed' AND c.executed_at < ? AND (? = 0 OR c.delegated = 1)
+                c.saved_g, c.deferral_ms, c.executed_at, c.lease_id, c.delegated, c.status
+         FROM broker_carbon c WHERE c.status IN ('completed', 'failed', 'interrupted') AND c.executed_at < ?
+           AND (? = 0 OR c.delegated = 1)
          ORDER BY c.executed_at DESC LIMIT ?",
-        &[int(before), int(delegated_only), int(limit)],
+        &[int(f.before), int(f.delegated_only as u64), int(f.limit)],
     )?;
     let entries: Vec<Value> = rows
         .rows
@@ -173,6 +177,7 @@ pub fn ledger(db: &Db, query: &str) -> ApiResult {
                 "from_user": r.get::<&str>(1),
                 "to_node": r.get::<&str>(2),
                 "delegation_id": r.get::<&str>(10),
+                "run": r.get::<&str>(12),
                 "energy_wh": r.get::<f64>(3),
                 "intensity_g_per_kwh": r.get::<f64>(4),
                 "baseline_g_per_kwh": r.get::<f64>(5),
@@ -185,25 +190,26 @@ pub fn ledger(db: &Db, query: &str) -> ApiResult {
         })
         .collect();
     let totals = db.query(
-        "SELECT COUNT(*), TOTAL(energy_wh), TOTAL(emitted_g), TOTAL(saved_g), TOTAL(delegated) FROM broker_carbon
-         WHERE status = 'completed'",
+        "SELECT TOTAL(status = 'completed'), TOTAL(energy_wh), TOTAL(emitted_g), TOTAL(saved_g),
+                TOTAL(delegated AND status = 'completed'), TOTAL(status = 'failed'), TOTAL(status = 'interrupted')
+         FROM broker_carbon WHERE status IN ('completed', 'failed', 'interrupted')",
         &[],
     )?;
     let t = totals.rows.first();
-    Ok(json_response(
-        200,
-        &json!({
-            "signal": SIGNAL,
-            "entries": entries,
-            "totals": {
-                "runs": t.and_then(|r| r.get::<i64>(0)).unwrap_or(0),
-                "delegations": t.and_then(|r| r.get::<f64>(4)).unwrap_or(0.0) as i64,
-                "energy_wh": t.and_then(|r| r.get::<f64>(1)).unwrap_or(0.0),
-                "emitted_g": t.and_then(|r| r.get::<f64>(2)).unwrap_or(0.0),
-                "saved_g": t.and_then(|r| r.get::<f64>(3)).unwrap_or(0.0),
-            },
-        }),
-    ))
+    let f = |i: usize| t.and_then(|r| r.get::<f64>(i)).unwrap_or(0.0);
+    Ok(json!({
+        "signal": SIGNAL,
+        "entries": entries,
+        "totals": {
+            "runs": f(0) as i64,
+            "failed_runs": f(5) as i64,
+            "interrupted_runs": f(6) as i64,
+            "delegations": f(4) as i64,
+            "energy_wh": f(1),
+            "emitted_g": f(2),
+            "saved_g": f(3),
+        },
+    }))
 }
 
 /// Start of the current UTC month, ms.
@@ -214,16 +220,19 @@ fn month_start(now_ms: u64) -> u64 {
 
 fn impact_of(db: &Db, user_id: &str, since: u64) -> Result<Value, ApiError> {
     let rows = db.query(
-        "SELECT COUNT(*), TOTAL(saved_g), TOTAL(clean_wh), TOTAL(dirty_wh), TOTAL(emitted_g),
-                AVG(deferral_ms), TOTAL(CASE WHEN deferral_ms >= 60000 THEN 1 ELSE 0 END)
-         FROM broker_carbon WHERE user_id = ? AND status = 'completed' AND executed_at >= ?",
+        "SELECT TOTAL(status = 'completed'), TOTAL(saved_g), TOTAL(clean_wh), TOTAL(dirty_wh), TOTAL(emitted_g),
+                AVG(CASE WHEN status = 'completed' THEN deferral_ms END),
+                TOTAL(status = 'completed' AND deferral_ms >= 60000), TOTAL(status = 'interrupted')
+         FROM broker_carbon WHERE user_id = ? AND status IN ('completed', 'failed', 'interrupted')
+           AND executed_at >= ?",
         &[text(user_id), int(since)],
     )?;
     let r = rows.rows.first();
     let f = |i: usize| r.and_then(|r| r.get::<f64>(i)).unwrap_or(0.0);
     let (clean, dirty) = (f(2), f(3));
     Ok(json!({
-        "tasks_executed": r.and_then(|r| r.get::<i64>(0)).unwrap_or(0),
+        "tasks_executed": f(0) as i64,
+        "runs_interrupted": f(7) as i64,
         "carbon_saved_g": f(1),
         "carbon_emitted_g": f(4),
         "energy_clean_wh": clean,
@@ -234,23 +243,15 @@ fn impact_of(db: &Db, user_id: &str, since: u64) -> Result<Value, ApiError> {
     }))
 }
 
-/// `GET /api/v1/users/{id}/impact` (`me` for the caller): their tasks'
-/// energy, emissions and savings, overall and this (UTC) month.
-pub fn impact(db: &Db, caller: &User, user_id: &str) -> ApiResult {
-    let user_id = if user_id == "me" {
-        caller.id.as_str()
-    } else {
-        user_id
-    };
-    if user_id != caller.id {
-        return Err(ApiError::forbidden("a user can only read their own impact"));
-    }
+/// `user_id`'s tasks' energy, emissions and savings, overall and this
+/// (UTC) month.
+pub fn impact(db: &Db, user_id: &str) -> Result<Value, ApiError> {
     let now = crate::util::now_ms();
     let mut all = impact_of(db, user_id, 0)?;
     all["this_month"] = impact_of(db, user_id, month_start(now))?;
     all["user_id"] = json!(user_id);
     all["signal"] = json!(SIGNAL);
-    Ok(json_response(200, &all))
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! `signing_seed` (64 hex characters) when set, otherwise generated on first
 //! start and kept in `broker_keys`.
 
-use crate::api::ApiError;
 use crate::db::{text, Db};
+use crate::error::ApiError;
 use greenmesh_protocol::ed25519_compact::KeyPair;
 
 /// Loads or creates the broker key.

@@ -7,8 +7,8 @@
 //! recorded by an admin (`POST /api/v1/users/{id}/donations`), in credits,
 //! donated compute time included.
 
-use crate::api::ApiError;
 use crate::db::{text, Db};
+use crate::error::ApiError;
 use crate::greenmesh::quota::types as qt;
 use crate::greenmesh::voting::types as vt;
 
@@ -73,32 +73,32 @@ impl Standing {
     }
 }
 
-/// Counts a completed task: for its owner, and for the node's owner when
-/// that is someone else.
-pub fn record_completion(db: &Db, owner: &str, node_owner: &str) -> Result<(), ApiError> {
-    bump(db, owner, "tasks_completed", 1.0)?;
-    if node_owner != owner {
-        bump(db, node_owner, "tasks_executed", 1.0)?;
-    }
-    Ok(())
+/// Counts the task completed under `lease_id`: for its owner, and for the
+/// node's owner when that is someone else. Once per lease, however often
+/// it is called (the `broker_completions` row is the record; a trigger
+/// keeps the counters).
+pub fn record_completion(
+    db: &Db,
+    lease_id: &str,
+    owner: &str,
+    node_owner: &str,
+) -> Result<(), ApiError> {
+    db.exec(
+        "INSERT OR IGNORE INTO broker_completions (lease_id, owner, node_owner, at) VALUES (?, ?, ?, ?)",
+        &[
+            text(lease_id),
+            text(owner),
+            text(node_owner),
+            crate::db::int(crate::util::now_ms()),
+        ],
+    )
 }
 
 /// Adds `credits` to the user's donations.
 pub fn add_donation(db: &Db, user_id: &str, credits: f64) -> Result<(), ApiError> {
-    bump(db, user_id, "donations", credits)
-}
-
-fn bump(db: &Db, user_id: &str, column: &str, by: f64) -> Result<(), ApiError> {
-    debug_assert!(matches!(
-        column,
-        "donations" | "tasks_completed" | "tasks_executed"
-    ));
     db.exec(
-        &format!(
-            "INSERT INTO broker_user_standing (user_id, {column}) VALUES (?1, ?2)
-             ON CONFLICT (user_id) DO UPDATE SET {column} = {column} + ?2"
-        ),
-        &[text(user_id), spin_sdk::sqlite::Value::Real(by)],
-    )?;
-    Ok(())
+        "INSERT INTO broker_user_standing (user_id, donations) VALUES (?1, ?2)
+         ON CONFLICT (user_id) DO UPDATE SET donations = donations + ?2",
+        &[text(user_id), spin_sdk::sqlite::Value::Real(credits)],
+    )
 }

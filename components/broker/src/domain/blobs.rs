@@ -1,17 +1,16 @@
-//! Content-addressed blobs for inputs larger than the inline limit:
-//! `POST /api/v1/blobs` (raw body) → `{sha256, size}`; `GET /api/v1/blobs/{sha256}`.
+//! Content-addressed blobs for inputs larger than the inline limit.
 //! Task inputs refer to them as `{"blob": "sha256:<hex>"}` anywhere inside `inputs`.
 
-use crate::api::{json_response, ApiError, ApiResult};
 use crate::db::{int, text, Db};
-use serde_json::{json, Value};
-use spin_sdk::http::Response;
+use crate::error::ApiError;
+use serde_json::Value;
 
 /// Largest blob, in bytes.
 pub const MAX_BLOB_BYTES: usize = 16 << 20;
 
-/// Stores `body` under its SHA-256; storing the same bytes twice is a no-op.
-pub fn put(db: &Db, owner: &str, body: &[u8]) -> ApiResult {
+/// Stores `body` under its SHA-256 and answers it, with whether it is new
+/// (storing the same bytes twice is a no-op).
+pub fn put(db: &Db, owner: &str, body: &[u8]) -> Result<(String, bool), ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("a blob needs a non-empty body"));
     }
@@ -33,10 +32,7 @@ pub fn put(db: &Db, owner: &str, body: &[u8]) -> ApiResult {
             &[text(sha.clone()), int(body.len() as u64), spin_sdk::sqlite::Value::Blob(body.to_vec()), text(owner), int(crate::util::now_ms())],
         )?;
     }
-    Ok(json_response(
-        if existed { 200 } else { 201 },
-        &json!({ "sha256": sha, "size": body.len(), "reference": format!("sha256:{sha}") }),
-    ))
+    Ok((sha, !existed))
 }
 
 /// The size of a stored blob, if present.
@@ -52,22 +48,17 @@ pub fn size(db: &Db, sha: &str) -> Result<Option<u64>, ApiError> {
         .map(|s| s as u64))
 }
 
-/// `GET /api/v1/blobs/{sha256}`.
-pub fn get(db: &Db, sha: &str) -> ApiResult {
+/// The bytes of blob `sha`.
+pub fn get(db: &Db, sha: &str) -> Result<Vec<u8>, ApiError> {
     let rows = db.query(
         "SELECT bytes FROM broker_blobs WHERE sha256 = ?",
         &[text(sha)],
     )?;
-    let bytes = rows
-        .rows
+    rows.rows
         .first()
         .and_then(|r| r.get::<&[u8]>(0))
-        .ok_or_else(|| ApiError::not_found(format!("no blob {sha}")))?;
-    Ok(Response::builder()
-        .status(200)
-        .header("content-type", "application/octet-stream")
-        .body(bytes.to_vec())
-        .build())
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| ApiError::not_found(format!("no blob {sha}")))
 }
 
 /// Checks every `{"blob": "sha256:…"}` inside `inputs` exists; returns their total size.

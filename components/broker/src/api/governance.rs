@@ -1,19 +1,22 @@
-//! The network's rules, readable by anyone (`GET /api/v1/governance`), and
-//! the admin's levers: the voting scheme (`PUT /api/v1/governance/voting-scheme`)
-//! and recorded donations (`POST /api/v1/users/{id}/donations`).
+//! The network's rules, readable by anyone (`GET /api/v1/governance`); the
+//! admin's levers: the voting scheme (`PUT /api/v1/governance/voting-scheme`)
+//! and recorded donations (`POST /api/v1/users/{id}/donations`); and
+//! permission grants (`/api/v1/grants`).
 
-use crate::api::{json_response, parse_body, ApiError, ApiResult};
+use super::{json_response, parse_body, ApiResult};
 use crate::db::Db;
+use crate::error::ApiError;
 use crate::greenmesh::quota::{tiers, types::Tier};
 use crate::greenmesh::voting::ballots;
+use crate::model::User;
 use serde::Deserialize;
 use serde_json::json;
 
 /// `GET /api/v1/governance`.
 pub fn rules() -> ApiResult {
     let tier = |t: Tier| {
-        let mut v = crate::quota::limits_json(&tiers::limits_of(t));
-        v["tier"] = json!(crate::quota::tier_name(t));
+        let mut v = crate::domain::quota::limits_json(&tiers::limits_of(t));
+        v["tier"] = json!(crate::domain::quota::tier_name(t));
         v
     };
     Ok(json_response(
@@ -22,16 +25,16 @@ pub fn rules() -> ApiResult {
             "voting": {
                 "scheme": ballots::scheme(),
                 "schemes": ballots::schemes(),
-                "levels": crate::votes::LEVELS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                "levels": crate::domain::votes::LEVELS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
                 "consensus_share": 0.6,
                 "window_ms": spin_sdk::variables::get("voting_window_ms").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(300_000),
             },
-            "public_health_keywords": crate::public_health::KEYWORDS,
+            "public_health_keywords": crate::domain::public_health::KEYWORDS,
             "quotas": {
-                "enforced": crate::quota::enabled(),
+                "enforced": crate::domain::quota::enabled(),
                 "tiers": [tier(Tier::Free), tier(Tier::Supporter), tier(Tier::Contributor)],
             },
-            "eco_min_clean_share": crate::policy::eco_min_clean_share(),
+            "eco_min_clean_share": crate::domain::policy::eco_min_clean_share(),
         }),
     ))
 }
@@ -47,8 +50,9 @@ struct SchemeBody {
 pub fn set_scheme(db: &Db, body: &[u8]) -> ApiResult {
     let b: SchemeBody = parse_body(body)?;
     let before = ballots::scheme();
-    ballots::set_scheme(&b.scheme).map_err(|e| crate::votes::voting_error(e).on_field("scheme"))?;
-    crate::events::record(
+    ballots::set_scheme(&b.scheme)
+        .map_err(|e| crate::domain::votes::voting_error(e).on_field("scheme"))?;
+    crate::domain::events::record(
         db,
         "voting_scheme_changed",
         None,
@@ -80,9 +84,9 @@ pub fn donate(db: &Db, user_id: &str, body: &[u8]) -> ApiResult {
             "credits must be a positive number",
         ));
     }
-    crate::standing::Standing::load(db, user_id)?;
-    crate::standing::add_donation(db, user_id, d.credits)?;
-    crate::events::record(
+    crate::domain::standing::Standing::load(db, user_id)?;
+    crate::domain::standing::add_donation(db, user_id, d.credits)?;
+    crate::domain::events::record(
         db,
         "donation_recorded",
         None,
@@ -90,9 +94,34 @@ pub fn donate(db: &Db, user_id: &str, body: &[u8]) -> ApiResult {
         Some(user_id),
         json!({ "credits": d.credits, "note": d.note }),
     )?;
-    let standing = crate::standing::Standing::load(db, user_id)?;
+    let standing = crate::domain::standing::Standing::load(db, user_id)?;
     Ok(json_response(
         201,
         &json!({ "user_id": user_id, "donations": standing.donations }),
+    ))
+}
+
+/// `POST /api/v1/grants`: the caller (the node's owner) grants a user.
+pub fn grant(db: &Db, caller: &User, body: &[u8]) -> ApiResult {
+    let g: crate::domain::grants::GrantRequest = parse_body(body)?;
+    Ok(json_response(
+        201,
+        &crate::domain::grants::create(db, caller, g)?,
+    ))
+}
+
+/// `GET /api/v1/grants`: grants the caller gave and received.
+pub fn grants(db: &Db, caller: &User) -> ApiResult {
+    Ok(json_response(
+        200,
+        &json!({ "grants": crate::domain::grants::list(db, caller)? }),
+    ))
+}
+
+/// `DELETE /api/v1/grants/{id}`: the granter revokes a grant.
+pub fn revoke_grant(db: &Db, caller: &User, id: &str) -> ApiResult {
+    Ok(json_response(
+        200,
+        &crate::domain::grants::revoke(db, caller, id)?,
     ))
 }

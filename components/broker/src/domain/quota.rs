@@ -7,13 +7,12 @@
 //! The `quotas` Spin variable set to `off` disables all of this (a private
 //! network, or a benchmark submitting 100,000 tasks).
 
-use crate::api::{json_response, ApiError, ApiResult};
-use crate::auth::User;
 use crate::db::Db;
+use crate::domain::standing::Standing;
+use crate::error::ApiError;
 use crate::greenmesh::quota::tiers;
 use crate::greenmesh::quota::types::{self as qt, Tier};
-use crate::standing::Standing;
-use crate::tasks::Requirements;
+use crate::model::{Requirements, User};
 use serde_json::{json, Value};
 
 /// Whether quotas are enforced (the default).
@@ -131,7 +130,7 @@ pub fn release(db: &Db, user_id: &str, task_id: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     if tiers::release(user_id, task_id).map_err(quota_error)? {
-        crate::events::record(
+        crate::domain::events::record(
             db,
             "quota_released",
             None,
@@ -150,7 +149,7 @@ pub fn set_timezone(user_id: &str, timezone: &str) -> Result<(), ApiError> {
 
 fn note_promotion(db: &Db, usage: &qt::Usage) -> Result<(), ApiError> {
     if let Some(from) = usage.promoted_from {
-        crate::events::record(
+        crate::domain::events::record(
             db,
             "tier_promoted",
             None,
@@ -162,19 +161,10 @@ fn note_promotion(db: &Db, usage: &qt::Usage) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /api/v1/users/{id}/quota` (`me` for the caller): the user's own
-/// usage, limits and next reset.
-pub fn get(db: &Db, caller: &User, user_id: &str) -> ApiResult {
-    let user_id = if user_id == "me" {
-        caller.id.as_str()
-    } else {
-        user_id
-    };
-    if user_id != caller.id {
-        return Err(ApiError::forbidden("a user can only read their own quota"));
-    }
+/// The user's own usage, limits and next reset.
+pub fn usage(db: &Db, user_id: &str) -> Result<qt::Usage, ApiError> {
     let standing = Standing::load(db, user_id)?.for_quota();
     let usage = tiers::get_usage(user_id, standing).map_err(quota_error)?;
     note_promotion(db, &usage)?;
-    Ok(json_response(200, &usage_json(&usage)))
+    Ok(usage)
 }

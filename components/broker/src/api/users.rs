@@ -1,0 +1,68 @@
+//! `POST /api/v1/users` (registration, returns the only copy of the token),
+//! `GET /api/v1/users/me` and `PATCH /api/v1/users/me` (timezone, key).
+
+use super::{json_response, parse_body, ApiResult};
+use crate::db::Db;
+use crate::domain::users;
+use crate::model::User;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    name: String,
+    #[serde(default)]
+    public_key: Option<String>,
+    /// IANA timezone: the user's quota resets at their local midnight.
+    #[serde(default)]
+    timezone: Option<String>,
+}
+
+/// `POST /api/v1/users`.
+pub fn register(db: &Db, body: &[u8]) -> ApiResult {
+    let r: Registration = parse_body(body)?;
+    let v = users::register(db, &r.name, r.public_key.as_deref(), r.timezone.as_deref())?;
+    Ok(json_response(201, &v))
+}
+
+/// `GET /api/v1/users/me`.
+pub fn me(user: &User) -> ApiResult {
+    Ok(json_response(200, &users::me(user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Update {
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    public_key: Option<String>,
+}
+
+/// `PATCH /api/v1/users/me`.
+pub fn update(db: &Db, user: &User, body: &[u8]) -> ApiResult {
+    let u: Update = parse_body(body)?;
+    let v = users::update(db, user, u.timezone.as_deref(), u.public_key.as_deref())?;
+    Ok(json_response(200, &v))
+}
+
+/// `GET /api/v1/users/{id}/quota` (`me` for the caller): the user's own
+/// usage, limits and next reset.
+pub fn quota(db: &Db, caller: &User, user_id: &str) -> ApiResult {
+    let user_id = super::own_id(caller, user_id, "quota")?;
+    let usage = crate::domain::quota::usage(db, user_id)?;
+    Ok(json_response(
+        200,
+        &crate::domain::quota::usage_json(&usage),
+    ))
+}
+
+/// `GET /api/v1/users/{id}/impact` (`me` for the caller): their tasks'
+/// energy, emissions and savings, overall and this (UTC) month.
+pub fn impact(db: &Db, caller: &User, user_id: &str) -> ApiResult {
+    let user_id = super::own_id(caller, user_id, "impact")?;
+    Ok(json_response(
+        200,
+        &crate::domain::carbon::impact(db, user_id)?,
+    ))
+}

@@ -1,0 +1,608 @@
+//! The lease lifecycle: the only writer of `broker_leases`, and the one
+//! place where a lease's end reaches its task, the requester's quota,
+//! reputations, the carbon ledger and the event log.
+//!
+//! ```text
+//! create ─► offered ─deliver─► delivered ─receipt─► completed | failed
+//!              │                   │
+//!              └──────── end ──────┴─► expired | refused | stopped      (the node's doing)
+//!                                      interrupted | vetoed | cancelled (the broker's: a revocation)
+//! ```
+//!
+//! Every transition is one compare-and-set statement (`UPDATE … WHERE
+//! status IN (…) RETURNING`), so of two racing requests exactly one moves
+//! a lease, and a lease only becomes current for a task that was still
+//! `queued` ([`create`]). The winning statement also clears the lease's
+//! `settled` flag; [`settle::settle`] then applies the effects, each of
+//! which is idempotent (keyed events, keyed reputation, compare-and-set on
+//! the task, `INSERT OR IGNORE` for standing and carbon), and sets the
+//! flag again. A crash anywhere in between leaves an unsettled row that
+//! the next request's [`repair`] settles (ADR 0015).
+//!
+//! A revocation of a lease the node already fetched reaches the node: it is
+//! listed in the node's heartbeat and lease-poll answers ([`revocations`],
+//! signed by the broker) until the node's receipt for it arrives or the
+//! lease would have expired. The node stops the kernel and reports
+//! `stopped` with the energy used so far, which the ledger keeps as an
+//! interrupted run ([`report_stop`]).
+
+pub mod settle;
+
+use crate::db::{int, real, text, Db};
+use crate::error::ApiError;
+use crate::model::{Candidate, Decision, TaskRequest};
+use greenmesh_protocol::{Lease, Receipt, ReceiptStatus, Revocation};
+use serde_json::{json, Value};
+
+pub use settle::settle;
+
+/// Time a node has beyond the task's own limit to fetch, run and report,
+/// unless the `lease_grace_ms` Spin variable says otherwise.
+pub const LEASE_GRACE_MS: u64 = 30_000;
+
+/// Fuel per second of allowed execution: a deterministic cap behind the
+/// time limit, set well above what one core executes in a second (a tight
+/// loop on a fast core burns about 10¹⁰ units a second) so that the time
+/// limit is what normally stops a runaway kernel, and a deterministic rerun
+/// stops at the same instruction.
+pub const FUEL_PER_SECOND: u64 = 100_000_000_000;
+
+/// Unsettled rows one request repairs at most.
+const REPAIR_BATCH: u32 = 32;
+
+/// Overdue leases one request expires at most.
+const EXPIRE_BATCH: u32 = 64;
+
+/// A lease whose task no longer points at it (its creator crashed between
+/// the two steps, or lost the race for the task) is void after this long.
+const ORPHAN_AFTER_MS: u64 = 60_000;
+
+fn lease_grace_ms() -> u64 {
+    spin_sdk::variables::get("lease_grace_ms")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(LEASE_GRACE_MS)
+}
+
+/// How a lease ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The node's receipt says it succeeded.
+    Completed,
+    /// The node's receipt says the kernel failed.
+    Failed,
+    /// The node stopped it before the end, on its own (a `stopped` receipt
+    /// for a lease nobody revoked).
+    Stopped,
+    /// No receipt by `expires_at`.
+    Expired,
+    /// The node declined it.
+    Refused,
+    /// The node's energy got worse under an interruptible SLA.
+    Interrupted,
+    /// The requester vetoed the delegation.
+    Vetoed,
+    /// The requester cancelled the task.
+    Cancelled,
+}
+
+impl End {
+    /// The lease status it leaves.
+    pub fn status(self) -> &'static str {
+        match self {
+            End::Completed => "completed",
+            End::Failed => "failed",
+            End::Stopped => "stopped",
+            End::Expired => "expired",
+            End::Refused => "refused",
+            End::Interrupted => "interrupted",
+            End::Vetoed => "vetoed",
+            End::Cancelled => "cancelled",
+        }
+    }
+
+    /// The end a lease status records, if it is one.
+    pub fn of_status(status: &str) -> Option<End> {
+        [
+            End::Completed,
+            End::Failed,
+            End::Stopped,
+            End::Expired,
+            End::Refused,
+            End::Interrupted,
+            End::Vetoed,
+            End::Cancelled,
+        ]
+        .into_iter()
+        .find(|e| e.status() == status)
+    }
+}
+
+/// Statuses of a live lease.
+const LIVE: &str = "('offered', 'delivered')";
+
+/// A stored lease, with what settling it needs.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub lease: Lease,
+    pub status: String,
+    pub owner: String,
+    pub node_owner: String,
+    pub delivered_at: Option<u64>,
+    pub end_reason: Option<String>,
+    /// `{output, receipt}` until the task holds it.
+    pub result: Option<String>,
+    pub energy_wh: Option<f64>,
+    /// The node's grid intensity when leased, gCO2/kWh.
+    pub intensity: Option<f64>,
+    /// When the node reported a revoked run stopped; 0 if it never did
+    /// before the lease would have expired.
+    pub stop_reported_at: Option<u64>,
+    pub settled: bool,
+}
+
+const ROW_COLUMNS: &str =
+    "body, status, owner, node_owner, delivered_at, end_reason, result, energy_wh, \
+                           stop_reported_at, settled, intensity";
+
+fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
+    let lease: Lease =
+        serde_json::from_str(r.get::<&str>(0).unwrap_or("{}")).map_err(crate::error::storage)?;
+    Ok(Row {
+        lease,
+        status: r.get::<&str>(1).unwrap_or_default().to_string(),
+        owner: r.get::<&str>(2).unwrap_or_default().to_string(),
+        node_owner: r.get::<&str>(3).unwrap_or_default().to_string(),
+        delivered_at: r.get::<i64>(4).map(|t| t as u64),
+        end_reason: r.get::<&str>(5).map(str::to_string),
+        result: r.get::<&str>(6).map(str::to_string),
+        energy_wh: r.get::<f64>(7),
+        stop_reported_at: r.get::<i64>(8).map(|t| t.max(0) as u64),
+        settled: r.get::<i64>(9) != Some(0),
+        intensity: r.get::<f64>(10),
+    })
+}
+
+/// The lease `lease_id`, if it exists.
+pub fn load(db: &Db, lease_id: &str) -> Result<Option<Row>, ApiError> {
+    let rows = db.query(
+        &format!("SELECT {ROW_COLUMNS} FROM broker_leases WHERE id = ?"),
+        &[text(lease_id)],
+    )?;
+    rows.rows.first().map(row_of).transpose()
+}
+
+/// A queued task being leased: what the lease is made from.
+pub struct Leasing<'a> {
+    pub task_id: &'a str,
+    pub owner: &'a str,
+    pub capability: &'a str,
+    pub request: &'a TaskRequest,
+    pub input_sha256: &'a str,
+}
+
+/// Signs and stores a lease of `task` to `chosen`, then makes it the
+/// task's current lease if the task is still queued. Answers whether the
+/// task is now leased (false: another request leased or cancelled it
+/// first, and this lease is void).
+pub fn create(
+    db: &Db,
+    task: &Leasing,
+    chosen: &Candidate,
+    decision: &Decision,
+) -> Result<bool, ApiError> {
+    let key = crate::domain::keys::broker_key(db)?;
+    let now = crate::util::now_ms();
+    let r = &task.request.requirements;
+    let timeout_ms = r.max_execution_time_sec as u64 * 1000;
+    let nonce: [u8; 16] = crate::util::random_bytes();
+    // A grant that covers this task travels with the lease, so a node whose
+    // own allow-list leaves the task out can check its owner allowed it.
+    let grant = crate::domain::grants::covering(
+        db,
+        &chosen.node_id,
+        task.owner,
+        &task.request.names(task.capability),
+    )?;
+    let mut lease = Lease {
+        lease_id: crate::util::new_id("lease"),
+        task_id: task.task_id.to_string(),
+        node_id: chosen.node_id.clone(),
+        capability: task.capability.to_string(),
+        price: chosen.price,
+        timeout_ms,
+        max_memory_mb: r.max_memory_mb,
+        fuel: FUEL_PER_SECOND * r.max_execution_time_sec as u64,
+        input_sha256: task.input_sha256.to_string(),
+        expires_at: now + timeout_ms + lease_grace_ms(),
+        nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
+        grant,
+        deterministic: r.deterministic,
+        signature: String::new(),
+    };
+    lease.sign(&key.sk);
+    let body = serde_json::to_string(&lease).map_err(crate::error::storage)?;
+    // f32 readings carry noise past ~7 digits (0.8 is 0.800000011…).
+    let round = |x: f32| (x as f64 * 1e4).round() / 1e4;
+    // Step 1: the lease, not yet anyone's (a crash here leaves an orphan
+    // that `expire` voids).
+    db.exec(
+        "INSERT INTO broker_leases (id, task_id, node_id, status, body, expires_at, created_at, owner, node_owner,
+             intensity, clean_share, settled)
+         VALUES (?, ?, ?, 'offered', ?, ?, ?, ?, ?, ?, ?, 0)",
+        &[
+            text(lease.lease_id.clone()),
+            text(task.task_id),
+            text(chosen.node_id.clone()),
+            text(body),
+            int(lease.expires_at),
+            int(now),
+            text(task.owner),
+            text(chosen.owner.clone()),
+            real(round(chosen.intensity)),
+            real(round(chosen.clean_share)),
+        ],
+    )?;
+    crate::util::fault_point("lease_inserted");
+    // Step 2, the commit point: the task takes it if still queued.
+    let leased = crate::domain::tasks::mark_leased(
+        db,
+        task.task_id,
+        &lease.lease_id,
+        &chosen.node_id,
+        chosen.price,
+        &decision.to_json(),
+    )?;
+    if !leased {
+        db.exec(
+            "UPDATE broker_leases SET status = 'void', settled = 1 WHERE id = ?",
+            &[text(lease.lease_id.clone())],
+        )?;
+        return Ok(false);
+    }
+    settle(db, &lease.lease_id)?;
+    Ok(true)
+}
+
+/// A lease a node may fetch: its task is leased under it.
+const IS_CURRENT: &str = "EXISTS (SELECT 1 FROM broker_tasks t
+      WHERE t.id = broker_leases.task_id AND t.lease_id = broker_leases.id AND t.status = 'leased')";
+
+/// A lease its task points at (whatever the task's status): not an orphan.
+const IS_OWNED: &str = "EXISTS (SELECT 1 FROM broker_tasks t
+      WHERE t.id = broker_leases.task_id AND t.lease_id = broker_leases.id)";
+
+/// Hands `node_id` the leases offered to it that it has not fetched (each
+/// exactly once, however many polls race), with their task inputs.
+pub fn deliver(db: &Db, node_id: &str) -> Result<Vec<Value>, ApiError> {
+    let rows = db.query(
+        &format!(
+            "UPDATE broker_leases SET status = 'delivered', delivered_at = ?
+             WHERE node_id = ? AND status = 'offered' AND {IS_CURRENT}
+             RETURNING body, task_id, created_at"
+        ),
+        &[int(crate::util::now_ms()), text(node_id)],
+    )?;
+    let mut delivered: Vec<(i64, Value)> = Vec::with_capacity(rows.rows.len());
+    for r in &rows.rows {
+        let lease: Value = serde_json::from_str(r.get::<&str>(0).unwrap_or("{}"))
+            .map_err(crate::error::storage)?;
+        let task = db.query(
+            "SELECT body FROM broker_tasks WHERE id = ?",
+            &[text(r.get::<&str>(1).unwrap_or_default())],
+        )?;
+        let body: Value = task
+            .rows
+            .first()
+            .and_then(|t| t.get::<&str>(0))
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        delivered.push((
+            r.get::<i64>(2).unwrap_or(0),
+            json!({ "lease": lease, "input": body["input"] }),
+        ));
+    }
+    delivered.sort_by_key(|(created, _)| *created);
+    Ok(delivered.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Ends a live lease the way `end` says, for `reason`. Answers whether
+/// this call ended it (false: it had ended already, or is not current).
+pub fn end(db: &Db, lease_id: &str, end: End, reason: &str) -> Result<bool, ApiError> {
+    let now = crate::util::now_ms();
+    let rows = db.query(
+        &format!(
+            "UPDATE broker_leases SET status = ?, end_reason = ?, ended_at = ?, settled = 0
+             WHERE id = ? AND status IN {LIVE} RETURNING id"
+        ),
+        &[text(end.status()), text(reason), int(now), text(lease_id)],
+    )?;
+    if rows.rows.is_empty() {
+        return Ok(false);
+    }
+    crate::util::fault_point("lease_ended");
+    settle(db, lease_id)?;
+    Ok(true)
+}
+
+/// Whether a receipt for `row` can still change anything: the lease is
+/// live, or it was revoked after the node fetched it and the node has not
+/// reported on the run yet.
+pub fn takes_receipts(row: &Row) -> bool {
+    match row.status.as_str() {
+        "offered" | "delivered" => true,
+        "interrupted" | "vetoed" | "cancelled" => {
+            row.delivered_at.is_some() && row.stop_reported_at.is_none()
+        }
+        _ => false,
+    }
+}
+
+/// What happened to a receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceiptOutcome {
+    /// It ended the lease (`completed`, `failed` or `stopped`).
+    Accepted(End),
+    /// The lease had been revoked; the receipt was taken as the node's
+    /// report of the run (its energy is in the ledger).
+    StopRecorded(End),
+    /// The lease had ended already with this status.
+    Ended(String),
+}
+
+/// Records a verified receipt (its signature, lease, nonce and output hash
+/// already checked) for `row`. Exactly one receipt per lease is accepted.
+pub fn record_receipt(
+    db: &Db,
+    row: &Row,
+    receipt: &Receipt,
+    output: &str,
+) -> Result<ReceiptOutcome, ApiError> {
+    let now = crate::util::now_ms();
+    let end = match receipt.status {
+        ReceiptStatus::Succeeded => End::Completed,
+        ReceiptStatus::Failed => End::Failed,
+        ReceiptStatus::Stopped => End::Stopped,
+    };
+    let energy = if receipt.energy_wh.is_finite() {
+        receipt.energy_wh.max(0.0)
+    } else {
+        0.0
+    };
+    let result = json!({ "output": output, "receipt": receipt }).to_string();
+    let rows = db.query(
+        &format!(
+            "UPDATE broker_leases SET status = ?, end_reason = ?, ended_at = ?, result = ?, energy_wh = ?, settled = 0
+             WHERE id = ? AND status IN {LIVE} AND expires_at >= ? RETURNING id"
+        ),
+        &[
+            text(end.status()),
+            crate::db::opt_text(receipt.error.clone()),
+            int(now),
+            text(result),
+            real(energy),
+            text(row.lease.lease_id.clone()),
+            int(now),
+        ],
+    )?;
+    if !rows.rows.is_empty() {
+        crate::util::fault_point("receipt_recorded");
+        settle(db, &row.lease.lease_id)?;
+        // Pricing learns from what the market did (once, by this request:
+        // a learning signal, not an account).
+        if end != End::Stopped {
+            use crate::greenmesh::pricing::quotes;
+            quotes::record_outcome(&quotes::Outcome {
+                capability: row.lease.capability.clone(),
+                quoted: row.lease.price,
+                accepted: true,
+                succeeded: end == End::Completed,
+                duration_ms: receipt.duration_ms,
+            });
+        }
+        return Ok(ReceiptOutcome::Accepted(end));
+    }
+    // Not live (any more): a revoked run's report, or a late or repeated receipt.
+    let report = json!({ "receipt": receipt }).to_string();
+    if report_stop(db, &row.lease.lease_id, energy, &report)? {
+        let status = load(db, &row.lease.lease_id)?
+            .map(|r| r.status)
+            .unwrap_or_default();
+        return Ok(ReceiptOutcome::StopRecorded(
+            End::of_status(&status).unwrap_or(End::Cancelled),
+        ));
+    }
+    if now > row.lease.expires_at {
+        // Late: make sure the lease is expired and its task back in the queue.
+        expire(db)?;
+    }
+    let status = load(db, &row.lease.lease_id)?
+        .map(|r| r.status)
+        .unwrap_or_default();
+    Ok(ReceiptOutcome::Ended(status))
+}
+
+/// The node's report (`report`: `{receipt}`) of a revoked run it had
+/// fetched: records the energy it used, once. Answers whether this was
+/// that report.
+fn report_stop(db: &Db, lease_id: &str, energy_wh: f64, report: &str) -> Result<bool, ApiError> {
+    let rows = db.query(
+        "UPDATE broker_leases SET stop_reported_at = ?, energy_wh = ?, result = ?, settled = 0
+         WHERE id = ? AND status IN ('interrupted', 'vetoed', 'cancelled')
+           AND delivered_at IS NOT NULL AND stop_reported_at IS NULL RETURNING id",
+        &[
+            int(crate::util::now_ms()),
+            real(energy_wh),
+            text(report),
+            text(lease_id),
+        ],
+    )?;
+    if rows.rows.is_empty() {
+        return Ok(false);
+    }
+    settle(db, lease_id)?;
+    Ok(true)
+}
+
+/// Expires overdue leases (their tasks go back to the queue, the nodes take
+/// a timeout), voids orphans, and stops waiting for stop reports of revoked
+/// runs whose lease has run out.
+pub fn expire(db: &Db) -> Result<(), ApiError> {
+    let now = crate::util::now_ms();
+    let rows = db.query(
+        &format!(
+            "SELECT id, node_id, {IS_OWNED} FROM broker_leases
+             WHERE status IN {LIVE} AND expires_at < ? LIMIT ?"
+        ),
+        &[int(now), int(EXPIRE_BATCH as u64)],
+    )?;
+    for r in &rows.rows {
+        let lease_id = r.get::<&str>(0).unwrap_or_default();
+        if r.get::<i64>(2) == Some(1) {
+            let node_id = r.get::<&str>(1).unwrap_or_default();
+            end(
+                db,
+                lease_id,
+                End::Expired,
+                &format!("lease {lease_id} on {node_id} expired without a receipt"),
+            )?;
+        } else {
+            void_orphan(db, lease_id)?;
+        }
+    }
+    // Orphans an interrupted creation left, before they would expire.
+    let orphans = db.query(
+        &format!(
+            "SELECT id FROM broker_leases WHERE status = 'offered' AND created_at < ? AND NOT {IS_OWNED}
+             AND settled = 0 LIMIT ?"
+        ),
+        &[
+            int(now.saturating_sub(ORPHAN_AFTER_MS)),
+            int(EXPIRE_BATCH as u64),
+        ],
+    )?;
+    for r in &orphans.rows {
+        void_orphan(db, r.get::<&str>(0).unwrap_or_default())?;
+    }
+    let unreported = db.query(
+        "UPDATE broker_leases SET stop_reported_at = 0, settled = 0
+         WHERE id IN (SELECT id FROM broker_leases WHERE status IN ('interrupted', 'vetoed', 'cancelled')
+                      AND delivered_at IS NOT NULL AND stop_reported_at IS NULL AND expires_at < ? LIMIT ?)
+         RETURNING id",
+        &[int(now), int(EXPIRE_BATCH as u64)],
+    )?;
+    for r in &unreported.rows {
+        settle(db, r.get::<&str>(0).unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+fn void_orphan(db: &Db, lease_id: &str) -> Result<(), ApiError> {
+    db.exec(
+        &format!(
+            "UPDATE broker_leases SET status = 'void', settled = 1, ended_at = ?
+             WHERE id = ? AND status IN {LIVE} AND NOT {IS_OWNED}"
+        ),
+        &[int(crate::util::now_ms()), text(lease_id)],
+    )
+}
+
+/// Settles what a crash or a racing request left unsettled: leases first
+/// (a lease's settle may unsettle its task), then tasks.
+pub fn repair(db: &Db) -> Result<(), ApiError> {
+    let rows = db.query(
+        "SELECT id FROM broker_leases WHERE settled = 0 ORDER BY created_at LIMIT ?",
+        &[int(REPAIR_BATCH as u64)],
+    )?;
+    for r in &rows.rows {
+        settle(db, r.get::<&str>(0).unwrap_or_default())?;
+    }
+    for id in crate::domain::tasks::unsettled(db, REPAIR_BATCH)? {
+        settle::settle_task(db, &id)?;
+    }
+    Ok(())
+}
+
+/// Cancels task `task_id` (queued or leased): its lease is revoked, and its
+/// quota given back if no node had fetched it. Answers whether this call
+/// cancelled it.
+pub fn cancel_task(db: &Db, task_id: &str) -> Result<bool, ApiError> {
+    if !crate::domain::tasks::cancel(db, task_id)? {
+        return Ok(false);
+    }
+    crate::util::fault_point("task_cancelled");
+    settle::settle_task(db, task_id)?;
+    Ok(true)
+}
+
+/// Fails queued tasks whose deadline passed (their quota is given back).
+pub fn fail_overdue(db: &Db) -> Result<(), ApiError> {
+    for id in crate::domain::tasks::fail_overdue(db, crate::util::now_ms(), EXPIRE_BATCH)? {
+        settle::settle_task(db, &id)?;
+    }
+    Ok(())
+}
+
+/// The revoked leases `node_id` fetched and has not reported on, signed by
+/// the broker: what the node must stop.
+pub fn revocations(db: &Db, node_id: &str) -> Result<Vec<Revocation>, ApiError> {
+    let rows = db.query(
+        "SELECT id, task_id, status, end_reason, body FROM broker_leases
+         WHERE node_id = ? AND status IN ('interrupted', 'vetoed', 'cancelled')
+           AND delivered_at IS NOT NULL AND stop_reported_at IS NULL AND expires_at >= ?",
+        &[text(node_id), int(crate::util::now_ms())],
+    )?;
+    if rows.rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = crate::domain::keys::broker_key(db)?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|r| {
+            let nonce = serde_json::from_str::<Lease>(r.get::<&str>(4).unwrap_or("{}"))
+                .map(|l| l.nonce)
+                .unwrap_or_default();
+            let mut revocation = Revocation {
+                lease_id: r.get::<&str>(0).unwrap_or_default().to_string(),
+                task_id: r.get::<&str>(1).unwrap_or_default().to_string(),
+                node_id: node_id.to_string(),
+                nonce,
+                status: r.get::<&str>(2).unwrap_or_default().to_string(),
+                reason: r.get::<&str>(3).unwrap_or_default().to_string(),
+                signature: String::new(),
+            };
+            revocation.sign(&key.sk);
+            revocation
+        })
+        .collect())
+}
+
+/// Nodes that may not be leased `task_id` again, with why: those that let
+/// a lease of it expire, refused or stopped it, and those whose own energy
+/// report interrupted it (so a node cannot hold someone else's task
+/// hostage by flapping its energy; the owner's own nodes are exempt).
+pub fn excluded_nodes(db: &Db, task_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let rows = db.query(
+        "SELECT node_id, status FROM broker_leases WHERE task_id = ?
+           AND (status IN ('expired', 'refused', 'stopped')
+                OR (status = 'interrupted' AND node_owner IS NOT owner))
+         ORDER BY created_at",
+        &[text(task_id)],
+    )?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in &rows.rows {
+        let node = r.get::<&str>(0).unwrap_or_default().to_string();
+        if out.iter().any(|(n, _)| *n == node) {
+            continue;
+        }
+        let why = match r.get::<&str>(1).unwrap_or_default() {
+            "expired" => "a lease of this task on it expired without a receipt",
+            "refused" => "it refused this task",
+            "stopped" => "it stopped this task before the end",
+            _ => "its energy report interrupted this task",
+        };
+        out.push((node, why.to_string()));
+    }
+    Ok(out)
+}

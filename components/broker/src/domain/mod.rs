@@ -1,0 +1,57 @@
+//! The broker's rules, under the HTTP handlers and over the tables.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`tasks`] | task rows: validation, views, status changes as compare-and-set |
+//! | [`queue`] | admission, the fair queue (ready / waiting / parked), dispatch passes, waking |
+//! | [`matching`] | one decision: marketplace search, quotes, reputations, timing, explanation |
+//! | [`scoring`], [`schedule`] | pure rules: how offers are weighed; when a patient task starts |
+//! | [`lifecycle`] | the only writer of `broker_leases`; every lease end and its effects |
+//! | [`interrupt`] | when a node's energy report revokes a lease |
+//! | [`nodes`] | node registration and heartbeats through the marketplace, and what they wake |
+//! | [`carbon`] | each run's carbon record, the ledger, a user's impact |
+//! | [`policy`], [`public_health`], [`votes`], [`quota`], [`standing`], [`grants`] | governance |
+//! | [`users`], [`keys`], [`blobs`], [`events`] | accounts, the signing key, blobs, the event log |
+//!
+//! Imports run one way inside too: `queue` → `matching`/`lifecycle` →
+//! `tasks` and the effect modules (`carbon`, `quota`, `events`, …).
+
+pub mod blobs;
+pub mod carbon;
+pub mod delegations;
+pub mod events;
+pub mod grants;
+pub mod interrupt;
+pub mod keys;
+pub mod lifecycle;
+pub mod matching;
+pub mod nodes;
+pub mod policy;
+pub mod public_health;
+pub mod queue;
+pub mod quota;
+pub mod schedule;
+pub mod scoring;
+pub mod standing;
+pub mod tasks;
+pub mod users;
+pub mod votes;
+
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// Keeps the queue moving, once per request that calls it: settles what a
+/// crash or a race left unsettled, expires overdue leases, fails tasks
+/// past their deadline, then runs a dispatch pass.
+pub fn housekeeping(db: &Db) -> Result<(), ApiError> {
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if DONE.with(|d| d.replace(true)) {
+        return Ok(());
+    }
+    lifecycle::repair(db)?;
+    lifecycle::expire(db)?;
+    lifecycle::fail_overdue(db)?;
+    queue::dispatch_pass(db, queue::PASS_BUDGET)
+}

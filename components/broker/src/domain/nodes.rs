@@ -1,0 +1,214 @@
+//! Nodes in the marketplace, from the broker's side: registering and
+//! heartbeating through the marketplace component, what each changes for
+//! the queue (a change that could serve parked tasks wakes them), and the
+//! node views the API shows.
+
+use crate::db::Db;
+use crate::domain::queue::{self, Change};
+use crate::error::ApiError;
+use crate::greenmesh::marketplace::registry;
+use crate::greenmesh::marketplace::types as mt;
+use crate::model::User;
+use serde_json::{json, Value};
+
+/// Maps a marketplace error to an HTTP error.
+pub fn market_error(e: mt::Error) -> ApiError {
+    match e {
+        mt::Error::NotFound(m) => ApiError::not_found(m),
+        mt::Error::Invalid(m) => ApiError::bad_request(m),
+        mt::Error::Conflict(m) => ApiError::conflict(m),
+        mt::Error::Storage(m) => ApiError::internal(m),
+    }
+}
+
+/// A node as the API shows it.
+pub fn node_json(n: &mt::Node) -> Value {
+    json!({
+        "id": n.id,
+        "owner": n.owner,
+        "name": n.name,
+        "region": n.region,
+        "public_key": n.public_key,
+        "status": match n.status { mt::NodeStatus::Online => "online", mt::NodeStatus::Offline => "offline", mt::NodeStatus::Withdrawn => "withdrawn" },
+        "capabilities": n.capabilities.iter().map(|c| json!({
+            "name": c.name, "input_types": c.input_types, "output_types": c.output_types,
+            "max_input_bytes": c.max_input_bytes, "price": c.price,
+        })).collect::<Vec<_>>(),
+        "capacity": { "cpu_cores": n.capacity.cpu_cores, "memory_mb": n.capacity.memory_mb, "gpu": n.capacity.gpu },
+        "energy": {
+            "sources": n.energy.sources, "clean_share": n.energy.clean_share, "carbon_intensity": n.energy.carbon_intensity,
+            "forecast": n.energy.forecast.iter().map(|p| json!({
+                "timestamp": crate::util::iso8601(p.timestamp), "duration": p.duration_min, "value": p.value,
+            })).collect::<Vec<_>>(),
+        },
+        "allowed_tasks": n.allowed_tasks,
+        "load": n.load,
+        "running_tasks": n.running_tasks,
+        "latency_ms": n.latency_ms,
+        "registered_at": n.registered_at,
+        "last_seen": n.last_seen,
+    })
+}
+
+/// A reputation score as the API shows it.
+pub fn reputation_json(s: &crate::greenmesh::reputation::scores::Score) -> Value {
+    json!({
+        "value": s.value, "successes": s.successes, "failures": s.failures,
+        "timeouts": s.timeouts, "bad_signatures": s.bad_signatures,
+    })
+}
+
+/// Registers (or updates) a node of `user`; the tasks its capabilities
+/// could serve are decided again.
+pub fn register(
+    db: &Db,
+    user: &User,
+    registration: &mt::Registration,
+) -> Result<mt::Node, ApiError> {
+    let node = registry::register(&user.id, registration).map_err(market_error)?;
+    crate::domain::events::record(
+        db,
+        "peer_online",
+        Some(&node.id),
+        None,
+        Some(&user.id),
+        json!({ "device_name": node.name, "region": node.region }),
+    )?;
+    queue::wake(db, &capabilities(&node), Change::Market)?;
+    crate::domain::housekeeping(db)?;
+    Ok(node)
+}
+
+fn capabilities(node: &mt::Node) -> Vec<String> {
+    node.capabilities.iter().map(|c| c.name.clone()).collect()
+}
+
+/// What a heartbeat changed that could serve parked tasks: the node came
+/// back online or freed capacity (`Market`), or its energy report moved
+/// (`Energy`).
+pub fn change(before: &mt::Node, after: &mt::Node, reported_energy: bool) -> Option<Change> {
+    let back = before.status != mt::NodeStatus::Online && after.status == mt::NodeStatus::Online;
+    let freed = before.load >= 1.0 && after.load < 1.0;
+    if back || freed {
+        return Some(Change::Market);
+    }
+    (reported_energy && energy_changed(&before.energy, &after.energy)).then_some(Change::Energy)
+}
+
+fn energy_changed(a: &mt::EnergyState, b: &mt::EnergyState) -> bool {
+    a.carbon_intensity != b.carbon_intensity
+        || a.clean_share != b.clean_share
+        || a.sources != b.sources
+        || a.forecast.len() != b.forecast.len()
+        || a.forecast.iter().zip(&b.forecast).any(|(x, y)| {
+            (x.timestamp, x.duration_min, x.value) != (y.timestamp, y.duration_min, y.value)
+        })
+}
+
+/// Records a heartbeat of `before` (the node as it was): revokes its
+/// interruptible leases whose energy got worse, wakes tasks its change
+/// could serve, and runs the queue's housekeeping. Answers the node now.
+pub fn heartbeat(db: &Db, before: &mt::Node, beat: &mt::Beat) -> Result<mt::Node, ApiError> {
+    let node = registry::heartbeat(&before.id, beat).map_err(market_error)?;
+    if beat.energy.is_some() {
+        crate::domain::interrupt::check(db, &node)?;
+    }
+    if let Some(change) = change(before, &node, beat.energy.is_some()) {
+        queue::wake(db, &capabilities(&node), change)?;
+    }
+    crate::domain::housekeeping(db)?;
+    Ok(node)
+}
+
+/// Every node.
+pub fn list() -> Result<Vec<Value>, ApiError> {
+    let nodes = registry::list_nodes().map_err(market_error)?;
+    Ok(nodes.iter().map(node_json).collect())
+}
+
+/// A node, with its provider reputation.
+pub fn get(node_id: &str) -> Result<Value, ApiError> {
+    use crate::greenmesh::reputation::scores;
+    let node = registry::get(node_id).map_err(market_error)?;
+    let mut v = node_json(&node);
+    v["reputation"] = reputation_json(&scores::get(node_id, scores::Role::Provider));
+    Ok(v)
+}
+
+/// The owner withdraws one capability's offer, or the whole node.
+pub fn withdraw(
+    db: &Db,
+    user: &User,
+    node_id: &str,
+    capability: Option<&str>,
+) -> Result<Value, ApiError> {
+    let node = registry::get(node_id).map_err(market_error)?;
+    if node.owner != user.id {
+        return Err(ApiError::not_found(format!("no node {node_id}")));
+    }
+    let node = registry::withdraw(node_id, capability).map_err(market_error)?;
+    crate::domain::events::record(
+        db,
+        "offer_withdrawn",
+        Some(node_id),
+        None,
+        Some(&user.id),
+        json!({ "capability": capability }),
+    )?;
+    Ok(node_json(&node))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(status: mt::NodeStatus, load: f32, intensity: f32) -> mt::Node {
+        mt::Node {
+            id: "node-1".into(),
+            owner: "u".into(),
+            name: "n".into(),
+            region: "GB".into(),
+            public_key: String::new(),
+            capabilities: Vec::new(),
+            capacity: mt::Capacity {
+                cpu_cores: 1,
+                memory_mb: 1,
+                gpu: None,
+            },
+            energy: mt::EnergyState {
+                sources: vec![("grid".into(), 1.0)],
+                clean_share: 0.0,
+                carbon_intensity: intensity,
+                forecast: Vec::new(),
+            },
+            allowed_tasks: Vec::new(),
+            load,
+            running_tasks: 0,
+            latency_ms: 0.0,
+            status,
+            registered_at: 0,
+            last_seen: 0,
+        }
+    }
+
+    #[test]
+    fn only_changes_that_could_serve_a_parked_task_wake_it() {
+        use mt::NodeStatus::{Offline, Online};
+        let same = node(Online, 0.5, 100.0);
+        assert_eq!(change(&same, &node(Online, 0.2, 100.0), true), None);
+        assert_eq!(
+            change(&node(Offline, 0.5, 100.0), &same, false),
+            Some(Change::Market)
+        );
+        assert_eq!(
+            change(&node(Online, 1.0, 100.0), &same, false),
+            Some(Change::Market)
+        );
+        assert_eq!(
+            change(&same, &node(Online, 0.5, 90.0), true),
+            Some(Change::Energy)
+        );
+        // A heartbeat without an energy report changes no energy.
+        assert_eq!(change(&same, &node(Online, 0.5, 90.0), false), None);
+    }
+}

@@ -1,0 +1,439 @@
+//! Task rows (`broker_tasks`): validation, the stored shape, the views the
+//! API shows, and each status change as one compare-and-set statement.
+//! Which task runs when is the queue's (`queue.rs`); how a lease ends the
+//! lifecycle's (`lifecycle/`).
+
+use crate::db::{int, opt_text, real, text, Db};
+use crate::error::ApiError;
+use crate::model::{TaskRequest, User, ALIASES, IMPORTANCE, TASK_TYPES};
+use serde_json::{json, Value};
+
+/// Largest inline `inputs` (serialized JSON) plus `wasm_module`, in bytes.
+pub const MAX_INLINE_BYTES: usize = 256 * 1024;
+
+/// Dispatch attempts (leases that expired, were refused or stopped by
+/// their node) before a task fails for good.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// A validated task, ready to store and dispatch.
+pub struct NewTask {
+    pub request: TaskRequest,
+    pub task_type: String,
+    pub capability: String,
+    pub input_text: String,
+    pub input_sha256: String,
+    /// Inline size plus referenced blobs: what the node must accept.
+    pub input_bytes: u64,
+}
+
+fn is_task_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Checks a submission; errors name the field.
+pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
+    let task_type = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == request.task_type)
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_else(|| request.task_type.clone());
+    if !TASK_TYPES.contains(&task_type.as_str()) {
+        return Err(ApiError::invalid(
+            "task_type",
+            format!(
+                "unknown task_type {:?}; known: {}",
+                request.task_type,
+                TASK_TYPES.join(", ")
+            ),
+        ));
+    }
+    let capability = match &request.capability {
+        Some(c) if !is_task_name(c) => {
+            return Err(ApiError::invalid(
+                "capability",
+                "capability must be lower-case letters, digits, '-' or '_'",
+            ))
+        }
+        Some(c) => c.clone(),
+        None => task_type.clone(),
+    };
+    let r = &request.requirements;
+    if !(1..=100).contains(&r.min_nodes) {
+        return Err(ApiError::invalid(
+            "requirements.min_nodes",
+            "min_nodes must be between 1 and 100",
+        ));
+    }
+    if !(1..=86_400).contains(&r.max_execution_time_sec) {
+        return Err(ApiError::invalid(
+            "requirements.max_execution_time_sec",
+            "max_execution_time_sec must be between 1 and 86400",
+        ));
+    }
+    if !(1..=65_536).contains(&r.max_memory_mb) {
+        return Err(ApiError::invalid(
+            "requirements.max_memory_mb",
+            "max_memory_mb must be between 1 and 65536",
+        ));
+    }
+    if !request.max_price.is_finite() || request.max_price < 0.0 {
+        return Err(ApiError::invalid(
+            "max_price",
+            "max_price must be a non-negative number of credits",
+        ));
+    }
+    if let Some(importance) = &request.importance {
+        if !IMPORTANCE.contains(&importance.as_str()) {
+            return Err(ApiError::invalid(
+                "importance",
+                format!(
+                    "unknown importance {importance:?}; known: {}",
+                    IMPORTANCE.join(", ")
+                ),
+            ));
+        }
+    }
+    if !(request.inputs.is_object() || request.inputs.is_null()) {
+        return Err(ApiError::invalid("inputs", "inputs must be a JSON object"));
+    }
+    if task_type == "wasm_execution" && request.wasm_module.as_deref().unwrap_or("").is_empty() {
+        return Err(ApiError::invalid(
+            "wasm_module",
+            "wasm_execution needs wasm_module: a base64-encoded component",
+        ));
+    }
+    let input_text =
+        json!({ "inputs": request.inputs, "wasm_module": request.wasm_module }).to_string();
+    if input_text.len() > MAX_INLINE_BYTES {
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            format!(
+                "inputs are {} bytes; the inline limit is {MAX_INLINE_BYTES}: upload large data with \
+                 POST /api/v1/blobs and refer to it as {{\"blob\": \"sha256:<hex>\"}}",
+                input_text.len()
+            ),
+        ));
+    }
+    let blob_bytes = crate::domain::blobs::check_references(db, &request.inputs)?;
+    let input_sha256 = greenmesh_protocol::sha256_hex(input_text.as_bytes());
+    let input_bytes = input_text.len() as u64 + blob_bytes;
+    Ok(NewTask {
+        request,
+        task_type,
+        capability,
+        input_text,
+        input_sha256,
+        input_bytes,
+    })
+}
+
+/// Stores a validated task as `queued` and ready to be decided, with its
+/// fair-queue key and deadline (`queue.rs` computes both).
+pub fn insert(
+    db: &Db,
+    user: &User,
+    id: &str,
+    task: &NewTask,
+    fair_key_sql: (&str, Vec<spin_sdk::sqlite::Value>),
+    deadline_at: u64,
+) -> Result<(), ApiError> {
+    let now = crate::util::now_ms();
+    let stored = json!({
+        "request": task.request,
+        "input": task.input_text,
+    });
+    let (key_expr, key_params) = fair_key_sql;
+    let mut params = vec![
+        text(id),
+        text(user.id.clone()),
+        text(task.task_type.clone()),
+        text(task.capability.clone()),
+        text(stored.to_string()),
+        text(task.input_sha256.clone()),
+        int(task.input_bytes),
+        real(task.request.max_price),
+        int(now),
+        int(now),
+        int(deadline_at),
+    ];
+    params.extend(key_params);
+    db.exec(
+        &format!(
+            "INSERT INTO broker_tasks (id, owner, task_type, capability, status, reason, body, input_sha256,
+                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, fair_key)
+             VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, 1, {key_expr})"
+        ),
+        &params,
+    )
+}
+
+/// A task as the API shows it; `None` if absent.
+pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
+    let rows = db.query(
+        "SELECT id, owner, task_type, capability, status, reason, node_id, lease_id, price, decision, result,
+                attempts, created_at, updated_at, ready, wake_at, deadline_at, decisions FROM broker_tasks WHERE id = ?",
+        &[text(id)],
+    )?;
+    let Some(r) = rows.rows.first() else {
+        return Ok(None);
+    };
+    let policy = crate::domain::policy::get(db, id)?.map(|p| p.to_json());
+    let parse = |i: usize| {
+        r.get::<&str>(i)
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    };
+    let status = r.get::<&str>(4).unwrap_or_default();
+    let capability = r.get::<&str>(3).unwrap_or_default();
+    let queue = (status == "queued").then(|| {
+        let deadline = r.get::<i64>(16).unwrap_or(0).max(0) as u64;
+        let wake_at = r.get::<i64>(15).map(|t| t.max(0) as u64);
+        let (state, wakes_on) = match (r.get::<i64>(14), wake_at) {
+            (Some(1), _) => ("ready", Value::Null),
+            (_, Some(_)) => ("waiting", Value::Null),
+            _ => (
+                "parked",
+                json!(format!(
+                    "a node offering {capability} registers, changes its offers or energy, or frees capacity"
+                )),
+            ),
+        };
+        json!({
+            "state": state,
+            "decisions": r.get::<i64>(17).unwrap_or(0),
+            "wake_at": wake_at,
+            "wakes_on": wakes_on,
+            "deadline_at": deadline,
+            "deadline_at_iso": crate::util::iso8601(deadline),
+        })
+    });
+    Ok(Some(json!({
+        "id": r.get::<&str>(0),
+        "owner": r.get::<&str>(1),
+        "task_type": r.get::<&str>(2),
+        "capability": capability,
+        "status": status,
+        "reason": r.get::<&str>(5),
+        "node_id": r.get::<&str>(6),
+        "lease_id": r.get::<&str>(7),
+        "price": r.get::<f64>(8),
+        "decision": parse(9),
+        "result": parse(10),
+        "attempts": r.get::<i64>(11),
+        "created_at": r.get::<i64>(12),
+        "updated_at": r.get::<i64>(13),
+        "queue": queue,
+        "governance": policy,
+    })))
+}
+
+/// The task `id` if `user` owns it; someone else's task is
+/// indistinguishable from a missing one.
+pub fn owned_view(db: &Db, user: &User, id: &str) -> Result<Value, ApiError> {
+    match view(db, id)? {
+        Some(v) if v["owner"] == user.id.as_str() => Ok(v),
+        _ => Err(ApiError::not_found(format!("no task {id}"))),
+    }
+}
+
+/// Terminal states: the task will not change any more.
+pub fn is_terminal(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+/// `user`'s tasks (only those in `status`, unless empty), newest first.
+pub fn list(db: &Db, user: &User, status: &str) -> Result<Vec<Value>, ApiError> {
+    let rows = db.query(
+        "SELECT id FROM broker_tasks WHERE owner = ? AND (? = '' OR status = ?) ORDER BY created_at DESC LIMIT 200",
+        &[text(user.id.clone()), text(status), text(status)],
+    )?;
+    let mut tasks = Vec::new();
+    for r in &rows.rows {
+        if let Some(v) = view(db, r.get::<&str>(0).unwrap_or_default())? {
+            tasks.push(v);
+        }
+    }
+    Ok(tasks)
+}
+
+/// The columns the lifecycle reads to settle a task.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub status: String,
+    pub owner: String,
+    pub lease_id: Option<String>,
+    pub reason: Option<String>,
+    /// False while a broker-made end still has effects to apply.
+    pub settled: bool,
+}
+
+/// The task's [`State`], if it exists.
+pub fn state(db: &Db, id: &str) -> Result<Option<State>, ApiError> {
+    let rows = db.query(
+        "SELECT status, owner, lease_id, reason, settled FROM broker_tasks WHERE id = ?",
+        &[text(id)],
+    )?;
+    Ok(rows.rows.first().map(|r| State {
+        status: r.get::<&str>(0).unwrap_or_default().to_string(),
+        owner: r.get::<&str>(1).unwrap_or_default().to_string(),
+        lease_id: r.get::<&str>(2).map(str::to_string),
+        reason: r.get::<&str>(3).map(str::to_string),
+        settled: r.get::<i64>(4) != Some(0),
+    }))
+}
+
+/// `queued` → `leased` under `lease_id`, if the task is still queued:
+/// the commit point of a new lease. Answers whether it happened.
+pub fn mark_leased(
+    db: &Db,
+    id: &str,
+    lease_id: &str,
+    node_id: &str,
+    price: f64,
+    decision: &Value,
+) -> Result<bool, ApiError> {
+    let rows = db.query(
+        "UPDATE broker_tasks SET status = 'leased', reason = NULL, node_id = ?, lease_id = ?, price = ?,
+             decision = ?, attempts = attempts + 1, ready = 0, wake_at = NULL, updated_at = ?
+         WHERE id = ? AND status = 'queued' RETURNING id",
+        &[
+            text(node_id),
+            text(lease_id),
+            real(price),
+            text(decision.to_string()),
+            int(crate::util::now_ms()),
+            text(id),
+        ],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
+
+/// `leased` under `lease_id` → `completed` or `failed` with the node's
+/// result (a receipt). No-op once done, or if the task moved on.
+pub fn finish(
+    db: &Db,
+    id: &str,
+    lease_id: &str,
+    status: &str,
+    reason: Option<&str>,
+    result: &str,
+) -> Result<(), ApiError> {
+    db.exec(
+        "UPDATE broker_tasks SET status = ?, reason = ?, result = ?, updated_at = ?
+         WHERE id = ? AND lease_id = ? AND status = 'leased'",
+        &[
+            text(status),
+            opt_text(reason),
+            text(result),
+            int(crate::util::now_ms()),
+            text(id),
+            text(lease_id),
+        ],
+    )
+}
+
+/// How a lease that ended without a result counts against its task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The node took the attempt (expired, refused, stopped): after
+    /// [`MAX_ATTEMPTS`] the task fails.
+    Counted,
+    /// The broker stopped it (interrupted, vetoed): the attempt is given back.
+    GivenBack,
+}
+
+/// `leased` under `lease_id` → back in the queue, ready, for a retry that
+/// may start up to `retry_ms` from now even past the original deadline;
+/// or `failed` (unsettled, for the lifecycle to give its quota back) once
+/// a counted attempt was the last. No-op if the task moved on.
+pub fn requeue(
+    db: &Db,
+    id: &str,
+    lease_id: &str,
+    reason: &str,
+    attempt: Attempt,
+    retry_ms: u64,
+) -> Result<(), ApiError> {
+    let now = crate::util::now_ms();
+    let gives_up = match attempt {
+        Attempt::Counted => format!("attempts >= {MAX_ATTEMPTS}"),
+        Attempt::GivenBack => "0".to_string(),
+    };
+    let attempts = match attempt {
+        Attempt::Counted => "attempts",
+        Attempt::GivenBack => "MAX(attempts - 1, 0)",
+    };
+    db.exec(
+        &format!(
+            "UPDATE broker_tasks SET
+                 status = CASE WHEN {gives_up} THEN 'failed' ELSE 'queued' END,
+                 reason = CASE WHEN {gives_up} THEN ?1 || ' (gave up after ' || attempts || ' attempts)' ELSE ?1 END,
+                 settled = CASE WHEN {gives_up} THEN 0 ELSE 1 END,
+                 lease_id = CASE WHEN {gives_up} THEN lease_id END,
+                 node_id = CASE WHEN {gives_up} THEN node_id END,
+                 attempts = {attempts}, ready = 1, wake_at = NULL,
+                 deadline_at = MAX(COALESCE(deadline_at, 0), ?2), updated_at = ?3
+             WHERE id = ?4 AND lease_id = ?5 AND status = 'leased'"
+        ),
+        &[
+            text(reason),
+            int(now + retry_ms),
+            int(now),
+            text(id),
+            text(lease_id),
+        ],
+    )
+}
+
+/// `queued` or `leased` → `cancelled` (unsettled: the lifecycle ends its
+/// lease and gives its quota back). Answers whether it happened.
+pub fn cancel(db: &Db, id: &str) -> Result<bool, ApiError> {
+    let rows = db.query(
+        "UPDATE broker_tasks SET status = 'cancelled', reason = 'cancelled by requester', settled = 0,
+             ready = 0, wake_at = NULL, updated_at = ?
+         WHERE id = ? AND status IN ('queued', 'leased') RETURNING id",
+        &[int(crate::util::now_ms()), text(id)],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
+
+/// Queued tasks whose deadline passed → `failed` (unsettled); answers their ids.
+pub fn fail_overdue(db: &Db, now: u64, limit: u32) -> Result<Vec<String>, ApiError> {
+    let rows = db.query(
+        "UPDATE broker_tasks SET status = 'failed', settled = 0, ready = 0, wake_at = NULL, updated_at = ?1,
+             reason = 'not started by its deadline (' || COALESCE(reason, 'no node took it') || ')'
+         WHERE id IN (SELECT id FROM broker_tasks WHERE status = 'queued' AND deadline_at < ?1 LIMIT ?2)
+           AND status = 'queued'
+         RETURNING id",
+        &[int(now), int(limit as u64)],
+    )?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| r.get::<&str>(0).map(str::to_string))
+        .collect())
+}
+
+/// Tasks whose broker-made end still has effects to apply.
+pub fn unsettled(db: &Db, limit: u32) -> Result<Vec<String>, ApiError> {
+    let rows = db.query(
+        "SELECT id FROM broker_tasks WHERE settled = 0 ORDER BY updated_at LIMIT ?",
+        &[int(limit as u64)],
+    )?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| r.get::<&str>(0).map(str::to_string))
+        .collect())
+}
+
+/// Records that a task's effects are applied.
+pub fn mark_settled(db: &Db, id: &str) -> Result<(), ApiError> {
+    db.exec(
+        "UPDATE broker_tasks SET settled = 1 WHERE id = ? AND settled = 0",
+        &[text(id)],
+    )
+}
