@@ -48,6 +48,10 @@ pub fn build(settings: &EngineSettings) -> anyhow::Result<Engine> {
     config.epoch_interruption(true);
     config.max_wasm_stack(1 << 20);
     config.async_stack_size(2 << 20);
+    if std::env::var_os("GREENMESH_PERFMAP").is_some() {
+        // `perf` can then name guest functions (docs/benchmarks.md).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
 
     let mut pool = PoolingAllocationConfig::new();
     let n = settings.max_instances;

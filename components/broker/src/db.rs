@@ -79,10 +79,14 @@ const V2: &[&str] = &[
     // effects to apply.
     "ALTER TABLE broker_tasks ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
     "UPDATE broker_tasks SET deadline_at = created_at + 172800000 WHERE deadline_at IS NULL",
-    "CREATE INDEX IF NOT EXISTS broker_tasks_ready ON broker_tasks (fair_key) WHERE status = 'queued' AND ready = 1",
-    "CREATE INDEX IF NOT EXISTS broker_tasks_waiting ON broker_tasks (wake_at) WHERE status = 'queued' AND ready = 0",
-    "CREATE INDEX IF NOT EXISTS broker_tasks_parked ON broker_tasks (capability) WHERE status = 'queued' AND ready = 0",
-    "CREATE INDEX IF NOT EXISTS broker_tasks_deadline ON broker_tasks (deadline_at) WHERE status = 'queued'",
+    // Every queued-task query has an index of its own, led by the status
+    // and readiness it filters on (so the planner prefers it without
+    // statistics); the old (status, created_at) would scan every queued task.
+    "DROP INDEX IF EXISTS broker_tasks_by_status",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_ready ON broker_tasks (status, ready, fair_key)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_waiting ON broker_tasks (status, ready, wake_at)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_parked ON broker_tasks (status, ready, capability)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_deadline ON broker_tasks (status, deadline_at)",
     "CREATE INDEX IF NOT EXISTS broker_tasks_owner_queue ON broker_tasks (owner, ready, fair_key) WHERE status = 'queued'",
     // What wakes a parked task: `market` (a node offering its capability
     // registers, changes offers, comes online or frees capacity) or

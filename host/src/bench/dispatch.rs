@@ -13,9 +13,13 @@
 //! Phase 2 measures re-decisions: one more node registers offering
 //! `computation` (a market change), which wakes every parked `computation`
 //! task; node heartbeats then run dispatch passes until the queue has no
-//! ready task left. Decisions per second = woken tasks / that time. The
-//! unplaceable tasks are never woken. Phase 3 measures what a heartbeat
-//! costs with the whole queue parked: it must not depend on the queue.
+//! ready task left. Decisions per second = woken tasks / that time. Tasks
+//! asking the market the same question (capability and requirements) in one
+//! pass share its answer; `--distinct` gives every task its own memory
+//! requirement, so each decision pays for its own search, quotes and
+//! reputations. The unplaceable tasks are never woken. Phase 3 measures
+//! what a heartbeat costs with the whole queue parked: it must not depend
+//! on the queue.
 
 use super::harness::Coordinator;
 use serde_json::json;
@@ -31,6 +35,9 @@ pub struct Setup {
     pub clients: usize,
     /// Share of tasks (0..1) for a capability no node offers.
     pub unplaceable_share: f64,
+    /// Give every task its own requirements (memory), so no two decisions
+    /// in a pass share a market snapshot: the cost of a decision alone.
+    pub distinct: bool,
 }
 
 /// Runs the benchmark and prints decisions per second.
@@ -41,6 +48,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         tasks,
         clients,
         unplaceable_share,
+        distinct,
     } = setup;
     let clients = clients.max(1);
     let c = Arc::new(Coordinator::start(manifest).await?);
@@ -81,9 +89,13 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
                             "inputs": { "n": n } })
                 } else {
                     placeable += 1;
-                    // Distinct prices: no two decisions are the same question.
+                    // Each its own price (below every quote); with
+                    // `distinct` also its own memory, so each decision asks
+                    // the market its own question.
+                    let memory = if distinct { 1 + n % 1000 } else { 100 };
                     json!({ "task_type": "computation", "inputs": { "n": n },
-                            "max_price": 0.1 + (n % 1000) as f64 * 1e-5 })
+                            "max_price": 0.1 + (n % 1000) as f64 * 1e-5,
+                            "requirements": { "max_memory_mb": memory } })
                 };
                 let v = c.user("POST", "/api/v1/tasks", Some(task)).await?;
                 anyhow::ensure!(

@@ -78,6 +78,9 @@ pub enum BenchCommand {
         /// Share of tasks (0–1, in tenths) for a capability no node offers.
         #[arg(long, default_value_t = 0.0)]
         unplaceable_share: f64,
+        /// Every task its own requirements: no decision shares a market snapshot.
+        #[arg(long)]
+        distinct: bool,
     },
 }
 
@@ -110,6 +113,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             tasks,
             clients,
             unplaceable_share,
+            distinct,
         } => {
             dispatch::run(dispatch::Setup {
                 manifest,
@@ -117,6 +121,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
                 tasks,
                 clients,
                 unplaceable_share,
+                distinct,
             })
             .await
         }

@@ -15,6 +15,9 @@ use crate::greenmesh::marketplace::types as mt;
 use crate::greenmesh::pricing::quotes;
 use crate::greenmesh::reputation::scores;
 use crate::model::{Candidate, Decision, Sla, TaskRequest};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Offers considered per decision: the cheapest, least-loaded eligible ones
 /// (the marketplace finds them through an index, so a decision costs the same
@@ -92,6 +95,114 @@ impl Placement {
     }
 }
 
+/// What the market offers one kind of task, as one request sees it: the
+/// marketplace's search, and each offer's quote and reputation. Nothing in
+/// it depends on a task's price, SLA or history, so tasks asking the same
+/// question in one dispatch pass share it (the database would answer each
+/// of them the same within the pass).
+struct Snapshot {
+    declined: Vec<(String, String)>,
+    more_declined: u32,
+    offers: Vec<(mt::Offer, quotes::Quote)>,
+    /// Provider reputations of `offers`, in order, looked up on first need.
+    reputations: RefCell<Option<Vec<f64>>>,
+}
+
+/// The question a [`Snapshot`] answers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Question {
+    capability: String,
+    require_gpu: bool,
+    max_memory_mb: u64,
+    max_execution_time_sec: u32,
+    input_bytes: u64,
+    granted_nodes: Vec<String>,
+    owner: Option<String>,
+    min_clean_share: u32,
+}
+
+thread_local! {
+    static SNAPSHOTS: RefCell<HashMap<Question, Rc<Snapshot>>> = Default::default();
+}
+
+/// Forgets the market snapshots (and queue depths) taken so far: a long
+/// request calls it before each dispatch pass, so every pass sees the
+/// market as it is.
+pub fn forget_snapshots() {
+    SNAPSHOTS.with(|s| s.borrow_mut().clear());
+    QUEUED.with(|q| q.borrow_mut().clear());
+}
+
+fn snapshot(db: &Db, question: &Question) -> Result<Rc<Snapshot>, ApiError> {
+    if let Some(s) = SNAPSHOTS.with(|s| s.borrow().get(question).cloned()) {
+        return Ok(s);
+    }
+    let found = registry::search(&mt::Requirements {
+        capability: question.capability.clone(),
+        require_gpu: question.require_gpu,
+        max_memory_mb: question.max_memory_mb,
+        input_bytes: question.input_bytes,
+        limit: TOP_OFFERS,
+        granted_nodes: question.granted_nodes.clone(),
+        owner: question.owner.clone(),
+        min_clean_share: f32::from_bits(question.min_clean_share),
+    })
+    .map_err(crate::domain::nodes::market_error)?;
+    let queued = queued_count(db, &question.capability)?;
+    let free = found.eligible_total;
+    // One call to pricing for every offer.
+    let quotes = quotes::get_quotes(
+        &found
+            .offers
+            .iter()
+            .map(|offer| quotes::QuoteRequest {
+                capability: question.capability.clone(),
+                base_price: offer.capability.price,
+                input_bytes: question.input_bytes,
+                max_execution_time_sec: question.max_execution_time_sec,
+                max_memory_mb: question.max_memory_mb,
+                queued_tasks: queued,
+                free_nodes: free,
+                provider_load: offer.node.load,
+                latency_ms: offer.node.latency_ms,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let snapshot = Rc::new(Snapshot {
+        declined: found
+            .declined
+            .into_iter()
+            .map(|d| (d.node_id, d.reason))
+            .collect(),
+        more_declined: found.more_declined,
+        offers: found.offers.into_iter().zip(quotes).collect(),
+        reputations: RefCell::new(None),
+    });
+    SNAPSHOTS.with(|s| s.borrow_mut().insert(question.clone(), snapshot.clone()));
+    Ok(snapshot)
+}
+
+impl Snapshot {
+    /// The reputation of offer `i` (one call to reputation for all offers).
+    fn reputation(&self, i: usize) -> f64 {
+        let mut cached = self.reputations.borrow_mut();
+        let all = cached.get_or_insert_with(|| {
+            scores::get_many(
+                &self
+                    .offers
+                    .iter()
+                    .map(|(o, _)| o.node.id.clone())
+                    .collect::<Vec<_>>(),
+                scores::Role::Provider,
+            )
+            .into_iter()
+            .map(|s| s.value)
+            .collect()
+        });
+        all.get(i).copied().unwrap_or(0.5)
+    }
+}
+
 /// Matches a task against the marketplace; `exclude` are nodes that may
 /// not have it again, with why (they let it expire, refused, stopped or
 /// interrupted it).
@@ -106,53 +217,30 @@ pub fn decide(
     if let Some(why) = request.unsupported() {
         return Ok(Decision::none(why));
     }
-    let mut decision = Decision::default();
-    let found = registry::search(&mt::Requirements {
-        capability: capability.to_string(),
-        require_gpu: request.requirements.require_gpu,
-        max_memory_mb: request.requirements.max_memory_mb,
-        input_bytes,
-        limit: TOP_OFFERS,
-        granted_nodes: placement.granted_nodes.clone(),
-        owner: placement.owner.clone(),
-        min_clean_share: placement.min_clean_share,
-    })
-    .map_err(crate::domain::nodes::market_error)?;
-    decision.declined = found
-        .declined
-        .into_iter()
-        .map(|d| (d.node_id, d.reason))
-        .collect();
-    decision.more_declined = found.more_declined;
-    let queued = queued_count(db, capability)?;
-    let free = found.eligible_total;
-    let mut offers = Vec::with_capacity(found.offers.len());
-    for offer in found.offers {
-        match exclude.iter().find(|(n, _)| *n == offer.node.id) {
-            Some((_, why)) => decision.declined.push((offer.node.id.clone(), why.clone())),
-            None => offers.push(offer),
-        }
-    }
-    // One call each to pricing and reputation for the whole decision.
-    let quotes = quotes::get_quotes(
-        &offers
-            .iter()
-            .map(|offer| quotes::QuoteRequest {
-                capability: capability.to_string(),
-                base_price: offer.capability.price,
-                input_bytes,
-                max_execution_time_sec: request.requirements.max_execution_time_sec,
-                max_memory_mb: request.requirements.max_memory_mb,
-                queued_tasks: queued,
-                free_nodes: free,
-                provider_load: offer.node.load,
-                latency_ms: offer.node.latency_ms,
-            })
-            .collect::<Vec<_>>(),
-    );
-    let mut priced = Vec::with_capacity(offers.len());
-    for (offer, quote) in offers.into_iter().zip(quotes) {
-        if quote.price > request.max_price {
+    let r = &request.requirements;
+    let market = snapshot(
+        db,
+        &Question {
+            capability: capability.to_string(),
+            require_gpu: r.require_gpu,
+            max_memory_mb: r.max_memory_mb,
+            max_execution_time_sec: r.max_execution_time_sec,
+            input_bytes,
+            granted_nodes: placement.granted_nodes.clone(),
+            owner: placement.owner.clone(),
+            min_clean_share: placement.min_clean_share.to_bits(),
+        },
+    )?;
+    let mut decision = Decision {
+        declined: market.declined.clone(),
+        more_declined: market.more_declined,
+        ..Decision::default()
+    };
+    let mut priced = Vec::with_capacity(market.offers.len());
+    for (i, (offer, quote)) in market.offers.iter().enumerate() {
+        if let Some((_, why)) = exclude.iter().find(|(n, _)| *n == offer.node.id) {
+            decision.declined.push((offer.node.id.clone(), why.clone()));
+        } else if quote.price > request.max_price {
             decision.cheapest_refused = Some(
                 decision
                     .cheapest_refused
@@ -166,27 +254,16 @@ pub fn decide(
                 ),
             ));
         } else {
-            priced.push((offer, quote));
+            priced.push((i, offer, quote));
         }
     }
-    let reputations = if priced.is_empty() {
-        Vec::new()
-    } else {
-        scores::get_many(
-            &priced
-                .iter()
-                .map(|(offer, _)| offer.node.id.clone())
-                .collect::<Vec<_>>(),
-            scores::Role::Provider,
-        )
-    };
     let sla = placement.sla;
     // Only high and normal tasks may wait for a forecast slot: for them keep
     // each candidate's energy (the other SLAs skip the copies).
     let may_wait = crate::domain::schedule::may_wait(sla);
     let mut energies = Vec::new();
     let mut kept = Vec::with_capacity(priced.len());
-    for ((offer, quote), reputation) in priced.into_iter().zip(reputations) {
+    for (i, offer, quote) in priced {
         if let Some(source) = crate::domain::schedule::own_source(sla) {
             if !crate::domain::schedule::has_source(&offer.node.energy, source) {
                 decision.declined.push((
@@ -199,7 +276,7 @@ pub fn decide(
                 continue;
             }
         }
-        kept.push((offer, quote, reputation.value));
+        kept.push((offer, quote, market.reputation(i)));
     }
     let terms: Vec<super::scoring::Terms> = kept
         .iter()
@@ -217,16 +294,16 @@ pub fn decide(
             energies.push((offer.node.id.clone(), offer.node.energy.clone()));
         }
         candidates.push(Candidate {
-            node_id: offer.node.id,
-            owner: offer.node.owner,
+            node_id: offer.node.id.clone(),
+            owner: offer.node.owner.clone(),
             price: quote.price,
             reputation,
             load: offer.node.load,
             intensity: offer.node.energy.carbon_intensity,
             clean_share: offer.node.energy.clean_share,
             score,
-            factors: quote.factors,
-            model: quote.model,
+            factors: quote.factors.clone(),
+            model: quote.model.clone(),
         });
     }
     super::scoring::rank(&mut candidates);
@@ -261,13 +338,84 @@ pub fn decide(
     decision.chosen = candidates.next();
     decision.runners_up = candidates.collect();
     if decision.chosen.is_none() {
-        decision.reason = Some(match decision.declined.first() {
-            None => format!("no node offers {capability}"),
-            Some((node, why)) => format!(
-                "no eligible node for {capability}: {} node(s) declined (e.g. {node}: {why})",
-                decision.declined.len() as u32 + decision.more_declined
-            ),
-        });
+        decision.reason = Some(why_none(capability, &decision, exclude));
     }
     Ok(decision)
+}
+
+/// Why no node was chosen, in words that stay the same while the market
+/// does (quotes move; a task's reason is only rewritten when it changes):
+/// how many nodes declined and for what kind of reason, and by name the
+/// nodes this task may not go back to.
+fn why_none(capability: &str, decision: &Decision, exclude: &[(String, String)]) -> String {
+    if decision.declined.is_empty() {
+        return format!("no node offers {capability}");
+    }
+    let total = decision.declined.len() as u32 + decision.more_declined;
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    let mut tried = Vec::new();
+    for (node, why) in &decision.declined {
+        let kind = if why.starts_with("quote ") {
+            "quoted above max_price"
+        } else if why.starts_with("offline") || why.starts_with("withdrawn") {
+            "offline"
+        } else if exclude.iter().any(|(n, w)| n == node && w == why) {
+            tried.push(format!("{node}: {why}"));
+            continue;
+        } else if why.contains("mode:") || why.contains("of its mix") {
+            "without the clean energy it needs"
+        } else {
+            "beyond their limits or allow-lists"
+        };
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    let mut parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    parts.extend(tried);
+    format!(
+        "no eligible node for {capability}: {total} node(s) declined ({})",
+        parts.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reason_names_kinds_of_refusal_and_the_nodes_a_task_may_not_return_to() {
+        let exclude = vec![(
+            "node-b".to_string(),
+            "its energy report interrupted this task".to_string(),
+        )];
+        let decision = Decision {
+            declined: vec![
+                (
+                    "node-a".into(),
+                    "quote 1.250 credits exceeds max_price 0.100".into(),
+                ),
+                (
+                    "node-c".into(),
+                    "quote 2.500 credits exceeds max_price 0.100".into(),
+                ),
+                ("node-d".into(), "offline: no heartbeat for 90 s".into()),
+                exclude[0].clone(),
+            ],
+            more_declined: 3,
+            ..Decision::default()
+        };
+        let why = why_none("image-filter", &decision, &exclude);
+        assert_eq!(
+            why,
+            "no eligible node for image-filter: 7 node(s) declined (2 quoted above max_price; 1 offline; \
+             node-b: its energy report interrupted this task)"
+        );
+        // Quotes moving does not change the words.
+        let mut moved = decision.clone();
+        moved.declined[0].1 = "quote 1.300 credits exceeds max_price 0.100".into();
+        assert_eq!(why_none("image-filter", &moved, &exclude), why);
+        assert_eq!(why_none("x", &Decision::default(), &[]), "no node offers x");
+    }
 }

@@ -177,6 +177,8 @@ pub fn precheck(db: &Db, user: &User, task: &NewTask) -> Result<Value, ApiError>
 
 /// A ready task, as a decision needs it.
 struct Queued {
+    /// Whether it was ever leased (a task never leased has no node to exclude).
+    leased_before: bool,
     capability: String,
     request: TaskRequest,
     input_sha256: String,
@@ -189,7 +191,8 @@ struct Queued {
 
 fn load_ready(db: &Db, task_id: &str) -> Result<Option<Queued>, ApiError> {
     let rows = db.query(
-        "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, t.created_at
+        "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, t.created_at,
+                EXISTS (SELECT 1 FROM broker_leases l WHERE l.task_id = t.id)
          FROM broker_tasks t WHERE t.id = ? AND t.status = 'queued' AND t.ready = 1",
         &[text(task_id)],
     )?;
@@ -209,6 +212,7 @@ fn load_ready(db: &Db, task_id: &str) -> Result<Option<Queued>, ApiError> {
         owner: row.get::<&str>(4).unwrap_or_default().to_string(),
         reason: row.get::<&str>(5).map(str::to_string),
         created_at: row.get::<i64>(6).unwrap_or(0).max(0) as u64,
+        leased_before: row.get::<i64>(7) != Some(0),
         request,
         policy,
     }))
@@ -221,7 +225,11 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
     let Some(q) = load_ready(db, task_id)? else {
         return Ok(());
     };
-    let exclude = lifecycle::excluded_nodes(db, task_id)?;
+    let exclude = if q.leased_before {
+        lifecycle::excluded_nodes(db, task_id)?
+    } else {
+        Vec::new()
+    };
     let placement = Placement::new(
         db,
         &q.owner,
@@ -326,6 +334,7 @@ fn set_aside(
 /// One dispatch pass: waiting tasks whose time has come become ready, then
 /// up to `budget` ready tasks are decided in fair-key order.
 pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
+    matching::forget_snapshots();
     crate::domain::votes::settle(db)?;
     let now = crate::util::now_ms();
     db.exec(

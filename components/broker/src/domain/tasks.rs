@@ -402,19 +402,24 @@ pub fn cancel(db: &Db, id: &str) -> Result<bool, ApiError> {
 
 /// Queued tasks whose deadline passed → `failed` (unsettled); answers their ids.
 pub fn fail_overdue(db: &Db, now: u64, limit: u32) -> Result<Vec<String>, ApiError> {
-    let rows = db.query(
-        "UPDATE broker_tasks SET status = 'failed', settled = 0, ready = 0, wake_at = NULL, updated_at = ?1,
-             reason = 'not started by its deadline (' || COALESCE(reason, 'no node took it') || ')'
-         WHERE id IN (SELECT id FROM broker_tasks WHERE status = 'queued' AND deadline_at < ?1 LIMIT ?2)
-           AND status = 'queued'
-         RETURNING id",
+    let overdue = db.query(
+        "SELECT id FROM broker_tasks WHERE status = 'queued' AND deadline_at < ? LIMIT ?",
         &[int(now), int(limit as u64)],
     )?;
-    Ok(rows
-        .rows
-        .iter()
-        .filter_map(|r| r.get::<&str>(0).map(str::to_string))
-        .collect())
+    let mut failed = Vec::new();
+    for r in &overdue.rows {
+        let id = r.get::<&str>(0).unwrap_or_default();
+        let rows = db.query(
+            "UPDATE broker_tasks SET status = 'failed', settled = 0, ready = 0, wake_at = NULL, updated_at = ?1,
+                 reason = 'not started by its deadline (' || COALESCE(reason, 'no node took it') || ')'
+             WHERE id = ?2 AND status = 'queued' AND deadline_at < ?1 RETURNING id",
+            &[int(now), text(id)],
+        )?;
+        if !rows.rows.is_empty() {
+            failed.push(id.to_string());
+        }
+    }
+    Ok(failed)
 }
 
 /// Tasks whose broker-made end still has effects to apply.

@@ -53,8 +53,8 @@ const REPAIR_BATCH: u32 = 32;
 /// Overdue leases one request expires at most.
 const EXPIRE_BATCH: u32 = 64;
 
-/// A lease whose task no longer points at it (its creator crashed between
-/// the two steps, or lost the race for the task) is void after this long.
+/// A lease its task never pointed at (its creator crashed between the two
+/// steps) is void after this long; until then it may be a creation in flight.
 const ORPHAN_AFTER_MS: u64 = 60_000;
 
 fn lease_grace_ms() -> u64 {
@@ -135,6 +135,7 @@ pub struct Row {
     pub energy_wh: Option<f64>,
     /// The node's grid intensity when leased, gCO2/kWh.
     pub intensity: Option<f64>,
+    pub created_at: u64,
     /// When the node reported a revoked run stopped; 0 if it never did
     /// before the lease would have expired.
     pub stop_reported_at: Option<u64>,
@@ -160,6 +161,7 @@ fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
         stop_reported_at: r.get::<i64>(8).map(|t| t.max(0) as u64),
         settled: r.get::<i64>(9) != Some(0),
         intensity: r.get::<f64>(10),
+        created_at: r.get::<i64>(11).unwrap_or(0).max(0) as u64,
     })
 }
 
@@ -470,20 +472,6 @@ pub fn expire(db: &Db) -> Result<(), ApiError> {
             void_orphan(db, lease_id)?;
         }
     }
-    // Orphans an interrupted creation left, before they would expire.
-    let orphans = db.query(
-        &format!(
-            "SELECT id FROM broker_leases WHERE status = 'offered' AND created_at < ? AND NOT {IS_OWNED}
-             AND settled = 0 LIMIT ?"
-        ),
-        &[
-            int(now.saturating_sub(ORPHAN_AFTER_MS)),
-            int(EXPIRE_BATCH as u64),
-        ],
-    )?;
-    for r in &orphans.rows {
-        void_orphan(db, r.get::<&str>(0).unwrap_or_default())?;
-    }
     let unreported = db.query(
         "UPDATE broker_leases SET stop_reported_at = 0, settled = 0
          WHERE id IN (SELECT id FROM broker_leases WHERE status IN ('interrupted', 'vetoed', 'cancelled')
@@ -495,6 +483,15 @@ pub fn expire(db: &Db) -> Result<(), ApiError> {
         settle(db, r.get::<&str>(0).unwrap_or_default())?;
     }
     Ok(())
+}
+
+/// Whether `lease_id`'s task points at it.
+fn is_owned(db: &Db, lease_id: &str) -> Result<bool, ApiError> {
+    let rows = db.query(
+        &format!("SELECT {IS_OWNED} FROM broker_leases WHERE id = ?"),
+        &[text(lease_id)],
+    )?;
+    Ok(rows.rows.first().and_then(|r| r.get::<i64>(0)) == Some(1))
 }
 
 fn void_orphan(db: &Db, lease_id: &str) -> Result<(), ApiError> {

@@ -41,6 +41,13 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     if row.settled || row.status == "void" {
         return Ok(());
     }
+    if row.status == "offered" && !super::is_owned(db, lease_id)? {
+        // Its creation is in flight, or crashed before the task took it.
+        if crate::util::now_ms().saturating_sub(row.created_at) > super::ORPHAN_AFTER_MS {
+            super::void_orphan(db, lease_id)?;
+        }
+        return Ok(());
+    }
     opened(db, &row)?;
     if let Some(end) = End::of_status(&row.status) {
         ended(db, &row, end)?;
