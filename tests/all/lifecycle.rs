@@ -334,18 +334,8 @@ async fn a_crash_between_the_steps_of_completing_a_lease_is_repaired_on_restart(
         assert_eq!(r.status, 500, "{point}: the request crashed: {}", r.text());
 
         // Restarted without the fault, the next request repairs the state.
-        let net = net
-            .restart(|s| {
-                Start::at(
-                    greenmesh_tests::tests_dir().join("../spin.toml"),
-                    &s.state_dir,
-                )
-            })
-            .await;
-        let node = TestNode {
-            addr: net.app.addr,
-            ..node
-        };
+        let net = net.restart_as_shipped().await;
+        let node = node.moved_to(net.app.addr);
         let t = net.task(&alice, &id(&task)).await;
         assert_eq!(t["status"], "completed", "{point}: {t}");
         assert_eq!(t["result"]["output"], "out", "{point}");
@@ -382,18 +372,8 @@ async fn a_crash_while_leasing_or_cancelling_leaves_nothing_stuck() {
         .call(&alice.token, "POST", "/api/v1/tasks", image_task())
         .await;
     assert_eq!(r.status, 500, "{}", r.text());
-    let net = net
-        .restart(|s| {
-            Start::at(
-                greenmesh_tests::tests_dir().join("../spin.toml"),
-                &s.state_dir,
-            )
-        })
-        .await;
-    let node = TestNode {
-        addr: net.app.addr,
-        ..node
-    };
+    let net = net.restart_as_shipped().await;
+    let node = node.moved_to(net.app.addr);
     // The stored task is leased afresh; the half-made lease is never handed out.
     let leases = node.poll(0).await.unwrap();
     assert_eq!(leases.len(), 1, "{leases:?}");
@@ -426,18 +406,8 @@ async fn a_crash_while_leasing_or_cancelling_leaves_nothing_stuck() {
         )
         .await;
     assert_eq!(r.status, 500, "{}", r.text());
-    let net = net
-        .restart(|s| {
-            Start::at(
-                greenmesh_tests::tests_dir().join("../spin.toml"),
-                &s.state_dir,
-            )
-        })
-        .await;
-    let node = TestNode {
-        addr: net.app.addr,
-        ..node
-    };
+    let net = net.restart_as_shipped().await;
+    let node = node.moved_to(net.app.addr);
     let t = net.task(&alice, &id(&task)).await;
     assert_eq!(t["status"], "cancelled");
     // Never fetched: the lease is gone for good and the quota given back.

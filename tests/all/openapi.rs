@@ -348,6 +348,11 @@ async fn every_documented_operation_answers_as_documented() {
         "/api/v1/events",
         &call("GET", "/api/v1/events?limit=0".into(), Value::Null, None).await,
     );
+    spec.check(
+        "GET",
+        "/api/v1/queue",
+        &call("GET", "/api/v1/queue".into(), Value::Null, None).await,
+    );
 
     // Governance.
     let admin = || Some("openapi-admin".to_string());

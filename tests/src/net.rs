@@ -67,6 +67,13 @@ impl Net {
         }
     }
 
+    /// Restarts on the same state with the repository's own `spin.toml`
+    /// (after a test ran it with a changed manifest).
+    pub async fn restart_as_shipped(self) -> Self {
+        self.restart(|s| Start::at(crate::tests_dir().join("../spin.toml"), &s.state_dir))
+            .await
+    }
+
     /// The state folder.
     pub fn dir(&self) -> &Path {
         self._dir.path()

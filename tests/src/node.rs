@@ -103,6 +103,11 @@ impl TestNode {
         })
     }
 
+    /// The same node talking to a coordinator now at `addr` (restarted).
+    pub fn moved_to(self, addr: SocketAddr) -> Self {
+        Self { addr, ..self }
+    }
+
     /// Sends a request signed with the node's key.
     pub async fn signed(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Reply> {
         let body = if body.is_null() {

@@ -82,9 +82,13 @@ const V2: &[&str] = &[
     // Every queued-task query has an index of its own, led by the status
     // and readiness it filters on (so the planner prefers it without
     // statistics); the old (status, created_at) would scan every queued task.
+    // (The parked index also counts a capability's queue, replacing
+    // (status, capability); waiting tasks are few, so only they are indexed
+    // by wake time.)
     "DROP INDEX IF EXISTS broker_tasks_by_status",
+    "DROP INDEX IF EXISTS broker_tasks_by_capability",
     "CREATE INDEX IF NOT EXISTS broker_tasks_ready ON broker_tasks (status, ready, fair_key)",
-    "CREATE INDEX IF NOT EXISTS broker_tasks_waiting ON broker_tasks (status, ready, wake_at)",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_waiting ON broker_tasks (status, ready, wake_at) WHERE wake_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS broker_tasks_parked ON broker_tasks (status, ready, capability)",
     "CREATE INDEX IF NOT EXISTS broker_tasks_deadline ON broker_tasks (status, deadline_at)",
     "CREATE INDEX IF NOT EXISTS broker_tasks_owner_queue ON broker_tasks (owner, ready, fair_key) WHERE status = 'queued'",
@@ -105,11 +109,15 @@ const V2: &[&str] = &[
     "ALTER TABLE broker_leases ADD COLUMN result TEXT",
     "ALTER TABLE broker_leases ADD COLUMN energy_wh REAL",
     "ALTER TABLE broker_leases ADD COLUMN stop_reported_at INTEGER",
+    // What settling the lease still owes: 0 everything (a new lease), 2 the
+    // effects of its latest change (its opening is done), 1 nothing; `rev`
+    // counts its changes, so a settle only marks the state it applied.
     "ALTER TABLE broker_leases ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE broker_leases ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
     "UPDATE broker_leases SET owner = (SELECT t.owner FROM broker_tasks t WHERE t.id = broker_leases.task_id)
      WHERE owner IS NULL",
     "UPDATE broker_leases SET delivered_at = created_at WHERE delivered_at IS NULL AND status != 'offered'",
-    "CREATE INDEX IF NOT EXISTS broker_leases_unsettled ON broker_leases (created_at) WHERE settled = 0",
+    "CREATE INDEX IF NOT EXISTS broker_leases_unsettled ON broker_leases (created_at) WHERE settled != 1",
     // One event per effect key: a repeated settle logs nothing twice.
     "ALTER TABLE broker_events ADD COLUMN dedupe TEXT",
     "CREATE UNIQUE INDEX IF NOT EXISTS broker_events_dedupe ON broker_events (dedupe) WHERE dedupe IS NOT NULL",

@@ -56,6 +56,10 @@ const V2: &[&str] = &[
 /// recognised, then deleted.
 const KEEP_EVENTS_MS: i64 = 7 * 86_400_000;
 
+/// Old events are pruned by about one fold in this many (a fold whose last
+/// event id is a multiple of it), not on every write.
+const PRUNE_EVERY: i64 = 16;
+
 /// Events folded per guarded update.
 const FOLD_BATCH: u64 = 256;
 
@@ -230,6 +234,9 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
             .map_err(|e| format!("update: {e:?}"))?;
         if written.rows.is_empty() {
             attempts += 1; // another call folded first: read again
+            continue;
+        }
+        if last % PRUNE_EVERY != 0 {
             continue;
         }
         db.execute(

@@ -27,16 +27,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the benchmark runs.
+/// What the benchmark runs (`greenmesh bench dispatch` flags).
+#[derive(Debug, clap::Args)]
 pub struct Setup {
+    /// The coordinator manifest (its components must be built).
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     pub manifest: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
     pub nodes: usize,
+    #[arg(long, default_value_t = 100_000)]
     pub tasks: usize,
+    /// Concurrent API clients.
+    #[arg(long, default_value_t = 8)]
     pub clients: usize,
-    /// Share of tasks (0..1) for a capability no node offers.
+    /// Share of tasks (0–1, in tenths) for a capability no node offers.
+    #[arg(long, default_value_t = 0.0)]
     pub unplaceable_share: f64,
     /// Give every task its own requirements (memory), so no two decisions
     /// in a pass share a market snapshot: the cost of a decision alone.
+    #[arg(long)]
     pub distinct: bool,
 }
 

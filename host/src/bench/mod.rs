@@ -65,23 +65,7 @@ pub enum BenchCommand {
         runs: usize,
     },
     /// Dispatch decisions per second with many nodes and a deep queue.
-    Dispatch {
-        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
-        manifest: PathBuf,
-        #[arg(long, default_value_t = 10_000)]
-        nodes: usize,
-        #[arg(long, default_value_t = 100_000)]
-        tasks: usize,
-        /// Concurrent API clients.
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        /// Share of tasks (0–1, in tenths) for a capability no node offers.
-        #[arg(long, default_value_t = 0.0)]
-        unplaceable_share: f64,
-        /// Every task its own requirements: no decision shares a market snapshot.
-        #[arg(long)]
-        distinct: bool,
-    },
+    Dispatch(dispatch::Setup),
 }
 
 /// Runs a benchmark and prints its figures.
@@ -107,24 +91,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             })
             .await?
         }
-        BenchCommand::Dispatch {
-            manifest,
-            nodes,
-            tasks,
-            clients,
-            unplaceable_share,
-            distinct,
-        } => {
-            dispatch::run(dispatch::Setup {
-                manifest,
-                nodes,
-                tasks,
-                clients,
-                unplaceable_share,
-                distinct,
-            })
-            .await
-        }
+        BenchCommand::Dispatch(setup) => dispatch::run(setup).await,
     }
 }
 

@@ -119,18 +119,7 @@ async fn drive(
                 still.push(r);
                 continue;
             }
-            let energy_wh = setup.power_w * setup.job_ms as f64 / 3_600_000.0;
-            let node = &nodes[r.node].node;
-            let receipt = receipt(node, &r.lease, energy_wh, setup.job_ms, false);
-            let body = json!({ "receipt": receipt, "output": "done" });
-            let (status, v) = c
-                .signed_status(
-                    node,
-                    "POST",
-                    &format!("/api/v1/leases/{}/result", r.lease_id),
-                    body.to_string().into_bytes(),
-                )
-                .await?;
+            let (status, v) = report(&c, &nodes[r.node].node, &r, setup, setup.job_ms).await?;
             match status {
                 200 => jobs[r.job].finish(r.start, nodes[r.node].trace),
                 410 => jobs[r.job].wasted(r.start, t, nodes[r.node].trace),
@@ -177,18 +166,7 @@ async fn drive(
                 continue;
             };
             let r = running.remove(pos);
-            let node = &nodes[r.node].node;
-            let energy_wh = setup.power_w * (t - r.start) as f64 / 3_600_000.0;
-            let stopped = receipt(node, &r.lease, energy_wh, t - r.start, true);
-            let body = json!({ "receipt": stopped, "output": "" });
-            let (status, v) = c
-                .signed_status(
-                    node,
-                    "POST",
-                    &format!("/api/v1/leases/{}/result", r.lease_id),
-                    body.to_string().into_bytes(),
-                )
-                .await?;
+            let (status, v) = report(&c, &nodes[r.node].node, &r, setup, t - r.start).await?;
             anyhow::ensure!(
                 status == 200,
                 "stop report for job {} refused: {status} {v}",
@@ -251,6 +229,29 @@ async fn drive(
         ledger_saved_g: ledger["totals"]["saved_g"].as_f64().unwrap_or(0.0),
         ledger_runs: ledger["totals"]["runs"].as_u64().unwrap_or(0),
     })
+}
+
+/// `node` reports run `r` after `ran_ms`: its result once it ran the job's
+/// whole duration, else a `stopped` receipt for the energy used so far.
+async fn report(
+    c: &Coordinator,
+    node: &BenchNode,
+    r: &Running,
+    setup: &Setup<'_>,
+    ran_ms: u64,
+) -> anyhow::Result<(u16, Value)> {
+    let stopped = ran_ms < setup.job_ms;
+    let energy_wh = setup.power_w * ran_ms as f64 / 3_600_000.0;
+    let receipt = receipt(node, &r.lease, energy_wh, ran_ms, stopped);
+    let output = if stopped { "" } else { "done" };
+    let body = json!({ "receipt": receipt, "output": output });
+    c.signed_status(
+        node,
+        "POST",
+        &format!("/api/v1/leases/{}/result", r.lease_id),
+        body.to_string().into_bytes(),
+    )
+    .await
 }
 
 /// A signed receipt for a lease (the replay's nodes "run" nothing: the

@@ -40,10 +40,14 @@ fn queued_count(db: &Db, capability: &str) -> Result<u32, ApiError> {
     // Counted up to a cap: pricing's demand factor saturates long before it,
     // and an uncapped count would cost O(queue) per decision.
     let rows = db.query(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM broker_tasks WHERE status = 'queued' AND capability = ? LIMIT ?)",
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM broker_tasks
+                 WHERE status = 'queued' AND ready = 0 AND capability = ?1 LIMIT ?2))
+              + (SELECT COUNT(*) FROM (SELECT 1 FROM broker_tasks
+                 WHERE status = 'queued' AND ready = 1 AND capability = ?1 LIMIT ?2))",
         &[text(capability), int(QUEUE_COUNT_CAP)],
     )?;
-    let n = rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u32;
+    let n = (rows.rows.first().and_then(|r| r.get::<i64>(0)).unwrap_or(0) as u64)
+        .min(QUEUE_COUNT_CAP) as u32;
     QUEUED.with(|q| q.borrow_mut().insert(capability.to_string(), n));
     Ok(n)
 }

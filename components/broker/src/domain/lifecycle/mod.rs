@@ -121,6 +121,19 @@ impl End {
 /// Statuses of a live lease.
 const LIVE: &str = "('offered', 'delivered')";
 
+/// What settling a lease still owes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owed {
+    /// A new lease: its opening (carbon record, event), and its end if it ended.
+    Everything,
+    /// The effects of its latest change.
+    LatestChange,
+    Nothing,
+}
+
+/// The `SET` clause of a change that leaves effects to settle.
+const UNSETTLE: &str = "settled = CASE settled WHEN 0 THEN 0 ELSE 2 END, rev = rev + 1";
+
 /// A stored lease, with what settling it needs.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -139,12 +152,15 @@ pub struct Row {
     /// When the node reported a revoked run stopped; 0 if it never did
     /// before the lease would have expired.
     pub stop_reported_at: Option<u64>,
-    pub settled: bool,
+    /// What settling still owes ([`Owed`]).
+    pub owed: Owed,
+    /// How many times the lease changed: a settle marks only the state it read.
+    pub rev: i64,
 }
 
 const ROW_COLUMNS: &str =
     "body, status, owner, node_owner, delivered_at, end_reason, result, energy_wh, \
-                           stop_reported_at, settled, intensity";
+                           stop_reported_at, settled, intensity, created_at, rev";
 
 fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
     let lease: Lease =
@@ -159,7 +175,12 @@ fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
         result: r.get::<&str>(6).map(str::to_string),
         energy_wh: r.get::<f64>(7),
         stop_reported_at: r.get::<i64>(8).map(|t| t.max(0) as u64),
-        settled: r.get::<i64>(9) != Some(0),
+        owed: match r.get::<i64>(9) {
+            Some(0) => Owed::Everything,
+            Some(2) => Owed::LatestChange,
+            _ => Owed::Nothing,
+        },
+        rev: r.get::<i64>(12).unwrap_or(0),
         intensity: r.get::<f64>(10),
         created_at: r.get::<i64>(11).unwrap_or(0).max(0) as u64,
     })
@@ -314,7 +335,7 @@ pub fn end(db: &Db, lease_id: &str, end: End, reason: &str) -> Result<bool, ApiE
     let now = crate::util::now_ms();
     let rows = db.query(
         &format!(
-            "UPDATE broker_leases SET status = ?, end_reason = ?, ended_at = ?, settled = 0
+            "UPDATE broker_leases SET status = ?, end_reason = ?, ended_at = ?, {UNSETTLE}
              WHERE id = ? AND status IN {LIVE} RETURNING id"
         ),
         &[text(end.status()), text(reason), int(now), text(lease_id)],
@@ -374,7 +395,7 @@ pub fn record_receipt(
     let result = json!({ "output": output, "receipt": receipt }).to_string();
     let rows = db.query(
         &format!(
-            "UPDATE broker_leases SET status = ?, end_reason = ?, ended_at = ?, result = ?, energy_wh = ?, settled = 0
+            "UPDATE broker_leases SET status = ?, end_reason = ?, ended_at = ?, result = ?, energy_wh = ?, {UNSETTLE}
              WHERE id = ? AND status IN {LIVE} AND expires_at >= ? RETURNING id"
         ),
         &[
@@ -429,9 +450,11 @@ pub fn record_receipt(
 /// that report.
 fn report_stop(db: &Db, lease_id: &str, energy_wh: f64, report: &str) -> Result<bool, ApiError> {
     let rows = db.query(
-        "UPDATE broker_leases SET stop_reported_at = ?, energy_wh = ?, result = ?, settled = 0
-         WHERE id = ? AND status IN ('interrupted', 'vetoed', 'cancelled')
-           AND delivered_at IS NOT NULL AND stop_reported_at IS NULL RETURNING id",
+        &format!(
+            "UPDATE broker_leases SET stop_reported_at = ?, energy_wh = ?, result = ?, {UNSETTLE}
+             WHERE id = ? AND status IN ('interrupted', 'vetoed', 'cancelled')
+               AND delivered_at IS NOT NULL AND stop_reported_at IS NULL RETURNING id"
+        ),
         &[
             int(crate::util::now_ms()),
             real(energy_wh),
@@ -473,10 +496,12 @@ pub fn expire(db: &Db) -> Result<(), ApiError> {
         }
     }
     let unreported = db.query(
-        "UPDATE broker_leases SET stop_reported_at = 0, settled = 0
-         WHERE id IN (SELECT id FROM broker_leases WHERE status IN ('interrupted', 'vetoed', 'cancelled')
-                      AND delivered_at IS NOT NULL AND stop_reported_at IS NULL AND expires_at < ? LIMIT ?)
-         RETURNING id",
+        &format!(
+            "UPDATE broker_leases SET stop_reported_at = 0, {UNSETTLE}
+             WHERE id IN (SELECT id FROM broker_leases WHERE status IN ('interrupted', 'vetoed', 'cancelled')
+                          AND delivered_at IS NOT NULL AND stop_reported_at IS NULL AND expires_at < ? LIMIT ?)
+             RETURNING id"
+        ),
         &[int(now), int(EXPIRE_BATCH as u64)],
     )?;
     for r in &unreported.rows {
@@ -508,7 +533,7 @@ fn void_orphan(db: &Db, lease_id: &str) -> Result<(), ApiError> {
 /// (a lease's settle may unsettle its task), then tasks.
 pub fn repair(db: &Db) -> Result<(), ApiError> {
     let rows = db.query(
-        "SELECT id FROM broker_leases WHERE settled = 0 ORDER BY created_at LIMIT ?",
+        "SELECT id FROM broker_leases WHERE settled != 1 ORDER BY created_at LIMIT ?",
         &[int(REPAIR_BATCH as u64)],
     )?;
     for r in &rows.rows {

@@ -19,7 +19,7 @@
 //! time. A task that gives up after its last attempt, is cancelled, or
 //! passes its deadline unstarted is settled by [`settle_task`].
 
-use super::{load, End, Row};
+use super::{load, End, Owed, Row};
 use crate::db::{text, Db};
 use crate::domain::carbon::{self, RunEnd};
 use crate::domain::events;
@@ -38,7 +38,7 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     let Some(row) = load(db, lease_id)? else {
         return Ok(());
     };
-    if row.settled || row.status == "void" {
+    if row.owed == Owed::Nothing || row.status == "void" {
         return Ok(());
     }
     if row.status == "offered" && !super::is_owned(db, lease_id)? {
@@ -48,15 +48,19 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
         }
         return Ok(());
     }
-    opened(db, &row)?;
+    if row.owed == Owed::Everything {
+        opened(db, &row)?;
+    }
     if let Some(end) = End::of_status(&row.status) {
         ended(db, &row, end)?;
         crate::util::fault_point("lease_end_applied");
     }
+    // Settled as read: a change since (a revocation's report, say) keeps
+    // its own effects owed.
     db.exec(
         "UPDATE broker_leases SET settled = 1, result = CASE WHEN status IN ('completed', 'failed') THEN NULL ELSE result END
-         WHERE id = ? AND settled = 0",
-        &[text(lease_id)],
+         WHERE id = ? AND rev = ?",
+        &[text(lease_id), spin_sdk::sqlite::Value::Integer(row.rev)],
     )?;
     // A lease that was its task's last attempt leaves the task to settle
     // (a cancelled task settles itself, ending this lease on the way).
@@ -94,10 +98,11 @@ fn key(row: &Row, what: &str) -> String {
 fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
     let l = &row.lease;
     let reason = row.end_reason.clone().unwrap_or_default();
-    let record = |event: &str, data: serde_json::Value| {
+    // An event about this lease's node and task, logged once per `what`.
+    let note = |what: &str, event: &str, data: serde_json::Value| {
         events::record_once(
             db,
-            &key(row, "ended"),
+            &key(row, what),
             event,
             Some(&l.node_id),
             Some(&l.task_id),
@@ -105,6 +110,7 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
             data,
         )
     };
+    let record = |event: &str, data: serde_json::Value| note("ended", event, data);
     let provider = |event: Event| {
         scores::record_event(&key(row, "provider"), &l.node_id, Role::Provider, event);
     };
@@ -149,13 +155,9 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
             };
             let saved = carbon::close(db, &l.lease_id, energy, run)?;
             if let (true, Some(saved)) = (succeeded, saved) {
-                events::record_once(
-                    db,
-                    &key(row, "carbon"),
+                note(
+                    "carbon",
                     "carbon_saved",
-                    Some(&l.node_id),
-                    Some(&l.task_id),
-                    None,
                     json!({ "g_co2": saved, "energy_wh": energy }),
                 )?;
             }
@@ -261,13 +263,9 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
                         .as_deref()
                         .and_then(|r| serde_json::from_str(r).ok())
                         .unwrap_or_default();
-                    events::record_once(
-                        db,
-                        &key(row, "stop_reported"),
+                    note(
+                        "stop_reported",
                         "lease_stopped",
-                        Some(&l.node_id),
-                        Some(&l.task_id),
-                        None,
                         json!({ "lease_id": l.lease_id, "revoked": end.status(), "energy_wh": row.energy_wh,
                                 "duration_ms": report["receipt"]["duration_ms"],
                                 "receipt_status": report["receipt"]["status"] }),
