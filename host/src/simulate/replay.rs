@@ -119,7 +119,7 @@ async fn drive(
                 still.push(r);
                 continue;
             }
-            let (status, v) = report(&c, &nodes[r.node].node, &r, setup, setup.job_ms).await?;
+            let (status, v) = report(c, &nodes[r.node].node, &r, setup, setup.job_ms).await?;
             match status {
                 200 => jobs[r.job].finish(r.start, nodes[r.node].trace),
                 410 => jobs[r.job].wasted(r.start, t, nodes[r.node].trace),
@@ -166,7 +166,7 @@ async fn drive(
                 continue;
             };
             let r = running.remove(pos);
-            let (status, v) = report(&c, &nodes[r.node].node, &r, setup, t - r.start).await?;
+            let (status, v) = report(c, &nodes[r.node].node, &r, setup, t - r.start).await?;
             anyhow::ensure!(
                 status == 200,
                 "stop report for job {} refused: {status} {v}",
