@@ -70,14 +70,17 @@ pub enum Change {
 pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     let id = crate::util::new_id("task");
     let quota = crate::domain::quota::reserve(db, user, &id, &task.request.requirements)?;
-    let stored = store(db, user, &id, &task);
+    // Its key is above all its owner's queued tasks: if any of those is
+    // ready, they go first.
+    let behind_own = owner_has_ready(db, &user.id)?;
+    let stored = store(db, user, &id, &task, behind_own);
     if stored.is_err() {
         // Nothing was accepted: give the day's count back.
         let _ = crate::domain::quota::release(db, &user.id, &id);
     }
     stored?;
-    if owner_has_ready_ahead(db, &user.id, &id)? {
-        // Its owner's earlier tasks go first: decide the queue in order.
+    if behind_own {
+        // Decide the queue in order.
         dispatch_pass(db, PASS_BUDGET)?;
     } else {
         dispatch_task(db, &id, true)?;
@@ -112,12 +115,25 @@ fn fair_key(owner: &str) -> (&'static str, Vec<spin_sdk::sqlite::Value>) {
     )
 }
 
-/// Inserts a validated task with its importance policy, and logs it.
-fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError> {
+/// Inserts a validated task with its importance policy, and logs it. A task
+/// decided at once enters waiting, due now (should this request die before
+/// deciding it, the next pass does); one `behind_own` tasks enters ready.
+fn store(db: &Db, user: &User, id: &str, task: &NewTask, behind_own: bool) -> Result<(), ApiError> {
     let r = &task.request;
     let (keyword, policy) = policy_at_submission(r);
-    let deadline = crate::util::now_ms() + crate::domain::schedule::queue_deadline_ms(policy.sla);
-    tasks::insert(db, user, id, task, fair_key(&user.id), deadline)?;
+    let now = crate::util::now_ms();
+    tasks::insert(
+        db,
+        user,
+        id,
+        task,
+        tasks::Entry {
+            fair_key: fair_key(&user.id),
+            deadline_at: now + crate::domain::schedule::queue_deadline_ms(policy.sla),
+            ready: behind_own,
+            wake_at: (!behind_own).then_some(now),
+        },
+    )?;
     crate::domain::policy::insert(db, id, &policy)?;
     crate::domain::carbon::record_baseline(db, id, &user.id)?;
     crate::domain::events::record(
@@ -144,12 +160,11 @@ fn store(db: &Db, user: &User, id: &str, task: &NewTask) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Whether `owner` has a ready task queued before `id`.
-fn owner_has_ready_ahead(db: &Db, owner: &str, id: &str) -> Result<bool, ApiError> {
+/// Whether `owner` has a task ready to be decided.
+fn owner_has_ready(db: &Db, owner: &str) -> Result<bool, ApiError> {
     let rows = db.query(
-        "SELECT 1 FROM broker_tasks WHERE owner = ?1 AND status = 'queued' AND ready = 1
-           AND fair_key < (SELECT fair_key FROM broker_tasks WHERE id = ?2) LIMIT 1",
-        &[text(owner), text(id)],
+        "SELECT 1 FROM broker_tasks WHERE owner = ? AND status = 'queued' AND ready = 1 LIMIT 1",
+        &[text(owner)],
     )?;
     Ok(!rows.rows.is_empty())
 }
@@ -189,12 +204,14 @@ struct Queued {
     created_at: u64,
 }
 
-fn load_ready(db: &Db, task_id: &str) -> Result<Option<Queued>, ApiError> {
+/// The queued task `task_id` if it is ready (or, for its first decision,
+/// at all).
+fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, ApiError> {
     let rows = db.query(
         "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, t.created_at,
                 EXISTS (SELECT 1 FROM broker_leases l WHERE l.task_id = t.id)
-         FROM broker_tasks t WHERE t.id = ? AND t.status = 'queued' AND t.ready = 1",
-        &[text(task_id)],
+         FROM broker_tasks t WHERE t.id = ? AND t.status = 'queued' AND (t.ready = 1 OR ?)",
+        &[text(task_id), int(first as u64)],
     )?;
     let Some(row) = rows.rows.first() else {
         return Ok(None);
@@ -222,7 +239,7 @@ fn load_ready(db: &Db, task_id: &str) -> Result<Option<Queued>, ApiError> {
 /// the reason. On a task's first decision (`first`), a requester turning
 /// down every quote is reported to pricing once.
 pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError> {
-    let Some(q) = load_ready(db, task_id)? else {
+    let Some(q) = load_ready(db, task_id, first)? else {
         return Ok(());
     };
     let exclude = if q.leased_before {
@@ -285,6 +302,7 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
         db,
         task_id,
         &decision,
+        first,
         first || q.reason != decision.reason,
         wake_at,
         wake_on,
@@ -299,20 +317,26 @@ fn waits_on_energy(sla: Sla) -> bool {
 
 /// Leaves a decided task waiting (until `wake_at`) or parked; writes the
 /// decision only when a requester would read something new (the reason).
+/// A task decided at submission was never ready, and its readiness (three
+/// indexes) is left alone.
 fn set_aside(
     db: &Db,
     task_id: &str,
     decision: &Decision,
+    first: bool,
     changed: bool,
     wake_at: Option<u64>,
     wake_on: WakeOn,
 ) -> Result<(), ApiError> {
     let wake = wake_at.map(int).unwrap_or(spin_sdk::sqlite::Value::Null);
+    let ready = if first { "" } else { "ready = 0, " };
     if changed {
         db.exec(
-            "UPDATE broker_tasks SET ready = 0, wake_at = ?, wake_on = ?, reason = ?, decision = ?, updated_at = ?,
-                 decisions = decisions + 1
-             WHERE id = ? AND status = 'queued'",
+            &format!(
+                "UPDATE broker_tasks SET {ready}wake_at = ?, wake_on = ?, reason = ?, decision = ?, updated_at = ?,
+                     decisions = decisions + 1
+                 WHERE id = ? AND status = 'queued'"
+            ),
             &[
                 wake,
                 text(wake_on.as_str()),
@@ -324,8 +348,10 @@ fn set_aside(
         )
     } else {
         db.exec(
-            "UPDATE broker_tasks SET ready = 0, wake_at = ?, wake_on = ?, decisions = decisions + 1
-             WHERE id = ? AND status = 'queued'",
+            &format!(
+                "UPDATE broker_tasks SET {ready}wake_at = ?, wake_on = ?, decisions = decisions + 1
+                 WHERE id = ? AND status = 'queued'"
+            ),
             &[wake, text(wake_on.as_str()), text(task_id)],
         )
     }
@@ -338,7 +364,7 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
     crate::domain::votes::settle(db)?;
     let now = crate::util::now_ms();
     db.exec(
-        "UPDATE broker_tasks SET ready = 1 WHERE status = 'queued' AND ready = 0 AND wake_at <= ?",
+        "UPDATE broker_tasks SET ready = 1, wake_at = NULL WHERE status = 'queued' AND ready = 0 AND wake_at <= ?",
         &[int(now)],
     )?;
     let rows = db.query(

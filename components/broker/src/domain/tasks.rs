@@ -131,22 +131,30 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
     })
 }
 
-/// Stores a validated task as `queued` and ready to be decided, with its
-/// fair-queue key and deadline (`queue.rs` computes both).
+/// How a new task enters the queue.
+pub struct Entry<'a> {
+    /// SQL for its fair-queue key, and the parameters it binds (`queue.rs`).
+    pub fair_key: (&'a str, Vec<spin_sdk::sqlite::Value>),
+    pub deadline_at: u64,
+    /// Ready for the next dispatch pass; otherwise waiting until `wake_at`.
+    pub ready: bool,
+    pub wake_at: Option<u64>,
+}
+
+/// Stores a validated task as `queued`.
 pub fn insert(
     db: &Db,
     user: &User,
     id: &str,
     task: &NewTask,
-    fair_key_sql: (&str, Vec<spin_sdk::sqlite::Value>),
-    deadline_at: u64,
+    entry: Entry<'_>,
 ) -> Result<(), ApiError> {
     let now = crate::util::now_ms();
     let stored = json!({
         "request": task.request,
         "input": task.input_text,
     });
-    let (key_expr, key_params) = fair_key_sql;
+    let (key_expr, key_params) = entry.fair_key;
     let mut params = vec![
         text(id),
         text(user.id.clone()),
@@ -158,14 +166,19 @@ pub fn insert(
         real(task.request.max_price),
         int(now),
         int(now),
-        int(deadline_at),
+        int(entry.deadline_at),
+        int(entry.ready as u64),
+        entry
+            .wake_at
+            .map(int)
+            .unwrap_or(spin_sdk::sqlite::Value::Null),
     ];
     params.extend(key_params);
     db.exec(
         &format!(
             "INSERT INTO broker_tasks (id, owner, task_type, capability, status, reason, body, input_sha256,
-                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, fair_key)
-             VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, 1, {key_expr})"
+                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, wake_at, fair_key)
+             VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, ?, ?, {key_expr})"
         ),
         &params,
     )
