@@ -114,6 +114,7 @@ const V2: &[&str] = &[
     // counts its changes, so a settle only marks the state it applied.
     "ALTER TABLE broker_leases ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
     "ALTER TABLE broker_leases ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE broker_leases ADD COLUMN sla TEXT",
     "UPDATE broker_leases SET owner = (SELECT t.owner FROM broker_tasks t WHERE t.id = broker_leases.task_id)
      WHERE owner IS NULL",
     "UPDATE broker_leases SET delivered_at = created_at WHERE delivered_at IS NULL AND status != 'offered'",

@@ -139,17 +139,6 @@ fn event_named(name: &str) -> Option<model::Event> {
 fn record(event_key: &str, subject: &str, role: Role, event: Event) -> Result<bool, String> {
     let db = open()?;
     let [subject_value, role_value] = key(subject, role);
-    db.execute(
-        "INSERT OR IGNORE INTO reputation_scores
-             (subject, role, successes, failures, timeouts, bad_signatures, updated_at)
-         VALUES (?, ?, 0.0, 0.0, 0.0, 0.0, ?)",
-        &[
-            subject_value.clone(),
-            role_value.clone(),
-            Value::Integer(now_ms()),
-        ],
-    )
-    .map_err(|e| format!("insert: {e:?}"))?;
     let inserted = db
         .execute(
             "INSERT OR IGNORE INTO reputation_events (key, subject, role, event, at)
@@ -181,7 +170,20 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
             )
             .map_err(|e| format!("select: {e:?}"))?;
         let Some(row) = read.rows.first() else {
-            return Err("score row missing".into());
+            // A first event: the subject's row starts empty, then fold.
+            db.execute(
+                "INSERT OR IGNORE INTO reputation_scores
+                     (subject, role, successes, failures, timeouts, bad_signatures, updated_at)
+                 VALUES (?, ?, 0.0, 0.0, 0.0, 0.0, ?)",
+                &[
+                    subject_value.clone(),
+                    role_value.clone(),
+                    Value::Integer(now_ms()),
+                ],
+            )
+            .map_err(|e| format!("insert: {e:?}"))?;
+            attempts += 1;
+            continue;
         };
         let folded = integer(row, 5);
         let pending = db

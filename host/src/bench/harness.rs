@@ -67,8 +67,15 @@ impl Coordinator {
             "86400000".to_string(),
         );
         // A handful of bench users submit 100,000 tasks: far beyond any
-        // tier's daily count. Votes are still opened for every task.
+        // tier's daily count. Votes are still opened for every task, but
+        // stay open for a day: a run that outlives the 5-minute window would
+        // otherwise also measure 100,000 polls closing (each turns a task eco
+        // and has it decided again).
         environment.insert("SPIN_VARIABLE_QUOTAS".to_string(), "off".to_string());
+        environment.insert(
+            "SPIN_VARIABLE_VOTING_WINDOW_MS".to_string(),
+            "86400000".to_string(),
+        );
         for (k, v) in env {
             environment.insert(k.to_string(), v.to_string());
         }

@@ -161,20 +161,21 @@ pub fn get(db: &Db, task_id: &str) -> Result<Option<Policy>, ApiError> {
     }))
 }
 
-/// Records a closed poll's outcome; returns the updated policy. A task
-/// pinned home by a veto keeps its eco SLA.
+/// Records a closed poll's outcome; returns the SLA before and the updated
+/// policy. A task pinned home by a veto keeps its eco SLA.
 pub fn apply_vote(
     db: &Db,
     task_id: &str,
     importance: Option<&str>,
     decided_by: &str,
     confidence: f64,
-) -> Result<Option<Policy>, ApiError> {
+) -> Result<Option<(Sla, Policy)>, ApiError> {
     let Some(mut p) = get(db, task_id)? else {
         return Ok(None);
     };
+    let before = p.sla;
     if !p.is_voted() {
-        return Ok(Some(p));
+        return Ok(Some((before, p)));
     }
     p.importance = importance.map(str::to_string);
     p.source = decided_by.to_string();
@@ -194,7 +195,7 @@ pub fn apply_vote(
             text(task_id),
         ],
     )?;
-    Ok(Some(p))
+    Ok(Some((before, p)))
 }
 
 /// Pins a task to its owner's nodes in eco mode (a vetoed delegation).

@@ -268,6 +268,7 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
             db,
             &Leasing {
                 task_id,
+                sla: q.policy.sla,
                 owner: &q.owner,
                 capability: &q.capability,
                 request: &q.request,

@@ -223,13 +223,15 @@ pub fn settle(db: &Db) -> Result<(), ApiError> {
     for o in ballots::close_due(SETTLE_BATCH).map_err(voting_error)? {
         let decided_by = decided_by_name(o.decided_by);
         let importance = o.importance.map(level_name);
-        let Some(p) = policy::apply_vote(db, &o.task_id, importance, decided_by, o.confidence)?
+        let Some((before, p)) =
+            policy::apply_vote(db, &o.task_id, importance, decided_by, o.confidence)?
         else {
             continue;
         };
-        // The SLA may have changed: the task's deadline with it, and it is
-        // decided again under its new level.
-        crate::domain::queue::sla_changed(db, &o.task_id, p.sla)?;
+        if p.sla != before {
+            // Its deadline follows, and it is decided again under the new level.
+            crate::domain::queue::sla_changed(db, &o.task_id, p.sla)?;
+        }
         let event = match o.decided_by {
             vt::DecidedBy::Consensus | vt::DecidedBy::Unanimous => "consensus_reached",
             vt::DecidedBy::NoConsensus => "consensus_failed",

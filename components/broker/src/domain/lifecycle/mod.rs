@@ -156,11 +156,15 @@ pub struct Row {
     pub owed: Owed,
     /// How many times the lease changed: a settle marks only the state it read.
     pub rev: i64,
+    /// Its task points at it (else it is an orphan, or being created).
+    pub owned: bool,
+    /// The SLA its task ran under when it was made.
+    pub sla: Option<String>,
 }
 
 const ROW_COLUMNS: &str =
     "body, status, owner, node_owner, delivered_at, end_reason, result, energy_wh, \
-                           stop_reported_at, settled, intensity, created_at, rev";
+                           stop_reported_at, settled, intensity, created_at, rev, sla";
 
 fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
     let lease: Lease =
@@ -183,13 +187,15 @@ fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
         rev: r.get::<i64>(12).unwrap_or(0),
         intensity: r.get::<f64>(10),
         created_at: r.get::<i64>(11).unwrap_or(0).max(0) as u64,
+        owned: r.get::<i64>(14) == Some(1),
+        sla: r.get::<&str>(13).map(str::to_string),
     })
 }
 
 /// The lease `lease_id`, if it exists.
 pub fn load(db: &Db, lease_id: &str) -> Result<Option<Row>, ApiError> {
     let rows = db.query(
-        &format!("SELECT {ROW_COLUMNS} FROM broker_leases WHERE id = ?"),
+        &format!("SELECT {ROW_COLUMNS}, {IS_OWNED} FROM broker_leases WHERE id = ?"),
         &[text(lease_id)],
     )?;
     rows.rows.first().map(row_of).transpose()
@@ -198,6 +204,8 @@ pub fn load(db: &Db, lease_id: &str) -> Result<Option<Row>, ApiError> {
 /// A queued task being leased: what the lease is made from.
 pub struct Leasing<'a> {
     pub task_id: &'a str,
+    /// The SLA it runs under.
+    pub sla: crate::model::Sla,
     pub owner: &'a str,
     pub capability: &'a str,
     pub request: &'a TaskRequest,
@@ -251,8 +259,8 @@ pub fn create(
     // that `expire` voids).
     db.exec(
         "INSERT INTO broker_leases (id, task_id, node_id, status, body, expires_at, created_at, owner, node_owner,
-             intensity, clean_share, settled)
-         VALUES (?, ?, ?, 'offered', ?, ?, ?, ?, ?, ?, ?, 0)",
+             intensity, clean_share, sla, settled)
+         VALUES (?, ?, ?, 'offered', ?, ?, ?, ?, ?, ?, ?, ?, 0)",
         &[
             text(lease.lease_id.clone()),
             text(task.task_id),
@@ -264,6 +272,7 @@ pub fn create(
             text(chosen.owner.clone()),
             real(round(chosen.intensity)),
             real(round(chosen.clean_share)),
+            text(task.sla.as_str()),
         ],
     )?;
     crate::util::fault_point("lease_inserted");
@@ -508,15 +517,6 @@ pub fn expire(db: &Db) -> Result<(), ApiError> {
         settle(db, r.get::<&str>(0).unwrap_or_default())?;
     }
     Ok(())
-}
-
-/// Whether `lease_id`'s task points at it.
-fn is_owned(db: &Db, lease_id: &str) -> Result<bool, ApiError> {
-    let rows = db.query(
-        &format!("SELECT {IS_OWNED} FROM broker_leases WHERE id = ?"),
-        &[text(lease_id)],
-    )?;
-    Ok(rows.rows.first().and_then(|r| r.get::<i64>(0)) == Some(1))
 }
 
 fn void_orphan(db: &Db, lease_id: &str) -> Result<(), ApiError> {

@@ -41,7 +41,7 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     if row.owed == Owed::Nothing || row.status == "void" {
         return Ok(());
     }
-    if row.status == "offered" && !super::is_owned(db, lease_id)? {
+    if row.status == "offered" && !row.owned {
         // Its creation is in flight, or crashed before the task took it.
         if crate::util::now_ms().saturating_sub(row.created_at) > super::ORPHAN_AFTER_MS {
             super::void_orphan(db, lease_id)?;
@@ -64,6 +64,13 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     )?;
     // A lease that was its task's last attempt leaves the task to settle
     // (a cancelled task settles itself, ending this lease on the way).
+    let counted = matches!(
+        End::of_status(&row.status),
+        Some(End::Expired | End::Refused | End::Stopped)
+    );
+    if !counted {
+        return Ok(());
+    }
     if let Some(state) = tasks::state(db, &row.lease.task_id)? {
         if !state.settled && state.status == "failed" && state.lease_id.as_deref() == Some(lease_id)
         {
@@ -77,7 +84,6 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
 fn opened(db: &Db, row: &Row) -> Result<(), ApiError> {
     let l = &row.lease;
     carbon::open(db, &l.lease_id)?;
-    let sla = crate::domain::policy::get(db, &l.task_id)?.map(|p| p.sla);
     events::record_once(
         db,
         &format!("{}:leased", l.lease_id),
@@ -86,7 +92,7 @@ fn opened(db: &Db, row: &Row) -> Result<(), ApiError> {
         Some(&l.task_id),
         Some(&row.owner),
         json!({ "from": row.owner, "to": l.node_id, "lease_id": l.lease_id, "price": l.price,
-                "sla": sla, "carbon_intensity": row.intensity }),
+                "sla": row.sla, "carbon_intensity": row.intensity }),
     )
 }
 
