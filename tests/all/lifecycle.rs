@@ -282,11 +282,13 @@ async fn concurrent_dispatch_of_one_task_leases_it_once() {
     for n in others.iter().chain(others.iter()) {
         let n = n.clone();
         beats.push(tokio::spawn(async move {
-            n.heartbeat(0.0).await.unwrap().status
+            let r = n.heartbeat(0.0).await.unwrap();
+            (r.status, r.text())
         }));
     }
     for b in beats {
-        assert_eq!(b.await.unwrap(), 200);
+        let (status, body) = b.await.unwrap();
+        assert_eq!(status, 200, "{body}");
     }
     let mut leases = 0;
     for r in registrations {
@@ -619,4 +621,66 @@ async fn one_requester_s_backlog_does_not_starve_another_s() {
     );
     assert_eq!(net.task(&bob, &id(&bobs)).await["status"], "leased");
     assert_eq!(backlog.len(), 100);
+}
+
+#[tokio::test]
+async fn racing_heartbeats_and_a_re_registration_of_one_node_all_succeed() {
+    // A node's heartbeats may overlap (a slow answer, a retry), and a
+    // re-registration (its kernel folder changed) may land among them:
+    // every one must be answered, and the new offer must stick.
+    let net = Net::start_with(&[], |dir| Start {
+        max_instances: 128,
+        ..Start::coordinator(dir)
+    })
+    .await;
+    let bob = net.user("bob").await;
+    let node = Arc::new(net.node(&bob, 91, &[("image-filter", 1.0)]).await);
+    let mut beats = Vec::new();
+    for i in 0..100 {
+        let n = node.clone();
+        beats.push(tokio::spawn(async move {
+            let energy = json!({ "sources": [["grid", 1.0]], "clean_share": 0.0,
+                                 "carbon_intensity": 100.0 + i as f32 });
+            let r = n.report_energy(energy).await.unwrap();
+            (r.status, r.text())
+        }));
+    }
+    let (addr, token, clock) = (net.app.addr, bob.token.clone(), net.clock.clone());
+    let reregister = tokio::spawn(async move {
+        let options = NodeOptions {
+            clock,
+            ..Default::default()
+        };
+        TestNode::register_with(
+            addr,
+            &token,
+            91,
+            &[("image-filter", 1.0), ("audio-denoise", 2.0)],
+            options,
+        )
+        .await
+        .unwrap()
+    });
+    for b in beats {
+        let (status, body) = b.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    reregister.await.unwrap();
+    let v = net.get(&format!("/api/v1/nodes/{}", node.id)).await;
+    let offers: Vec<&str> = v["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(offers, ["image-filter", "audio-denoise"], "{v}");
+    // The offers index agrees: a task for the new capability finds the node.
+    let alice = net.user("alice").await;
+    let t = net
+        .submit(
+            &alice,
+            json!({ "task_type": "audio-denoise", "max_price": 50.0, "sla": "urgent", "importance": "normal" }),
+        )
+        .await;
+    assert_eq!(t["node_id"], node.id.as_str(), "{t}");
 }

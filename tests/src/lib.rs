@@ -68,6 +68,8 @@ pub struct Start {
     pub limits: Limits,
     /// The wall clock the app's components read; move it to travel in time.
     pub clock: greenmesh::clock::VirtualClock,
+    /// Instances alive at once (concurrent requests).
+    pub max_instances: u32,
 }
 
 impl Start {
@@ -82,6 +84,7 @@ impl Start {
             env: HashMap::new(),
             limits: Limits::default(),
             clock: Default::default(),
+            max_instances: 32,
         }
     }
 
@@ -120,7 +123,7 @@ impl Start {
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             engine: EngineSettings {
-                max_instances: 32,
+                max_instances: self.max_instances,
                 max_memory_bytes: 256 << 20,
                 cache_dir: Some(tests_dir().join("../target/greenmesh-test-cache")),
             },

@@ -126,19 +126,22 @@ impl Store {
                 ],
             )
             .map_err(storage)?;
-        self.db
-            .execute(
-                "DELETE FROM marketplace_offers_v2 WHERE node_id = ?",
-                &[Value::Text(node.id.clone())],
-            )
-            .map_err(storage)?;
+        // Each offer is an upsert and only capabilities the node no longer
+        // lists are deleted: two saves of one node may run at once (a
+        // heartbeat and a re-registration), and neither may fail on the
+        // other's rows or leave the node without its offers.
         for c in &node.capabilities {
             let allowed = node.allowed_tasks.iter().any(|t| t == "*" || *t == c.name);
             self.db
                 .execute(
                     "INSERT INTO marketplace_offers_v2 (node_id, owner, clean_share, carbon_intensity, capability,
                          price, status, load, gpu, memory_mb, max_input_bytes, allowed)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (node_id, capability) DO UPDATE SET owner = excluded.owner,
+                         clean_share = excluded.clean_share, carbon_intensity = excluded.carbon_intensity,
+                         price = excluded.price, status = excluded.status, load = excluded.load,
+                         gpu = excluded.gpu, memory_mb = excluded.memory_mb,
+                         max_input_bytes = excluded.max_input_bytes, allowed = excluded.allowed",
                     &[
                         Value::Text(node.id.clone()),
                         Value::Text(node.owner.clone()),
@@ -156,6 +159,17 @@ impl Store {
                 )
                 .map_err(storage)?;
         }
+        let names: Vec<&str> = node.capabilities.iter().map(|c| c.name.as_str()).collect();
+        self.db
+            .execute(
+                "DELETE FROM marketplace_offers_v2 WHERE node_id = ?
+                   AND capability NOT IN (SELECT value FROM json_each(?))",
+                &[
+                    Value::Text(node.id.clone()),
+                    Value::Text(serde_json::to_string(&names).map_err(storage)?),
+                ],
+            )
+            .map_err(storage)?;
         Ok(())
     }
 
@@ -227,24 +241,54 @@ impl Store {
         .ok_or_else(|| Error::NotFound(format!("no node {id}")))
     }
 
+    /// Records a heartbeat: liveness, load and (if reported) energy, each
+    /// written in place by one statement, so a heartbeat racing another, or
+    /// a re-registration, neither fails nor undoes the other's change.
     pub fn heartbeat(&self, id: &str, beat: Beat, now: u64) -> Result<Node, Error> {
-        let mut node = self.get(id)?;
-        if node.status == NodeStatus::Withdrawn {
+        let energy = match &beat.energy {
+            Some(e) => Value::Text(serde_json::to_string(e).map_err(storage)?),
+            None => Value::Null,
+        };
+        let updated = self
+            .db
+            .execute(
+                "UPDATE marketplace_nodes SET status = 'online', last_seen = ?1,
+                     body = json_set(body, '$.last_seen', ?1, '$.load', ?2, '$.running_tasks', ?3,
+                         '$.latency_ms', COALESCE(?4, json_extract(body, '$.latency_ms')),
+                         '$.energy', COALESCE(json(?5), json_extract(body, '$.energy')))
+                 WHERE id = ?6 AND status != 'withdrawn' RETURNING id",
+                &[
+                    int(now),
+                    Value::Real(beat.load as f64),
+                    int(beat.running_tasks as u64),
+                    beat.latency_ms
+                        .map(|l| Value::Real(l as f64))
+                        .unwrap_or(Value::Null),
+                    energy,
+                    Value::Text(id.to_string()),
+                ],
+            )
+            .map_err(storage)?;
+        if updated.rows.is_empty() {
+            let node = self.get(id)?;
             return Err(Error::Conflict(format!(
-                "node {id} was withdrawn; register again"
+                "node {} was withdrawn; register again",
+                node.id
             )));
         }
-        if let Some(energy) = beat.energy {
-            node.energy = energy;
-        }
-        node.load = beat.load;
-        node.running_tasks = beat.running_tasks;
-        if let Some(latency) = beat.latency_ms {
-            node.latency_ms = latency;
-        }
-        node.last_seen = now;
-        node.status = NodeStatus::Online;
-        self.save(&node)?;
+        let node = self.get(id)?;
+        self.db
+            .execute(
+                "UPDATE marketplace_offers_v2 SET status = 'online', load = ?, clean_share = ?, carbon_intensity = ?
+                 WHERE node_id = ?",
+                &[
+                    Value::Real(node.load as f64),
+                    Value::Real(node.energy.clean_share as f64),
+                    Value::Real(node.energy.carbon_intensity as f64),
+                    Value::Text(id.to_string()),
+                ],
+            )
+            .map_err(storage)?;
         Ok(node)
     }
 
