@@ -2,11 +2,13 @@
 //! signed leases and receipts, end to end through `greenmesh up` on loopback.
 
 use bytes::Bytes;
-use greenmesh_tests::node::{register_user, TestNode};
+use greenmesh_tests::node::{register_user, NodeOptions, TestNode};
 use greenmesh_tests::{send_with, Reply, Start, TestApp};
 use serde_json::{json, Value};
 
-/// A coordinator (with `env` overrides), a user, and one node offering image-filter at 1 credit.
+/// A coordinator (with `env` overrides), a user, and one node offering
+/// image-filter at 1 credit. The node's clock is the coordinator's: a test
+/// moves time with `node.clock.advance`.
 async fn with_node(
     env: &[(&str, &str)],
     user: &str,
@@ -17,9 +19,14 @@ async fn with_node(
     for (k, v) in env {
         start = start.env(k, v);
     }
+    let clock = start.clock.clone();
     let app = start.start().await.unwrap();
     let token = register_user(app.addr, user).await.unwrap();
-    let node = TestNode::register(app.addr, &token, seed, &[("image-filter", 1.0)])
+    let options = NodeOptions {
+        clock,
+        ..Default::default()
+    };
+    let node = TestNode::register_with(app.addr, &token, seed, &[("image-filter", 1.0)], options)
         .await
         .unwrap();
     (dir, app, token, node)
@@ -293,7 +300,7 @@ async fn forged_tampered_replayed_and_late_receipts_are_refused() {
         .unwrap()
         .to_string();
     let (late, _) = node.poll(5).await.unwrap().remove(0);
-    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    node.clock.advance(std::time::Duration::from_millis(2300));
     let r = node
         .post_result(&late.lease_id, &node.receipt(&late, "slow"), "slow")
         .await
@@ -507,7 +514,7 @@ async fn silent_nodes_go_offline_and_heartbeats_bring_them_back() {
         with_node(&[("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "1500")], "fay", 5).await;
     let path = format!("/api/v1/nodes/{}", node.id);
     assert_eq!(app.get(&path).await.json()["status"], "online");
-    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    node.clock.advance(std::time::Duration::from_millis(2000));
     assert_eq!(app.get(&path).await.json()["status"], "offline");
 
     // An offline node is declined with the reason, not silently skipped.

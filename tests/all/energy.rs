@@ -6,51 +6,41 @@
 //! hand-checkable arithmetic.
 
 use greenmesh::clock::VirtualClock;
+use greenmesh_tests::net::id;
 use greenmesh_tests::node::{NodeOptions, TestNode};
-use greenmesh_tests::{Reply, Start, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const MINUTE: u64 = 60_000;
 const HOUR: u64 = 60 * MINUTE;
 
-struct Net {
-    _dir: tempfile::TempDir,
-    app: TestApp,
-    clock: VirtualClock,
+/// The shared test coordinator (`greenmesh_tests::net`), with the calls
+/// these tests make: users as `(id, token)`, an image-filter node per call,
+/// tasks by SLA and time limit.
+struct Net(greenmesh_tests::net::Net);
+
+impl std::ops::Deref for Net {
+    type Target = greenmesh_tests::net::Net;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Net {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = VirtualClock::new();
-        let mut s = Start::coordinator(dir.path())
-            // Nodes here heartbeat only when a test says so.
-            .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "604800000")
-            .env("SPIN_VARIABLE_LEASE_GRACE_MS", "604800000");
-        s.clock = clock.clone();
-        let app = s.start().await.unwrap();
-        Self {
-            _dir: dir,
-            app,
-            clock,
-        }
-    }
-
-    async fn call(&self, token: &str, method: &str, path: &str, body: Value) -> Reply {
-        greenmesh_tests::call_as(self.app.addr, token, method, path, body).await
+        // Nodes here heartbeat only when a test says so.
+        Self(
+            greenmesh_tests::net::Net::start(&[
+                ("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "604800000"),
+                ("SPIN_VARIABLE_LEASE_GRACE_MS", "604800000"),
+            ])
+            .await,
+        )
     }
 
     async fn user(&self, name: &str) -> (String, String) {
-        let r = self
-            .call("", "POST", "/api/v1/users", json!({ "name": name }))
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        let v = r.json();
-        (
-            v["id"].as_str().unwrap().into(),
-            v["token"].as_str().unwrap().into(),
-        )
+        let u = self.0.user(name).await;
+        (u.id, u.token)
     }
 
     async fn node(&self, token: &str, seed: u8, price: f64, energy: Value) -> TestNode {
@@ -100,10 +90,6 @@ fn grid(clock: &VirtualClock, now: f32, clean: f32, ahead: &[(u64, f32)]) -> Val
         "carbon_intensity": now,
         "forecast": ahead.iter().map(|(m, v)| json!({ "timestamp": t + m * MINUTE, "duration": 30, "value": v })).collect::<Vec<_>>(),
     })
-}
-
-fn id(task: &Value) -> String {
-    task["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -346,13 +332,17 @@ async fn a_forecast_with_a_bad_timestamp_is_refused_and_changes_nothing() {
     let node = net
         .node(&token, 88, 1.0, grid(&net.clock, 120.0, 0.5, &[]))
         .await;
-    let r = node
-        .report_energy(json!({ "clean_share": 0.5, "carbon_intensity": 10.0,
-                               "forecast": [{ "timestamp": "tomorrow", "duration": 30, "value": 5.0 }] }))
-        .await
-        .unwrap();
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.json()["error"]["field"], "energy.forecast[0].timestamp");
+    // Words, a date that does not exist, and a multi-byte character where a
+    // digit belongs (which once made the parser slice inside it: a 500).
+    for bad in ["tomorrow", "2026-02-31T07:00:00Z", "2026-03-0€T07:00:00Z"] {
+        let r = node
+            .report_energy(json!({ "clean_share": 0.5, "carbon_intensity": 10.0,
+                                   "forecast": [{ "timestamp": bad, "duration": 30, "value": 5.0 }] }))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], "energy.forecast[0].timestamp");
+    }
     let n = net
         .app
         .get(&format!("/api/v1/nodes/{}", node.id))

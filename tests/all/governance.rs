@@ -6,25 +6,24 @@
 //! read is the host's virtual clock, moved by the tests.
 
 use bytes::Bytes;
-use greenmesh::clock::VirtualClock;
+use greenmesh_tests::net::{id, User};
 use greenmesh_tests::node::{NodeOptions, TestNode};
-use greenmesh_tests::{Reply, Start, TestApp};
+use greenmesh_tests::{Reply, Start};
 use serde_json::{json, Value};
 use std::time::{Duration, UNIX_EPOCH};
 
 const ADMIN: &str = "admin-secret-for-tests";
 
 /// A coordinator with a movable clock and an admin token.
-struct Net {
-    _dir: tempfile::TempDir,
-    app: TestApp,
-    clock: VirtualClock,
-}
+/// The shared test coordinator (`greenmesh_tests::net`) with an admin
+/// token, and the governance calls these tests make.
+struct Net(greenmesh_tests::net::Net);
 
-/// A registered user.
-struct User {
-    id: String,
-    token: String,
+impl std::ops::Deref for Net {
+    type Target = greenmesh_tests::net::Net;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Net {
@@ -36,23 +35,9 @@ impl Net {
         env: &[(&str, &str)],
         start: impl FnOnce(&std::path::Path) -> Start,
     ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = VirtualClock::new();
-        let mut s = start(dir.path()).env("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN);
-        for (k, v) in env {
-            s = s.env(k, v);
-        }
-        s.clock = clock.clone();
-        let app = s.start().await.unwrap();
-        Self {
-            _dir: dir,
-            app,
-            clock,
-        }
-    }
-
-    async fn call(&self, token: &str, method: &str, path: &str, body: Value) -> Reply {
-        greenmesh_tests::call_as(self.app.addr, token, method, path, body).await
+        let mut env = env.to_vec();
+        env.push(("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN));
+        Self(greenmesh_tests::net::Net::start_with(&env, start).await)
     }
 
     async fn register(&self, body: Value) -> Reply {
@@ -147,26 +132,10 @@ impl Net {
     }
 }
 
-fn id(task: &Value) -> String {
-    task["id"].as_str().unwrap().to_string()
-}
-
 fn ms(rfc3339_utc: &str) -> u64 {
-    // Just enough parsing for the fixed instants these tests use.
-    let (date, time) = rfc3339_utc.trim_end_matches('Z').split_once('T').unwrap();
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
-    let t: Vec<i64> = time.split(':').map(|x| x.parse().unwrap()).collect();
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    ((days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000) as u64
+    chrono::DateTime::parse_from_rfc3339(rfc3339_utc)
+        .unwrap()
+        .timestamp_millis() as u64
 }
 
 fn at(rfc3339_utc: &str) -> std::time::SystemTime {
@@ -528,7 +497,7 @@ async fn quadratic_and_committee_voting_drop_in_by_a_spin_toml_change() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["field"], "credits");
-    net.app.stop().await;
+    net.0.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
     let committee = greenmesh_tests::coordinator_manifest_with(
@@ -899,10 +868,6 @@ async fn ten_votes_or_a_donation_promote_a_free_user_to_supporter() {
 
 // ------------------------------------------------------- grants and veto
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Signs and posts a grant of `node` to `user` by `granter` (key seed `seed`).
 async fn grant(
     net: &Net,
@@ -970,7 +935,7 @@ async fn grants_open_a_node_beyond_its_allow_list_until_they_expire() {
             &bob.token,
             "PATCH",
             "/api/v1/users/me",
-            json!({ "public_key": hex(bob_key.pk.as_ref()) }),
+            json!({ "public_key": greenmesh_protocol::public_key_hex(&bob_key.pk) }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());

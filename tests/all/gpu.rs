@@ -3,8 +3,8 @@
 //! paths, GPU misuse fails only the task with a clear reason, and a
 //! GPU-less sandbox falls back to the CPU.
 //!
-//! Without an adapter these tests fail when `CI` is set and are skipped
-//! (with a message) otherwise.
+//! Without an adapter these tests fail when `CI` is set and are reported
+//! skipped otherwise (`greenmesh_tests::skip`, counted by `.ci/run`).
 
 use greenmesh::provider::catalog;
 use greenmesh::provider::executor::{RunLimits, Sandbox};
@@ -23,7 +23,7 @@ fn gpu() -> Option<Arc<Gpu>> {
             std::env::var_os("CI").is_none(),
             "no GPU adapter in CI: install mesa-vulkan-drivers and set WGPU_BACKEND=vulkan"
         );
-        eprintln!("skipped: no GPU adapter (install mesa-vulkan-drivers for lavapipe)");
+        greenmesh_tests::skip("no GPU adapter (install mesa-vulkan-drivers for lavapipe)");
     }
     gpu
 }

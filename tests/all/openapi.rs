@@ -392,7 +392,7 @@ async fn every_documented_operation_answers_as_documented() {
         spec.check("GET", "/api/v1/users/{id}/quota", &r);
     }
     let key = greenmesh_protocol::key_pair_from_seed([77; 32]);
-    let key_hex: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let key_hex = greenmesh_protocol::public_key_hex(&key.pk);
     for body in [
         json!({ "timezone": "Nowhere/Land" }),
         json!({ "timezone": "Europe/Paris", "public_key": key_hex }),

@@ -558,12 +558,7 @@ async fn a_grant_lets_a_node_run_a_task_outside_its_allow_list_and_the_node_chec
         }
     };
     let owner_key = greenmesh_protocol::key_pair_from_seed([61; 32]);
-    let key_hex: String = owner_key
-        .pk
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key_hex = greenmesh_protocol::public_key_hex(&owner_key.pk);
     let r = as_user(
         &owner,
         "PATCH",

@@ -74,6 +74,11 @@ impl Net {
             .await
     }
 
+    /// Stops serving (and waits for the server).
+    pub async fn stop(self) {
+        self.app.stop().await;
+    }
+
     /// The state folder.
     pub fn dir(&self) -> &Path {
         self._dir.path()

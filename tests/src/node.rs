@@ -66,7 +66,7 @@ impl TestNode {
         options: NodeOptions,
     ) -> anyhow::Result<Self> {
         let key = greenmesh_protocol::key_pair_from_seed([seed; 32]);
-        let public_key: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let public_key = greenmesh_protocol::public_key_hex(&key.pk);
         let body = json!({
             "name": format!("test node {seed}"),
             "region": "GB",

@@ -44,6 +44,17 @@ impl std::fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
+/// Lower-case hex of `bytes`: the one hex encoder of every greenmesh crate
+/// (keys, seeds, nonces, hashes).
+pub fn to_hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+/// Lower-case hex of a public key (how nodes and users register theirs).
+pub fn public_key_hex(key: &PublicKey) -> String {
+    hex::encode(key.as_ref())
+}
+
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -159,7 +159,7 @@ impl Coordinator {
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
         bytes[8] = 0x5a;
         let key = greenmesh_protocol::key_pair_from_seed(bytes);
-        let public_key: String = key.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let public_key = greenmesh_protocol::public_key_hex(&key.pk);
         let body = json!({
             "name": format!("bench node {seed}"), "region": region, "public_key": public_key,
             "capabilities": [{ "name": capability, "price": price }],

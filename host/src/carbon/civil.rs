@@ -1,8 +1,8 @@
-//! UTC calendar arithmetic on milliseconds since the Unix epoch: dates to
-//! instants and back, and the two text forms the traces and forecasts use.
-//!
-//! Self-contained (proleptic Gregorian calendar, H. Hinnant's day-count
-//! algorithms) so that the carbon modules need no date crate.
+//! UTC calendar arithmetic on milliseconds since the Unix epoch, on chrono:
+//! dates to instants and back, and the two text forms the traces and
+//! forecasts use (`2020-03-01 12:00:00` and RFC 3339).
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 
 /// Milliseconds in a day.
 pub const DAY_MS: u64 = 86_400_000;
@@ -21,53 +21,25 @@ pub struct Civil {
 
 /// Whether `year` has a 29 February.
 pub fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    i32::try_from(year)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, 2, 29))
+        .is_some()
 }
 
-/// Days in `month` (1–12) of `year`; 0 for a month out of range.
-pub fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Days from 1970-01-01 to `year-month-day` (negative before it).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `(year, month, day)` of the day `days` after 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+fn utc(ms: u64) -> DateTime<chrono::Utc> {
+    DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .unwrap_or(DateTime::<chrono::Utc>::MAX_UTC)
 }
 
 impl Civil {
     /// The calendar date and time of day of `ms`.
     pub fn from_ms(ms: u64) -> Self {
-        let (year, month, day) = civil_from_days((ms / DAY_MS) as i64);
+        let t = utc(ms);
         Civil {
-            year,
-            month,
-            day,
+            year: i64::from(t.year()),
+            month: t.month(),
+            day: t.day(),
             time_ms: ms % DAY_MS,
         }
     }
@@ -75,15 +47,12 @@ impl Civil {
     /// Back to milliseconds since the epoch; `None` before 1970 or for a
     /// date that does not exist (30 February) or a time past midnight.
     pub fn to_ms(self) -> Option<u64> {
-        if !(1..=12).contains(&self.month)
-            || self.day == 0
-            || self.day > days_in_month(self.year, self.month)
-            || self.time_ms >= DAY_MS
-        {
+        if self.time_ms >= DAY_MS {
             return None;
         }
-        let days = u64::try_from(days_from_civil(self.year, self.month, self.day)).ok()?;
-        days.checked_mul(DAY_MS)?.checked_add(self.time_ms)
+        let date = NaiveDate::from_ymd_opt(i32::try_from(self.year).ok()?, self.month, self.day)?;
+        let midnight = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+        u64::try_from(midnight).ok()?.checked_add(self.time_ms)
     }
 }
 
@@ -91,83 +60,31 @@ impl Civil {
 /// optional `Z` or `+00:00`), read as UTC. The error says what is wrong.
 pub fn parse_utc(text: &str) -> Result<u64, String> {
     let s = text.trim();
-    let bad = || format!("{s:?} is not a time of the form YYYY-MM-DD HH:MM:SS");
-    let s_body = s
+    let body = s
         .strip_suffix('Z')
         .or_else(|| s.strip_suffix("+00:00"))
         .unwrap_or(s);
-    let b = s_body.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
-        return Err(bad());
+    let parsed = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|form| NaiveDateTime::parse_from_str(body, form).ok())
+        .ok_or_else(|| format!("{s:?} is not a time of the form YYYY-MM-DD HH:MM:SS"))?;
+    // `%.f` accepts a lone dot; a fraction must have digits.
+    if body.ends_with('.') {
+        return Err(format!(
+            "{s:?} is not a time of the form YYYY-MM-DD HH:MM:SS"
+        ));
     }
-    if b[13] != b':' || b[16] != b':' {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| -> Result<u64, String> {
-        let part = s_body.get(range).ok_or_else(bad)?;
-        if part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        part.parse().map_err(|_| bad())
-    };
-    let year = num(0..4)? as i64;
-    let month = num(5..7)? as u32;
-    let day = num(8..10)? as u32;
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let millis = match s_body.get(19..) {
-        Some("") | None => 0,
-        Some(frac) => {
-            let digits = frac.strip_prefix('.').ok_or_else(bad)?;
-            if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
-                return Err(bad());
-            }
-            // Milliseconds: the first three digits, padded.
-            let mut ms = 0u64;
-            for (i, c) in digits
-                .bytes()
-                .chain(std::iter::repeat(b'0'))
-                .take(3)
-                .enumerate()
-            {
-                ms += u64::from(c - b'0') * 10u64.pow(2 - i as u32);
-            }
-            ms
-        }
-    };
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(format!("{s:?}: the time of day is out of range"));
-    }
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return Err(format!("{s:?}: there is no such date"));
-    }
-    let time_ms = ((hour * 60 + minute) * 60 + second) * 1000 + millis;
-    Civil {
-        year,
-        month,
-        day,
-        time_ms,
-    }
-    .to_ms()
-    .ok_or_else(|| format!("{s:?} is before 1970"))
+    u64::try_from(parsed.and_utc().timestamp_millis()).map_err(|_| format!("{s:?} is before 1970"))
 }
 
 /// RFC 3339 in UTC: `2020-03-01T12:00:00Z`, with `.mmm` only when the
 /// instant is not a whole second.
 pub fn format_rfc3339(ms: u64) -> String {
-    let c = Civil::from_ms(ms);
-    let secs = c.time_ms / 1000;
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let frac = c.time_ms % 1000;
-    if frac == 0 {
-        format!(
-            "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z",
-            c.year, c.month, c.day
-        )
+    let t = utc(ms);
+    if t.nanosecond() == 0 {
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
     } else {
-        format!(
-            "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}.{frac:03}Z",
-            c.year, c.month, c.day
-        )
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     }
 }
 
@@ -177,15 +94,30 @@ mod tests {
 
     #[test]
     fn dates_round_trip_across_leap_days_and_centuries() {
-        for days in (0..200_000).step_by(7).chain([59, 60, 18_321, 18_322]) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        for days in (0..200_000u64).step_by(7).chain([59, 60, 18_321, 18_322]) {
+            let ms = days * DAY_MS + 12_345;
+            assert_eq!(Civil::from_ms(ms).to_ms(), Some(ms), "{days}");
         }
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(
+            Civil::from_ms(0),
+            Civil {
+                year: 1970,
+                month: 1,
+                day: 1,
+                time_ms: 0
+            }
+        );
         // 2020-02-29 exists, 2021-02-29 does not.
         assert_eq!(parse_utc("2020-02-29 23:59:59").unwrap(), 1_583_020_799_000);
         assert!(parse_utc("2021-02-29 00:00:00").is_err());
         assert!(is_leap(2000) && !is_leap(1900) && is_leap(2020));
+        let feb30 = Civil {
+            year: 2020,
+            month: 2,
+            day: 30,
+            time_ms: 0,
+        };
+        assert_eq!(feb30.to_ms(), None);
     }
 
     #[test]

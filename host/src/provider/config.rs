@@ -30,8 +30,8 @@ pub struct ProviderConfig {
     pub allowed_tasks: Vec<String>,
     /// `MESH_MAX_TASK_DURATION_MS`: leases allowing longer runs are refused.
     pub max_task_duration_ms: u64,
-    /// `MESH_TIMEZONE` (IANA name): logged, and kept for local-time energy
-    /// windows (the energy-aware scheduling work reads it).
+    /// `MESH_TIMEZONE` (IANA name): logged at start; nothing else reads it
+    /// yet (a seed 001 setting, accepted so existing configurations load).
     pub timezone: String,
     /// `MESH_CURRENT_ENERGY_TYPE`: solar, wind, hydro, battery or grid.
     pub energy_type: String,

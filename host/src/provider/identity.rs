@@ -8,10 +8,6 @@
 use greenmesh_protocol::ed25519_compact::{KeyPair, PublicKey, Seed};
 use std::path::{Path, PathBuf};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn seed_path(data_dir: &Path, peer_id: &str) -> PathBuf {
     data_dir.join("keys").join(format!("{peer_id}.seed"))
 }
@@ -28,7 +24,7 @@ pub fn node_key(data_dir: &Path, peer_id: &str) -> anyhow::Result<KeyPair> {
     let key = KeyPair::from_seed(Seed::new(seed));
     let dir = path.parent().expect("keys folder");
     std::fs::create_dir_all(dir)?;
-    write_private(&path, &hex(key.sk.seed().as_ref()))?;
+    write_private(&path, &greenmesh_protocol::to_hex(key.sk.seed().as_ref()))?;
     Ok(key)
 }
 
@@ -53,7 +49,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// The node's public key in hex.
 pub fn public_hex(key: &KeyPair) -> String {
-    hex(key.pk.as_ref())
+    greenmesh_protocol::to_hex(key.pk.as_ref())
 }
 
 /// The broker key to trust: the configured one, else the pinned one, else

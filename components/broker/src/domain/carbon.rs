@@ -212,12 +212,6 @@ pub fn ledger(db: &Db, f: &LedgerFilter) -> Result<Value, ApiError> {
     }))
 }
 
-/// Start of the current UTC month, ms.
-fn month_start(now_ms: u64) -> u64 {
-    let iso = crate::util::iso8601(now_ms);
-    crate::util::parse_rfc3339(&format!("{}-01T00:00:00Z", &iso[..7])).unwrap_or(0)
-}
-
 fn impact_of(db: &Db, user_id: &str, since: u64) -> Result<Value, ApiError> {
     let rows = db.query(
         "SELECT TOTAL(status = 'completed'), TOTAL(saved_g), TOTAL(clean_wh), TOTAL(dirty_wh), TOTAL(emitted_g),
@@ -248,7 +242,7 @@ fn impact_of(db: &Db, user_id: &str, since: u64) -> Result<Value, ApiError> {
 pub fn impact(db: &Db, user_id: &str) -> Result<Value, ApiError> {
     let now = crate::util::now_ms();
     let mut all = impact_of(db, user_id, 0)?;
-    all["this_month"] = impact_of(db, user_id, month_start(now))?;
+    all["this_month"] = impact_of(db, user_id, crate::util::month_start(now))?;
     all["user_id"] = json!(user_id);
     all["signal"] = json!(SIGNAL);
     Ok(all)
@@ -264,11 +258,5 @@ mod tests {
         assert_eq!(grams(200.0, 450.0), 90.0);
         assert_eq!(grams(0.5, 218.0), 0.109);
         assert_eq!(grams(200.0, 0.0), 0.0);
-    }
-
-    #[test]
-    fn month_start_is_the_first_at_midnight_utc() {
-        // 2026-03-08T07:00:00Z -> 2026-03-01T00:00:00Z
-        assert_eq!(month_start(1_772_953_200_000), 1_772_323_200_000);
     }
 }

@@ -23,7 +23,7 @@ pub fn broker_key(db: &Db) -> Result<KeyPair, ApiError> {
             .map_err(|e| ApiError::internal(format!("stored broker key: {e}")));
     }
     let seed: [u8; 32] = crate::util::random_bytes();
-    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = greenmesh_protocol::to_hex(&seed);
     // Another instance may have raced us: keep whichever landed first.
     db.exec(
         "INSERT OR IGNORE INTO broker_keys (name, seed_hex) VALUES ('broker', ?)",
@@ -44,5 +44,5 @@ pub fn broker_key(db: &Db) -> Result<KeyPair, ApiError> {
 
 /// Hex of the broker's public key.
 pub fn public_key_hex(kp: &KeyPair) -> String {
-    kp.pk.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    greenmesh_protocol::public_key_hex(&kp.pk)
 }

@@ -99,7 +99,7 @@ pub fn register(
         crate::domain::quota::set_timezone(&id, tz)?;
     }
     let secret: [u8; 32] = crate::util::random_bytes();
-    let token = format!("gm_{}", crate::util::hex(&secret));
+    let token = format!("gm_{}", greenmesh_protocol::to_hex(&secret));
     db.exec(
         "INSERT INTO broker_users (id, name, token_hash, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
         &[text(id.clone()), text(name), text(token_hash(&token)), opt_text(public_key), int(crate::util::now_ms())],

@@ -246,7 +246,7 @@ pub fn create(
         fuel: FUEL_PER_SECOND * r.max_execution_time_sec as u64,
         input_sha256: task.input_sha256.to_string(),
         expires_at: now + timeout_ms + lease_grace_ms(),
-        nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
+        nonce: greenmesh_protocol::to_hex(&nonce),
         grant,
         deterministic: r.deterministic,
         signature: String::new(),
