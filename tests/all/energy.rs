@@ -5,7 +5,7 @@
 //! are stopped when energy gets worse, and every run is accounted with
 //! hand-checkable arithmetic.
 
-use greenmesh::clock::VirtualClock;
+use greenmesh_host::clock::VirtualClock;
 use greenmesh_tests::net::id;
 use greenmesh_tests::node::{NodeOptions, TestNode};
 use serde_json::{json, Value};

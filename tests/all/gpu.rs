@@ -6,9 +6,9 @@
 //! Without an adapter these tests fail when `CI` is set and are reported
 //! skipped otherwise (`greenmesh_tests::skip`, counted by `.ci/run`).
 
-use greenmesh::provider::catalog;
-use greenmesh::provider::executor::{RunLimits, Sandbox};
-use greenmesh::provider::gpu::Gpu;
+use greenmesh_provider::catalog;
+use greenmesh_provider::executor::{RunLimits, Sandbox};
+use greenmesh_provider::gpu::Gpu;
 use greenmesh_kernel::gpu::bytes_f32;
 use greenmesh_kernel::Kernel;
 use greenmesh_tests::guest;
@@ -280,7 +280,7 @@ fn image_filter_blur_and_sobel_on_the_gpu_match_the_cpu_within_one_level() {
 /// `SCORE_TOLERANCE`). Small pages: lavapipe is slow.
 #[test]
 fn object_detect_on_the_gpu_matches_the_cpu_path() {
-    use greenmesh::provider::gpu::{GpuLimits, Session};
+    use greenmesh_provider::gpu::{GpuLimits, Session};
     use object_detect::detect::{grids, score_map, ScanSettings};
     use object_detect::features::InkIntegral;
     use object_detect::gpu::{

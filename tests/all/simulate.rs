@@ -3,7 +3,7 @@
 //! history, neither may beat the oracle, no job may miss its deadline, and
 //! the coordinator's own ledger must have recorded every run.
 
-use greenmesh::simulate::{run, SimulateArgs};
+use greenmesh_bench::simulate::{run, SimulateArgs};
 use greenmesh_tests::tests_dir;
 
 #[tokio::test]

@@ -41,7 +41,7 @@ fn manifest_mistakes_name_file_key_and_problem() {
 /// Loads `name` with its bare file name so messages are stable.
 fn load_in(dir: &Path, name: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(dir.join(name)).unwrap();
-    greenmesh::manifest::parse(Path::new(name), &text)
+    greenmesh_host::manifest::parse(Path::new(name), &text)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -5,10 +5,9 @@
 
 use anyhow::Context;
 use bytes::Bytes;
-use greenmesh::app::LoadOptions;
-use greenmesh::engine::EngineSettings;
-use greenmesh::sandbox::Limits;
-use http_body_util::{BodyExt, Full};
+use greenmesh_host::app::LoadOptions;
+use greenmesh_host::engine::EngineSettings;
+use greenmesh_host::sandbox::Limits;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,9 +66,11 @@ pub struct Start {
     pub env: HashMap<String, String>,
     pub limits: Limits,
     /// The wall clock the app's components read; move it to travel in time.
-    pub clock: greenmesh::clock::VirtualClock,
+    pub clock: greenmesh_host::clock::VirtualClock,
     /// Instances alive at once (concurrent requests).
     pub max_instances: u32,
+    /// Serve HTTPS with this certificate (`greenmesh up --tls-cert/--tls-key`).
+    pub tls: Option<greenmesh_host::Tls>,
 }
 
 impl Start {
@@ -85,6 +86,7 @@ impl Start {
             limits: Limits::default(),
             clock: Default::default(),
             max_instances: 32,
+            tls: None,
         }
     }
 
@@ -107,12 +109,12 @@ impl Start {
         self
     }
 
-    fn config(&self) -> greenmesh::UpConfig {
+    fn config(&self) -> greenmesh_host::UpConfig {
         self.config_with_build(false)
     }
 
-    fn config_with_build(&self, build: bool) -> greenmesh::UpConfig {
-        greenmesh::UpConfig {
+    fn config_with_build(&self, build: bool) -> greenmesh_host::UpConfig {
+        greenmesh_host::UpConfig {
             load: LoadOptions {
                 manifest: self.manifest.clone(),
                 runtime_config: self.runtime_config.clone(),
@@ -128,14 +130,15 @@ impl Start {
                 cache_dir: Some(tests_dir().join("../target/greenmesh-test-cache")),
             },
             build,
+            tls: self.tls.clone(),
         }
     }
 
     /// Loads the app without serving (to check load errors).
     pub fn load(&self) -> anyhow::Result<()> {
         let config = self.config();
-        let engine = greenmesh::engine::build(&config.engine)?;
-        greenmesh::app::App::load(&engine, &config.load).map(|_| ())
+        let engine = greenmesh_host::engine::build(&config.engine)?;
+        greenmesh_host::app::App::load(&engine, &config.load).map(|_| ())
     }
 
     /// Starts serving.
@@ -145,7 +148,7 @@ impl Start {
 
     async fn start_inner(&self, build: bool) -> anyhow::Result<TestApp> {
         let (tx, rx) = oneshot::channel::<()>();
-        let running = greenmesh::start(self.config_with_build(build), async move {
+        let running = greenmesh_host::start(self.config_with_build(build), async move {
             let _ = rx.await;
         })
         .await?;
@@ -161,7 +164,7 @@ impl Start {
 pub struct TestApp {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    running: Option<greenmesh::Running>,
+    running: Option<greenmesh_host::Running>,
 }
 
 /// A response, read whole.
@@ -248,7 +251,8 @@ pub async fn send(
     send_with(addr, method, path, body, &[]).await
 }
 
-/// One HTTP/1.1 request to `addr` with extra headers.
+/// One request to `addr` with extra headers, through the client the CLI and
+/// the provider use (`greenmesh-client`).
 pub async fn send_with(
     addr: SocketAddr,
     method: &str,
@@ -256,26 +260,19 @@ pub async fn send_with(
     body: Bytes,
     headers: &[(&str, &str)],
 ) -> anyhow::Result<Reply> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, addr.to_string());
+    let client = greenmesh_client::Client::new(
+        &format!("http://{addr}"),
+        &greenmesh_client::ClientOptions::default(),
+    )?;
+    let mut req = client.request(method, path).body(body);
     for (k, v) in headers {
-        req = req.header(*k, *v);
+        req = req.header(k, v);
     }
-    let req = req.body(Full::new(body))?;
-    let resp = sender.send_request(req).await.context("sending request")?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    let reply = req.send().await.context("sending request")?;
     Ok(Reply {
-        status,
-        headers,
-        body,
+        status: reply.status,
+        headers: reply.headers,
+        body: reply.body.to_vec(),
     })
 }
 

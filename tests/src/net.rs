@@ -4,7 +4,7 @@
 
 use crate::node::{NodeOptions, TestNode};
 use crate::{Reply, Start, TestApp};
-use greenmesh::clock::VirtualClock;
+use greenmesh_host::clock::VirtualClock;
 use serde_json::{json, Value};
 use std::path::Path;
 

@@ -15,7 +15,7 @@ pub struct TestNode {
     pub id: String,
     /// The clock its signatures are stamped with: the coordinator's, when
     /// a test moves that one.
-    pub clock: greenmesh::clock::VirtualClock,
+    pub clock: greenmesh_host::clock::VirtualClock,
 }
 
 /// How a test node registers beyond its capabilities.
@@ -25,7 +25,7 @@ pub struct NodeOptions {
     pub allowed_tasks: Vec<String>,
     /// Share of clean energy it reports, 0..1.
     pub clean_share: f32,
-    pub clock: greenmesh::clock::VirtualClock,
+    pub clock: greenmesh_host::clock::VirtualClock,
 }
 
 impl Default for NodeOptions {

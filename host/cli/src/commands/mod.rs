@@ -1,0 +1,240 @@
+//! `greenmesh user|task|node ...`: a small client for the coordinator's API.
+//!
+//! The coordinator URL comes from `--url` or `GREENMESH_URL` (default
+//! `http://127.0.0.1:3000`), the API token from `--token` or `GREENMESH_TOKEN`.
+//! Output is a readable table, or the raw JSON with `--json`. An
+//! `https://` URL is verified against the system's roots plus `--ca-cert`.
+
+mod table;
+
+use anyhow::{bail, Context};
+use greenmesh_client::{Client, ClientOptions};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where and as whom to call.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// Coordinator base URL.
+    #[arg(
+        long,
+        env = "GREENMESH_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub url: String,
+    /// API token (from `greenmesh user register`).
+    #[arg(long, env = "GREENMESH_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// A PEM file of extra trusted roots (a private CA) for an https:// URL.
+    #[arg(long, env = "GREENMESH_CA_CERT", global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Seconds to wait for an answer (a `--wait` long-poll gets its own
+    /// seconds on top).
+    #[arg(long, global = true, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+impl Connection {
+    fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(
+            &self.url,
+            &ClientOptions {
+                ca_cert: self.ca_cert.clone(),
+                timeout: Duration::from_secs(self.timeout.max(1)),
+                ..ClientOptions::default()
+            },
+        )?)
+    }
+}
+
+/// `greenmesh user ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Register a user; prints the API token (shown only once).
+    Register {
+        name: String,
+        /// Hex ed25519 public key to record.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+}
+
+/// `greenmesh task ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TaskCommand {
+    /// Submit a task: a JSON file (`-` for stdin) or the common fields as flags.
+    Submit {
+        /// Task JSON as in `POST /api/v1/tasks`.
+        #[arg(long, conflicts_with = "task_type")]
+        file: Option<String>,
+        /// task_type, e.g. image-filter.
+        #[arg(long = "type")]
+        task_type: Option<String>,
+        /// inputs as a JSON object.
+        #[arg(long, default_value = "{}")]
+        inputs: String,
+        #[arg(long)]
+        max_price: Option<f64>,
+        #[arg(long)]
+        sla: Option<String>,
+        /// Only ask what would happen (`/tasks/precheck`).
+        #[arg(long)]
+        precheck: bool,
+    },
+    /// Show a task, optionally waiting up to SECONDS for it to finish.
+    Get {
+        id: String,
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// List your tasks.
+    List,
+    /// Cancel a task.
+    Cancel { id: String },
+}
+
+/// `greenmesh node ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeCommand {
+    /// List nodes.
+    List,
+    /// Show one node.
+    Get { id: String },
+}
+
+fn token(conn: &Connection) -> anyhow::Result<&str> {
+    conn.token
+        .as_deref()
+        .context("this call needs an API token: pass --token or set GREENMESH_TOKEN (`greenmesh user register NAME`)")
+}
+
+fn print(conn: &Connection, value: &Value, table: impl FnOnce(&Value) -> String) {
+    if conn.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    } else {
+        println!("{}", table(value));
+    }
+}
+
+/// Runs a `user` command.
+pub async fn user(conn: Connection, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Register { name, public_key } => {
+            let body = json!({ "name": name, "public_key": public_key });
+            let v = conn
+                .client()?
+                .call("POST", "/api/v1/users", None, Some(&body))
+                .await?;
+            print(&conn, &v, |v| {
+                format!(
+                    "user {}\ntoken {}  (export GREENMESH_TOKEN=…; it is not shown again)",
+                    v["id"],
+                    v["token"].as_str().unwrap_or("")
+                )
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Runs a `task` command.
+pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
+    let token = token(&conn)?.to_string();
+    let client = conn.client()?;
+    match cmd {
+        TaskCommand::Submit {
+            file,
+            task_type,
+            inputs,
+            max_price,
+            sla,
+            precheck,
+        } => {
+            let body: Value = match (file, task_type) {
+                (Some(f), _) => {
+                    let text = if f == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&f).with_context(|| format!("reading {f}"))?
+                    };
+                    serde_json::from_str(&text).with_context(|| format!("{f} is not JSON"))?
+                }
+                (None, Some(t)) => {
+                    let inputs: Value =
+                        serde_json::from_str(&inputs).context("--inputs must be a JSON object")?;
+                    let mut v = json!({ "task_type": t, "inputs": inputs });
+                    if let Some(p) = max_price {
+                        v["max_price"] = json!(p);
+                    }
+                    if let Some(s) = sla {
+                        v["sla"] = json!(s);
+                    }
+                    v
+                }
+                (None, None) => bail!("give --file or --type"),
+            };
+            let path = if precheck {
+                "/api/v1/tasks/precheck"
+            } else {
+                "/api/v1/tasks"
+            };
+            let v = client.call("POST", path, Some(&token), Some(&body)).await?;
+            print(
+                &conn,
+                &v,
+                if precheck {
+                    table::decision
+                } else {
+                    table::task
+                },
+            );
+        }
+        TaskCommand::Get { id, wait } => {
+            let v = client
+                .request("GET", &format!("/api/v1/tasks/{id}?wait={wait}"))
+                .bearer(&token)
+                .timeout(Duration::from_secs(conn.timeout.max(1) + wait))
+                .send()
+                .await?
+                .into_result()?;
+            print(&conn, &v, table::task);
+        }
+        TaskCommand::List => {
+            let v = client.call("GET", "/api/v1/tasks", Some(&token), None).await?;
+            print(&conn, &v, table::tasks);
+        }
+        TaskCommand::Cancel { id } => {
+            let v = client
+                .call("DELETE", &format!("/api/v1/tasks/{id}"), Some(&token), None)
+                .await?;
+            print(&conn, &v, table::task);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `node` command.
+pub async fn node(conn: Connection, cmd: NodeCommand) -> anyhow::Result<()> {
+    let client = conn.client()?;
+    match cmd {
+        NodeCommand::List => {
+            let v = client.call("GET", "/api/v1/nodes", None, None).await?;
+            print(&conn, &v, table::nodes);
+        }
+        NodeCommand::Get { id } => {
+            let v = client
+                .call("GET", &format!("/api/v1/nodes/{id}"), None, None)
+                .await?;
+            print(&conn, &v, |n| table::nodes(&json!({ "nodes": [n] })));
+        }
+    }
+    Ok(())
+}

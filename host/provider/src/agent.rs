@@ -1,0 +1,869 @@
+//! The provider's loops: register, heartbeat, rescan the kernel folder,
+//! long-poll for leases, run them, and report receipts until they stick.
+//! A lease the coordinator revokes (its heartbeat and lease-poll answers
+//! carry signed revocations) is stopped at the sandbox's next epoch tick,
+//! or never started, and reported with a `stopped` receipt.
+
+use super::catalog::{self, Catalog};
+use super::config::ProviderConfig;
+use super::energy::EnergyReport;
+use super::executor::{Prepared, RunError, RunLimits, Sandbox};
+use super::journal::{Journal, State};
+use super::task_io::{self, Data};
+use super::{identity, lease_check};
+use anyhow::Context;
+use greenmesh_client::node::{now_ms, Signed};
+use greenmesh_client::{Client, NodeClient, Retry};
+use greenmesh_protocol::ed25519_compact::{KeyPair, PublicKey};
+use greenmesh_protocol::{Lease, Receipt, ReceiptStatus, Revocation};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+/// The capability name for requester-supplied components.
+pub const WASM_EXECUTION: &str = "wasm_execution";
+
+/// `wasm_execution` modules kept compiled, by SHA-256.
+const MODULE_CACHE: usize = 16;
+
+/// A lease as delivered, with its input text.
+struct Job {
+    lease: Lease,
+    input: String,
+}
+
+/// Shared state of a running provider.
+struct Agent {
+    config: ProviderConfig,
+    key: KeyPair,
+    sandbox: Sandbox,
+    catalog: RwLock<Catalog>,
+    coordinator: NodeClient,
+    journal: Journal,
+    broker: PublicKey,
+    running: AtomicUsize,
+    modules: Mutex<HashMap<String, Prepared>>,
+    /// Last heartbeat round trip, ms.
+    latency_ms: Mutex<Option<f64>>,
+    /// Fixed settings, or a carbon trace replayed on the real clock.
+    energy: EnergyReport,
+    /// Stop switches of leases running or queued here, and of leases the
+    /// coordinator revoked (with why), by lease id.
+    stops: Mutex<HashMap<String, StopSwitch>>,
+}
+
+/// One lease's stop switch.
+struct StopSwitch {
+    flag: Arc<AtomicBool>,
+    /// Why it was revoked, once it was.
+    reason: Option<String>,
+    since: Instant,
+}
+
+/// Stop switches of leases this node never ran are forgotten after this long.
+const FORGET_STOPS_AFTER: Duration = Duration::from_secs(3600);
+
+/// Runs a provider until `shutdown` resolves; then hands back leases it has
+/// not started, finishes the running ones and reports them.
+pub async fn run(
+    config: ProviderConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if !config.enabled {
+        info!("MESH_ENABLED is false: not joining the mesh");
+        return Ok(());
+    }
+    let token = config.token.clone().context(
+        "provide needs its owner's API token: --token or GREENMESH_TOKEN (from `greenmesh user register`)",
+    )?;
+    let energy = EnergyReport::load(&config)?;
+    let key = identity::node_key(&config.data_dir, &config.peer_id)?;
+    let gpu = if config.gpu {
+        super::gpu::Gpu::open()?
+    } else {
+        None
+    };
+    match &gpu {
+        Some(g) => {
+            info!(adapter = %g.info.name, backend = %g.info.backend, "GPU available to kernels")
+        }
+        None => info!("no GPU: kernels run on the CPU"),
+    }
+    let sandbox = Sandbox::new((config.memory_mb as usize) << 20, gpu)?;
+    let (catalog, problems) = catalog::scan(&sandbox, &config.kernel_dir);
+    for p in &problems {
+        warn!("kernel not installed: {p}");
+    }
+    let journal = Journal::open(&config.data_dir)?;
+    let mut coordinator = NodeClient::new(
+        Client::new(&config.coordinator, &config.client_options())?,
+        &token,
+        key.clone(),
+    );
+    let offered = wait_for_broker_key(&coordinator).await?;
+    let broker = identity::broker_key(
+        &config.data_dir,
+        config.broker_public_key.as_deref(),
+        &offered,
+    )?;
+    let gpu_name = sandbox.gpu().map(|g| g.info.advertised());
+    let node_id = register(
+        &coordinator,
+        &config,
+        &energy.json(&config, now_ms()),
+        &key,
+        &catalog,
+        gpu_name.as_deref(),
+    )
+    .await?;
+    coordinator.set_node_id(&node_id);
+    info!(
+        node = %node_id,
+        peer_id = %config.peer_id,
+        timezone = %config.timezone,
+        kernels = %catalog.kernels.keys().cloned().collect::<Vec<_>>().join(", "),
+        "registered with {}",
+        config.coordinator
+    );
+    let agent = Arc::new(Agent {
+        config,
+        key,
+        sandbox,
+        catalog: RwLock::new(catalog),
+        coordinator,
+        journal,
+        broker,
+        running: AtomicUsize::new(0),
+        modules: Mutex::new(HashMap::new()),
+        latency_ms: Mutex::new(None),
+        energy,
+        stops: Mutex::new(HashMap::new()),
+    });
+    agent.hand_back_interrupted().await;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (jobs_tx, jobs_rx) = mpsc::unbounded_channel::<Job>();
+    let jobs_rx = Arc::new(tokio::sync::Mutex::new(jobs_rx));
+
+    let background = vec![
+        tokio::spawn(agent.clone().heartbeats(stop_rx.clone())),
+        tokio::spawn(agent.clone().rescans(stop_rx.clone())),
+        tokio::spawn(agent.clone().report_pending(stop_rx.clone())),
+    ];
+    let mut workers = Vec::new();
+    for _ in 0..agent.config.max_concurrent {
+        workers.push(tokio::spawn(
+            agent.clone().work(jobs_rx.clone(), stop_rx.clone()),
+        ));
+    }
+    agent.clone().poll(jobs_tx, stop_rx.clone()).await;
+
+    info!("stopping: finishing running tasks, handing back unstarted leases");
+    for w in workers {
+        let _ = w.await;
+    }
+    let mut rx = jobs_rx.lock().await;
+    while let Ok(job) = rx.try_recv() {
+        agent
+            .refuse(
+                &job.lease,
+                "the node is shutting down; lease handed back unstarted",
+            )
+            .await;
+    }
+    agent.report_all().await;
+    for b in background {
+        b.abort();
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// The broker's public key, retrying until the coordinator answers.
+async fn wait_for_broker_key(c: &NodeClient) -> anyhow::Result<String> {
+    let mut delay = Duration::from_millis(200);
+    let mut waited = Duration::ZERO;
+    loop {
+        match c.public("GET", "/api/v1/keys/broker").await {
+            Ok((200, v)) => {
+                return v["public_key"]
+                    .as_str()
+                    .map(str::to_string)
+                    .context("the coordinator's /keys/broker has no public_key")
+            }
+            Ok((status, v)) => anyhow::bail!("GET /api/v1/keys/broker: {status} {v}"),
+            Err(e) if waited < Duration::from_secs(60) => {
+                if waited.is_zero() {
+                    warn!("coordinator not reachable yet ({e:#}); retrying");
+                }
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("the coordinator did not answer for 60 s"))
+            }
+        }
+        tokio::time::sleep(delay).await;
+        waited += delay;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Registers (or updates) the node with what its catalog offers.
+async fn register(
+    c: &NodeClient,
+    config: &ProviderConfig,
+    energy: &Value,
+    key: &KeyPair,
+    catalog: &Catalog,
+    gpu: Option<&str>,
+) -> anyhow::Result<String> {
+    // Every installed kernel is offered; the allow-list (sent beside them)
+    // says which anyone may lease, and owner-signed grants open the rest
+    // to named users (docs/governance.md).
+    let mut capabilities: Vec<Value> = catalog
+        .kernels
+        .values()
+        .map(|k| {
+            json!({
+                "name": k.name, "price": config.price(&k.name),
+                "input_types": k.input_types, "output_types": k.output_types,
+                "max_input_bytes": config.max_input_bytes,
+            })
+        })
+        .collect();
+    if config.wasm_execution {
+        capabilities.push(json!({
+            "name": WASM_EXECUTION, "price": config.price(WASM_EXECUTION),
+            "input_types": ["*/*"], "output_types": ["*/*"],
+            "max_input_bytes": config.max_input_bytes,
+        }));
+    }
+    let body = json!({
+        "name": config.name,
+        "region": config.location,
+        "public_key": identity::public_hex(key),
+        "capabilities": capabilities,
+        "capacity": { "cpu_cores": config.cpu_cores, "memory_mb": config.memory_mb, "gpu": gpu },
+        "energy": energy,
+        "allowed_tasks": config.allowed_tasks,
+    });
+    let (status, v) = c.as_owner("POST", "/api/v1/nodes", &body).await?;
+    anyhow::ensure!(
+        status == 200 || status == 201,
+        "registering the node: {status}: {}",
+        greenmesh_client::error_message(&v)
+    );
+    v["id"]
+        .as_str()
+        .map(str::to_string)
+        .context("registration answered without a node id")
+}
+
+impl Agent {
+    fn kernel_names(&self) -> Vec<String> {
+        self.catalog
+            .read()
+            .expect("catalog lock")
+            .kernels
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn can_run(&self, capability: &str) -> bool {
+        (capability == WASM_EXECUTION && self.config.wasm_execution)
+            || self
+                .catalog
+                .read()
+                .expect("catalog lock")
+                .kernels
+                .contains_key(capability)
+    }
+
+    /// Leases a previous process left mid-run go back to the coordinator.
+    async fn hand_back_interrupted(&self) {
+        for (lease_id, task_id) in self.journal.interrupted().unwrap_or_default() {
+            let reason = "the node restarted while running it";
+            self.refuse_id(&lease_id, reason).await;
+            let _ = self.journal.set(&lease_id, &task_id, State::Closed, reason);
+        }
+    }
+
+    async fn heartbeats(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let every = Duration::from_millis(self.config.heartbeat_interval_ms.max(100));
+        loop {
+            let running = self.running.load(Ordering::Relaxed);
+            let body = json!({
+                "load": running as f64 / self.config.max_concurrent as f64,
+                "running_tasks": running,
+                "energy": self.energy.json(&self.config, now_ms()),
+                "latency_ms": *self.latency_ms.lock().expect("latency lock"),
+            });
+            let path = format!("/api/v1/nodes/{}/heartbeat", self.coordinator.node_id());
+            let sent = Instant::now();
+            // A few quick retries ride out a blip; a coordinator that stays
+            // away is tried again at the next beat. Every try has the
+            // request timeout, so a stalled socket cannot hang the loop.
+            let how = Signed {
+                timeout: None,
+                retry: Retry::backoff(3),
+            };
+            let reply = self
+                .coordinator
+                .signed_with("PUT", &path, body.to_string().into_bytes(), how)
+                .await
+                .map(|r| (r.status, r.json()));
+            match reply {
+                Ok((200, v)) => {
+                    *self.latency_ms.lock().expect("latency lock") =
+                        Some(sent.elapsed().as_secs_f64() * 1e3);
+                    self.revoke(&v["revoked"]);
+                }
+                Ok((404, _)) | Ok((401, _)) => {
+                    warn!("the coordinator does not know this node; registering again");
+                    self.reregister().await;
+                }
+                Ok((status, v)) => warn!("heartbeat: {status} {v}"),
+                Err(e) => warn!("heartbeat failed: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn reregister(&self) {
+        let catalog = self.catalog.read().expect("catalog lock").clone();
+        let gpu = self.sandbox.gpu().map(|g| g.info.advertised());
+        match register(
+            &self.coordinator,
+            &self.config,
+            &self.energy.json(&self.config, now_ms()),
+            &self.key,
+            &catalog,
+            gpu.as_deref(),
+        )
+        .await
+        {
+            Ok(_) => info!(kernels = %self.kernel_names().join(", "), "offers updated"),
+            Err(e) => warn!("re-registration failed: {e:#}"),
+        }
+    }
+
+    async fn rescans(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let every = Duration::from_millis(self.config.rescan_interval_ms.max(100));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            let current = catalog::fingerprint(&self.config.kernel_dir);
+            if current == self.catalog.read().expect("catalog lock").fingerprint {
+                continue;
+            }
+            let this = self.clone();
+            let scanned = tokio::task::spawn_blocking(move || {
+                catalog::scan(&this.sandbox, &this.config.kernel_dir)
+            })
+            .await;
+            let Ok((catalog, problems)) = scanned else {
+                continue;
+            };
+            for p in &problems {
+                warn!("kernel not installed: {p}");
+            }
+            let before = self.kernel_names();
+            *self.catalog.write().expect("catalog lock") = catalog;
+            let after = self.kernel_names();
+            if before != after {
+                info!(before = %before.join(", "), after = %after.join(", "), "kernel folder changed");
+                self.reregister().await;
+            }
+        }
+    }
+
+    async fn poll(
+        self: Arc<Self>,
+        jobs: mpsc::UnboundedSender<Job>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let path = format!(
+            "/api/v1/nodes/{}/leases?wait={}",
+            self.coordinator.node_id(),
+            self.config.poll_wait_sec
+        );
+        // The coordinator holds a long-poll up to `wait` seconds: it gets
+        // that much more than the request timeout.
+        let how = Signed {
+            timeout: Some(
+                Duration::from_millis(self.config.request_timeout_ms)
+                    + Duration::from_secs(self.config.poll_wait_sec),
+            ),
+            retry: Retry::NONE,
+        };
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let reply = tokio::select! {
+                r = self.coordinator.signed_with("GET", &path, Vec::new(), how) => r.map(|r| (r.status, r.json())),
+                _ = stop.changed() => return,
+            };
+            match reply {
+                Ok((200, v)) => {
+                    backoff = Duration::from_millis(200);
+                    self.revoke(&v["revoked"]);
+                    for item in v["leases"].as_array().into_iter().flatten() {
+                        match serde_json::from_value::<Lease>(item["lease"].clone()) {
+                            Ok(lease) => {
+                                let input = item["input"].as_str().unwrap_or_default().to_string();
+                                info!(lease = %lease.lease_id, task = %lease.task_id, capability = %lease.capability, "lease received");
+                                let _ = jobs.send(Job { lease, input });
+                            }
+                            Err(e) => warn!("unreadable lease: {e}"),
+                        }
+                    }
+                    continue;
+                }
+                Ok((status, v)) => warn!("lease poll: {status} {v}"),
+                Err(e) => warn!("lease poll failed: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn work(
+        self: Arc<Self>,
+        jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let job = {
+                let mut rx = jobs.lock().await;
+                tokio::select! {
+                    j = rx.recv() => j,
+                    _ = stop.changed() => None,
+                }
+            };
+            let Some(job) = job else { return };
+            if *stop.borrow() {
+                self.refuse(
+                    &job.lease,
+                    "the node is shutting down; lease handed back unstarted",
+                )
+                .await;
+                continue;
+            }
+            self.running.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self.clone().process(job).await {
+                error!("lease failed on this node: {e:#}");
+            }
+            self.running.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Applies the coordinator's revocations (checked against the pinned
+    /// broker key and this node's id): a running lease stops at its next
+    /// epoch tick, a queued one will not start.
+    fn revoke(&self, revoked: &Value) {
+        let node_id = self.coordinator.node_id();
+        let mut stops = self.stops.lock().expect("stops lock");
+        stops.retain(|_, s| s.reason.is_none() || s.since.elapsed() < FORGET_STOPS_AFTER);
+        for item in revoked.as_array().into_iter().flatten() {
+            let Ok(r) = serde_json::from_value::<Revocation>(item.clone()) else {
+                warn!("unreadable revocation: {item}");
+                continue;
+            };
+            if r.node_id != node_id || r.verify(&self.broker).is_err() {
+                warn!(lease = %r.lease_id, "revocation not signed by the broker for this node; ignored");
+                continue;
+            }
+            let switch = stops
+                .entry(r.lease_id.clone())
+                .or_insert_with(|| StopSwitch {
+                    flag: Arc::new(AtomicBool::new(false)),
+                    reason: None,
+                    since: Instant::now(),
+                });
+            if switch.reason.is_none() {
+                warn!(lease = %r.lease_id, task = %r.task_id, "lease {} by the coordinator: {}; stopping", r.status, r.reason);
+                switch.reason = Some(format!("lease {}: {}", r.status, r.reason));
+                switch.flag.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The stop switch of `lease_id` (new, or set by an earlier revocation).
+    fn stop_switch(&self, lease_id: &str) -> Arc<AtomicBool> {
+        let mut stops = self.stops.lock().expect("stops lock");
+        stops
+            .entry(lease_id.to_string())
+            .or_insert_with(|| StopSwitch {
+                flag: Arc::new(AtomicBool::new(false)),
+                reason: None,
+                since: Instant::now(),
+            })
+            .flag
+            .clone()
+    }
+
+    /// Why `lease_id` was stopped, dropping its switch.
+    fn take_stop(&self, lease_id: &str) -> Option<String> {
+        self.stops
+            .lock()
+            .expect("stops lock")
+            .remove(lease_id)
+            .and_then(|s| s.reason)
+    }
+
+    async fn refuse(&self, lease: &Lease, reason: &str) {
+        warn!(lease = %lease.lease_id, task = %lease.task_id, "refused: {reason}");
+        self.refuse_id(&lease.lease_id, reason).await;
+    }
+
+    async fn refuse_id(&self, lease_id: &str, reason: &str) {
+        let body = json!({ "reason": reason }).to_string().into_bytes();
+        match self
+            .coordinator
+            .signed("POST", &format!("/api/v1/leases/{lease_id}/refuse"), body)
+            .await
+        {
+            Ok((200, _)) => {}
+            Ok((status, v)) => warn!(lease = %lease_id, "refusal not recorded: {status} {v}"),
+            Err(e) => warn!(lease = %lease_id, "refusal not sent: {e:#}"),
+        }
+    }
+
+    /// The owner's registered public key, from the coordinator.
+    async fn owner_key(&self) -> Option<PublicKey> {
+        match self
+            .coordinator
+            .as_owner("GET", "/api/v1/users/me", &serde_json::Value::Null)
+            .await
+        {
+            Ok((200, me)) => me["public_key"]
+                .as_str()
+                .and_then(|k| greenmesh_protocol::public_key(k).ok()),
+            Ok((status, v)) => {
+                warn!("could not read the owner's key: {status} {v}");
+                None
+            }
+            Err(e) => {
+                warn!("could not read the owner's key: {e:#}");
+                None
+            }
+        }
+    }
+
+    /// One lease: check, run, sign, report.
+    async fn process(self: Arc<Self>, job: Job) -> anyhow::Result<()> {
+        let lease = job.lease;
+        if !self.journal.claim(&lease.lease_id, &lease.task_id)? {
+            info!(lease = %lease.lease_id, "already handled by this node; ignored");
+            return Ok(());
+        }
+        let node_id = self.coordinator.node_id().to_string();
+        // A grant is checked against the owner's current key, asked for
+        // only when a lease relies on one.
+        let owner = match &lease.grant {
+            Some(_) if !self.config.allows(&lease.capability) => self.owner_key().await,
+            _ => None,
+        };
+        if let Err(reason) = lease_check::check(
+            &lease,
+            &job.input,
+            &lease_check::Trust {
+                broker: &self.broker,
+                owner: owner.as_ref(),
+            },
+            &node_id,
+            &self.config,
+            &|c| self.can_run(c),
+            now_ms(),
+        ) {
+            self.refuse(&lease, &reason).await;
+            self.journal
+                .set(&lease.lease_id, &lease.task_id, State::Closed, &reason)?;
+            return Ok(());
+        }
+        let stop = self.stop_switch(&lease.lease_id);
+        let started = Instant::now();
+        let prepared = if stop.load(Ordering::Relaxed) {
+            Err(RunError::Stopped.to_string())
+        } else {
+            self.prepare(&lease, &job.input).await
+        };
+        let (kernel_sha, outcome) = match prepared {
+            Ok(_) if stop.load(Ordering::Relaxed) => {
+                (String::new(), Err(RunError::Stopped.to_string()))
+            }
+            Ok((prepared, kernel_sha, media_type, bytes, params)) => {
+                let input_len = bytes.len();
+                info!(lease = %lease.lease_id, capability = %lease.capability, "running on {input_len} bytes of {media_type}");
+                let limits = RunLimits {
+                    timeout: Duration::from_millis(
+                        lease.timeout_ms.min(self.config.max_task_duration_ms),
+                    ),
+                    max_memory_bytes: (lease.max_memory_mb.min(self.config.memory_mb) as usize)
+                        << 20,
+                    fuel: lease.fuel,
+                    max_output_bytes: self.config.max_output_bytes,
+                    max_gpu_dispatches: self.config.gpu_max_dispatches,
+                    deterministic: lease.deterministic || self.config.deterministic,
+                    seed: seed_of(&lease.nonce),
+                    stop: Some(stop.clone()),
+                };
+                let this = self.clone();
+                let report = tokio::task::spawn_blocking(move || {
+                    this.sandbox
+                        .run(&prepared, &media_type, &bytes, &params, &limits)
+                })
+                .await?;
+                if !report.log.is_empty() {
+                    info!(lease = %lease.lease_id, "kernel output: {}", report.log.trim_end());
+                }
+                let peak = report.peak_memory_bytes;
+                let outcome = report
+                    .outcome
+                    .map_err(|e| match stderr_summary(&report.log) {
+                        s if s.is_empty() => e.to_string(),
+                        s => format!("{e} (kernel stderr: {s})"),
+                    });
+                (kernel_sha, outcome.map(|o| (o, peak)))
+            }
+            Err(reason) => (String::new(), Err(reason)),
+        };
+        let duration = started.elapsed();
+        let stopped_because = self.take_stop(&lease.lease_id);
+        let (status, output, peak, error) = match (outcome, stopped_because) {
+            // Revoked: whatever the run got to, it is reported as stopped.
+            (_, Some(why)) => (
+                ReceiptStatus::Stopped,
+                String::new(),
+                0,
+                Some(format!("stopped: {why}")),
+            ),
+            (Ok((out, peak)), None) => (
+                ReceiptStatus::Succeeded,
+                task_io::output_text(&out.media_type, &out.bytes),
+                peak,
+                None,
+            ),
+            (Err(reason), None) => (ReceiptStatus::Failed, String::new(), 0, Some(reason)),
+        };
+        let mut receipt = Receipt {
+            lease_id: lease.lease_id.clone(),
+            task_id: lease.task_id.clone(),
+            node_id,
+            nonce: lease.nonce.clone(),
+            status,
+            kernel_sha256: kernel_sha,
+            input_sha256: lease.input_sha256.clone(),
+            output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
+            duration_ms: duration.as_millis() as u64,
+            peak_memory_bytes: peak,
+            energy_wh: self.config.device_power_watts * duration.as_secs_f64() / 3600.0,
+            error,
+            signature: String::new(),
+        };
+        receipt.sign(&self.key.sk);
+        match (&receipt.status, &receipt.error) {
+            (ReceiptStatus::Succeeded, _) => {
+                info!(lease = %lease.lease_id, ms = receipt.duration_ms, wh = receipt.energy_wh, "succeeded")
+            }
+            (ReceiptStatus::Stopped, e) => {
+                warn!(lease = %lease.lease_id, ms = receipt.duration_ms, wh = receipt.energy_wh, "{}", e.as_deref().unwrap_or("stopped"))
+            }
+            (_, e) => {
+                warn!(lease = %lease.lease_id, ms = receipt.duration_ms, "failed: {}", e.as_deref().unwrap_or(""))
+            }
+        }
+        let body = json!({ "receipt": receipt, "output": output }).to_string();
+        self.journal.finish(&lease.lease_id, &body)?;
+        self.report(&lease.lease_id, &lease.task_id, &body).await;
+        Ok(())
+    }
+
+    /// Resolves the kernel and the input bytes; an error fails the task
+    /// with that reason.
+    async fn prepare(
+        &self,
+        lease: &Lease,
+        input_text: &str,
+    ) -> Result<(Prepared, String, String, Vec<u8>, String), String> {
+        let input = task_io::parse(input_text).map_err(|e| format!("invalid input: {e}"))?;
+        let (prepared, sha, default_type) = if lease.capability == WASM_EXECUTION {
+            let module = input
+                .wasm_module
+                .as_deref()
+                .ok_or("invalid input: wasm_execution needs wasm_module")?;
+            let (prepared, sha) = self.admit_module(module)?;
+            (prepared, sha, "application/octet-stream".to_string())
+        } else {
+            let catalog = self.catalog.read().expect("catalog lock");
+            let k = catalog
+                .kernels
+                .get(&lease.capability)
+                .ok_or_else(|| format!("no {} kernel installed", lease.capability))?;
+            let default_type = k
+                .input_types
+                .first()
+                .filter(|t| *t != "*/*")
+                .cloned()
+                .unwrap_or_else(|| "application/octet-stream".into());
+            (k.prepared.clone(), k.sha256.clone(), default_type)
+        };
+        let bytes = match input.data {
+            Data::Inline(b) => b,
+            Data::Blob(hex) => self.fetch_blob(&hex).await?,
+        };
+        let media_type = input.media_type.unwrap_or(default_type);
+        Ok((prepared, sha, media_type, bytes, input.params))
+    }
+
+    fn admit_module(&self, module: &[u8]) -> Result<(Prepared, String), String> {
+        let sha = greenmesh_protocol::sha256_hex(module);
+        if let Some(p) = self.modules.lock().expect("modules lock").get(&sha) {
+            return Ok((p.clone(), sha));
+        }
+        let (prepared, sha) =
+            catalog::admit(&self.sandbox, module).map_err(|e| format!("wasm_module {e:#}"))?;
+        let mut cache = self.modules.lock().expect("modules lock");
+        if cache.len() >= MODULE_CACHE {
+            cache.clear();
+        }
+        cache.insert(sha.clone(), prepared.clone());
+        Ok((prepared, sha))
+    }
+
+    async fn fetch_blob(&self, hex: &str) -> Result<Vec<u8>, String> {
+        let reply = self
+            .coordinator
+            .signed_with(
+                "GET",
+                &format!("/api/v1/blobs/{hex}"),
+                Vec::new(),
+                Signed::default(),
+            )
+            .await
+            .map_err(|e| format!("fetching blob {hex}: {e}"))?;
+        let (status, bytes) = (reply.status, reply.body);
+        if status != 200 {
+            return Err(format!("fetching blob {hex}: {status}"));
+        }
+        if greenmesh_protocol::sha256_hex(&bytes) != hex {
+            return Err(format!("blob {hex} does not match its hash"));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Posts a result; the journal records whether it stuck.
+    async fn report(&self, lease_id: &str, task_id: &str, body: &str) {
+        let path = format!("/api/v1/leases/{lease_id}/result");
+        // The coordinator records a receipt once (a copy gets 409), so a
+        // retry after a lost answer is safe.
+        let how = Signed {
+            timeout: None,
+            retry: Retry::backoff(4),
+        };
+        let reply = self
+            .coordinator
+            .signed_with("POST", &path, body.as_bytes().to_vec(), how)
+            .await
+            .map(|r| (r.status, r.json()));
+        let (state, note) = match reply {
+            Ok((200, _)) => (State::Reported, "accepted".to_string()),
+            Ok((409, _)) => (
+                State::Reported,
+                "the coordinator already had a receipt".to_string(),
+            ),
+            Ok((410, v)) => (
+                State::Closed,
+                format!(
+                    "lease ended before the receipt: {}",
+                    greenmesh_client::error_message(&v)
+                ),
+            ),
+            Ok((400, v)) => (
+                State::Closed,
+                format!(
+                    "receipt refused: {}",
+                    greenmesh_client::error_message(&v)
+                ),
+            ),
+            Ok((status, v)) => {
+                warn!(lease = %lease_id, "result not accepted yet ({status} {v}); will retry");
+                return;
+            }
+            Err(e) => {
+                warn!(lease = %lease_id, "coordinator unreachable ({e}); will retry");
+                return;
+            }
+        };
+        match state {
+            State::Reported => info!(lease = %lease_id, "receipt {note}"),
+            _ => warn!(lease = %lease_id, "{note}"),
+        }
+        if let Err(e) = self.journal.set(lease_id, task_id, state, &note) {
+            error!("journal: {e:#}");
+        }
+    }
+
+    async fn report_all(&self) {
+        for p in self.journal.pending().unwrap_or_default() {
+            let task_id = serde_json::from_str::<Value>(&p.body)
+                .ok()
+                .and_then(|v| v["receipt"]["task_id"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            self.report(&p.lease_id, &task_id, &p.body).await;
+        }
+    }
+
+    async fn report_pending(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            self.report_all().await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// The deterministic-mode seed for a lease.
+fn seed_of(nonce: &str) -> [u8; 32] {
+    let hex = greenmesh_protocol::sha256_hex(nonce.as_bytes());
+    let mut seed = [0u8; 32];
+    for (i, b) in seed.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    seed
+}
+
+/// What a failing kernel wrote, on one line and capped: a Rust panic's
+/// location and message, without the backtrace hint.
+fn stderr_summary(log: &str) -> String {
+    let text = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect::<Vec<_>>()
+        .join(" / ");
+    match text.char_indices().nth(500) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}

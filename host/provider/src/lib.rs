@@ -1,0 +1,31 @@
+//! `greenmesh provide`: the provider node.
+//!
+//! - [`config`]: settings from a file, seed 001's `MESH_*` variables and flags.
+//! - [`energy`]: the energy state reported, optionally replayed from a
+//!   carbon-intensity trace with a 24 h forecast.
+//! - [`identity`]: the node key and the pinned broker key.
+//! - [`catalog`]: the kernels in the kernel folder; [`admission`]: which
+//!   components may run at all.
+//! - [`executor`]: the sandbox (limits from the lease, deterministic mode);
+//!   [`gpu`]: `greenmesh:gpu/compute` on wgpu.
+//! - [`lease_check`]: what a lease must satisfy before it runs.
+//! - [`task_io`]: task inputs to kernel bytes and back.
+//! - [`journal`]: run-once bookkeeping across restarts.
+//! - `agent`: the loops (register, heartbeat, rescan, long-poll, run,
+//!   report), talking to the coordinator through `greenmesh_client`'s
+//!   [`NodeClient`](greenmesh_client::NodeClient).
+
+mod admission;
+mod agent;
+pub mod catalog;
+mod config;
+mod energy;
+pub mod executor;
+pub mod gpu;
+mod identity;
+mod journal;
+mod lease_check;
+mod task_io;
+
+pub use agent::run;
+pub use config::{Overrides, ProviderConfig};

@@ -1,0 +1,21 @@
+//! The host's single `bindgen!`: Spin capability interfaces from `wit/`.
+//!
+//! WASI and `wasi:http` come from wasmtime-wasi(-http); this module binds
+//! only what greenmesh implements itself (the `greenmesh:platform/capabilities`
+//! world). Resource types map to the host structs that back them.
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "greenmesh:platform/capabilities",
+        with: {
+            "fermyon:spin/sqlite.connection": crate::capability::sqlite::Connection,
+            "spin:sqlite/sqlite.connection": crate::capability::sqlite::Connection,
+            "fermyon:spin/key-value.store": crate::capability::key_value::StoreHandle,
+        },
+    });
+}
+
+pub use generated::fermyon::spin::{key_value, sqlite, variables};
+/// `spin:sqlite/sqlite@3.0.0` (`spin_sdk::sqlite3`).
+pub use generated::spin::sqlite::sqlite as sqlite3;
