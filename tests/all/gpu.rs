@@ -6,11 +6,11 @@
 //! Without an adapter these tests fail when `CI` is set and are reported
 //! skipped otherwise (`greenmesh_tests::skip`, counted by `.ci/run`).
 
+use greenmesh_kernel::gpu::bytes_f32;
+use greenmesh_kernel::Kernel;
 use greenmesh_provider::catalog;
 use greenmesh_provider::executor::{RunLimits, Sandbox};
 use greenmesh_provider::gpu::Gpu;
-use greenmesh_kernel::gpu::bytes_f32;
-use greenmesh_kernel::Kernel;
 use greenmesh_tests::guest;
 use greenmesh_tests::provider::kernel;
 use std::sync::Arc;

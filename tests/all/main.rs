@@ -20,5 +20,6 @@ mod provider;
 mod routes;
 mod simulate;
 mod sqlite;
+mod transport;
 mod ui;
 mod variables;

@@ -236,10 +236,12 @@ pub fn skip(why: &str) {
     }
 }
 
+pub mod ingress;
 pub mod net;
 pub mod node;
 pub mod process;
 pub mod provider;
+pub mod tls;
 
 /// One HTTP/1.1 request to `addr`.
 pub async fn send(

@@ -39,6 +39,8 @@ pub struct ProviderSpec {
     pub env: Vec<(String, String)>,
     /// Extra lines for the settings file.
     pub settings: String,
+    /// The coordinator URL given to `--url` (default `http://{addr}`).
+    pub url: Option<String>,
 }
 
 impl ProviderSpec {
@@ -50,11 +52,18 @@ impl ProviderSpec {
             data_dir: data_dir.to_path_buf(),
             env: Vec::new(),
             settings: String::new(),
+            url: None,
         }
     }
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    /// Joins through `url` (an https:// or prefixed URL) instead.
+    pub fn url(mut self, url: &str) -> Self {
+        self.url = Some(url.to_string());
         self
     }
 
@@ -90,7 +99,10 @@ impl ProviderSpec {
             .arg(&settings)
             .args([
                 "--url",
-                &format!("http://{}", self.addr),
+                &self
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", self.addr)),
                 "--token",
                 &self.token,
             ])

@@ -1,8 +1,8 @@
 //! A coordinator served in-process for benchmarks, with a user and helpers
 //! to register nodes and sign node requests.
 
-use greenmesh_host::app::LoadOptions;
 use greenmesh_client::{node::signed_request, Client, ClientOptions};
+use greenmesh_host::app::LoadOptions;
 use greenmesh_protocol::ed25519_compact::KeyPair;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -103,7 +103,12 @@ impl Coordinator {
         let base = format!("http://{}", running.addr);
         let client = Client::new(&base, &ClientOptions::default())?;
         let user = client
-            .call("POST", "/api/v1/users", None, Some(&json!({ "name": "bench" })))
+            .call(
+                "POST",
+                "/api/v1/users",
+                None,
+                Some(&json!({ "name": "bench" })),
+            )
             .await?;
         let auth = format!("Bearer {}", user["token"].as_str().unwrap_or_default());
         Ok(Self {

@@ -5,10 +5,10 @@
 //! keep-alive HTTP/1.1 load generator on loopback, and measures the cost of
 //! instantiating a fresh pooled instance (what every request pays).
 
+use bytes::Bytes;
 use greenmesh_host::app::{App, LoadOptions};
 use greenmesh_host::engine::{self, EngineSettings};
 use greenmesh_host::state::InstanceState;
-use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -9,9 +9,9 @@
 //! that asks for bit-identical reruns gets). Outputs are compared byte for
 //! byte.
 
+use greenmesh_kernel::{Kernel, Payload};
 use greenmesh_provider::catalog;
 use greenmesh_provider::executor::{RunLimits, Sandbox};
-use greenmesh_kernel::{Kernel, Payload};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -186,7 +186,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| Tls { cert, key }),
             };
             let running = greenmesh_host::start(config, shutdown_signal()).await?;
-            println!("greenmesh: serving on {}://{}", running.scheme, running.addr);
+            println!(
+                "greenmesh: serving on {}://{}",
+                running.scheme, running.addr
+            );
             running.task.await?
         }
         Command::Provide {

@@ -283,9 +283,8 @@ impl RequestBuilder<'_> {
     /// Sends it (again on each retry); only transport failures are errors.
     pub async fn send(self) -> Result<Reply, Error> {
         let url = format!("{}{}", self.client.base, self.path);
-        let method = http::Method::from_bytes(self.method.as_bytes()).map_err(|_| {
-            Error::Build(format!("{:?} is not an HTTP method", self.method))
-        })?;
+        let method = http::Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| Error::Build(format!("{:?} is not an HTTP method", self.method)))?;
         self.retry
             .run(|| async {
                 let mut req = self.client.http.request(method.clone(), &url);
@@ -346,4 +345,69 @@ pub fn install_crypto_provider() {
         // Err only when another provider is already installed: keep it.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_must_be_http_or_https_with_a_host_and_no_query() {
+        let o = ClientOptions::default();
+        for bad in [
+            "ftp://host",
+            "127.0.0.1:3000",
+            "https://",
+            "http://h/x?y=1",
+            "",
+        ] {
+            assert!(
+                matches!(Client::new(bad, &o), Err(Error::BadUrl { .. })),
+                "{bad}"
+            );
+        }
+        let c = Client::new("https://mesh.example.org/mesh/", &o).unwrap();
+        assert_eq!(
+            c.base_url(),
+            "https://mesh.example.org/mesh",
+            "prefix kept, slash trimmed"
+        );
+    }
+
+    #[test]
+    fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("greenmesh-client-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [dir.join("missing.pem"), empty] {
+            let o = ClientOptions {
+                ca_cert: Some(path.clone()),
+                ..ClientOptions::default()
+            };
+            match Client::new("https://localhost", &o) {
+                Err(Error::CaCert { path: p, .. }) => assert_eq!(p, path),
+                other => panic!("{path:?}: {other:?}"),
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn api_errors_carry_the_coordinator_s_message_and_field() {
+        let reply = Reply {
+            status: 400,
+            headers: Default::default(),
+            body: Bytes::from(
+                r#"{"error":{"message":"max_price must be positive","field":"max_price"}}"#,
+            ),
+        };
+        match reply.into_result() {
+            Err(Error::Api { status, message }) => {
+                assert_eq!(status, 400);
+                assert_eq!(message, "max_price must be positive (field max_price)");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -77,7 +77,9 @@ impl NodeClient {
         path: &str,
         body: Vec<u8>,
     ) -> Result<(u16, Value), Error> {
-        let reply = self.signed_with(method, path, body, Signed::default()).await?;
+        let reply = self
+            .signed_with(method, path, body, Signed::default())
+            .await?;
         Ok((reply.status, reply.json()))
     }
 

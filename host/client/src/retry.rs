@@ -132,7 +132,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!((out.status, calls.load(std::sync::atomic::Ordering::SeqCst)), (200, 3));
+        assert_eq!(
+            (out.status, calls.load(std::sync::atomic::Ordering::SeqCst)),
+            (200, 3)
+        );
 
         calls.store(0, std::sync::atomic::Ordering::SeqCst);
         let out = retry
@@ -142,7 +145,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!((out.status, calls.load(std::sync::atomic::Ordering::SeqCst)), (409, 1));
+        assert_eq!(
+            (out.status, calls.load(std::sync::atomic::Ordering::SeqCst)),
+            (409, 1)
+        );
 
         calls.store(0, std::sync::atomic::Ordering::SeqCst);
         let out = retry
@@ -152,6 +158,9 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!((out.status, calls.load(std::sync::atomic::Ordering::SeqCst)), (503, 4));
+        assert_eq!(
+            (out.status, calls.load(std::sync::atomic::Ordering::SeqCst)),
+            (503, 4)
+        );
     }
 }

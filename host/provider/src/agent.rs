@@ -799,10 +799,7 @@ impl Agent {
             ),
             Ok((400, v)) => (
                 State::Closed,
-                format!(
-                    "receipt refused: {}",
-                    greenmesh_client::error_message(&v)
-                ),
+                format!("receipt refused: {}", greenmesh_client::error_message(&v)),
             ),
             Ok((status, v)) => {
                 warn!(lease = %lease_id, "result not accepted yet ({status} {v}); will retry");

@@ -3,8 +3,8 @@
 //! (`carbon_trace`) with the trace's next 24 hours as a forecast.
 
 use super::config::ProviderConfig;
-use greenmesh_carbon::{forecast, ForecastPoint, Trace};
 use anyhow::Context;
+use greenmesh_carbon::{forecast, ForecastPoint, Trace};
 use serde_json::Value;
 
 /// How far ahead a trace-driven node forecasts.

@@ -17,8 +17,8 @@
 pub mod replay;
 pub mod report;
 
-use greenmesh_carbon::{oracle, Trace};
 use anyhow::{bail, Context};
+use greenmesh_carbon::{oracle, Trace};
 use replay::{Foresight, Setup};
 use std::path::PathBuf;
 

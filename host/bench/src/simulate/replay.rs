@@ -8,9 +8,9 @@
 
 use super::report::{JobOutcome, Run};
 use crate::harness::{BenchNode, Coordinator};
+use anyhow::{bail, Context};
 use greenmesh_carbon::{forecast, Trace};
 use greenmesh_host::clock::VirtualClock;
-use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -155,7 +155,10 @@ async fn drive(
                 )
                 .await
                 .with_context(|| {
-                    format!("heartbeat at {}", greenmesh_carbon::civil::format_rfc3339(t))
+                    format!(
+                        "heartbeat at {}",
+                        greenmesh_carbon::civil::format_rfc3339(t)
+                    )
                 })?;
             for r in beat["revoked"].as_array().into_iter().flatten() {
                 revoked.push(r["lease_id"].as_str().unwrap_or_default().to_string());

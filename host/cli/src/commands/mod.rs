@@ -208,7 +208,9 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
             print(&conn, &v, table::task);
         }
         TaskCommand::List => {
-            let v = client.call("GET", "/api/v1/tasks", Some(&token), None).await?;
+            let v = client
+                .call("GET", "/api/v1/tasks", Some(&token), None)
+                .await?;
             print(&conn, &v, table::tasks);
         }
         TaskCommand::Cancel { id } => {

@@ -214,10 +214,7 @@ async fn run_component(
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
-        let req = store
-            .data_mut()
-            .http()
-            .new_incoming_request(scheme, req)?;
+        let req = store.data_mut().http().new_incoming_request(scheme, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         Ok((req, out))
     })();
