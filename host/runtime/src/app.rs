@@ -4,12 +4,14 @@
 use crate::capability::{
     self, key_value, outbound_http, sqlite, variables, ComponentCapabilities, SharedResources,
 };
-use crate::compose::{self, DependencyName, Inherit};
-use crate::manifest::{self, schema, LoadedManifest};
+use crate::compose;
+use crate::manifest::{
+    self, schema, ComponentValues, DependencySpec, LoadedManifest, TriggerTarget,
+};
 use crate::runtime_config::{Location, RuntimeConfig};
 use crate::sandbox::Limits;
 use crate::state::InstanceState;
-use crate::trigger::http::router::{RoutePattern, Router};
+use crate::trigger::http::router::Router;
 use anyhow::{anyhow, Context};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,19 +45,12 @@ pub struct LoadedComponent {
     pub limits: Limits,
 }
 
-/// What a route dispatches to.
-#[derive(Debug, Clone)]
-pub enum RouteTarget {
-    Component(String),
-    Static(schema::StaticResponse),
-}
-
 /// A loaded app, ready to serve.
 pub struct App {
     pub name: String,
     pub engine: Engine,
     pub components: HashMap<String, LoadedComponent>,
-    pub router: Router<RouteTarget>,
+    pub router: Router<TriggerTarget>,
 }
 
 impl App {
@@ -85,7 +80,7 @@ impl App {
                     .with_context(|| format!("loading component `{id}`"))?;
             components.insert(id.clone(), component);
         }
-        let router = build_router(&loaded)?;
+        let router = build_router(&loaded);
         Ok(Self {
             name: loaded.manifest.application.name.clone(),
             engine: engine.clone(),
@@ -184,13 +179,14 @@ fn load_component(
         )
     })?;
 
-    let (bytes, denied) = if spec.dependencies.is_empty() {
+    let values: &ComponentValues = &loaded.components[id];
+    let (bytes, denied) = if values.dependencies.is_empty() {
         (bytes, Vec::new())
     } else {
-        let deps = spec
+        let deps = values
             .dependencies
             .iter()
-            .map(|(key, dep)| resolve_dependency(loaded, spec, key, dep))
+            .map(|dep| read_dependency(loaded, dep))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let composition = compose::compose(id, &bytes, deps)?;
         (composition.bytes, composition.denied)
@@ -208,21 +204,6 @@ fn load_component(
         .map_err(anyhow::Error::from)
         .context("the component must export wasi:http/incoming-handler@0.2.x")?;
 
-    let templates = spec
-        .variables
-        .iter()
-        .map(|(k, t)| {
-            Ok((
-                k.clone(),
-                variables::template::Template::parse(t).map_err(|e| anyhow!(e))?,
-            ))
-        })
-        .collect::<anyhow::Result<HashMap<_, _>>>()?;
-    let allowed_hosts = spec
-        .allowed_outbound_hosts
-        .iter()
-        .map(|h| outbound_http::AllowedHost::parse(h).map_err(|e| anyhow!(e)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let tool = loaded.greenmesh_tool(id);
     let limits = Limits {
         timeout: tool
@@ -242,8 +223,10 @@ fn load_component(
             component_id: id,
             sqlite_grants: spec.sqlite_databases.iter().cloned().collect(),
             key_value_grants: spec.key_value_stores.iter().cloned().collect(),
-            variables: variables::ComponentVariables { templates },
-            allowed_hosts: Arc::new(outbound_http::AllowedHosts(allowed_hosts)),
+            variables: variables::ComponentVariables {
+                templates: values.templates.clone(),
+            },
+            allowed_hosts: Arc::new(outbound_http::AllowedHosts(values.allowed_hosts.clone())),
             environment: spec
                 .environment
                 .iter()
@@ -255,49 +238,33 @@ fn load_component(
     })
 }
 
-fn resolve_dependency(
+/// Reads a dependency's file for composition.
+fn read_dependency(
     loaded: &LoadedManifest,
-    spec: &schema::Component,
-    key: &str,
-    dep: &schema::Dependency,
+    dep: &DependencySpec,
 ) -> anyhow::Result<compose::Dependency> {
-    let schema::Dependency::Table(t) = dep else {
-        unreachable!("version dependencies are refused by manifest::load");
-    };
-    let path = loaded.resolve(t.path.as_deref().unwrap_or(Path::new("")));
+    let path = loaded.resolve(&dep.path);
     let bytes = std::fs::read(&path)
-        .with_context(|| format!("reading dependency {key:?} from {}", path.display()))?;
-    let inherit = match &t.inherit_configuration {
-        Some(schema::InheritConfiguration::All(true)) => Inherit::All,
-        Some(schema::InheritConfiguration::All(false)) => Inherit::Only(Vec::new()),
-        Some(schema::InheritConfiguration::Some(list)) => Inherit::Only(list.clone()),
-        None if spec.dependencies_inherit_configuration => Inherit::All,
-        None => Inherit::Only(Vec::new()),
-    };
+        .with_context(|| format!("reading dependency {:?} from {}", dep.key, path.display()))?;
     Ok(compose::Dependency {
-        name: DependencyName::parse(key).map_err(|e| anyhow!(e))?,
-        key: key.to_string(),
+        name: dep.name.clone(),
+        key: dep.key.clone(),
         bytes,
-        export: t.export.clone(),
-        inherit,
+        export: dep.export.clone(),
+        inherit: dep.inherit.clone(),
     })
 }
 
-fn build_router(loaded: &LoadedManifest) -> anyhow::Result<Router<RouteTarget>> {
+fn build_router(loaded: &LoadedManifest) -> Router<TriggerTarget> {
     let mut router = Router::default();
-    for trigger in &loaded.http_triggers {
-        let schema::Route::Path(route) = &trigger.route else {
-            continue; // private routes are only reachable by self-requests
+    for trigger in &loaded.triggers {
+        // Private routes are only reachable by the app's own requests.
+        let Some(pattern) = &trigger.route else {
+            continue;
         };
-        let pattern = RoutePattern::parse(route).map_err(|e| anyhow!("{route}: {e}"))?;
-        let target = match (&trigger.component, &trigger.static_response) {
-            (Some(id), _) => RouteTarget::Component(id.clone()),
-            (None, Some(resp)) => RouteTarget::Static(resp.clone()),
-            (None, None) => unreachable!("checked by manifest::load"),
-        };
-        if let Some(old) = router.add(pattern, target) {
-            tracing::warn!(%route, replaced = ?old, "duplicate route: the later entry wins, as in Spin");
+        if let Some(old) = router.add(pattern.clone(), trigger.target.clone()) {
+            tracing::warn!(route = %pattern, replaced = ?old, "duplicate route: the later entry wins, as in Spin");
         }
     }
-    Ok(router)
+    router
 }

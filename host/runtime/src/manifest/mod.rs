@@ -1,20 +1,33 @@
-//! Reads and checks a Spin manifest v2 (`spin.toml`).
+//! Reads and checks a Spin manifest v2 (`spin.toml`) into typed values.
 //!
 //! Parsing ([`schema`]) rejects unknown keys; [`load`] then checks what serde
 //! cannot (references between tables, route and template syntax, features
 //! greenmesh does not serve) so every mistake surfaces at startup as one
-//! [`ManifestError`] naming the file and the key.
+//! [`ManifestError`] naming the file and the key. What it checked it keeps,
+//! parsed: routes ([`route::RoutePattern`]), variable templates
+//! ([`template::Template`]), outbound hosts ([`allowed_host::AllowedHost`])
+//! and dependency names ([`dependency::DependencyName`]), so the loader
+//! never parses the same strings again. This module imports nothing from
+//! the rest of the runtime: the trigger, the capabilities and the composer
+//! import these values from here.
 
+pub mod allowed_host;
+pub mod dependency;
 mod error;
+pub mod route;
 pub mod schema;
+pub mod template;
 
 pub use error::ManifestError;
 pub use schema::{GreenmeshTool, HttpTrigger, Manifest};
 
-use crate::capability::outbound_http::AllowedHost;
-use crate::capability::variables::template::{validate_name, Template};
-use crate::trigger::http::router::RoutePattern;
+use allowed_host::AllowedHost;
+use dependency::{DependencyName, Inherit, CAPABILITY_SETS};
+use indexmap::IndexMap;
+use route::RoutePattern;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use template::{validate_name, Template};
 
 /// A manifest that passed every check, with the paths needed to resolve it.
 #[derive(Debug)]
@@ -24,8 +37,53 @@ pub struct LoadedManifest {
     /// Directory relative paths in the manifest are resolved against.
     pub dir: PathBuf,
     pub manifest: Manifest,
-    /// `[[trigger.http]]` entries, parsed.
-    pub http_triggers: Vec<HttpTrigger>,
+    /// `[[trigger.http]]` entries, in order.
+    pub triggers: Vec<Trigger>,
+    /// What each component (by id, in manifest order) is granted, parsed.
+    pub components: IndexMap<String, ComponentValues>,
+}
+
+/// One checked `[[trigger.http]]` entry.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// Where it is served; `None` for `route = { private = true }`
+    /// (reachable only by the app's own requests).
+    pub route: Option<RoutePattern>,
+    pub target: TriggerTarget,
+}
+
+/// What answers a trigger's requests.
+#[derive(Debug, Clone)]
+pub enum TriggerTarget {
+    /// The component with this id (it exists).
+    Component(String),
+    /// A fixed response.
+    Static(schema::StaticResponse),
+}
+
+/// A component's parsed grants.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentValues {
+    /// `allowed_outbound_hosts`.
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// `variables`: component variable name → template over application
+    /// variables (every one declared).
+    pub templates: HashMap<String, Template>,
+    /// `dependencies`, in manifest order.
+    pub dependencies: Vec<DependencySpec>,
+}
+
+/// One `[component.<id>.dependencies]` entry (only local files are served).
+#[derive(Debug, Clone)]
+pub struct DependencySpec {
+    /// The key as written (for messages).
+    pub key: String,
+    pub name: DependencyName,
+    /// The file, relative to the manifest unless absolute.
+    pub path: PathBuf,
+    /// The dependency's export to use (default: the import's own name).
+    pub export: Option<String>,
+    pub inherit: Inherit,
 }
 
 impl LoadedManifest {
@@ -80,10 +138,12 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
         ));
     }
     check_variables(&manifest, &err)?;
+    let mut components = IndexMap::new();
     for (id, component) in &manifest.component {
-        check_component(&manifest, id, component, &err)?;
+        let values = check_component(&manifest, id, component, &err)?;
+        components.insert(id.clone(), values);
     }
-    let http_triggers = check_triggers(path, text, &manifest, &err)?;
+    let triggers = check_triggers(path, &manifest, &err)?;
 
     let dir = path
         .parent()
@@ -94,7 +154,8 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedManifest, ManifestError> {
         path: path.to_path_buf(),
         dir,
         manifest,
-        http_triggers,
+        triggers,
+        components,
     })
 }
 
@@ -146,7 +207,8 @@ fn check_component(
     id: &str,
     c: &schema::Component,
     err: &ErrFn,
-) -> Result<(), ManifestError> {
+) -> Result<ComponentValues, ManifestError> {
+    let mut values = ComponentValues::default();
     let key = |k: &str| format!("component.{id}.{k}");
     if !is_kebab_id(id) {
         return Err(err(
@@ -181,8 +243,10 @@ fn check_component(
         ));
     }
     for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
-        AllowedHost::parse(host)
-            .map_err(|m| err(format!("{}[{i}]", key("allowed_outbound_hosts")), m))?;
+        values.allowed_hosts.push(
+            AllowedHost::parse(host)
+                .map_err(|m| err(format!("{}[{i}]", key("allowed_outbound_hosts")), m))?,
+        );
     }
     for (field, labels) in [
         ("key_value_stores", &c.key_value_stores),
@@ -209,6 +273,7 @@ fn check_component(
                 ));
             }
         }
+        values.templates.insert(name.clone(), t);
     }
     if let Some(tool) = c.tool.get("greenmesh") {
         let parsed: Result<GreenmeshTool, _> = serde_path_to_error::deserialize(tool.clone());
@@ -224,7 +289,7 @@ fn check_component(
     }
     for (name, dep) in &c.dependencies {
         let k = format!("{}.\"{name}\"", key("dependencies"));
-        crate::compose::DependencyName::parse(name).map_err(|m| err(k.clone(), m))?;
+        let dep_name = DependencyName::parse(name).map_err(|m| err(k.clone(), m))?;
         match dep {
             schema::Dependency::Version(_) => {
                 return Err(err(
@@ -233,12 +298,12 @@ fn check_component(
                 ))
             }
             schema::Dependency::Table(t) => {
-                if t.path.is_none() {
+                let Some(dep_path) = &t.path else {
                     return Err(err(
                         k,
                         "only `{ path = \"dep.wasm\" }` dependencies are supported (no url or registry)".into(),
                     ));
-                }
+                };
                 if t.inherit_configuration.is_some() && c.dependencies_inherit_configuration {
                     return Err(err(
                         format!("{k}.inherit_configuration"),
@@ -249,14 +314,8 @@ fn check_component(
                 }
                 if let Some(schema::InheritConfiguration::Some(list)) = &t.inherit_configuration {
                     for cap in list {
-                        if !crate::compose::CAPABILITY_SETS
-                            .iter()
-                            .any(|(n, _)| n == cap)
-                        {
-                            let known: Vec<_> = crate::compose::CAPABILITY_SETS
-                                .iter()
-                                .map(|(n, _)| *n)
-                                .collect();
+                        if !CAPABILITY_SETS.iter().any(|(n, _)| n == cap) {
+                            let known: Vec<_> = CAPABILITY_SETS.iter().map(|(n, _)| *n).collect();
                             return Err(err(
                                 format!("{k}.inherit_configuration"),
                                 format!("unknown capability {cap:?} (known: {})", known.join(", ")),
@@ -264,18 +323,31 @@ fn check_component(
                         }
                     }
                 }
+                let inherit = match &t.inherit_configuration {
+                    Some(schema::InheritConfiguration::All(true)) => Inherit::All,
+                    Some(schema::InheritConfiguration::All(false)) => Inherit::Only(Vec::new()),
+                    Some(schema::InheritConfiguration::Some(list)) => Inherit::Only(list.clone()),
+                    None if c.dependencies_inherit_configuration => Inherit::All,
+                    None => Inherit::Only(Vec::new()),
+                };
+                values.dependencies.push(DependencySpec {
+                    key: name.clone(),
+                    name: dep_name,
+                    path: dep_path.clone(),
+                    export: t.export.clone(),
+                    inherit,
+                });
             }
         }
     }
-    Ok(())
+    Ok(values)
 }
 
 fn check_triggers(
     path: &Path,
-    text: &str,
     manifest: &Manifest,
     err: &ErrFn,
-) -> Result<Vec<HttpTrigger>, ManifestError> {
+) -> Result<Vec<Trigger>, ManifestError> {
     let mut out = Vec::new();
     for (kind, entries) in &manifest.trigger {
         if kind != "http" {
@@ -298,11 +370,10 @@ fn check_triggers(
                         e.into_inner().to_string().trim().to_string(),
                     );
                     me.line = None;
-                    let _ = text;
                     me
                 })?;
             let key = |k: &str| format!("trigger.http[{i}].{k}");
-            match (&trigger.component, &trigger.static_response) {
+            let target = match (&trigger.component, &trigger.static_response) {
                 (Some(_), Some(_)) | (None, None) => {
                     return Err(err(
                         format!("trigger.http[{i}]"),
@@ -319,21 +390,22 @@ fn check_triggers(
                         ),
                     ));
                 }
-                _ => {}
-            }
-            match &trigger.route {
-                schema::Route::Path(route) => {
+                (Some(id), None) => TriggerTarget::Component(id.clone()),
+                (None, Some(resp)) => TriggerTarget::Static(resp.clone()),
+            };
+            let route = match &trigger.route {
+                schema::Route::Path(route) => Some(
                     RoutePattern::parse(route)
-                        .map_err(|e| err(key("route"), format!("{route:?}: {e}")))?;
-                }
+                        .map_err(|e| err(key("route"), format!("{route:?}: {e}")))?,
+                ),
                 schema::Route::Private(p) if !p.private => {
                     return Err(err(
                         key("route"),
                         "`route = { private = false }` is not allowed; give a path".into(),
                     ))
                 }
-                schema::Route::Private(_) => {}
-            }
+                schema::Route::Private(_) => None,
+            };
             if let Some(executor) = &trigger.executor {
                 let ty = executor.get("type").and_then(|t| t.as_str());
                 if !matches!(ty, Some("spin") | Some("http")) {
@@ -343,7 +415,7 @@ fn check_triggers(
                     ));
                 }
             }
-            out.push(trigger);
+            out.push(Trigger { route, target });
         }
     }
     Ok(out)

@@ -3,7 +3,7 @@
 
 mod allowed_hosts;
 
-pub use allowed_hosts::{default_port, AllowedHost, AllowedHosts};
+pub use allowed_hosts::{default_port, AllowedHosts};
 
 use std::future::Future;
 use std::sync::Arc;

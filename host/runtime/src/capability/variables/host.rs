@@ -1,7 +1,7 @@
 //! `fermyon:spin/variables` host function.
 
-use super::template::validate_name;
 use crate::bindings::variables::{Error, Host};
+use crate::manifest::template::validate_name;
 use crate::state::InstanceState;
 
 impl Host for InstanceState {

@@ -3,6 +3,5 @@
 
 pub mod host;
 pub mod resolver;
-pub mod template;
 
 pub use resolver::{AppVariable, ComponentVariables, VariableValues};

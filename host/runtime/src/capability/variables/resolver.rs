@@ -1,7 +1,7 @@
 //! Resolves component variables: template → application variable →
 //! `SPIN_VARIABLE_<NAME>` from the environment, else the manifest default.
 
-use super::template::Template;
+use crate::manifest::template::Template;
 use indexmap::IndexMap;
 use std::collections::HashMap;
 

@@ -2,7 +2,8 @@
 //! instance per request.
 
 use super::headers::add_spin_headers;
-use crate::app::{App, LoadedComponent, RouteTarget};
+use crate::app::{App, LoadedComponent};
+use crate::manifest::TriggerTarget;
 use crate::state::InstanceState;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -144,8 +145,8 @@ impl Server {
                 );
             };
             let component = match target {
-                RouteTarget::Static(resp) => return static_response(resp),
-                RouteTarget::Component(id) => match self.app.components.get(id) {
+                TriggerTarget::Static(resp) => return static_response(resp),
+                TriggerTarget::Component(id) => match self.app.components.get(id) {
                     Some(c) => c,
                     None => {
                         return json_error(
