@@ -1,23 +1,7 @@
 //! `greenmesh user|task|node`: the command-line client against a live coordinator.
 
-use greenmesh_tests::{tests_dir, Start};
-
-async fn greenmesh(args: &[&str]) -> (bool, String, String) {
-    let bin = tests_dir().join("../target/debug/greenmesh");
-    assert!(bin.exists(), "build the host first (cargo xtask test does)");
-    let out = tokio::process::Command::new(bin)
-        .args(args)
-        .env_remove("GREENMESH_TOKEN")
-        .env_remove("GREENMESH_URL")
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use greenmesh_tests::process::greenmesh_cli;
+use greenmesh_tests::Start;
 
 #[tokio::test]
 async fn register_submit_get_cancel_and_list_nodes() {
@@ -26,14 +10,15 @@ async fn register_submit_get_cancel_and_list_nodes() {
     let app = start.start().await.unwrap();
     let url = format!("http://{}", app.addr);
 
-    let (ok, out, err) = greenmesh(&["user", "register", "dana", "--url", &url, "--json"]).await;
+    let (ok, out, err) =
+        greenmesh_cli(&["user", "register", "dana", "--url", &url, "--json"]).await;
     assert!(ok, "{err}");
     let token = serde_json::from_str::<serde_json::Value>(&out).unwrap()["token"]
         .as_str()
         .unwrap()
         .to_string();
 
-    let (ok, out, err) = greenmesh(&[
+    let (ok, out, err) = greenmesh_cli(&[
         "task",
         "submit",
         "--type",
@@ -52,26 +37,27 @@ async fn register_submit_get_cancel_and_list_nodes() {
     assert_eq!(task["status"], "queued");
     let id = task["id"].as_str().unwrap();
 
-    let (ok, out, _) = greenmesh(&["task", "get", id, "--url", &url, "--token", &token]).await;
+    let (ok, out, _) = greenmesh_cli(&["task", "get", id, "--url", &url, "--token", &token]).await;
     assert!(ok);
     assert!(
         out.contains("status   queued") && out.contains("no node offers computation"),
         "{out}"
     );
 
-    let (ok, out, _) = greenmesh(&["task", "cancel", id, "--url", &url, "--token", &token]).await;
+    let (ok, out, _) =
+        greenmesh_cli(&["task", "cancel", id, "--url", &url, "--token", &token]).await;
     assert!(ok && out.contains("status   cancelled"), "{out}");
 
     // API errors come back as readable failures, naming the field.
-    let (ok, _, err) = greenmesh(&[
+    let (ok, _, err) = greenmesh_cli(&[
         "task", "submit", "--type", "nonsense", "--url", &url, "--token", &token,
     ])
     .await;
     assert!(!ok && err.contains("field task_type"), "{err}");
-    let (ok, _, err) = greenmesh(&["task", "list", "--url", &url]).await;
+    let (ok, _, err) = greenmesh_cli(&["task", "list", "--url", &url]).await;
     assert!(!ok && err.contains("GREENMESH_TOKEN"), "{err}");
 
-    let (ok, out, _) = greenmesh(&["node", "list", "--url", &url]).await;
+    let (ok, out, _) = greenmesh_cli(&["node", "list", "--url", &url]).await;
     assert!(ok && out.starts_with("ID"), "{out}");
     app.stop().await;
 }

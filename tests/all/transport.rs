@@ -6,9 +6,10 @@
 
 use greenmesh_client::{Client, ClientOptions};
 use greenmesh_tests::ingress::Ingress;
+use greenmesh_tests::process::greenmesh_cli;
 use greenmesh_tests::provider::{kernel, ProviderSpec};
 use greenmesh_tests::tls::TestPki;
-use greenmesh_tests::{tests_dir, Start};
+use greenmesh_tests::Start;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -44,6 +45,13 @@ async fn register(c: &Client, name: &str) -> String {
         .await
         .unwrap();
     v["token"].as_str().unwrap().to_string()
+}
+
+/// The coordinator served over HTTPS with `pki`'s server certificate.
+async fn coordinator_over_tls(dir: &Path, pki: &TestPki) -> greenmesh_tests::TestApp {
+    let mut start = Start::coordinator(&dir.join("state"));
+    start.tls = Some(pki.server_tls());
+    start.start().await.unwrap()
 }
 
 /// Waits until an online node offers `noop`, asking through `c`.
@@ -94,31 +102,11 @@ async fn run_noop_task(c: &Client, token: &str, text: &str) -> Value {
     last
 }
 
-async fn greenmesh(args: &[&str]) -> (bool, String, String) {
-    let bin = tests_dir().join("../target/debug/greenmesh");
-    assert!(bin.exists(), "build the host first (cargo xtask test does)");
-    let out = tokio::process::Command::new(bin)
-        .args(args)
-        .env_remove("GREENMESH_TOKEN")
-        .env_remove("GREENMESH_URL")
-        .env_remove("GREENMESH_CA_CERT")
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn a_provider_and_the_cli_work_against_a_coordinator_served_over_https_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(&dir.path().join("pki"), "greenmesh test CA");
-    let mut start = Start::coordinator(&dir.path().join("state"));
-    start.tls = Some(pki.server_tls());
-    let app = start.start().await.unwrap();
+    let app = coordinator_over_tls(dir.path(), &pki).await;
     let url = format!("https://localhost:{}", app.addr.port());
     let https = client(&url, Some(&pki.ca_cert));
 
@@ -158,7 +146,7 @@ async fn a_provider_and_the_cli_work_against_a_coordinator_served_over_https_wit
 
     // The CLI: refused without the CA, then submits and waits with it.
     let ca = pki.ca_cert.to_str().unwrap();
-    let (ok, _, err) = greenmesh(&["node", "list", "--url", &url]).await;
+    let (ok, _, err) = greenmesh_cli(&["node", "list", "--url", &url]).await;
     assert!(!ok && err.contains("certificate"), "{err}");
     let task_file = dir.path().join("task.json");
     std::fs::write(
@@ -170,40 +158,20 @@ async fn a_provider_and_the_cli_work_against_a_coordinator_served_over_https_wit
         .to_string(),
     )
     .unwrap();
-    let (ok, out, err) = greenmesh(&[
-        "task",
-        "submit",
-        "--file",
-        task_file.to_str().unwrap(),
-        "--url",
-        &url,
-        "--ca-cert",
-        ca,
-        "--token",
-        &token,
-        "--json",
-    ])
-    .await;
+    let over_tls = ["--url", &url, "--ca-cert", ca, "--token", &token, "--json"];
+    let submit = [
+        &["task", "submit", "--file", task_file.to_str().unwrap()][..],
+        &over_tls,
+    ]
+    .concat();
+    let (ok, out, err) = greenmesh_cli(&submit).await;
     assert!(ok, "{err}");
     let id = serde_json::from_str::<Value>(&out).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let (ok, out, err) = greenmesh(&[
-        "task",
-        "get",
-        &id,
-        "--wait",
-        "30",
-        "--url",
-        &url,
-        "--ca-cert",
-        ca,
-        "--token",
-        &token,
-        "--json",
-    ])
-    .await;
+    let get = [&["task", "get", &id, "--wait", "30"][..], &over_tls].concat();
+    let (ok, out, err) = greenmesh_cli(&get).await;
     assert!(ok, "{err}");
     let got: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(got["status"], "completed", "{got}\n{}", provider.log());
@@ -265,9 +233,7 @@ async fn behind_an_ingress_with_a_path_prefix_a_stalled_coordinator_times_out_he
 async fn a_client_that_never_finishes_its_tls_handshake_does_not_hold_up_others() {
     let dir = tempfile::tempdir().unwrap();
     let pki = TestPki::new(&dir.path().join("pki"), "greenmesh test CA");
-    let mut start = Start::coordinator(&dir.path().join("state"));
-    start.tls = Some(pki.server_tls());
-    let app = start.start().await.unwrap();
+    let app = coordinator_over_tls(dir.path(), &pki).await;
     // Connections that say nothing, or half a ClientHello.
     let mut silent = Vec::new();
     for i in 0..40 {

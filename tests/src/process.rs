@@ -1,6 +1,6 @@
-//! `greenmesh up` on the repository's `spin.toml` as a real process on a
-//! fixed loopback port (so it can be killed and restarted where clients
-//! expect it).
+//! The `greenmesh` binary as a real process: `greenmesh up` on the
+//! repository's `spin.toml` on a fixed loopback port (so it can be killed
+//! and restarted where clients expect it), and CLI commands.
 
 use crate::{send, tests_dir};
 use bytes::Bytes;
@@ -8,6 +8,26 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Runs `greenmesh ARGS` (none of the `GREENMESH_*` variables set):
+/// whether it succeeded, its stdout and its stderr.
+pub async fn greenmesh_cli(args: &[&str]) -> (bool, String, String) {
+    let bin = tests_dir().join("../target/debug/greenmesh");
+    assert!(bin.exists(), "build the host first (cargo xtask test does)");
+    let out = tokio::process::Command::new(bin)
+        .args(args)
+        .env_remove("GREENMESH_TOKEN")
+        .env_remove("GREENMESH_URL")
+        .env_remove("GREENMESH_CA_CERT")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 /// A free loopback port.
 pub fn free_port() -> u16 {

@@ -1,5 +1,9 @@
 //! Carbon-aware scheduling building blocks: real grid-intensity traces,
 //! forecasts of them, the perfect-foresight bound on shifting, and charts.
+//! The provider replays traces with it; `greenmesh simulate` (in
+//! `greenmesh-bench`) measures the coordinator against its oracle.
+//!
+//! # Layout
 //!
 //! - [`trace`]: [`Trace`], a carbon-intensity series on a constant step,
 //!   loaded from `data/carbon/*.csv`; means, replay onto today's calendar.

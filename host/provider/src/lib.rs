@@ -1,16 +1,22 @@
 //! `greenmesh provide`: the provider node.
 //!
-//! - [`config`]: settings from a file, seed 001's `MESH_*` variables and flags.
-//! - [`energy`]: the energy state reported, optionally replayed from a
+//! The public surface is [`run`] with its [`ProviderConfig`] and
+//! [`Overrides`], plus the sandbox pieces the benchmarks and tests drive
+//! directly: [`catalog`], [`executor`] and [`gpu`].
+//!
+//! # Layout
+//!
+//! - `config`: settings from a file, seed 001's `MESH_*` variables and flags.
+//! - `energy`: the energy state reported, optionally replayed from a
 //!   carbon-intensity trace with a 24 h forecast.
-//! - [`identity`]: the node key and the pinned broker key.
-//! - [`catalog`]: the kernels in the kernel folder; [`admission`]: which
+//! - `identity`: the node key and the pinned broker key.
+//! - [`catalog`]: the kernels in the kernel folder; `admission`: which
 //!   components may run at all.
 //! - [`executor`]: the sandbox (limits from the lease, deterministic mode);
 //!   [`gpu`]: `greenmesh:gpu/compute` on wgpu.
-//! - [`lease_check`]: what a lease must satisfy before it runs.
-//! - [`task_io`]: task inputs to kernel bytes and back.
-//! - [`journal`]: run-once bookkeeping across restarts.
+//! - `lease_check`: what a lease must satisfy before it runs.
+//! - `task_io`: task inputs to kernel bytes and back.
+//! - `journal`: run-once bookkeeping across restarts.
 //! - `agent`: the loops (register, heartbeat, rescan, long-poll, run,
 //!   report), talking to the coordinator through `greenmesh_client`'s
 //!   [`NodeClient`](greenmesh_client::NodeClient).
