@@ -248,6 +248,108 @@ async fn twenty_concurrent_copies_of_one_receipt_are_accepted_once() {
 }
 
 #[tokio::test]
+async fn a_receipt_for_other_kernel_bytes_than_advertised_or_submitted_is_refused() {
+    let net = Net::start(&[]).await;
+    let alice = net.user("alice").await;
+    let bob = net.user("bob").await;
+    let advertised = greenmesh_protocol::sha256_hex(b"image-filter as installed");
+    let options = NodeOptions {
+        clock: net.clock.clone(),
+        kernel_sha256: Some(advertised.clone()),
+        ..Default::default()
+    };
+    let node = TestNode::register_with(
+        net.app.addr,
+        &bob.token,
+        42,
+        &[("image-filter", 1.0), ("wasm_execution", 1.0)],
+        options,
+    )
+    .await
+    .unwrap();
+    let shown = net.get(&format!("/api/v1/nodes/{}", node.id)).await;
+    assert_eq!(
+        shown["capabilities"][0]["sha256"],
+        advertised.as_str(),
+        "{shown}"
+    );
+    let signed_for = |lease: &greenmesh_protocol::Lease, kernel: &str| {
+        let mut r = node.receipt(lease, "out");
+        r.kernel_sha256 = kernel.to_string();
+        r.sign(&node.key.sk);
+        r
+    };
+
+    // A named kernel: the hash the node advertised, nothing else.
+    let task = net.submit(&alice, image_task()).await;
+    let (lease, _) = node.poll(0).await.unwrap().remove(0);
+    let other = node.receipt(&lease, "out"); // signed, for other kernel bytes
+    let r = node
+        .post_result(&lease.lease_id, &other, "out")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "kernel_mismatch", "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "receipt.kernel_sha256");
+    assert_eq!(net.count_events(&id(&task), "kernel_mismatch").await, 1);
+    let r = node
+        .post_result(&lease.lease_id, &signed_for(&lease, &advertised), "out")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(net.task(&alice, &id(&task)).await["status"], "completed");
+
+    // wasm_execution: the submitted module's hash, not the node's.
+    let module = b"\0asm a requester's component".to_vec();
+    let task = net
+        .submit(
+            &alice,
+            json!({ "task_type": "wasm_execution", "inputs": {}, "wasm_module": BASE64.encode(&module),
+                    "max_price": 50.0, "sla": "urgent", "importance": "normal" }),
+        )
+        .await;
+    let (lease, _) = node.poll(0).await.unwrap().remove(0);
+    assert_eq!(lease.task_id, id(&task));
+    let r = node
+        .post_result(&lease.lease_id, &signed_for(&lease, &advertised), "out")
+        .await
+        .unwrap();
+    assert_eq!(r.json()["error"]["code"], "kernel_mismatch", "{}", r.text());
+    let module_sha = greenmesh_protocol::sha256_hex(&module);
+    let r = node
+        .post_result(&lease.lease_id, &signed_for(&lease, &module_sha), "out")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // A module that is not base64 is refused at submission, and a
+    // registration's hash must be one.
+    let r = net
+        .call(
+            &alice.token,
+            "POST",
+            "/api/v1/tasks",
+            json!({ "task_type": "wasm_execution", "inputs": {}, "wasm_module": "not base64!" }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["field"].clone()),
+        (400, json!("wasm_module")),
+        "{}",
+        r.text()
+    );
+    let bad = NodeOptions {
+        kernel_sha256: Some("ABC".into()),
+        ..Default::default()
+    };
+    let err = TestNode::register_with(net.app.addr, &bob.token, 43, &[("image-filter", 1.0)], bad)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("sha256"), "{err}");
+}
+
+#[tokio::test]
 async fn concurrent_dispatch_of_one_task_leases_it_once() {
     let net = Net::start(&[]).await;
     let alice = net.user("alice").await;

@@ -124,6 +124,17 @@ async fn a_provider_advertises_its_kernels_and_returns_signed_results() {
         2,
         "exactly the kernel folder plus wasm_execution: {names:?}"
     );
+    let noop = node["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "noop")
+        .unwrap();
+    assert_eq!(
+        noop["sha256"],
+        greenmesh_protocol::sha256_hex(&std::fs::read(kernel("noop")).unwrap()),
+        "the node advertises the hash of the kernel it installed"
+    );
 
     let id = submit(
         app.addr,

@@ -26,6 +26,8 @@ pub struct NodeOptions {
     /// Share of clean energy it reports, 0..1.
     pub clean_share: f32,
     pub clock: greenmesh_host::clock::VirtualClock,
+    /// The kernel hash it advertises for every capability (none by default).
+    pub kernel_sha256: Option<String>,
 }
 
 impl Default for NodeOptions {
@@ -34,6 +36,7 @@ impl Default for NodeOptions {
             allowed_tasks: vec!["*".into()],
             clean_share: 0.7,
             clock: Default::default(),
+            kernel_sha256: None,
         }
     }
 }
@@ -71,7 +74,9 @@ impl TestNode {
             "name": format!("test node {seed}"),
             "region": "GB",
             "public_key": public_key,
-            "capabilities": capabilities.iter().map(|(n, p)| json!({ "name": n, "price": p })).collect::<Vec<_>>(),
+            "capabilities": capabilities.iter().map(|(n, p)| json!({
+                "name": n, "price": p, "sha256": options.kernel_sha256,
+            })).collect::<Vec<_>>(),
             "capacity": { "cpu_cores": 2, "memory_mb": 2048 },
             "energy": {
                 "sources": [["solar", options.clean_share], ["grid", 1.0 - options.clean_share]],

@@ -136,6 +136,14 @@ const V2: &[&str] = &[
      END",
 ];
 
+/// Version 3: what kernel a task must run.
+const V3: &[&str] = &[
+    // SHA-256 of a `wasm_execution` task's submitted module: its receipts
+    // must carry this kernel hash (NULL for named kernels, whose hash is
+    // the one their node advertised).
+    "ALTER TABLE broker_tasks ADD COLUMN kernel_sha256 TEXT",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -144,7 +152,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2]).map_err(storage)?,
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3]).map_err(storage)?,
         })
     }
 

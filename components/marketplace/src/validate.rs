@@ -76,6 +76,16 @@ pub fn registration(r: &Registration) -> Result<(), String> {
                 "capabilities[{i}].price must be a non-negative number of credits"
             ));
         }
+        if let Some(h) = &c.sha256 {
+            let hex = h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                return Err(format!(
+                    "capabilities[{i}].sha256 must be the kernel's SHA-256 in lower-case hex (64 characters)"
+                ));
+            }
+        }
     }
     if r.capacity.cpu_cores == 0 || r.capacity.memory_mb == 0 {
         return Err("capacity.cpu_cores and capacity.memory_mb must be positive".into());

@@ -235,6 +235,8 @@ async fn register(
                 "name": k.name, "price": config.price(&k.name),
                 "input_types": k.input_types, "output_types": k.output_types,
                 "max_input_bytes": config.max_input_bytes,
+                // Its receipts carry this hash; the broker refuses others.
+                "sha256": k.sha256,
             })
         })
         .collect();

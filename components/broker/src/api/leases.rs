@@ -138,6 +138,34 @@ pub fn result(db: &Db, row: &Row, body: &[u8]) -> ApiResult {
             )
         });
     }
+    // A run of other kernel bytes than the node advertised (or than the
+    // requester submitted) is not this task's result, however well signed.
+    if receipt.status == greenmesh_protocol::ReceiptStatus::Succeeded {
+        if let Some(expected) = crate::domain::tasks::expected_kernel(db, lease, &node)? {
+            if receipt.kernel_sha256 != expected {
+                crate::domain::events::record(
+                    db,
+                    "kernel_mismatch",
+                    Some(&lease.node_id),
+                    Some(&lease.task_id),
+                    None,
+                    json!({ "lease_id": lease.lease_id, "expected": expected, "reported": receipt.kernel_sha256 }),
+                )?;
+                return Err(ApiError {
+                    field: Some("receipt.kernel_sha256".into()),
+                    ..ApiError::new(
+                        400,
+                        "kernel_mismatch",
+                        format!(
+                            "the receipt names kernel {} but this lease runs {expected} \
+                             (the {} the node advertised or the requester submitted)",
+                            receipt.kernel_sha256, lease.capability
+                        ),
+                    )
+                });
+            }
+        }
+    }
     if greenmesh_protocol::sha256_hex(r.output.as_bytes()) != receipt.output_sha256 {
         return Err(ApiError::invalid(
             "output",

@@ -22,6 +22,9 @@ struct CapabilityJson {
     #[serde(default = "default_max_input")]
     max_input_bytes: u64,
     price: f64,
+    /// SHA-256 of the installed kernel.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 fn default_max_input() -> u64 {
@@ -144,6 +147,7 @@ pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
                 output_types: c.output_types,
                 max_input_bytes: c.max_input_bytes,
                 price: c.price,
+                sha256: c.sha256,
             })
             .collect(),
         capacity: mt::Capacity {

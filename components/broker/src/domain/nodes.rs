@@ -32,7 +32,7 @@ pub fn node_json(n: &mt::Node) -> Value {
         "status": match n.status { mt::NodeStatus::Online => "online", mt::NodeStatus::Offline => "offline", mt::NodeStatus::Withdrawn => "withdrawn" },
         "capabilities": n.capabilities.iter().map(|c| json!({
             "name": c.name, "input_types": c.input_types, "output_types": c.output_types,
-            "max_input_bytes": c.max_input_bytes, "price": c.price,
+            "max_input_bytes": c.max_input_bytes, "price": c.price, "sha256": c.sha256,
         })).collect::<Vec<_>>(),
         "capacity": { "cpu_cores": n.capacity.cpu_cores, "memory_mb": n.capacity.memory_mb, "gpu": n.capacity.gpu },
         "energy": {

@@ -24,6 +24,9 @@ pub struct NewTask {
     pub input_sha256: String,
     /// Inline size plus referenced blobs: what the node must accept.
     pub input_bytes: u64,
+    /// SHA-256 of a `wasm_execution` task's module: the kernel hash its
+    /// receipts must carry.
+    pub kernel_sha256: Option<String>,
 }
 
 fn is_task_name(s: &str) -> bool {
@@ -105,6 +108,12 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
             "wasm_execution needs wasm_module: a base64-encoded component",
         ));
     }
+    let kernel_sha256 = match &request.wasm_module {
+        Some(m) if task_type == "wasm_execution" => {
+            Some(module_sha256(m).map_err(|why| ApiError::invalid("wasm_module", why))?)
+        }
+        _ => None,
+    };
     let input_text =
         json!({ "inputs": request.inputs, "wasm_module": request.wasm_module }).to_string();
     if input_text.len() > MAX_INLINE_BYTES {
@@ -128,7 +137,44 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
         input_text,
         input_sha256,
         input_bytes,
+        kernel_sha256,
     })
+}
+
+/// SHA-256 of a base64 `wasm_module` as a node decodes it (standard
+/// alphabet, surrounding white space ignored).
+pub fn module_sha256(module: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(module.trim())
+        .map_err(|e| format!("wasm_module is not base64: {e}"))?;
+    Ok(greenmesh_protocol::sha256_hex(&bytes))
+}
+
+/// The kernel hash a receipt for `lease` must carry, if one is known: the
+/// submitted module's for `wasm_execution`, else the hash the node
+/// advertised for the capability when it registered.
+pub fn expected_kernel(
+    db: &Db,
+    lease: &greenmesh_protocol::Lease,
+    node: &crate::greenmesh::marketplace::types::Node,
+) -> Result<Option<String>, ApiError> {
+    if lease.capability == "wasm_execution" {
+        let rows = db.query(
+            "SELECT kernel_sha256 FROM broker_tasks WHERE id = ?",
+            &[text(lease.task_id.clone())],
+        )?;
+        return Ok(rows
+            .rows
+            .first()
+            .and_then(|r| r.get::<&str>(0))
+            .map(str::to_string));
+    }
+    Ok(node
+        .capabilities
+        .iter()
+        .find(|c| c.name == lease.capability)
+        .and_then(|c| c.sha256.clone()))
 }
 
 /// How a new task enters the queue.
@@ -172,13 +218,17 @@ pub fn insert(
             .wake_at
             .map(int)
             .unwrap_or(spin_sdk::sqlite::Value::Null),
+        task.kernel_sha256
+            .clone()
+            .map(text)
+            .unwrap_or(spin_sdk::sqlite::Value::Null),
     ];
     params.extend(key_params);
     db.exec(
         &format!(
             "INSERT INTO broker_tasks (id, owner, task_type, capability, status, reason, body, input_sha256,
-                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, wake_at, fair_key)
-             VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, ?, ?, {key_expr})"
+                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, wake_at, kernel_sha256, fair_key)
+             VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {key_expr})"
         ),
         &params,
     )
@@ -454,4 +504,19 @@ pub fn mark_settled(db: &Db, id: &str) -> Result<(), ApiError> {
         "UPDATE broker_tasks SET settled = 1 WHERE id = ? AND settled = 0",
         &[text(id)],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_sha256;
+
+    #[test]
+    fn a_module_hashes_as_a_node_decodes_it() {
+        // "AGFzbQ==" is the four bytes "\0asm".
+        assert_eq!(
+            module_sha256(" AGFzbQ==\n"),
+            Ok(greenmesh_protocol::sha256_hex(b"\0asm"))
+        );
+        assert!(module_sha256("not base64!").is_err());
+    }
 }
