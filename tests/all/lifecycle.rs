@@ -280,9 +280,26 @@ async fn a_receipt_for_other_kernel_bytes_than_advertised_or_submitted_is_refuse
         r
     };
 
-    // A named kernel: the hash the node advertised, nothing else.
+    // A named kernel: the hash the node advertised when the lease was
+    // made (the lease pins it, signed), nothing else, even after the node
+    // re-registers other kernel bytes.
     let task = net.submit(&alice, image_task()).await;
     let (lease, _) = node.poll(0).await.unwrap().remove(0);
+    assert_eq!(lease.kernel_sha256.as_deref(), Some(advertised.as_str()));
+    let updated = NodeOptions {
+        clock: net.clock.clone(),
+        kernel_sha256: Some(greenmesh_protocol::sha256_hex(b"image-filter v2")),
+        ..Default::default()
+    };
+    TestNode::register_with(
+        net.app.addr,
+        &bob.token,
+        42,
+        &[("image-filter", 1.0), ("wasm_execution", 1.0)],
+        updated,
+    )
+    .await
+    .unwrap();
     let other = node.receipt(&lease, "out"); // signed, for other kernel bytes
     let r = node
         .post_result(&lease.lease_id, &other, "out")
@@ -310,12 +327,13 @@ async fn a_receipt_for_other_kernel_bytes_than_advertised_or_submitted_is_refuse
         .await;
     let (lease, _) = node.poll(0).await.unwrap().remove(0);
     assert_eq!(lease.task_id, id(&task));
+    let module_sha = greenmesh_protocol::sha256_hex(&module);
+    assert_eq!(lease.kernel_sha256.as_deref(), Some(module_sha.as_str()));
     let r = node
         .post_result(&lease.lease_id, &signed_for(&lease, &advertised), "out")
         .await
         .unwrap();
     assert_eq!(r.json()["error"]["code"], "kernel_mismatch", "{}", r.text());
-    let module_sha = greenmesh_protocol::sha256_hex(&module);
     let r = node
         .post_result(&lease.lease_id, &signed_for(&lease, &module_sha), "out")
         .await

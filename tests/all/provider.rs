@@ -377,6 +377,7 @@ async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
             nonce: String::new(),
             grant: None,
             deterministic: false,
+            kernel_sha256: None,
             signature: String::new(),
         },
         "late",

@@ -212,6 +212,8 @@ pub struct Candidate {
     pub score: f64,
     pub factors: Vec<(String, f64)>,
     pub model: String,
+    /// SHA-256 of the kernel the node advertised for the capability.
+    pub kernel_sha256: Option<String>,
 }
 
 /// The outcome of matching one task.

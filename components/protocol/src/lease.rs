@@ -33,6 +33,12 @@ pub struct Lease {
     /// another node gives the same bytes; the requester asked for it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deterministic: bool,
+    /// SHA-256 (hex) of the kernel this lease runs: the one the node
+    /// advertised for the capability when the lease was made, or the
+    /// submitted module's for `wasm_execution`. A node whose installed
+    /// kernel has changed since refuses the lease; the receipt must name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_sha256: Option<String>,
     /// Broker signature (hex) over [`Lease::signing_bytes`].
     pub signature: String,
 }
@@ -48,11 +54,15 @@ pub struct SignedGrant {
 
 impl Lease {
     /// The exact bytes the broker signs (a deterministic lease adds a line,
-    /// and a carried grant is bound by its signature on a last line).
+    /// a pinned kernel one more, and a carried grant is bound by its
+    /// signature on a last line).
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut bytes = self.core_signing_bytes();
         if self.deterministic {
             bytes.extend_from_slice(b"\ndeterministic");
+        }
+        if let Some(k) = &self.kernel_sha256 {
+            bytes.extend_from_slice(format!("\nkernel:{k}").as_bytes());
         }
         if let Some(g) = &self.grant {
             bytes.extend_from_slice(format!("\ngrant:{}", g.signature).as_bytes());
@@ -113,6 +123,7 @@ mod tests {
             nonce: "abc".into(),
             grant: None,
             deterministic: false,
+            kernel_sha256: None,
             signature: String::new(),
         }
     }
@@ -158,6 +169,41 @@ mod tests {
         // A lease that does not ask leaves the field out entirely.
         let plain = serde_json::to_string(&lease()).unwrap();
         assert!(!plain.contains("deterministic"), "{plain}");
+    }
+
+    #[test]
+    fn a_pinned_kernel_is_signed_and_an_unpinned_lease_signs_as_before() {
+        let broker = key_pair_from_seed([1; 32]);
+        let mut plain = lease();
+        plain.sign(&broker.sk);
+        let before = plain.signature.clone();
+        let mut pinned = lease();
+        pinned.kernel_sha256 = Some(crate::sha256_hex(b"kernel"));
+        pinned.sign(&broker.sk);
+        assert_ne!(
+            pinned.signature, before,
+            "the pin is part of what is signed"
+        );
+        let wire = serde_json::to_string(&plain).unwrap();
+        assert!(!wire.contains("kernel_sha256"), "{wire}");
+        let back: Lease = serde_json::from_str(&wire).unwrap();
+        assert_eq!(
+            back.verify(&broker.pk, 5_000),
+            Ok(()),
+            "old leases still verify"
+        );
+        let mut swapped = pinned.clone();
+        swapped.kernel_sha256 = Some(crate::sha256_hex(b"other kernel"));
+        assert_eq!(
+            swapped.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature)
+        );
+        let mut unpinned = pinned.clone();
+        unpinned.kernel_sha256 = None;
+        assert_eq!(
+            unpinned.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature)
+        );
     }
 
     #[test]

@@ -279,14 +279,20 @@ impl Agent {
             .collect()
     }
 
-    fn can_run(&self, capability: &str) -> bool {
-        (capability == WASM_EXECUTION && self.config.wasm_execution)
-            || self
-                .catalog
-                .read()
-                .expect("catalog lock")
-                .kernels
-                .contains_key(capability)
+    fn installed(&self, capability: &str) -> lease_check::Installed {
+        if capability == WASM_EXECUTION && self.config.wasm_execution {
+            return lease_check::Installed::AnyModule;
+        }
+        match self
+            .catalog
+            .read()
+            .expect("catalog lock")
+            .kernels
+            .get(capability)
+        {
+            Some(k) => lease_check::Installed::Kernel(k.sha256.clone()),
+            None => lease_check::Installed::Nothing,
+        }
     }
 
     /// Leases a previous process left mid-run go back to the coordinator.
@@ -593,7 +599,7 @@ impl Agent {
             },
             &node_id,
             &self.config,
-            &|c| self.can_run(c),
+            &|c| self.installed(c),
             now_ms(),
         ) {
             self.refuse(&lease, &reason).await;

@@ -15,6 +15,17 @@ pub struct Trust<'a> {
     pub owner: Option<&'a PublicKey>,
 }
 
+/// What this node has installed for a capability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// Nothing: it cannot run it.
+    Nothing,
+    /// `wasm_execution`: the kernel comes with each task.
+    AnyModule,
+    /// A kernel with this SHA-256.
+    Kernel(String),
+}
+
 /// Checks `lease` against the trusted keys and this node's settings;
 /// the error is the reason sent back with the refusal.
 pub fn check(
@@ -23,7 +34,7 @@ pub fn check(
     trust: &Trust,
     node_id: &str,
     config: &ProviderConfig,
-    can_run: &dyn Fn(&str) -> bool,
+    installed: &dyn Fn(&str) -> Installed,
     now_ms: u64,
 ) -> Result<(), String> {
     match lease.verify(trust.broker, now_ms) {
@@ -71,11 +82,20 @@ pub fn check(
             return Err(format!("{not_allowed}, and the grant has expired"));
         }
     }
-    if !can_run(&lease.capability) {
-        return Err(format!(
-            "no {} kernel installed on this node",
-            lease.capability
-        ));
+    match (installed(&lease.capability), &lease.kernel_sha256) {
+        (Installed::Nothing, _) => {
+            return Err(format!(
+                "no {} kernel installed on this node",
+                lease.capability
+            ))
+        }
+        (Installed::Kernel(have), Some(pinned)) if have != *pinned => {
+            return Err(format!(
+                "the lease pins {} kernel {pinned}, but this node now has {have} installed",
+                lease.capability
+            ))
+        }
+        _ => {}
     }
     if lease.timeout_ms > config.max_task_duration_ms {
         return Err(format!(
@@ -102,6 +122,8 @@ mod tests {
     use greenmesh_protocol::key_pair_from_seed;
 
     const INPUT: &str = r#"{"inputs":{},"wasm_module":null}"#;
+    /// The hash of the `noop` kernel this test node has installed.
+    const NOOP: &str = "6e6f6f70";
 
     fn lease(node: &str, expires_at: u64) -> Lease {
         Lease {
@@ -118,6 +140,7 @@ mod tests {
             nonce: "n".into(),
             grant: None,
             deterministic: false,
+            kernel_sha256: None,
             signature: String::new(),
         }
     }
@@ -134,7 +157,13 @@ mod tests {
             },
             "node-a",
             config,
-            &|c| c == "noop",
+            &|c| {
+                if c == "noop" {
+                    Installed::Kernel(NOOP.into())
+                } else {
+                    Installed::Nothing
+                }
+            },
             5_000,
         )
     }
@@ -167,6 +196,17 @@ mod tests {
         long.timeout_ms = config.max_task_duration_ms + 1;
         long.sign(&broker.sk);
         assert!(run(&long, &config).unwrap_err().contains("at most"));
+
+        let mut pinned = lease("node-a", 10_000);
+        pinned.kernel_sha256 = Some(NOOP.into());
+        pinned.sign(&broker.sk);
+        assert_eq!(run(&pinned, &config), Ok(()), "the kernel it has");
+        let mut changed = lease("node-a", 10_000);
+        changed.kernel_sha256 = Some("0ld".into());
+        changed.sign(&broker.sk);
+        assert!(run(&changed, &config)
+            .unwrap_err()
+            .contains("now has 6e6f6f70 installed"));
 
         let mut unknown = lease("node-a", 10_000);
         unknown.capability = "object-detect".into();
@@ -242,7 +282,13 @@ mod tests {
             },
             "node-a",
             &config,
-            &|c| c == "noop",
+            &|c| {
+                if c == "noop" {
+                    Installed::Kernel(NOOP.into())
+                } else {
+                    Installed::Nothing
+                }
+            },
             5_000,
         );
         assert!(unknown_owner.unwrap_err().contains("no key"));

@@ -308,6 +308,7 @@ pub fn decide(
             score,
             factors: quote.factors.clone(),
             model: quote.model.clone(),
+            kernel_sha256: offer.capability.sha256.clone(),
         });
     }
     super::scoring::rank(&mut candidates);

@@ -93,6 +93,7 @@ mod tests {
             score,
             factors: Vec::new(),
             model: "m".into(),
+            kernel_sha256: None,
         }
     }
 

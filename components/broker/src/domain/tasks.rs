@@ -151,24 +151,33 @@ pub fn module_sha256(module: &str) -> Result<String, String> {
     Ok(greenmesh_protocol::sha256_hex(&bytes))
 }
 
+/// The SHA-256 of a `wasm_execution` task's submitted module.
+pub fn module_hash(db: &Db, task_id: &str) -> Result<Option<String>, ApiError> {
+    let rows = db.query(
+        "SELECT kernel_sha256 FROM broker_tasks WHERE id = ?",
+        &[text(task_id)],
+    )?;
+    Ok(rows
+        .rows
+        .first()
+        .and_then(|r| r.get::<&str>(0))
+        .map(str::to_string))
+}
+
 /// The kernel hash a receipt for `lease` must carry, if one is known: the
-/// submitted module's for `wasm_execution`, else the hash the node
-/// advertised for the capability when it registered.
+/// one the lease pins, else (a lease from before pinning) the submitted
+/// module's for `wasm_execution`, or the hash the node advertises now.
 pub fn expected_kernel(
     db: &Db,
     lease: &greenmesh_protocol::Lease,
     node: &crate::greenmesh::marketplace::types::Node,
 ) -> Result<Option<String>, ApiError> {
+    if lease.kernel_sha256.is_some() {
+        return Ok(lease.kernel_sha256.clone());
+    }
+    // A lease made before kernels were pinned.
     if lease.capability == "wasm_execution" {
-        let rows = db.query(
-            "SELECT kernel_sha256 FROM broker_tasks WHERE id = ?",
-            &[text(lease.task_id.clone())],
-        )?;
-        return Ok(rows
-            .rows
-            .first()
-            .and_then(|r| r.get::<&str>(0))
-            .map(str::to_string));
+        return module_hash(db, &lease.task_id);
     }
     Ok(node
         .capabilities

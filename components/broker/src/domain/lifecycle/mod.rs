@@ -235,6 +235,13 @@ pub fn create(
         task.owner,
         &task.request.names(task.capability),
     )?;
+    // The kernel is pinned now: a node that re-registers other kernel
+    // bytes meanwhile refuses this lease, and the receipt must name it.
+    let kernel_sha256 = if task.capability == "wasm_execution" {
+        crate::domain::tasks::module_hash(db, task.task_id)?
+    } else {
+        chosen.kernel_sha256.clone()
+    };
     let mut lease = Lease {
         lease_id: crate::util::new_id("lease"),
         task_id: task.task_id.to_string(),
@@ -249,6 +256,7 @@ pub fn create(
         nonce: greenmesh_protocol::to_hex(&nonce),
         grant,
         deterministic: r.deterministic,
+        kernel_sha256,
         signature: String::new(),
     };
     lease.sign(&key.sk);
