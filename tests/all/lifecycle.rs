@@ -309,6 +309,19 @@ async fn a_receipt_for_other_kernel_bytes_than_advertised_or_submitted_is_refuse
     assert_eq!(r.json()["error"]["code"], "kernel_mismatch", "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "receipt.kernel_sha256");
     assert_eq!(net.count_events(&id(&task), "kernel_mismatch").await, 1);
+    let rep = reputation(&net, &node).await;
+    assert!(
+        (0.99..=1.0).contains(&rep["wrong_results"].as_f64().unwrap()),
+        "one wrong result: {rep}"
+    );
+    // The same mismatched receipt again is refused again, and counted once.
+    let r = node
+        .post_result(&lease.lease_id, &other, "out")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    let rep = reputation(&net, &node).await;
+    assert!(rep["wrong_results"].as_f64().unwrap() < 1.01, "{rep}");
     let r = node
         .post_result(&lease.lease_id, &signed_for(&lease, &advertised), "out")
         .await

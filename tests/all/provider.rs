@@ -20,9 +20,14 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn coordinator(state: &Path) -> TestApp {
+    // Expired leases come back quickly in the kill test.
+    coordinator_with_grace(state, 500).await
+}
+
+/// The coordinator with leases that outlive their time limit by `grace_ms`.
+async fn coordinator_with_grace(state: &Path, grace_ms: u64) -> TestApp {
     Start::coordinator(state)
-        // Expired leases come back quickly in the kill test.
-        .env("SPIN_VARIABLE_LEASE_GRACE_MS", "500")
+        .env("SPIN_VARIABLE_LEASE_GRACE_MS", &grace_ms.to_string())
         .env("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "5000")
         // The huge-output case needs 256 MB, beyond the free tier's 100 MB;
         // tier limits have their own tests (governance.rs).
@@ -170,7 +175,10 @@ async fn a_provider_advertises_its_kernels_and_returns_signed_results() {
 #[tokio::test]
 async fn hostile_modules_fail_only_their_own_task() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(&dir.path().join("state")).await;
+    // The node compiles each module before the time limit starts: on a
+    // loaded machine with a cold compile cache that alone can outlast a
+    // half-second grace, and the lease would expire before its receipt.
+    let app = coordinator_with_grace(&dir.path().join("state"), 10_000).await;
     let token = register_user(app.addr, "owner").await.unwrap();
     let kernels = kernel_dir(dir.path(), &[]);
     let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))

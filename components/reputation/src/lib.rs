@@ -52,6 +52,10 @@ const V2: &[&str] = &[
     "ALTER TABLE reputation_scores ADD COLUMN folded_through INTEGER NOT NULL DEFAULT 0",
 ];
 
+/// Version 3: wrong results (a result shown wrong), weighed like bad signatures.
+const V3: &[&str] =
+    &["ALTER TABLE reputation_scores ADD COLUMN wrong_results REAL NOT NULL DEFAULT 0"];
+
 /// Folded events are kept this long (ms) so that a retried key is still
 /// recognised, then deleted.
 const KEEP_EVENTS_MS: i64 = 7 * 86_400_000;
@@ -112,7 +116,7 @@ fn key(subject: &str, role: Role) -> [Value; 2] {
 
 /// The default database with the tables in place (one connection per instance).
 fn open() -> Result<std::rc::Rc<Connection>, String> {
-    greenmesh_storage::migrated("reputation", &[V1, V2]).map_err(|e| format!("open: {e:?}"))
+    greenmesh_storage::migrated("reputation", &[V1, V2, V3]).map_err(|e| format!("open: {e:?}"))
 }
 
 fn event_name(event: Event) -> &'static str {
@@ -121,6 +125,7 @@ fn event_name(event: Event) -> &'static str {
         Event::Failure => "failure",
         Event::Timeout => "timeout",
         Event::BadSignature => "bad_signature",
+        Event::WrongResult => "wrong_result",
     }
 }
 
@@ -130,6 +135,7 @@ fn event_named(name: &str) -> Option<model::Event> {
         "failure" => model::Event::Failure,
         "timeout" => model::Event::Timeout,
         "bad_signature" => model::Event::BadSignature,
+        "wrong_result" => model::Event::WrongResult,
         _ => return None,
     })
 }
@@ -164,7 +170,8 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
     while attempts < MAX_ATTEMPTS {
         let read = db
             .execute(
-                "SELECT successes, failures, timeouts, bad_signatures, updated_at, folded_through
+                "SELECT successes, failures, timeouts, bad_signatures, updated_at, wrong_results,
+                     folded_through
                  FROM reputation_scores WHERE subject = ? AND role = ?",
                 &[subject_value.clone(), role_value.clone()],
             )
@@ -185,7 +192,7 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
             attempts += 1;
             continue;
         };
-        let folded = integer(row, 5);
+        let folded = integer(row, 6);
         let pending = db
             .execute(
                 "SELECT id, event, at FROM reputation_events
@@ -219,13 +226,14 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
         let written = db
             .execute(
                 "UPDATE reputation_scores SET successes = ?, failures = ?, timeouts = ?,
-                     bad_signatures = ?, updated_at = ?, folded_through = ?
+                     bad_signatures = ?, wrong_results = ?, updated_at = ?, folded_through = ?
                  WHERE subject = ? AND role = ? AND folded_through = ? RETURNING folded_through",
                 &[
                     Value::Real(counts.successes),
                     Value::Real(counts.failures),
                     Value::Real(counts.timeouts),
                     Value::Real(counts.bad_signatures),
+                    Value::Real(counts.wrong_results),
                     Value::Integer(at),
                     Value::Integer(last),
                     subject_value.clone(),
@@ -256,13 +264,14 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
 }
 
 /// Decayed counts from a `successes, failures, timeouts, bad_signatures,
-/// updated_at` row, as of `now`.
+/// updated_at, wrong_results` row, as of `now`.
 fn counts_of(row: &RowResult, first: usize, now: i64) -> model::Counts {
     model::Counts {
         successes: real(row, first),
         failures: real(row, first + 1),
         timeouts: real(row, first + 2),
         bad_signatures: real(row, first + 3),
+        wrong_results: real(row, first + 5),
     }
     .decayed(elapsed(integer(row, first + 4), now))
 }
@@ -279,7 +288,7 @@ fn current(subjects: &[String], role: Role) -> Result<Vec<Option<model::Counts>>
     let read = db
         .execute(
             &format!(
-                "SELECT subject, successes, failures, timeouts, bad_signatures, updated_at
+                "SELECT subject, successes, failures, timeouts, bad_signatures, updated_at, wrong_results
                  FROM reputation_scores WHERE role = ? AND subject IN ({placeholders})"
             ),
             &params,
@@ -309,6 +318,7 @@ fn score(subject: String, role: Role, counts: model::Counts) -> Score {
         failures: counts.failures,
         timeouts: counts.timeouts,
         bad_signatures: counts.bad_signatures,
+        wrong_results: counts.wrong_results,
     }
 }
 

@@ -1,22 +1,26 @@
 //! Beta reputation with exponential decay, as pure functions (see
 //! `docs/reputation.md`).
 //!
-//! Per (subject, role) we keep decayed event counts `s, f, t, b` (successes,
-//! failures, timeouts, bad signatures). On each event every count is first
-//! decayed by `0.5^(Δt / half_life)` and then the event's count grows by 1.
-//! The score is the mean of a Beta(1 + s, 1 + f + t + 5·b) posterior:
+//! Per (subject, role) we keep decayed event counts `s, f, t, b, w`
+//! (successes, failures, timeouts, bad signatures, wrong results). On each
+//! event every count is first decayed by `0.5^(Δt / half_life)` and then
+//! the event's count grows by 1. The score is the mean of a
+//! Beta(1 + s, 1 + f + t + 5·b + 5·w) posterior:
 //!
 //! ```text
-//! value = (s + 1) / (s + f + t + 5·b + 2)
+//! value = (s + 1) / (s + f + t + 5·b + 5·w + 2)
 //! ```
 //!
-//! so a subject with no history scores 0.5 and a bad signature weighs as
-//! much as five failures.
+//! so a subject with no history scores 0.5, and a bad signature or a wrong
+//! result (both caught cheating, not merely failing) weighs as much as five
+//! failures.
 
 /// Counts halve every seven days.
 pub const HALF_LIFE_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 /// A bad signature counts as this many failures.
 pub const BAD_SIGNATURE_WEIGHT: f64 = 5.0;
+/// A wrong result counts as much as a bad signature.
+pub const WRONG_RESULT_WEIGHT: f64 = BAD_SIGNATURE_WEIGHT;
 
 /// What happened, from the subject's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +29,7 @@ pub enum Event {
     Failure,
     Timeout,
     BadSignature,
+    WrongResult,
 }
 
 /// Decayed event counts, as of some instant.
@@ -34,6 +39,7 @@ pub struct Counts {
     pub failures: f64,
     pub timeouts: f64,
     pub bad_signatures: f64,
+    pub wrong_results: f64,
 }
 
 /// The factor counts are multiplied by after `elapsed_ms`: 1 at 0, ½ after
@@ -60,6 +66,7 @@ impl Counts {
             Event::Failure => c.failures = 1.0,
             Event::Timeout => c.timeouts = 1.0,
             Event::BadSignature => c.bad_signatures = 1.0,
+            Event::WrongResult => c.wrong_results = 1.0,
         }
         c
     }
@@ -71,6 +78,7 @@ impl Counts {
             failures: count(self.failures),
             timeouts: count(self.timeouts),
             bad_signatures: count(self.bad_signatures),
+            wrong_results: count(self.wrong_results),
         }
     }
 
@@ -83,6 +91,7 @@ impl Counts {
             failures: c.failures * d,
             timeouts: c.timeouts * d,
             bad_signatures: c.bad_signatures * d,
+            wrong_results: c.wrong_results * d,
         }
     }
 
@@ -97,10 +106,11 @@ impl Counts {
             failures: c.failures + e.failures,
             timeouts: c.timeouts + e.timeouts,
             bad_signatures: c.bad_signatures + e.bad_signatures,
+            wrong_results: c.wrong_results + e.wrong_results,
         }
     }
 
-    /// The reputation, in (0, 1): `(s + 1) / (s + f + t + 5·b + 2)`.
+    /// The reputation, in (0, 1): `(s + 1) / (s + f + t + 5·b + 5·w + 2)`.
     pub fn value(&self) -> f64 {
         let c = self.sanitized();
         let v = (c.successes + 1.0)
@@ -108,6 +118,7 @@ impl Counts {
                 + c.failures
                 + c.timeouts
                 + BAD_SIGNATURE_WEIGHT * c.bad_signatures
+                + WRONG_RESULT_WEIGHT * c.wrong_results
                 + 2.0);
         if v.is_finite() {
             v.clamp(0.0, 1.0)
@@ -137,6 +148,7 @@ mod tests {
         assert!(close(none.after(0, Event::Failure).value(), 1.0 / 3.0));
         assert!(close(none.after(0, Event::Timeout).value(), 1.0 / 3.0));
         assert!(close(none.after(0, Event::BadSignature).value(), 1.0 / 7.0));
+        assert!(close(none.after(0, Event::WrongResult).value(), 1.0 / 7.0));
     }
 
     #[test]
@@ -160,6 +172,7 @@ mod tests {
             failures: 4.0,
             timeouts: 2.0,
             bad_signatures: 1.0,
+            wrong_results: 6.0,
         };
         let d = c.decayed(HALF_LIFE_MS);
         assert_eq!(
@@ -168,7 +181,8 @@ mod tests {
                 successes: 4.0,
                 failures: 2.0,
                 timeouts: 1.0,
-                bad_signatures: 0.5
+                bad_signatures: 0.5,
+                wrong_results: 3.0,
             }
         );
     }
@@ -200,6 +214,7 @@ mod tests {
             failures: -3.0,
             timeouts: f64::INFINITY,
             bad_signatures: f64::NEG_INFINITY,
+            wrong_results: f64::NAN,
         };
         assert_eq!(c.sanitized(), Counts::default());
         assert_eq!(c.value(), 0.5);
@@ -213,6 +228,7 @@ mod tests {
             failures: f64::MAX,
             timeouts: f64::MAX,
             bad_signatures: f64::MAX,
+            wrong_results: f64::MAX,
         };
         let v = huge.value();
         assert!((0.0..=1.0).contains(&v), "{v}");

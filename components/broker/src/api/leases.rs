@@ -143,6 +143,13 @@ pub fn result(db: &Db, row: &Row, body: &[u8]) -> ApiResult {
     if receipt.status == greenmesh_protocol::ReceiptStatus::Succeeded {
         if let Some(expected) = crate::domain::tasks::expected_kernel(db, lease, &node)? {
             if receipt.kernel_sha256 != expected {
+                // A validly signed result of other code: a wrong result.
+                crate::greenmesh::reputation::scores::record_event(
+                    &format!("{}:wrong-kernel:{}", lease.lease_id, receipt.signature),
+                    &lease.node_id,
+                    crate::greenmesh::reputation::scores::Role::Provider,
+                    crate::greenmesh::reputation::scores::Event::WrongResult,
+                );
                 crate::domain::events::record(
                     db,
                     "kernel_mismatch",

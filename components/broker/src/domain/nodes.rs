@@ -55,6 +55,7 @@ pub fn reputation_json(s: &crate::greenmesh::reputation::scores::Score) -> Value
     json!({
         "value": s.value, "successes": s.successes, "failures": s.failures,
         "timeouts": s.timeouts, "bad_signatures": s.bad_signatures,
+        "wrong_results": s.wrong_results,
     })
 }
 
