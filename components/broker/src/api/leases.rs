@@ -114,62 +114,42 @@ pub fn result(db: &Db, row: &Row, body: &[u8]) -> ApiResult {
         .map_err(crate::domain::nodes::market_error)?;
     let key = greenmesh_protocol::public_key(&node.public_key)
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    use crate::greenmesh::reputation::scores::Event;
     if receipt.verify(&key).is_err() {
-        crate::greenmesh::reputation::scores::record_event(
-            &format!("{}:bad-signature:{}", lease.lease_id, receipt.signature),
-            &lease.node_id,
-            crate::greenmesh::reputation::scores::Role::Provider,
-            crate::greenmesh::reputation::scores::Event::BadSignature,
-        );
-        crate::domain::events::record(
+        return Err(caught(
             db,
-            "bad_signature",
-            Some(&lease.node_id),
-            Some(&lease.task_id),
-            None,
+            lease,
+            Event::BadSignature,
+            format!("{}:bad-signature:{}", lease.lease_id, receipt.signature),
             json!({ "lease_id": lease.lease_id }),
-        )?;
-        return Err(ApiError {
-            field: Some("receipt.signature".into()),
-            ..ApiError::new(
+            ApiError::new(
                 400,
                 "bad_signature",
                 "receipt signature does not verify with the node's key",
-            )
-        });
+            ),
+            "receipt.signature",
+        ));
     }
     // A run of other kernel bytes than the node advertised (or than the
-    // requester submitted) is not this task's result, however well signed.
+    // requester submitted) is not this task's result, however well signed:
+    // a wrong result.
     if receipt.status == greenmesh_protocol::ReceiptStatus::Succeeded {
         if let Some(expected) = crate::domain::tasks::expected_kernel(db, lease, &node)? {
             if receipt.kernel_sha256 != expected {
-                // A validly signed result of other code: a wrong result.
-                crate::greenmesh::reputation::scores::record_event(
-                    &format!("{}:wrong-kernel:{}", lease.lease_id, receipt.signature),
-                    &lease.node_id,
-                    crate::greenmesh::reputation::scores::Role::Provider,
-                    crate::greenmesh::reputation::scores::Event::WrongResult,
+                let why = format!(
+                    "the receipt names kernel {} but this lease runs {expected} \
+                     (the {} the node advertised or the requester submitted)",
+                    receipt.kernel_sha256, lease.capability
                 );
-                crate::domain::events::record(
+                return Err(caught(
                     db,
-                    "kernel_mismatch",
-                    Some(&lease.node_id),
-                    Some(&lease.task_id),
-                    None,
+                    lease,
+                    Event::WrongResult,
+                    format!("{}:wrong-kernel:{}", lease.lease_id, receipt.signature),
                     json!({ "lease_id": lease.lease_id, "expected": expected, "reported": receipt.kernel_sha256 }),
-                )?;
-                return Err(ApiError {
-                    field: Some("receipt.kernel_sha256".into()),
-                    ..ApiError::new(
-                        400,
-                        "kernel_mismatch",
-                        format!(
-                            "the receipt names kernel {} but this lease runs {expected} \
-                             (the {} the node advertised or the requester submitted)",
-                            receipt.kernel_sha256, lease.capability
-                        ),
-                    )
-                });
+                    ApiError::new(400, "kernel_mismatch", why),
+                    "receipt.kernel_sha256",
+                ));
             }
         }
     }
@@ -198,6 +178,40 @@ pub fn result(db: &Db, row: &Row, body: &[u8]) -> ApiResult {
         }
         ReceiptOutcome::StopRecorded(end) => Err(revoked(&lease.lease_id, end)),
         ReceiptOutcome::Ended(status) => Err(ended(&lease.lease_id, &status)),
+    }
+}
+
+/// A receipt caught cheating: `event` against the node's reputation (once
+/// per `key`), an event in the log named after the error's code, and the
+/// error (for `field`) to answer with. A failure to log answers instead.
+fn caught(
+    db: &Db,
+    lease: &greenmesh_protocol::Lease,
+    event: crate::greenmesh::reputation::scores::Event,
+    key: String,
+    detail: serde_json::Value,
+    error: ApiError,
+    field: &str,
+) -> ApiError {
+    crate::greenmesh::reputation::scores::record_event(
+        &key,
+        &lease.node_id,
+        crate::greenmesh::reputation::scores::Role::Provider,
+        event,
+    );
+    if let Err(e) = crate::domain::events::record(
+        db,
+        error.code,
+        Some(&lease.node_id),
+        Some(&lease.task_id),
+        None,
+        detail,
+    ) {
+        return e;
+    }
+    ApiError {
+        field: Some(field.into()),
+        ..error
     }
 }
 
