@@ -381,6 +381,54 @@ async fn a_receipt_for_other_kernel_bytes_than_advertised_or_submitted_is_refuse
 }
 
 #[tokio::test]
+async fn a_deterministic_task_keeps_one_seed_across_its_leases() {
+    let net = Net::start(&[]).await;
+    let alice = net.user("alice").await;
+    let bob = net.user("bob").await;
+    let first = net.node(&bob, 42, &[("image-filter", 1.0)]).await;
+    let mut task = image_task();
+    task["requirements"] = json!({ "deterministic": true });
+    let task = net.submit(&alice, task).await;
+    let (lease, _) = first.poll(0).await.unwrap().remove(0);
+    let seed = lease
+        .seed
+        .clone()
+        .expect("a deterministic lease carries a seed");
+    // The first node refuses it; the second node's lease of the same task
+    // has a new nonce but the same seed, so its run draws the same numbers.
+    let r = first
+        .signed(
+            "POST",
+            &format!("/api/v1/leases/{}/refuse", lease.lease_id),
+            json!({ "reason": "busy" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = net.node(&bob, 43, &[("image-filter", 1.0)]).await;
+    let (again, _) = second.poll(0).await.unwrap().remove(0);
+    assert_eq!(again.task_id, id(&task));
+    assert_ne!(again.nonce, lease.nonce);
+    assert_eq!(again.seed.as_deref(), Some(seed.as_str()));
+    // Another task has another seed; a task that does not ask has none.
+    let next_lease = || async {
+        for node in [&first, &second] {
+            if let Some((lease, _)) = node.poll(0).await.unwrap().into_iter().next() {
+                return lease;
+            }
+        }
+        panic!("no node was leased the task");
+    };
+    let mut other = image_task();
+    other["requirements"] = json!({ "deterministic": true });
+    net.submit(&alice, other).await;
+    let other = next_lease().await;
+    assert!(other.seed.is_some() && other.seed != again.seed);
+    net.submit(&alice, image_task()).await;
+    assert_eq!(next_lease().await.seed, None);
+}
+
+#[tokio::test]
 async fn concurrent_dispatch_of_one_task_leases_it_once() {
     let net = Net::start(&[]).await;
     let alice = net.user("alice").await;

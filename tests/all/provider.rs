@@ -266,8 +266,8 @@ async fn deterministic_leases_freeze_the_clock_seed_randomness_and_canonicalise_
         assert_eq!(output["now_ms"], 0, "the wall clock stands at the epoch");
         randoms.push(output["random"].clone());
     }
-    // Two leases have two nonces, hence two seeds: randomness differs
-    // between tasks but is a function of the lease (not of the machine).
+    // Two tasks have two seeds: randomness differs between tasks but is a
+    // function of the task's signed seed (not of the machine).
     assert_ne!(randoms[0], randoms[1]);
     let output = json_output(run("clock", false).await);
     assert!(
@@ -386,6 +386,7 @@ async fn a_node_killed_mid_task_loses_the_lease_to_another_node() {
             grant: None,
             deterministic: false,
             kernel_sha256: None,
+            seed: None,
             signature: String::new(),
         },
         "late",

@@ -39,6 +39,11 @@ pub struct Lease {
     /// kernel has changed since refuses the lease; the receipt must name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_sha256: Option<String>,
+    /// What a deterministic run's randomness is a function of: the same for
+    /// every lease of one task (a re-lease, a replica), so runs anywhere
+    /// give the same bytes. Absent: the nonce (leases from before seeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
     /// Broker signature (hex) over [`Lease::signing_bytes`].
     pub signature: String,
 }
@@ -54,8 +59,8 @@ pub struct SignedGrant {
 
 impl Lease {
     /// The exact bytes the broker signs (a deterministic lease adds a line,
-    /// a pinned kernel one more, and a carried grant is bound by its
-    /// signature on a last line).
+    /// a pinned kernel and a seed one more each, and a carried grant is
+    /// bound by its signature on a last line).
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut bytes = self.core_signing_bytes();
         if self.deterministic {
@@ -63,6 +68,9 @@ impl Lease {
         }
         if let Some(k) = &self.kernel_sha256 {
             bytes.extend_from_slice(format!("\nkernel:{k}").as_bytes());
+        }
+        if let Some(s) = &self.seed {
+            bytes.extend_from_slice(format!("\nseed:{s}").as_bytes());
         }
         if let Some(g) = &self.grant {
             bytes.extend_from_slice(format!("\ngrant:{}", g.signature).as_bytes());
@@ -124,6 +132,7 @@ mod tests {
             grant: None,
             deterministic: false,
             kernel_sha256: None,
+            seed: None,
             signature: String::new(),
         }
     }
@@ -203,6 +212,16 @@ mod tests {
         assert_eq!(
             unpinned.verify(&broker.pk, 5_000),
             Err(ProtocolError::BadSignature)
+        );
+        let mut seeded = lease();
+        seeded.seed = Some("s1".into());
+        seeded.sign(&broker.sk);
+        let mut reseeded = seeded.clone();
+        reseeded.seed = Some("s2".into());
+        assert_eq!(
+            reseeded.verify(&broker.pk, 5_000),
+            Err(ProtocolError::BadSignature),
+            "the seed is signed"
         );
     }
 

@@ -141,6 +141,7 @@ mod tests {
             grant: None,
             deterministic: false,
             kernel_sha256: None,
+            seed: None,
             signature: String::new(),
         }
     }

@@ -57,6 +57,12 @@ const EXPIRE_BATCH: u32 = 64;
 /// steps) is void after this long; until then it may be a creation in flight.
 const ORPHAN_AFTER_MS: u64 = 60_000;
 
+/// A deterministic task's seed: the same for every lease of it, so a
+/// re-lease or a replica elsewhere draws the same randomness.
+fn task_seed(task_id: &str) -> String {
+    greenmesh_protocol::sha256_hex(format!("greenmesh-seed-v1\n{task_id}").as_bytes())
+}
+
 fn lease_grace_ms() -> u64 {
     spin_sdk::variables::get("lease_grace_ms")
         .ok()
@@ -257,6 +263,7 @@ pub fn create(
         grant,
         deterministic: r.deterministic,
         kernel_sha256,
+        seed: r.deterministic.then(|| task_seed(task.task_id)),
         signature: String::new(),
     };
     lease.sign(&key.sk);
