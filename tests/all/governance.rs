@@ -703,14 +703,7 @@ async fn a_task_that_fails_before_any_node_ran_it_gives_its_quota_back() {
         let mut refused = false;
         for node in &nodes {
             for (lease, _) in node.poll(0).await.unwrap() {
-                let r = node
-                    .signed(
-                        "POST",
-                        &format!("/api/v1/leases/{}/refuse", lease.lease_id),
-                        json!({ "reason": "busy" }),
-                    )
-                    .await
-                    .unwrap();
+                let r = node.refuse(&lease.lease_id, "busy").await.unwrap();
                 assert_eq!(r.status, 200, "{}", r.text());
                 refused = true;
             }

@@ -396,14 +396,7 @@ async fn a_deterministic_task_keeps_one_seed_across_its_leases() {
         .expect("a deterministic lease carries a seed");
     // The first node refuses it; the second node's lease of the same task
     // has a new nonce but the same seed, so its run draws the same numbers.
-    let r = first
-        .signed(
-            "POST",
-            &format!("/api/v1/leases/{}/refuse", lease.lease_id),
-            json!({ "reason": "busy" }),
-        )
-        .await
-        .unwrap();
+    let r = first.refuse(&lease.lease_id, "busy").await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let second = net.node(&bob, 43, &[("image-filter", 1.0)]).await;
     let (again, _) = second.poll(0).await.unwrap().remove(0);

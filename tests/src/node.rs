@@ -214,6 +214,16 @@ impl TestNode {
         r
     }
 
+    /// Refuses a lease it was given, saying why.
+    pub async fn refuse(&self, lease_id: &str, reason: &str) -> anyhow::Result<Reply> {
+        self.signed(
+            "POST",
+            &format!("/api/v1/leases/{lease_id}/refuse"),
+            json!({ "reason": reason }),
+        )
+        .await
+    }
+
     /// Posts a result (receipt + output) for a lease.
     pub async fn post_result(
         &self,

@@ -146,6 +146,15 @@ mod tests {
         }
     }
 
+    /// This test node has the `noop` kernel, nothing else.
+    fn noop_only(capability: &str) -> Installed {
+        if capability == "noop" {
+            Installed::Kernel(NOOP.into())
+        } else {
+            Installed::Nothing
+        }
+    }
+
     fn run(l: &Lease, config: &ProviderConfig) -> Result<(), String> {
         let broker = key_pair_from_seed([1; 32]);
         let owner = key_pair_from_seed([9; 32]);
@@ -158,13 +167,7 @@ mod tests {
             },
             "node-a",
             config,
-            &|c| {
-                if c == "noop" {
-                    Installed::Kernel(NOOP.into())
-                } else {
-                    Installed::Nothing
-                }
-            },
+            &noop_only,
             5_000,
         )
     }
@@ -283,13 +286,7 @@ mod tests {
             },
             "node-a",
             &config,
-            &|c| {
-                if c == "noop" {
-                    Installed::Kernel(NOOP.into())
-                } else {
-                    Installed::Nothing
-                }
-            },
+            &noop_only,
             5_000,
         );
         assert!(unknown_owner.unwrap_err().contains("no key"));

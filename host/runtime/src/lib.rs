@@ -17,14 +17,14 @@
 //! - `compose`: component dependencies plugged in with wac-graph.
 //! - [`engine`]: the wasmtime engine (pooling, epochs, cache); [`sandbox`]:
 //!   per-store time and memory limits; [`clock`]: the wall clock guests see.
-//! - `capability`: what components may import: sqlite, key-value,
+//! - `capability`: what components may import (one `bindgen!`, in
+//!   `capability/bindings.rs`): sqlite, key-value,
 //!   variables, outbound HTTP, and refusals for non-inheriting dependencies.
 //! - `trigger::http`: the server (plain or rustls), Spin's router and
 //!   `spin-*` headers.
 //! - `component_build`: `--build`.
 
 pub mod app;
-mod bindings;
 mod capability;
 pub mod clock;
 mod component_build;

@@ -3,6 +3,7 @@
 //! Linking happens once per app ([`add_to_linker`]); grants are checked per
 //! call against the instance's [`ComponentCapabilities`].
 
+mod bindings;
 pub mod deny;
 pub mod key_value;
 pub mod outbound_http;
@@ -48,9 +49,9 @@ pub struct ComponentCapabilities {
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-    crate::bindings::sqlite::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-    crate::bindings::sqlite3::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-    crate::bindings::key_value::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-    crate::bindings::variables::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::capability::bindings::sqlite::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::capability::bindings::sqlite3::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::capability::bindings::key_value::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::capability::bindings::variables::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())
 }

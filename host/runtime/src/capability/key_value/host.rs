@@ -1,7 +1,7 @@
 //! `fermyon:spin/key-value` host functions, with per-component grants.
 
 use super::StoreHandle;
-use crate::bindings::key_value::{Error, Host, HostStore};
+use crate::capability::bindings::key_value::{Error, Host, HostStore};
 use crate::state::InstanceState;
 use wasmtime::component::Resource;
 

@@ -11,7 +11,7 @@ macro_rules! impl_sqlite_host {
     ($version:ident { $($extra:item)* }) => {
         mod $version {
             use super::*;
-            use crate::bindings::$version::{Error, Host, HostConnection, QueryResult, RowResult, Value};
+            use crate::capability::bindings::$version::{Error, Host, HostConnection, QueryResult, RowResult, Value};
 
             impl Host for InstanceState {}
 

@@ -1,6 +1,6 @@
 //! `fermyon:spin/variables` host function.
 
-use crate::bindings::variables::{Error, Host};
+use crate::capability::bindings::variables::{Error, Host};
 use crate::manifest::template::validate_name;
 use crate::state::InstanceState;
 

@@ -1,4 +1,5 @@
-//! The host's single `bindgen!`: Spin capability interfaces from `wit/`.
+//! The runtime's single `bindgen!`: the Spin capability interfaces (from
+//! `wit/`) that the capabilities beside this module implement.
 //!
 //! WASI and `wasi:http` come from wasmtime-wasi(-http); this module binds
 //! only what greenmesh implements itself (the `greenmesh:platform/capabilities`
