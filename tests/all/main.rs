@@ -9,6 +9,7 @@ mod durability;
 mod energy;
 mod governance;
 mod gpu;
+mod groups;
 mod kernels;
 mod key_value;
 mod lifecycle;

@@ -144,6 +144,28 @@ const V3: &[&str] = &[
     "ALTER TABLE broker_tasks ADD COLUMN kernel_sha256 TEXT",
 ];
 
+/// Version 4: task groups (`min_nodes`, shards, `require_proof`) and the
+/// proof bundles of their agreed results.
+const V4: &[&str] = &[
+    // A group task's members are tasks of their own (each with the usual
+    // lease lifecycle) pointing at the group: which shard they compute,
+    // and the owner of the node they are leased to (replicas of one shard
+    // run on nodes of distinct owners, checked by the leasing statement).
+    "ALTER TABLE broker_tasks ADD COLUMN group_id TEXT",
+    "ALTER TABLE broker_tasks ADD COLUMN shard INTEGER",
+    "ALTER TABLE broker_tasks ADD COLUMN node_owner TEXT",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_members ON broker_tasks (group_id, shard) WHERE group_id IS NOT NULL",
+    // The group's shape: shards, replicas per shard (and the most a
+    // disagreement may grow them to), whether a proof bundle is owed.
+    "CREATE TABLE IF NOT EXISTS broker_groups (
+        task_id TEXT PRIMARY KEY, shards INTEGER NOT NULL, replicas INTEGER NOT NULL,
+        max_replicas INTEGER NOT NULL, proof INTEGER NOT NULL, capability TEXT NOT NULL)",
+    // A settled `require_proof` group's bundle, signed by the broker.
+    "CREATE TABLE IF NOT EXISTS broker_proofs (
+        id TEXT PRIMARY KEY, task_id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL)",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -152,7 +174,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3]).map_err(storage)?,
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4]).map_err(storage)?,
         })
     }
 

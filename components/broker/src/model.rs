@@ -173,20 +173,6 @@ impl TaskRequest {
         names.extend(self.name.as_deref());
         names
     }
-
-    /// What this task waits for that the network cannot do yet, if anything.
-    pub fn unsupported(&self) -> Option<String> {
-        if self.requirements.min_nodes > 1 {
-            return Some(format!(
-                "tasks needing {} nodes are not dispatched yet (multi-node leases arrive with federated learning)",
-                self.requirements.min_nodes
-            ));
-        }
-        if self.requirements.require_proof {
-            return Some("no node offers verifiable results (require_proof) yet".into());
-        }
-        None
-    }
 }
 
 /// An authenticated user.
@@ -235,14 +221,6 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// A decision that chose nothing, for `reason`.
-    pub fn none(reason: impl Into<String>) -> Self {
-        Self {
-            reason: Some(reason.into()),
-            ..Self::default()
-        }
-    }
-
     pub fn to_json(&self) -> Value {
         let cand = |c: &Candidate| {
             json!({
@@ -290,17 +268,5 @@ mod tests {
             .to_string();
         assert!(err.contains("unknown sla \"lazy\""), "{err}");
         assert!(err.contains("solar_only"), "{err}");
-    }
-
-    #[test]
-    fn multi_node_and_proof_tasks_say_what_they_wait_for() {
-        let mut r: TaskRequest =
-            serde_json::from_value(json!({ "task_type": "computation" })).unwrap();
-        assert_eq!(r.unsupported(), None);
-        r.requirements.min_nodes = 3;
-        assert!(r.unsupported().unwrap().contains("3 nodes"));
-        r.requirements.min_nodes = 1;
-        r.requirements.require_proof = true;
-        assert!(r.unsupported().unwrap().contains("require_proof"));
     }
 }

@@ -125,6 +125,7 @@ fn route(req: &Request) -> ApiResult {
         (Method::Get, ["tasks"]) => tasks::list(&db, &user()?, &query),
         (Method::Get, ["tasks", id]) => tasks::get(&db, &user()?, id, &query),
         (Method::Delete, ["tasks", id]) => tasks::cancel(&db, &user()?, id),
+        (Method::Get, ["proofs", id]) => tasks::proof(&db, &user()?, id),
 
         (Method::Get, ["queue"]) => network::queue(&db),
         (Method::Get, ["events"]) => network::events(&db, &query),
@@ -158,6 +159,7 @@ fn known_path(segs: &[&str]) -> bool {
             | ["leases", _, "refuse"]
             | ["tasks"]
             | ["tasks", _]
+            | ["proofs", _]
             | ["queue"]
             | ["events"]
             | ["keys", "broker"]

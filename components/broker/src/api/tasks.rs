@@ -1,4 +1,5 @@
-//! The task API: submit, precheck, get (with `?wait`), list, cancel.
+//! The task API: submit, precheck, get (with `?wait`), list, cancel, and
+//! a `require_proof` task's proof bundle.
 
 use super::{json_response, parse_body, query_param, wait_param, ApiResult};
 use crate::db::Db;
@@ -49,6 +50,11 @@ pub fn list(db: &Db, user: &User, query: &str) -> ApiResult {
 /// node running it is told to stop.
 pub fn cancel(db: &Db, user: &User, id: &str) -> ApiResult {
     let v = tasks::owned_view(db, user, id)?;
+    if let Some(group) = v["group_id"].as_str() {
+        return Err(ApiError::conflict(format!(
+            "task {id} is a member of task {group}: cancel {group} (its members run and end together)"
+        )));
+    }
     let status = v["status"].as_str().unwrap_or_default().to_string();
     if tasks::is_terminal(&status) || !lifecycle::cancel_task(db, id)? {
         let now = tasks::owned_view(db, user, id)?;
@@ -58,4 +64,13 @@ pub fn cancel(db: &Db, user: &User, id: &str) -> ApiResult {
         )));
     }
     Ok(json_response(200, &tasks::owned_view(db, user, id)?))
+}
+
+/// `GET /api/v1/proofs/{id}`: the signed proof bundle of the caller's
+/// `require_proof` task (its `result.proof_id`).
+pub fn proof(db: &Db, user: &User, id: &str) -> ApiResult {
+    Ok(json_response(
+        200,
+        &crate::domain::proofs::get(db, &user.id, id)?,
+    ))
 }

@@ -209,7 +209,9 @@ impl Snapshot {
 
 /// Matches a task against the marketplace; `exclude` are nodes that may
 /// not have it again, with why (they let it expire, refused, stopped or
-/// interrupted it).
+/// interrupted it, or hold their share of its group), and
+/// `exclude_owners` owners whose nodes may not (they run a replica of the
+/// same shard).
 pub fn decide(
     db: &Db,
     capability: &str,
@@ -217,10 +219,8 @@ pub fn decide(
     input_bytes: u64,
     placement: &Placement,
     exclude: &[(String, String)],
+    exclude_owners: &[(String, String)],
 ) -> Result<Decision, ApiError> {
-    if let Some(why) = request.unsupported() {
-        return Ok(Decision::none(why));
-    }
     let r = &request.requirements;
     let market = snapshot(
         db,
@@ -243,6 +243,8 @@ pub fn decide(
     let mut priced = Vec::with_capacity(market.offers.len());
     for (i, (offer, quote)) in market.offers.iter().enumerate() {
         if let Some((_, why)) = exclude.iter().find(|(n, _)| *n == offer.node.id) {
+            decision.declined.push((offer.node.id.clone(), why.clone()));
+        } else if let Some((_, why)) = exclude_owners.iter().find(|(o, _)| *o == offer.node.owner) {
             decision.declined.push((offer.node.id.clone(), why.clone()));
         } else if quote.price > request.max_price {
             decision.cheapest_refused = Some(
@@ -364,6 +366,8 @@ fn why_none(capability: &str, decision: &Decision, exclude: &[(String, String)])
             "quoted above max_price"
         } else if why.starts_with("offline") || why.starts_with("withdrawn") {
             "offline"
+        } else if why.starts_with("its owner already runs") || why.starts_with("it already runs") {
+            "already running part of this task"
         } else if exclude.iter().any(|(n, w)| n == node && w == why) {
             tried.push(format!("{node}: {why}"));
             continue;

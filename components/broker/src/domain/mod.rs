@@ -6,7 +6,8 @@
 //! | [`queue`] | admission, the fair queue (ready / waiting / parked), dispatch passes, waking |
 //! | [`matching`] | one decision: marketplace search, quotes, reputations, timing, explanation |
 //! | [`scoring`], [`schedule`] | pure rules: how offers are weighed; when a patient task starts |
-//! | [`lifecycle`] | the only writer of `broker_leases`; every lease end and its effects |
+//! | [`lifecycle`] | the only writer of `broker_leases`; every lease end and its effects, and how members' ends move their group |
+//! | [`groups`], [`quorum`], [`proofs`] | task groups (shards, replicas) and their members; the quorum rule (pure); proof bundles |
 //! | [`interrupt`] | when a node's energy report revokes a lease |
 //! | [`nodes`] | node registration and heartbeats through the marketplace, and what they wake |
 //! | [`carbon`] | each run's carbon record, the ledger, a user's impact |
@@ -21,14 +22,17 @@ pub mod carbon;
 pub mod delegations;
 pub mod events;
 pub mod grants;
+pub mod groups;
 pub mod interrupt;
 pub mod keys;
 pub mod lifecycle;
 pub mod matching;
 pub mod nodes;
 pub mod policy;
+pub mod proofs;
 pub mod public_health;
 pub mod queue;
+pub mod quorum;
 pub mod quota;
 pub mod schedule;
 pub mod scoring;

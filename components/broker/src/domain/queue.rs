@@ -22,6 +22,7 @@
 //! before it starts (`lifecycle::fail_overdue`).
 
 use crate::db::{int, text, Db};
+use crate::domain::groups;
 use crate::domain::lifecycle::{self, Leasing};
 use crate::domain::matching::{self, Placement};
 use crate::domain::policy::Policy;
@@ -67,13 +68,33 @@ pub enum Change {
 /// or opens the vote on its importance, stores it, then decides it at once,
 /// or, when its owner has earlier tasks ready, runs a dispatch pass that
 /// takes them (and then it) in order. Answers the stored task.
+///
+/// A task asking for several nodes (`min_nodes`, shards, `require_proof`)
+/// is stored as a running group and its members as queued tasks, each
+/// decided the same way; the group counts once against the quota.
 pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     let id = crate::util::new_id("task");
+    let (_, policy) = policy_at_submission(&task.request);
+    let group = match groups::shape(&task.request, policy.sla)? {
+        Some(shape) => Some((members_of(db, &id, &task, &shape)?, shape)),
+        None => None,
+    };
     let quota = crate::domain::quota::reserve(db, user, &id, &task.request.requirements)?;
     // Its key is above all its owner's queued tasks: if any of those is
     // ready, they go first.
     let behind_own = owner_has_ready(db, &user.id)?;
-    let stored = store(db, user, &id, &task, behind_own);
+    let stored = match &group {
+        None => store(db, user, &id, &task, behind_own, "queued"),
+        Some((members, shape)) => {
+            store(db, user, &id, &task, behind_own, "running").and_then(|()| {
+                groups::insert(db, &id, shape, &task.capability)?;
+                for (member_id, shard, member) in members {
+                    store_member(db, user, &id, (member_id, *shard), member, behind_own)?;
+                }
+                Ok(())
+            })
+        }
+    };
     if stored.is_err() {
         // Nothing was accepted: give the day's count back.
         let _ = crate::domain::quota::release(db, &user.id, &id);
@@ -82,6 +103,10 @@ pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     if behind_own {
         // Decide the queue in order.
         dispatch_pass(db, PASS_BUDGET)?;
+    } else if let Some((members, _)) = &group {
+        for (member_id, _, _) in members {
+            dispatch_task(db, member_id, true)?;
+        }
     } else {
         dispatch_task(db, &id, true)?;
     }
@@ -115,13 +140,91 @@ fn fair_key(owner: &str) -> (&'static str, Vec<spin_sdk::sqlite::Value>) {
     )
 }
 
+/// The members group `id` of `task` shaped `shape` runs as, validated
+/// like any task (a shard's errors name it): `(id, shard, task)`.
+fn members_of(
+    db: &Db,
+    id: &str,
+    task: &NewTask,
+    shape: &groups::Shape,
+) -> Result<Vec<(String, u32, NewTask)>, ApiError> {
+    let mut members = Vec::new();
+    for shard in 0..shape.shard_count() {
+        let request = groups::member_request(&task.request, shape, shard);
+        let member = tasks::validate(db, request).map_err(|e| match &shape.shards {
+            Some(_) => {
+                let field = format!("inputs.shards[{shard}]");
+                ApiError {
+                    message: format!("{field}: {}", e.message),
+                    ..e.on_field(field)
+                }
+            }
+            None => e,
+        })?;
+        for replica in 0..shape.replicas {
+            members.push((
+                groups::member_id(id, shard, replica),
+                shard,
+                NewTask {
+                    request: member.request.clone(),
+                    task_type: member.task_type.clone(),
+                    capability: member.capability.clone(),
+                    input_text: member.input_text.clone(),
+                    input_sha256: member.input_sha256.clone(),
+                    input_bytes: member.input_bytes,
+                    kernel_sha256: member.kernel_sha256.clone(),
+                },
+            ));
+        }
+    }
+    Ok(members)
+}
+
+/// Inserts member `(id, shard)` of group `group` (queued like a task
+/// of its own, under the group's policy; no events of its own).
+fn store_member(
+    db: &Db,
+    user: &User,
+    group: &str,
+    (id, shard): (&str, u32),
+    member: &NewTask,
+    behind_own: bool,
+) -> Result<(), ApiError> {
+    let (_, policy) = policy_at_submission(&member.request);
+    let now = crate::util::now_ms();
+    tasks::insert(
+        db,
+        user,
+        id,
+        member,
+        tasks::Entry {
+            fair_key: fair_key(&user.id),
+            deadline_at: now + crate::domain::schedule::queue_deadline_ms(policy.sla),
+            ready: behind_own,
+            wake_at: (!behind_own).then_some(now),
+            status: "queued",
+            group: Some((group, shard)),
+        },
+    )?;
+    crate::domain::carbon::record_baseline(db, id, &user.id)
+}
+
 /// Inserts a validated task with its importance policy, and logs it. A task
 /// decided at once enters waiting, due now (should this request die before
 /// deciding it, the next pass does); one `behind_own` tasks enters ready.
-fn store(db: &Db, user: &User, id: &str, task: &NewTask, behind_own: bool) -> Result<(), ApiError> {
+/// A group enters `running` (its members are what the queue decides).
+fn store(
+    db: &Db,
+    user: &User,
+    id: &str,
+    task: &NewTask,
+    behind_own: bool,
+    status: &'static str,
+) -> Result<(), ApiError> {
     let r = &task.request;
     let (keyword, policy) = policy_at_submission(r);
     let now = crate::util::now_ms();
+    let queued = status == "queued";
     tasks::insert(
         db,
         user,
@@ -130,8 +233,10 @@ fn store(db: &Db, user: &User, id: &str, task: &NewTask, behind_own: bool) -> Re
         tasks::Entry {
             fair_key: fair_key(&user.id),
             deadline_at: now + crate::domain::schedule::queue_deadline_ms(policy.sla),
-            ready: behind_own,
-            wake_at: (!behind_own).then_some(now),
+            ready: behind_own && queued,
+            wake_at: (!behind_own && queued).then_some(now),
+            status,
+            group: None,
         },
     )?;
     crate::domain::policy::insert(db, id, &policy)?;
@@ -181,19 +286,48 @@ pub fn precheck(db: &Db, user: &User, task: &NewTask) -> Result<Value, ApiError>
         &policy,
         crate::util::now_ms(),
     )?;
-    let decision = matching::decide(db, &task.capability, r, task.input_bytes, &placement, &[])?;
-    Ok(json!({
+    let decision = matching::decide(
+        db,
+        &task.capability,
+        r,
+        task.input_bytes,
+        &placement,
+        &[],
+        &[],
+    )?;
+    let mut answer = json!({
         "eligible": decision.chosen.is_some(),
         "capability": task.capability,
         "policy": policy.to_json(),
         "decision": decision.to_json(),
-    }))
+    });
+    // A group needs as many owners (replicas) or nodes (shards) as it has.
+    if let Some(shape) = groups::shape(r, policy.sla)? {
+        let offers: Vec<&crate::model::Candidate> =
+            decision.chosen.iter().chain(&decision.runners_up).collect();
+        let mut owners: Vec<&str> = offers.iter().map(|c| c.owner.as_str()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let (needed, have, of) = if shape.replicas > 1 {
+            (shape.owners_needed(), owners.len() as u32, "owners")
+        } else {
+            (shape.shard_count(), offers.len() as u32, "nodes")
+        };
+        answer["eligible"] = json!(have >= needed);
+        answer["group"] = json!({
+            "shards": shape.shard_count(), "replicas": shape.replicas,
+            "needs": format!("{needed} distinct {of}; {have} eligible now"),
+        });
+    }
+    Ok(answer)
 }
 
 /// A ready task, as a decision needs it.
 struct Queued {
     /// Whether it was ever leased (a task never leased has no node to exclude).
     leased_before: bool,
+    /// A member's group and shard.
+    group: Option<(String, u32)>,
     capability: String,
     request: TaskRequest,
     input_sha256: String,
@@ -209,7 +343,7 @@ struct Queued {
 fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, ApiError> {
     let rows = db.query(
         "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, t.created_at,
-                EXISTS (SELECT 1 FROM broker_leases l WHERE l.task_id = t.id)
+                EXISTS (SELECT 1 FROM broker_leases l WHERE l.task_id = t.id), t.group_id, t.shard
          FROM broker_tasks t WHERE t.id = ? AND t.status = 'queued' AND (t.ready = 1 OR ?)",
         &[text(task_id), int(first as u64)],
     )?;
@@ -220,8 +354,18 @@ fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, Api
         serde_json::from_str(row.get::<&str>(1).unwrap_or("{}")).map_err(crate::error::storage)?;
     let request: TaskRequest =
         serde_json::from_value(body["request"].clone()).map_err(crate::error::storage)?;
-    let policy = crate::domain::policy::get(db, task_id)?
-        .unwrap_or_else(|| Policy::at_submission(None, None, request.sla));
+    let group = row
+        .get::<&str>(8)
+        .map(|g| (g.to_string(), row.get::<i64>(9).unwrap_or(0).max(0) as u32));
+    // A member runs under its group's policy (votes move the group).
+    let policy = match crate::domain::policy::get(db, task_id)? {
+        Some(p) => Some(p),
+        None => match &group {
+            Some((g, _)) => crate::domain::policy::get(db, g)?,
+            None => None,
+        },
+    }
+    .unwrap_or_else(|| Policy::at_submission(None, None, request.sla));
     Ok(Some(Queued {
         capability: row.get::<&str>(0).unwrap_or_default().to_string(),
         input_sha256: row.get::<&str>(2).unwrap_or_default().to_string(),
@@ -230,6 +374,7 @@ fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, Api
         reason: row.get::<&str>(5).map(str::to_string),
         created_at: row.get::<i64>(6).unwrap_or(0).max(0) as u64,
         leased_before: row.get::<i64>(7) != Some(0),
+        group,
         request,
         policy,
     }))
@@ -242,11 +387,19 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
     let Some(q) = load_ready(db, task_id, first)? else {
         return Ok(());
     };
-    let exclude = if q.leased_before {
+    let mut exclude = if q.leased_before {
         lifecycle::excluded_nodes(db, task_id)?
     } else {
         Vec::new()
     };
+    // A member keeps off the owners of its shard's other replicas and the
+    // nodes holding their share of the group.
+    let mut exclude_owners = Vec::new();
+    if let Some((group, shard)) = &q.group {
+        let (owners, nodes) = groups::exclusions(db, group, *shard, task_id)?;
+        exclude_owners = owners;
+        exclude.extend(nodes);
+    }
     let placement = Placement::new(
         db,
         &q.owner,
@@ -262,6 +415,7 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
         q.input_bytes,
         &placement,
         &exclude,
+        &exclude_owners,
     )?;
     if let Some(chosen) = &decision.chosen {
         lifecycle::create(
@@ -273,6 +427,7 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
                 capability: &q.capability,
                 request: &q.request,
                 input_sha256: &q.input_sha256,
+                group: q.group.as_ref().map(|(g, s)| (g.as_str(), *s)),
             },
             chosen,
             &decision,
@@ -413,8 +568,8 @@ pub fn wake_owner(db: &Db, owner: &str) -> Result<(), ApiError> {
 /// and it is decided again under the new level.
 pub fn sla_changed(db: &Db, task_id: &str, sla: Sla) -> Result<(), ApiError> {
     db.exec(
-        "UPDATE broker_tasks SET deadline_at = created_at + ?, ready = 1, wake_at = NULL
-         WHERE id = ? AND status = 'queued'",
+        "UPDATE broker_tasks SET deadline_at = created_at + ?1, ready = 1, wake_at = NULL
+         WHERE (id = ?2 OR group_id = ?2) AND status = 'queued'",
         &[
             int(crate::domain::schedule::queue_deadline_ms(sla)),
             text(task_id),

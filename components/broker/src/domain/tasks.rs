@@ -194,6 +194,10 @@ pub struct Entry<'a> {
     /// Ready for the next dispatch pass; otherwise waiting until `wake_at`.
     pub ready: bool,
     pub wake_at: Option<u64>,
+    /// `queued`, or `running` for a group task (its members are queued).
+    pub status: &'static str,
+    /// A member's group and shard.
+    pub group: Option<(&'a str, u32)>,
 }
 
 /// Stores a validated task as `queued`.
@@ -231,13 +235,20 @@ pub fn insert(
             .clone()
             .map(text)
             .unwrap_or(spin_sdk::sqlite::Value::Null),
+        text(entry.status),
+        opt_text(entry.group.map(|(g, _)| g)),
+        entry
+            .group
+            .map(|(_, shard)| int(shard as u64))
+            .unwrap_or(spin_sdk::sqlite::Value::Null),
     ];
     params.extend(key_params);
     db.exec(
         &format!(
-            "INSERT INTO broker_tasks (id, owner, task_type, capability, status, reason, body, input_sha256,
-                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, wake_at, kernel_sha256, fair_key)
-             VALUES (?, ?, ?, ?, 'queued', 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {key_expr})"
+            "INSERT INTO broker_tasks (id, owner, task_type, capability, reason, body, input_sha256,
+                 input_bytes, max_price, created_at, updated_at, deadline_at, ready, wake_at, kernel_sha256,
+                 status, group_id, shard, fair_key)
+             VALUES (?, ?, ?, ?, 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {key_expr})"
         ),
         &params,
     )
@@ -247,7 +258,8 @@ pub fn insert(
 pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
     let rows = db.query(
         "SELECT id, owner, task_type, capability, status, reason, node_id, lease_id, price, decision, result,
-                attempts, created_at, updated_at, ready, wake_at, deadline_at, decisions FROM broker_tasks WHERE id = ?",
+                attempts, created_at, updated_at, ready, wake_at, deadline_at, decisions, group_id
+         FROM broker_tasks WHERE id = ?",
         &[text(id)],
     )?;
     let Some(r) = rows.rows.first() else {
@@ -258,9 +270,21 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
         r.get::<&str>(i)
             .and_then(|s| serde_json::from_str::<Value>(s).ok())
     };
-    let status = r.get::<&str>(4).unwrap_or_default();
+    let mut status = r.get::<&str>(4).unwrap_or_default();
+    let mut reason = r.get::<&str>(5).map(str::to_string);
     let capability = r.get::<&str>(3).unwrap_or_default();
-    let queue = (status == "queued").then(|| {
+    // A group shows its members, and while they run, how far they are.
+    let group = crate::domain::groups::spec(db, id)?;
+    let members = match &group {
+        Some(_) => crate::domain::groups::members(db, id)?,
+        None => Vec::new(),
+    };
+    if let (Some(spec), "running") = (&group, status) {
+        let (shown, why) = crate::domain::groups::progress(spec, &members);
+        status = shown;
+        reason = Some(why);
+    }
+    let queue = (status == "queued" && group.is_none()).then(|| {
         let deadline = r.get::<i64>(16).unwrap_or(0).max(0) as u64;
         let wake_at = r.get::<i64>(15).map(|t| t.max(0) as u64);
         let (state, wakes_on) = match (r.get::<i64>(14), wake_at) {
@@ -282,13 +306,13 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
             "deadline_at_iso": crate::util::iso8601(deadline),
         })
     });
-    Ok(Some(json!({
+    let mut v = json!({
         "id": r.get::<&str>(0),
         "owner": r.get::<&str>(1),
         "task_type": r.get::<&str>(2),
         "capability": capability,
         "status": status,
-        "reason": r.get::<&str>(5),
+        "reason": reason,
         "node_id": r.get::<&str>(6),
         "lease_id": r.get::<&str>(7),
         "price": r.get::<f64>(8),
@@ -299,7 +323,20 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
         "updated_at": r.get::<i64>(13),
         "queue": queue,
         "governance": policy,
-    })))
+    });
+    if let Some(spec) = &group {
+        v["group"] = json!({
+            "shards": spec.shards,
+            "replicas": spec.replicas,
+            "max_replicas": spec.max_replicas,
+            "require_proof": spec.proof,
+            "members": crate::domain::groups::members_json(&members),
+        });
+    }
+    if let Some(group_id) = r.get::<&str>(18) {
+        v["group_id"] = json!(group_id);
+    }
+    Ok(Some(v))
 }
 
 /// The task `id` if `user` owns it; someone else's task is
@@ -319,13 +356,23 @@ pub fn is_terminal(status: &str) -> bool {
 /// `user`'s tasks (only those in `status`, unless empty), newest first.
 pub fn list(db: &Db, user: &User, status: &str) -> Result<Vec<Value>, ApiError> {
     let rows = db.query(
-        "SELECT id FROM broker_tasks WHERE owner = ? AND (? = '' OR status = ?) ORDER BY created_at DESC LIMIT 200",
-        &[text(user.id.clone()), text(status), text(status)],
+        "SELECT id FROM broker_tasks WHERE owner = ? AND group_id IS NULL
+             AND (? = '' OR status = ? OR (status = 'running' AND ? IN ('queued', 'leased')))
+         ORDER BY created_at DESC LIMIT 200",
+        &[
+            text(user.id.clone()),
+            text(status),
+            text(status),
+            text(status),
+        ],
     )?;
     let mut tasks = Vec::new();
     for r in &rows.rows {
         if let Some(v) = view(db, r.get::<&str>(0).unwrap_or_default())? {
-            tasks.push(v);
+            // A running group shows as queued or leased: filter on that.
+            if status.is_empty() || v["status"] == status {
+                tasks.push(v);
+            }
         }
     }
     Ok(tasks)
@@ -357,22 +404,34 @@ pub fn state(db: &Db, id: &str) -> Result<Option<State>, ApiError> {
     }))
 }
 
-/// `queued` → `leased` under `lease_id`, if the task is still queued:
-/// the commit point of a new lease. Answers whether it happened.
+/// `queued` → `leased` under `lease_id` to `node_id` of `node_owner`, if
+/// the task is still queued and, for a group member, its group still
+/// running with no other replica of its shard on a node of the same owner
+/// and the node not holding its share of members already: the commit point
+/// of a new lease. Answers whether it happened.
 pub fn mark_leased(
     db: &Db,
     id: &str,
     lease_id: &str,
-    node_id: &str,
+    (node_id, node_owner): (&str, &str),
     price: f64,
     decision: &Value,
 ) -> Result<bool, ApiError> {
     let rows = db.query(
-        "UPDATE broker_tasks SET status = 'leased', reason = NULL, node_id = ?, lease_id = ?, price = ?,
-             decision = ?, attempts = attempts + 1, ready = 0, wake_at = NULL, updated_at = ?
-         WHERE id = ? AND status = 'queued' RETURNING id",
+        "UPDATE broker_tasks SET status = 'leased', reason = NULL, node_id = ?1, node_owner = ?2, lease_id = ?3,
+             price = ?4, decision = ?5, attempts = attempts + 1, ready = 0, wake_at = NULL, updated_at = ?6
+         WHERE id = ?7 AND status = 'queued' AND (group_id IS NULL OR (
+             EXISTS (SELECT 1 FROM broker_tasks g WHERE g.id = broker_tasks.group_id AND g.status = 'running')
+             AND NOT EXISTS (SELECT 1 FROM broker_tasks s JOIN broker_groups gr ON gr.task_id = s.group_id
+                 WHERE s.group_id = broker_tasks.group_id AND s.shard = broker_tasks.shard AND s.id != ?7
+                   AND gr.replicas > 1 AND s.status IN ('leased', 'completed') AND s.node_owner = ?2)
+             AND (SELECT COUNT(*) FROM broker_tasks s WHERE s.group_id = broker_tasks.group_id AND s.id != ?7
+                   AND s.status IN ('leased', 'completed') AND s.node_id = ?1)
+                 < (SELECT replicas FROM broker_groups gr WHERE gr.task_id = broker_tasks.group_id)))
+         RETURNING id",
         &[
             text(node_id),
+            text(node_owner),
             text(lease_id),
             real(price),
             text(decision.to_string()),
@@ -381,6 +440,41 @@ pub fn mark_leased(
         ],
     )?;
     Ok(!rows.rows.is_empty())
+}
+
+/// A running group → `completed` or `failed` with its result and what its
+/// members' runs cost: the commit point of a group's end. Answers whether
+/// this call made it (the group is left unsettled for its effects).
+pub fn finish_group(
+    db: &Db,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+    result: &Value,
+    price: f64,
+) -> Result<bool, ApiError> {
+    let rows = db.query(
+        "UPDATE broker_tasks SET status = ?, reason = ?, result = ?, price = ?, settled = 0, updated_at = ?
+         WHERE id = ? AND status = 'running' RETURNING id",
+        &[
+            text(status),
+            opt_text(reason),
+            text(result.to_string()),
+            real(price),
+            int(crate::util::now_ms()),
+            text(id),
+        ],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
+
+/// Marks task `id` as having effects to apply (a member's end owes its
+/// group a look).
+pub fn unsettle(db: &Db, id: &str) -> Result<(), ApiError> {
+    db.exec(
+        "UPDATE broker_tasks SET settled = 0 WHERE id = ?",
+        &[text(id)],
+    )
 }
 
 /// `leased` under `lease_id` → `completed` or `failed` with the node's
@@ -460,14 +554,15 @@ pub fn requeue(
     )
 }
 
-/// `queued` or `leased` → `cancelled` (unsettled: the lifecycle ends its
-/// lease and gives its quota back). Answers whether it happened.
-pub fn cancel(db: &Db, id: &str) -> Result<bool, ApiError> {
+/// `queued`, `leased` or (a group) `running` → `cancelled` for `reason`
+/// (unsettled: the lifecycle ends its lease, or its members, and gives its
+/// quota back). Answers whether it happened.
+pub fn cancel(db: &Db, id: &str, reason: &str) -> Result<bool, ApiError> {
     let rows = db.query(
-        "UPDATE broker_tasks SET status = 'cancelled', reason = 'cancelled by requester', settled = 0,
+        "UPDATE broker_tasks SET status = 'cancelled', reason = ?, settled = 0,
              ready = 0, wake_at = NULL, updated_at = ?
-         WHERE id = ? AND status IN ('queued', 'leased') RETURNING id",
-        &[int(crate::util::now_ms()), text(id)],
+         WHERE id = ? AND status IN ('queued', 'leased', 'running') RETURNING id",
+        &[text(reason), int(crate::util::now_ms()), text(id)],
     )?;
     Ok(!rows.rows.is_empty())
 }

@@ -26,6 +26,7 @@
 //! `stopped` with the energy used so far, which the ledger keeps as an
 //! interrupted run ([`report_stop`]).
 
+pub mod group;
 pub mod settle;
 
 use crate::db::{int, real, text, Db};
@@ -216,6 +217,8 @@ pub struct Leasing<'a> {
     pub capability: &'a str,
     pub request: &'a TaskRequest,
     pub input_sha256: &'a str,
+    /// A member's group and shard: its replicas share one seed.
+    pub group: Option<(&'a str, u32)>,
 }
 
 /// Signs and stores a lease of `task` to `chosen`, then makes it the
@@ -263,7 +266,10 @@ pub fn create(
         grant,
         deterministic: r.deterministic,
         kernel_sha256,
-        seed: r.deterministic.then(|| task_seed(task.task_id)),
+        seed: r.deterministic.then(|| match task.group {
+            Some((group, shard)) => task_seed(&format!("{group}#{shard}")),
+            None => task_seed(task.task_id),
+        }),
         signature: String::new(),
     };
     lease.sign(&key.sk);
@@ -296,7 +302,7 @@ pub fn create(
         db,
         task.task_id,
         &lease.lease_id,
-        &chosen.node_id,
+        (&chosen.node_id, &chosen.owner),
         chosen.price,
         &decision.to_json(),
     )?;
@@ -557,19 +563,40 @@ pub fn repair(db: &Db) -> Result<(), ApiError> {
     for id in crate::domain::tasks::unsettled(db, REPAIR_BATCH)? {
         settle::settle_task(db, &id)?;
     }
+    // A group judged while a crash cut it short (its flag cleared, its
+    // replica not yet added) has no member left at work: judge it again.
+    let stalled = db.query(
+        "SELECT g.id FROM broker_tasks g WHERE g.status = 'running' AND g.settled = 1
+           AND NOT EXISTS (SELECT 1 FROM broker_tasks m WHERE m.group_id = g.id AND m.status IN ('queued', 'leased'))
+         LIMIT ?",
+        &[int(REPAIR_BATCH as u64)],
+    )?;
+    for r in &stalled.rows {
+        let id = r.get::<&str>(0).unwrap_or_default();
+        crate::domain::tasks::unsettle(db, id)?;
+        settle::settle_task(db, id)?;
+    }
     Ok(())
 }
 
-/// Cancels task `task_id` (queued or leased): its lease is revoked, and its
-/// quota given back if no node had fetched it. Answers whether this call
-/// cancelled it.
+/// Cancels task `task_id` (queued, leased, or a running group): its lease
+/// (or its members' leases) revoked, and its quota given back if no node
+/// had fetched it. Answers whether this call cancelled it.
 pub fn cancel_task(db: &Db, task_id: &str) -> Result<bool, ApiError> {
-    if !crate::domain::tasks::cancel(db, task_id)? {
+    if !crate::domain::tasks::cancel(db, task_id, "cancelled by requester")? {
         return Ok(false);
     }
     crate::util::fault_point("task_cancelled");
     settle::settle_task(db, task_id)?;
     Ok(true)
+}
+
+/// Cancels member `task_id` of a group that no longer needs it, for `why`.
+fn cancel_member(db: &Db, task_id: &str, why: &str) -> Result<(), ApiError> {
+    if crate::domain::tasks::cancel(db, task_id, why)? {
+        settle::settle_task(db, task_id)?;
+    }
+    Ok(())
 }
 
 /// Fails queued tasks whose deadline passed (their quota is given back).

@@ -62,6 +62,15 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
          WHERE id = ? AND rev = ?",
         &[text(lease_id), spin_sdk::sqlite::Value::Integer(row.rev)],
     )?;
+    // A member's result owes its group a look (marked in `ended`).
+    if matches!(
+        End::of_status(&row.status),
+        Some(End::Completed | End::Failed)
+    ) {
+        if let Some((group, _)) = crate::domain::groups::of_member(db, &row.lease.task_id)? {
+            settle_task(db, &group)?;
+        }
+    }
     // A lease that was its task's last attempt leaves the task to settle
     // (a cancelled task settles itself, ending this lease on the way).
     let counted = matches!(
@@ -120,6 +129,8 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
     let provider = |event: Event| {
         scores::record_event(&key(row, "provider"), &l.node_id, Role::Provider, event);
     };
+    // A group's member: whether its success counts is the group's call.
+    let group = crate::domain::groups::of_member(db, &l.task_id)?.map(|(g, _)| g);
     match end {
         End::Completed | End::Failed => {
             let succeeded = end == End::Completed;
@@ -133,10 +144,16 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
                 result,
             )?;
             crate::util::fault_point("task_finished");
+            if let Some(group) = &group {
+                tasks::unsettle(db, group)?;
+            }
             let receipt: serde_json::Value = serde_json::from_str(result).unwrap_or_default();
             let duration_ms = receipt["receipt"]["duration_ms"].as_u64();
             let energy = row.energy_wh.unwrap_or(0.0);
-            if succeeded {
+            if succeeded && group.is_some() {
+                // Settled with the group: success if it agreed, a wrong
+                // result if it did not.
+            } else if succeeded {
                 provider(Event::Success);
                 // The requester's side of a completed delegation: it was served.
                 scores::record_event(
@@ -242,7 +259,8 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
                     crate::domain::policy::pin_home(db, &l.task_id)?;
                 }
                 _ => {
-                    if row.delivered_at.is_some() {
+                    // (A group's cancel counts once, for the group.)
+                    if row.delivered_at.is_some() && group.is_none() {
                         // A node may have been working on it: cancelling wastes its work.
                         scores::record_event(
                             &key(row, "requester"),
@@ -309,6 +327,10 @@ pub fn settle_task(db: &Db, task_id: &str) -> Result<(), ApiError> {
     if state.settled {
         return Ok(());
     }
+    if crate::domain::groups::spec(db, task_id)?.is_some() {
+        return super::group::settle_group(db, task_id, &state);
+    }
+    let group = crate::domain::groups::of_member(db, task_id)?.map(|(g, _)| g);
     match state.status.as_str() {
         "cancelled" => {
             let mut fetched = false;
@@ -338,8 +360,12 @@ pub fn settle_task(db: &Db, task_id: &str) -> Result<(), ApiError> {
         }
         "failed" => {
             // No receipt ever came (failures with a receipt settle with
-            // their lease): the task never ran, so its quota is given back.
-            crate::domain::quota::release(db, &state.owner, task_id)?;
+            // their lease): the task never ran, so its quota is given back
+            // (a member's is its group's: the group judges the loss).
+            match &group {
+                Some(group) => tasks::unsettle(db, group)?,
+                None => crate::domain::quota::release(db, &state.owner, task_id)?,
+            }
             events::record_once(
                 db,
                 &format!("{task_id}:failed"),
@@ -352,5 +378,9 @@ pub fn settle_task(db: &Db, task_id: &str) -> Result<(), ApiError> {
         }
         _ => {}
     }
-    tasks::mark_settled(db, task_id)
+    tasks::mark_settled(db, task_id)?;
+    match (group, state.status.as_str()) {
+        (Some(group), "failed") => settle_task(db, &group),
+        _ => Ok(()),
+    }
 }
