@@ -24,3 +24,4 @@ mod sqlite;
 mod transport;
 mod ui;
 mod variables;
+mod verification;

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use greenmesh_protocol::Receipt;
 use greenmesh_tests::node::register_user;
 use greenmesh_tests::process::{free_port, spawn_coordinator, wait_healthy};
-use greenmesh_tests::provider::{kernel, wait_for_node, ProviderSpec};
+use greenmesh_tests::provider::{
+    finished, kernel, kernel_dir, submit, wait_for_node, ProviderSpec,
+};
 use greenmesh_tests::{guest, send_with, Start, TestApp};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -35,52 +37,6 @@ async fn coordinator_with_grace(state: &Path, grace_ms: u64) -> TestApp {
         .start()
         .await
         .unwrap()
-}
-
-/// A kernel folder holding copies of `files`.
-fn kernel_dir(root: &Path, files: &[(&Path, &str)]) -> std::path::PathBuf {
-    let dir = root.join("kernels");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (from, name) in files {
-        std::fs::copy(from, dir.join(name)).unwrap();
-    }
-    dir
-}
-
-async fn submit(addr: SocketAddr, token: &str, body: Value) -> String {
-    let r = send_with(
-        addr,
-        "POST",
-        "/api/v1/tasks",
-        Bytes::from(body.to_string()),
-        &[("authorization", &format!("Bearer {token}"))],
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_string()
-}
-
-/// Long-polls a task until it ends (up to two minutes; then returns it as it is).
-async fn finished(addr: SocketAddr, token: &str, id: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..6 {
-        let r = send_with(
-            addr,
-            "GET",
-            &format!("/api/v1/tasks/{id}?wait=20"),
-            Bytes::new(),
-            &[("authorization", &format!("Bearer {token}"))],
-        )
-        .await
-        .unwrap();
-        let v = r.json();
-        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
-            return v;
-        }
-        last = v;
-    }
-    last
 }
 
 fn wasm_task(module: &Path, params: Value, seconds: u32, memory_mb: u32) -> Value {

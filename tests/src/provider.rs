@@ -185,3 +185,50 @@ pub async fn wait_for_node(addr: SocketAddr, capabilities: &[&str], within: Dura
     }
     panic!("no online node offering {capabilities:?} within {within:?}; nodes: {last}");
 }
+
+/// A kernel folder holding copies of `files`.
+pub fn kernel_dir(root: &Path, files: &[(&Path, &str)]) -> PathBuf {
+    let dir = root.join("kernels");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, name) in files {
+        std::fs::copy(from, dir.join(name)).unwrap();
+    }
+    dir
+}
+
+/// Submits a task as the user with `token`; answers its id.
+pub async fn submit(addr: SocketAddr, token: &str, body: Value) -> String {
+    let r = crate::send_with(
+        addr,
+        "POST",
+        "/api/v1/tasks",
+        Bytes::from(body.to_string()),
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Long-polls a task until it ends (up to two minutes; then returns it as it is).
+pub async fn finished(addr: SocketAddr, token: &str, id: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..6 {
+        let r = crate::send_with(
+            addr,
+            "GET",
+            &format!("/api/v1/tasks/{id}?wait=20"),
+            Bytes::new(),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap();
+        let v = r.json();
+        if ["completed", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or("")) {
+            return v;
+        }
+        last = v;
+    }
+    last
+}

@@ -5,8 +5,9 @@
 //!
 //! - `main.rs`: the commands; `up` → `greenmesh_host`, `provide` →
 //!   `greenmesh_provider`, `bench` and `simulate` → `greenmesh_bench`.
-//! - `commands/`: `user`, `task` and `node` on `greenmesh_client`, printed
-//!   as tables (`table.rs`) or JSON.
+//! - `commands/`: `user`, `task`, `node` and `proof` on `greenmesh_client`,
+//!   printed as tables (`table.rs`) or JSON; `verify.rs`: the offline check
+//!   of a proof bundle (and its `--rerun` in `greenmesh_provider::rerun`).
 //! - `logging.rs`: the tracing subscriber (text or JSON lines).
 
 mod commands;
@@ -111,6 +112,16 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::TaskCommand,
     },
+    /// Fetch proof bundles of `require_proof` tasks.
+    Proof {
+        #[command(flatten)]
+        conn: commands::Connection,
+        #[command(subcommand)]
+        cmd: commands::ProofCommand,
+    },
+    /// Check a proof bundle offline (signatures, hashes, quorum), and with
+    /// --rerun re-execute its kernel here.
+    Verify(commands::verify::VerifyArgs),
     /// Inspect provider nodes.
     Node {
         #[command(flatten)]
@@ -220,6 +231,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::User { conn, cmd } => commands::user(conn, cmd).await,
         Command::Task { conn, cmd } => commands::task(conn, cmd).await,
         Command::Node { conn, cmd } => commands::node(conn, cmd).await,
+        Command::Proof { conn, cmd } => commands::proof(conn, cmd).await,
+        Command::Verify(args) => commands::verify::run(args),
     }
 }
 

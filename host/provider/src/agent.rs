@@ -631,7 +631,9 @@ impl Agent {
                     max_output_bytes: self.config.max_output_bytes,
                     max_gpu_dispatches: self.config.gpu_max_dispatches,
                     deterministic: lease.deterministic || self.config.deterministic,
-                    seed: seed_of(lease.seed.as_deref().unwrap_or(&lease.nonce)),
+                    seed: crate::executor::deterministic_seed(
+                        lease.seed.as_deref().unwrap_or(&lease.nonce),
+                    ),
                     stop: Some(stop.clone()),
                 };
                 let this = self.clone();
@@ -846,17 +848,6 @@ impl Agent {
             }
         }
     }
-}
-
-/// The deterministic-mode seed for a lease's seed (or, on a lease from
-/// before seeds, its nonce).
-fn seed_of(seed: &str) -> [u8; 32] {
-    let hex = greenmesh_protocol::sha256_hex(seed.as_bytes());
-    let mut seed = [0u8; 32];
-    for (i, b) in seed.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
-    seed
 }
 
 /// What a failing kernel wrote, on one line and capped: a Rust panic's

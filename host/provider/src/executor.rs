@@ -91,6 +91,17 @@ impl RunLimits {
     }
 }
 
+/// The deterministic-mode seed for a lease's seed (or, on a lease from
+/// before seeds, its nonce): its SHA-256.
+pub fn deterministic_seed(seed: &str) -> [u8; 32] {
+    let hex = greenmesh_protocol::sha256_hex(seed.as_bytes());
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    out
+}
+
 /// Why a run produced no output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunError {

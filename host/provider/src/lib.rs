@@ -1,8 +1,9 @@
 //! `greenmesh provide`: the provider node.
 //!
 //! The public surface is [`run`] with its [`ProviderConfig`] and
-//! [`Overrides`], plus the sandbox pieces the benchmarks and tests drive
-//! directly: [`catalog`], [`executor`] and [`gpu`].
+//! [`Overrides`], plus the sandbox pieces the benchmarks, tests and
+//! `greenmesh verify` drive directly: [`catalog`], [`executor`], [`gpu`]
+//! and [`rerun`].
 //!
 //! # Layout
 //!
@@ -17,6 +18,8 @@
 //! - `lease_check`: what a lease must satisfy before it runs.
 //! - `task_io`: task inputs to kernel bytes and back.
 //! - `journal`: run-once bookkeeping across restarts.
+//! - [`rerun`]: one lease re-executed offline as its node ran it
+//!   (`greenmesh verify --rerun`).
 //! - `agent`: the loops (register, heartbeat, rescan, long-poll, run,
 //!   report), talking to the coordinator through `greenmesh_client`'s
 //!   [`NodeClient`](greenmesh_client::NodeClient).
@@ -31,6 +34,7 @@ pub mod gpu;
 mod identity;
 mod journal;
 mod lease_check;
+pub mod rerun;
 mod task_io;
 
 pub use agent::run;

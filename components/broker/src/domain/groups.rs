@@ -10,10 +10,11 @@
 //!   (`quorum`). `require_proof` asks for at least two replicas of every
 //!   shard and a signed proof bundle of the agreement.
 //!
-//! Replicas of one shard run on nodes of distinct owners; no node runs more
-//! members of a group than there are replicas per shard (so N shards need
-//! N nodes). Both are checked when a member is decided and again by the
-//! statement that leases it (`tasks::mark_leased`). This module owns the
+//! Replicas of one shard run on nodes of distinct owners, and the shards'
+//! first replicas on distinct nodes (so N shards need N nodes); both are
+//! checked when a member is decided and again by the statement that leases
+//! it (`tasks::mark_leased`). Further replicas prefer the nodes holding the
+//! fewest members of the group. This module owns the
 //! group's rows; how a member's end moves the group is
 //! `lifecycle::group`'s.
 
@@ -259,47 +260,59 @@ pub fn of_member(db: &Db, task_id: &str) -> Result<Option<(String, u32)>, ApiErr
     }))
 }
 
-/// Where member `task_id` of `group_id` (shard `shard`) may not go, with
-/// why: owners already running (or having run) a replica of its shard, and
-/// nodes already holding as many members of the group as there are
-/// replicas per shard. As `(owners, nodes)`.
-#[allow(clippy::type_complexity)]
-pub fn exclusions(
-    db: &Db,
-    group_id: &str,
-    shard: u32,
-    task_id: &str,
-) -> Result<(Vec<(String, String)>, Vec<(String, String)>), ApiError> {
+/// Where member `task_id` of `group_id` may go: what it must avoid and
+/// where it would rather not be.
+#[derive(Debug, Clone, Default)]
+pub struct Spread {
+    /// Owners already running (or having run) a replica of its shard, with why.
+    pub owners: Vec<(String, String)>,
+    /// Nodes it may not have, with why: for a shard's first replica, the
+    /// nodes holding another shard's first replica (so N shards run on N
+    /// distinct nodes, as `min_nodes` asks).
+    pub nodes: Vec<(String, String)>,
+    /// Members of the group each busy node holds: fewer is better, so
+    /// further replicas spread over the nodes without a hard cap (a cap
+    /// could deadlock placement when owners are unevenly spread).
+    pub load: Vec<(String, u32)>,
+}
+
+/// Whether member id `task_id` is its shard's first replica.
+fn is_first_replica(task_id: &str) -> bool {
+    task_id.ends_with("-r0")
+}
+
+/// The [`Spread`] of member `task_id` of `group_id`, shard `shard`.
+pub fn spread(db: &Db, group_id: &str, shard: u32, task_id: &str) -> Result<Spread, ApiError> {
     let Some(spec) = spec(db, group_id)? else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Spread::default());
     };
+    let mut out = Spread::default();
+    let first = is_first_replica(task_id);
     let busy = members(db, group_id)?
         .into_iter()
         .filter(|m| m.id != task_id && matches!(m.status.as_str(), "leased" | "completed"));
-    let mut owners: Vec<(String, String)> = Vec::new();
-    let mut per_node: Vec<(String, u32)> = Vec::new();
     for m in busy {
         if let (Some(owner), true) = (&m.node_owner, m.shard == shard && spec.replicas > 1) {
-            if !owners.iter().any(|(o, _)| o == owner) {
-                owners.push((
+            if !out.owners.iter().any(|(o, _)| o == owner) {
+                out.owners.push((
                     owner.clone(),
                     format!("its owner already runs a replica of shard {shard} of this task"),
                 ));
             }
         }
-        if let Some(node) = m.node_id {
-            match per_node.iter_mut().find(|(n, _)| *n == node) {
-                Some((_, k)) => *k += 1,
-                None => per_node.push((node, 1)),
-            }
+        let Some(node) = m.node_id else { continue };
+        if first && is_first_replica(&m.id) && !out.nodes.iter().any(|(n, _)| *n == node) {
+            out.nodes.push((
+                node.clone(),
+                format!("it already runs shard {} of this task", m.shard),
+            ));
+        }
+        match out.load.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, k)) => *k += 1,
+            None => out.load.push((node, 1)),
         }
     }
-    let nodes = per_node
-        .into_iter()
-        .filter(|(_, k)| *k >= spec.replicas)
-        .map(|(n, k)| (n, format!("it already runs {k} member(s) of this task")))
-        .collect();
-    Ok((owners, nodes))
+    Ok(out)
 }
 
 /// Adds replica number `replica` to `shard` of group `group_id`, a copy of

@@ -207,20 +207,28 @@ impl Snapshot {
     }
 }
 
-/// Matches a task against the marketplace; `exclude` are nodes that may
-/// not have it again, with why (they let it expire, refused, stopped or
-/// interrupted it, or hold their share of its group), and
-/// `exclude_owners` owners whose nodes may not (they run a replica of the
-/// same shard).
+/// Nodes and owners a decision keeps off, and where it would rather not go.
+#[derive(Debug, Default)]
+pub struct Avoid<'a> {
+    /// Nodes that may not have the task, with why (they let it expire,
+    /// refused, stopped or interrupted it, or run another shard of its group).
+    pub nodes: &'a [(String, String)],
+    /// Owners whose nodes may not (they run a replica of the same shard).
+    pub owners: &'a [(String, String)],
+    /// Members of the task's group per node: among equals by rank, fewer first.
+    pub load: &'a [(String, u32)],
+}
+
+/// Matches a task against the marketplace, keeping off what `avoid` says.
 pub fn decide(
     db: &Db,
     capability: &str,
     request: &TaskRequest,
     input_bytes: u64,
     placement: &Placement,
-    exclude: &[(String, String)],
-    exclude_owners: &[(String, String)],
+    avoid: &Avoid,
 ) -> Result<Decision, ApiError> {
+    let (exclude, exclude_owners) = (avoid.nodes, avoid.owners);
     let r = &request.requirements;
     let market = snapshot(
         db,
@@ -314,6 +322,18 @@ pub fn decide(
         });
     }
     super::scoring::rank(&mut candidates);
+    if !avoid.load.is_empty() {
+        // Spread a group: nodes holding fewer of its members first (a
+        // stable sort keeps the ranking among equals).
+        let load = |c: &Candidate| {
+            avoid
+                .load
+                .iter()
+                .find(|(n, _)| *n == c.node_id)
+                .map_or(0, |(_, k)| *k)
+        };
+        candidates.sort_by_key(load);
+    }
     // A patient task may wait for a cleaner slot the forecasts promise.
     let forecasts = energies.iter().any(|(_, e)| !e.forecast.is_empty());
     // With no forecast anywhere there is no later slot to wait for.
@@ -366,7 +386,9 @@ fn why_none(capability: &str, decision: &Decision, exclude: &[(String, String)])
             "quoted above max_price"
         } else if why.starts_with("offline") || why.starts_with("withdrawn") {
             "offline"
-        } else if why.starts_with("its owner already runs") || why.starts_with("it already runs") {
+        } else if why.starts_with("its owner already runs")
+            || why.starts_with("it already runs shard")
+        {
             "already running part of this task"
         } else if exclude.iter().any(|(n, w)| n == node && w == why) {
             tried.push(format!("{node}: {why}"));

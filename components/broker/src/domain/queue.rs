@@ -292,8 +292,7 @@ pub fn precheck(db: &Db, user: &User, task: &NewTask) -> Result<Value, ApiError>
         r,
         task.input_bytes,
         &placement,
-        &[],
-        &[],
+        &matching::Avoid::default(),
     )?;
     let mut answer = json!({
         "eligible": decision.chosen.is_some(),
@@ -392,13 +391,13 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
     } else {
         Vec::new()
     };
-    // A member keeps off the owners of its shard's other replicas and the
-    // nodes holding their share of the group.
-    let mut exclude_owners = Vec::new();
+    // A member keeps off the owners of its shard's other replicas (and a
+    // first replica off the nodes of other shards' first replicas), and
+    // would rather go where the group has the fewest members.
+    let mut spread = groups::Spread::default();
     if let Some((group, shard)) = &q.group {
-        let (owners, nodes) = groups::exclusions(db, group, *shard, task_id)?;
-        exclude_owners = owners;
-        exclude.extend(nodes);
+        spread = groups::spread(db, group, *shard, task_id)?;
+        exclude.append(&mut spread.nodes);
     }
     let placement = Placement::new(
         db,
@@ -414,8 +413,11 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
         &q.request,
         q.input_bytes,
         &placement,
-        &exclude,
-        &exclude_owners,
+        &matching::Avoid {
+            nodes: &exclude,
+            owners: &spread.owners,
+            load: &spread.load,
+        },
     )?;
     if let Some(chosen) = &decision.chosen {
         lifecycle::create(

@@ -406,9 +406,9 @@ pub fn state(db: &Db, id: &str) -> Result<Option<State>, ApiError> {
 
 /// `queued` → `leased` under `lease_id` to `node_id` of `node_owner`, if
 /// the task is still queued and, for a group member, its group still
-/// running with no other replica of its shard on a node of the same owner
-/// and the node not holding its share of members already: the commit point
-/// of a new lease. Answers whether it happened.
+/// running, no other replica of its shard on a node of the same owner, and
+/// (for a shard's first replica) no other shard's first replica on the
+/// node: the commit point of a new lease. Answers whether it happened.
 pub fn mark_leased(
     db: &Db,
     id: &str,
@@ -425,9 +425,9 @@ pub fn mark_leased(
              AND NOT EXISTS (SELECT 1 FROM broker_tasks s JOIN broker_groups gr ON gr.task_id = s.group_id
                  WHERE s.group_id = broker_tasks.group_id AND s.shard = broker_tasks.shard AND s.id != ?7
                    AND gr.replicas > 1 AND s.status IN ('leased', 'completed') AND s.node_owner = ?2)
-             AND (SELECT COUNT(*) FROM broker_tasks s WHERE s.group_id = broker_tasks.group_id AND s.id != ?7
-                   AND s.status IN ('leased', 'completed') AND s.node_id = ?1)
-                 < (SELECT replicas FROM broker_groups gr WHERE gr.task_id = broker_tasks.group_id)))
+             AND (broker_tasks.id NOT LIKE '%-r0' OR NOT EXISTS (SELECT 1 FROM broker_tasks s
+                 WHERE s.group_id = broker_tasks.group_id AND s.id != ?7 AND s.id LIKE '%-r0'
+                   AND s.status IN ('leased', 'completed') AND s.node_id = ?1))))
          RETURNING id",
         &[
             text(node_id),

@@ -1,4 +1,5 @@
-//! `greenmesh user|task|node ...`: a small client for the coordinator's API.
+//! `greenmesh user|task|node|proof ...`: a small client for the
+//! coordinator's API (and, in `verify`, the offline check of a proof bundle).
 //!
 //! The coordinator URL comes from `--url` or `GREENMESH_URL` (default
 //! `http://127.0.0.1:3000`), the API token from `--token` or `GREENMESH_TOKEN`.
@@ -6,6 +7,7 @@
 //! `https://` URL is verified against the system's roots plus `--ca-cert`.
 
 mod table;
+pub mod verify;
 
 use anyhow::{bail, Context};
 use greenmesh_client::{Client, ClientOptions};
@@ -82,6 +84,17 @@ pub enum TaskCommand {
         max_price: Option<f64>,
         #[arg(long)]
         sla: Option<String>,
+        /// Run on this many nodes: replicas of one input compared by
+        /// output, or (with --shards-file) one shard per node.
+        #[arg(long)]
+        min_nodes: Option<u32>,
+        /// A JSON array of input objects, one per node (`inputs.shards`).
+        #[arg(long, value_name = "FILE")]
+        shards_file: Option<PathBuf>,
+        /// Replicate on nodes of distinct owners and return a signed proof
+        /// bundle of the agreed output.
+        #[arg(long)]
+        require_proof: bool,
         /// Only ask what would happen (`/tasks/precheck`).
         #[arg(long)]
         precheck: bool,
@@ -96,6 +109,18 @@ pub enum TaskCommand {
     List,
     /// Cancel a task.
     Cancel { id: String },
+}
+
+/// `greenmesh proof ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ProofCommand {
+    /// Fetch a `require_proof` task's proof bundle (its `result.proof_id`).
+    Get {
+        id: String,
+        /// Write it to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `greenmesh node ...`.
@@ -156,9 +181,12 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
             inputs,
             max_price,
             sla,
+            min_nodes,
+            shards_file,
+            require_proof,
             precheck,
         } => {
-            let body: Value = match (file, task_type) {
+            let mut body: Value = match (file, task_type) {
                 (Some(f), _) => {
                     let text = if f == "-" {
                         std::io::read_to_string(std::io::stdin())?
@@ -181,6 +209,25 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
                 }
                 (None, None) => bail!("give --file or --type"),
             };
+            if let Some(n) = min_nodes {
+                body["requirements"]["min_nodes"] = json!(n);
+            }
+            if require_proof {
+                body["requirements"]["require_proof"] = json!(true);
+            }
+            if let Some(f) = shards_file {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?;
+                let shards: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", f.display()))?;
+                if !shards.is_array() {
+                    bail!("{} must hold a JSON array of input objects", f.display());
+                }
+                if !body["inputs"].is_object() {
+                    body["inputs"] = json!({});
+                }
+                body["inputs"]["shards"] = shards;
+            }
             let path = if precheck {
                 "/api/v1/tasks/precheck"
             } else {
@@ -236,6 +283,29 @@ pub async fn node(conn: Connection, cmd: NodeCommand) -> anyhow::Result<()> {
                 .call("GET", &format!("/api/v1/nodes/{id}"), None, None)
                 .await?;
             print(&conn, &v, |n| table::nodes(&json!({ "nodes": [n] })));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `proof` command.
+pub async fn proof(conn: Connection, cmd: ProofCommand) -> anyhow::Result<()> {
+    let token = token(&conn)?.to_string();
+    match cmd {
+        ProofCommand::Get { id, out } => {
+            let v = conn
+                .client()?
+                .call("GET", &format!("/api/v1/proofs/{id}"), Some(&token), None)
+                .await?;
+            let text = serde_json::to_string_pretty(&v)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("proof {id} written to {}", path.display());
+                }
+                None => println!("{text}"),
+            }
         }
     }
     Ok(())

@@ -28,8 +28,27 @@ pub fn task(t: &Value) -> String {
     if let Some(why) = t["decision"]["chosen"]["why"].as_str() {
         out += &format!("why      {why}\n");
     }
+    for m in t["group"]["members"].as_array().into_iter().flatten() {
+        out += &format!(
+            "member   shard {} {:<10} {}  output {}\n",
+            s(&m["shard"]),
+            s(&m["status"]),
+            s(&m["node_id"]),
+            s(&m["output_sha256"])
+        );
+    }
     if !t["result"].is_null() {
-        out += &format!("output   {}\n", s(&t["result"]["output"]));
+        match t["result"]["outputs"].as_array() {
+            Some(outputs) => {
+                for (i, o) in outputs.iter().enumerate() {
+                    out += &format!("output   [{i}] {}\n", s(o));
+                }
+            }
+            None => out += &format!("output   {}\n", s(&t["result"]["output"])),
+        }
+    }
+    if let Some(proof) = t["result"]["proof_id"].as_str() {
+        out += &format!("proof    {proof}  (greenmesh proof get {proof})\n");
     }
     out.trim_end().to_string()
 }
