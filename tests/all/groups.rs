@@ -11,7 +11,7 @@ use greenmesh_tests::node::TestNode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn filter_task(requirements: Value) -> Value {
+pub(crate) fn filter_task(requirements: Value) -> Value {
     json!({ "task_type": "image-filter", "inputs": { "text": "x" }, "max_price": 50.0,
             "sla": "urgent", "importance": "normal", "requirements": requirements })
 }
@@ -25,7 +25,7 @@ async fn used_today(net: &Net, user: &User) -> u64 {
 }
 
 /// The one lease `node` has waiting (with its input), if any.
-async fn lease_of(node: &TestNode) -> Option<(Lease, String)> {
+pub(crate) async fn lease_of(node: &TestNode) -> Option<(Lease, String)> {
     node.poll(0).await.unwrap().into_iter().next()
 }
 
@@ -43,16 +43,16 @@ async fn answer(node: &TestNode, output: &str) -> Lease {
 }
 
 /// A reputation's (decaying) count of wrong results.
-fn wrong_results(reputation: &Value) -> f64 {
+pub(crate) fn wrong_results(reputation: &Value) -> f64 {
     reputation["wrong_results"].as_f64().unwrap()
 }
 
-async fn provider_reputation(net: &Net, node: &TestNode) -> Value {
+pub(crate) async fn provider_reputation(net: &Net, node: &TestNode) -> Value {
     net.get(&format!("/api/v1/nodes/{}", node.id)).await["reputation"].clone()
 }
 
 /// Three owners with one image-filter node each.
-async fn three_owners(net: &Net) -> Vec<TestNode> {
+pub(crate) async fn three_owners(net: &Net) -> Vec<TestNode> {
     let mut nodes = Vec::new();
     for (i, name) in ["bob", "carol", "dave"].into_iter().enumerate() {
         let owner = net.user(name).await;

@@ -20,6 +20,7 @@ mod plugins;
 mod provider;
 mod routes;
 mod simulate;
+mod spot_checks;
 mod sqlite;
 mod transport;
 mod ui;

@@ -35,6 +35,7 @@ fn main() -> anyhow::Result<()> {
             for package in [
                 "broker",
                 "greenmesh-protocol",
+                "greenmesh-quorum",
                 "pricing",
                 "quota",
                 "reputation",

@@ -166,6 +166,32 @@ const V4: &[&str] = &[
         created_at INTEGER NOT NULL)",
 ];
 
+/// Version 5: spot checks (adaptive replication of deterministic tasks).
+const V5: &[&str] = &[
+    // A spot check is a task of its own rerunning `check_of` on a node of
+    // another owner; the checked task shows how it went (`verification`,
+    // JSON).
+    "ALTER TABLE broker_tasks ADD COLUMN check_of TEXT",
+    "ALTER TABLE broker_tasks ADD COLUMN verification TEXT",
+    "CREATE INDEX IF NOT EXISTS broker_tasks_checks ON broker_tasks (check_of) WHERE check_of IS NOT NULL",
+    // Each node's record of checked results: agreeing checks since its
+    // last mismatch set how often it is checked.
+    "CREATE TABLE IF NOT EXISTS broker_node_record (
+        node_id TEXT PRIMARY KEY, agreed INTEGER NOT NULL DEFAULT 0,
+        mismatched INTEGER NOT NULL DEFAULT 0, checked INTEGER NOT NULL DEFAULT 0)",
+    // One row per judged run: the insert is the effect, the trigger keeps
+    // the record (once per run, however often a judge repeats).
+    "CREATE TABLE IF NOT EXISTS broker_check_outcomes (
+        lease_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, agreed INTEGER NOT NULL, at INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS broker_check_outcomes_count AFTER INSERT ON broker_check_outcomes BEGIN
+        INSERT INTO broker_node_record (node_id, agreed, mismatched, checked)
+            VALUES (NEW.node_id, NEW.agreed, 1 - NEW.agreed, 1)
+            ON CONFLICT (node_id) DO UPDATE SET
+                agreed = CASE WHEN NEW.agreed = 1 THEN agreed + 1 ELSE 0 END,
+                mismatched = mismatched + 1 - NEW.agreed, checked = checked + 1;
+     END",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -174,7 +200,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4]).map_err(storage)?,
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5]).map_err(storage)?,
         })
     }
 

@@ -101,7 +101,7 @@ fn route(req: &Request) -> ApiResult {
 
         (Method::Post, ["nodes"]) => nodes::register(&db, &user()?, body),
         (Method::Get, ["nodes"]) => nodes::list(),
-        (Method::Get, ["nodes", id]) => nodes::get(id),
+        (Method::Get, ["nodes", id]) => nodes::get(&db, id),
         (Method::Delete, ["nodes", id]) => nodes::withdraw(&db, &user()?, id, &query),
         (Method::Put, ["nodes", id, "heartbeat"]) => {
             let node = auth::node(req, id)?;

@@ -185,8 +185,11 @@ pub fn list() -> ApiResult {
 }
 
 /// `GET /api/v1/nodes/{id}`, with the node's provider reputation.
-pub fn get(node_id: &str) -> ApiResult {
-    Ok(json_response(200, &nodes::get(node_id)?))
+pub fn get(db: &Db, node_id: &str) -> ApiResult {
+    let mut node = nodes::get(node_id)?;
+    // Its record of spot-checked results, and how likely the next is checked.
+    node["verification"] = crate::domain::spot_checks::record_json(db, node_id)?;
+    Ok(json_response(200, &node))
 }
 
 /// `DELETE /api/v1/nodes/{id}[?capability=name]`: the owner withdraws an offer or the node.

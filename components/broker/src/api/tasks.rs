@@ -50,6 +50,11 @@ pub fn list(db: &Db, user: &User, query: &str) -> ApiResult {
 /// node running it is told to stop.
 pub fn cancel(db: &Db, user: &User, id: &str) -> ApiResult {
     let v = tasks::owned_view(db, user, id)?;
+    if let Some(checked) = v["check_of"].as_str() {
+        return Err(ApiError::conflict(format!(
+            "task {id} is the broker's spot check of task {checked}; it is not yours to cancel"
+        )));
+    }
     if let Some(group) = v["group_id"].as_str() {
         return Err(ApiError::conflict(format!(
             "task {id} is a member of task {group}: cancel {group} (its members run and end together)"

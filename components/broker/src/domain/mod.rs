@@ -7,7 +7,8 @@
 //! | [`matching`] | one decision: marketplace search, quotes, reputations, timing, explanation |
 //! | [`scoring`], [`schedule`] | pure rules: how offers are weighed; when a patient task starts |
 //! | [`lifecycle`] | the only writer of `broker_leases`; every lease end and its effects, and how members' ends move their group |
-//! | [`groups`], [`quorum`], [`proofs`] | task groups (shards, replicas) and their members; the quorum rule (pure); proof bundles |
+//! | [`spot_checks`] | adaptive replication: which results are rerun unannounced, node records, a task's verification |
+//! | [`groups`], [`proofs`] | task groups (shards, replicas) and their members (the quorum rule is the `greenmesh-quorum` crate's); proof bundles |
 //! | [`interrupt`] | when a node's energy report revokes a lease |
 //! | [`nodes`] | node registration and heartbeats through the marketplace, and what they wake |
 //! | [`carbon`] | each run's carbon record, the ledger, a user's impact |
@@ -32,10 +33,10 @@ pub mod policy;
 pub mod proofs;
 pub mod public_health;
 pub mod queue;
-pub mod quorum;
 pub mod quota;
 pub mod schedule;
 pub mod scoring;
+pub mod spot_checks;
 pub mod standing;
 pub mod tasks;
 pub mod users;

@@ -327,6 +327,8 @@ struct Queued {
     leased_before: bool,
     /// A member's group and shard.
     group: Option<(String, u32)>,
+    /// A spot check's checked task.
+    check_of: Option<String>,
     capability: String,
     request: TaskRequest,
     input_sha256: String,
@@ -342,7 +344,7 @@ struct Queued {
 fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, ApiError> {
     let rows = db.query(
         "SELECT t.capability, t.body, t.input_sha256, t.input_bytes, t.owner, t.reason, t.created_at,
-                EXISTS (SELECT 1 FROM broker_leases l WHERE l.task_id = t.id), t.group_id, t.shard
+                EXISTS (SELECT 1 FROM broker_leases l WHERE l.task_id = t.id), t.group_id, t.shard, t.check_of
          FROM broker_tasks t WHERE t.id = ? AND t.status = 'queued' AND (t.ready = 1 OR ?)",
         &[text(task_id), int(first as u64)],
     )?;
@@ -356,11 +358,14 @@ fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, Api
     let group = row
         .get::<&str>(8)
         .map(|g| (g.to_string(), row.get::<i64>(9).unwrap_or(0).max(0) as u32));
-    // A member runs under its group's policy (votes move the group).
+    let check_of = row.get::<&str>(10).map(str::to_string);
+    // A member runs under its group's policy (votes move the group), a
+    // check under its task's.
+    let parent = group.as_ref().map(|(g, _)| g).or(check_of.as_ref());
     let policy = match crate::domain::policy::get(db, task_id)? {
         Some(p) => Some(p),
-        None => match &group {
-            Some((g, _)) => crate::domain::policy::get(db, g)?,
+        None => match parent {
+            Some(p) => crate::domain::policy::get(db, p)?,
             None => None,
         },
     }
@@ -374,6 +379,7 @@ fn load_ready(db: &Db, task_id: &str, first: bool) -> Result<Option<Queued>, Api
         created_at: row.get::<i64>(6).unwrap_or(0).max(0) as u64,
         leased_before: row.get::<i64>(7) != Some(0),
         group,
+        check_of,
         request,
         policy,
     }))
@@ -399,6 +405,10 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
         spread = groups::spread(db, group, *shard, task_id)?;
         exclude.append(&mut spread.nodes);
     }
+    // A spot check keeps off the owners that ran the computation before.
+    if let Some(checked) = &q.check_of {
+        spread.owners = crate::domain::spot_checks::owners_to_avoid(db, checked)?;
+    }
     let placement = Placement::new(
         db,
         &q.owner,
@@ -420,6 +430,11 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
         },
     )?;
     if let Some(chosen) = &decision.chosen {
+        let seed_of = match (&q.group, &q.check_of) {
+            (Some((group, shard)), _) => format!("{group}#{shard}"),
+            (_, Some(checked)) => checked.clone(),
+            _ => task_id.to_string(),
+        };
         lifecycle::create(
             db,
             &Leasing {
@@ -429,7 +444,7 @@ pub fn dispatch_task(db: &Db, task_id: &str, first: bool) -> Result<(), ApiError
                 capability: &q.capability,
                 request: &q.request,
                 input_sha256: &q.input_sha256,
-                group: q.group.as_ref().map(|(g, s)| (g.as_str(), *s)),
+                seed_of: &seed_of,
             },
             chosen,
             &decision,

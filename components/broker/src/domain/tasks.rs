@@ -258,7 +258,8 @@ pub fn insert(
 pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
     let rows = db.query(
         "SELECT id, owner, task_type, capability, status, reason, node_id, lease_id, price, decision, result,
-                attempts, created_at, updated_at, ready, wake_at, deadline_at, decisions, group_id
+                attempts, created_at, updated_at, ready, wake_at, deadline_at, decisions, group_id,
+                verification, check_of
          FROM broker_tasks WHERE id = ?",
         &[text(id)],
     )?;
@@ -336,6 +337,13 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
     if let Some(group_id) = r.get::<&str>(18) {
         v["group_id"] = json!(group_id);
     }
+    // A deterministic result spot-checked on another owner's node.
+    if let Some(verification) = parse(19) {
+        v["verification"] = verification;
+    }
+    if let Some(checked) = r.get::<&str>(20) {
+        v["check_of"] = json!(checked);
+    }
     Ok(Some(v))
 }
 
@@ -356,7 +364,7 @@ pub fn is_terminal(status: &str) -> bool {
 /// `user`'s tasks (only those in `status`, unless empty), newest first.
 pub fn list(db: &Db, user: &User, status: &str) -> Result<Vec<Value>, ApiError> {
     let rows = db.query(
-        "SELECT id FROM broker_tasks WHERE owner = ? AND group_id IS NULL
+        "SELECT id FROM broker_tasks WHERE owner = ? AND group_id IS NULL AND check_of IS NULL
              AND (? = '' OR status = ? OR (status = 'running' AND ? IN ('queued', 'leased')))
          ORDER BY created_at DESC LIMIT 200",
         &[

@@ -19,10 +19,10 @@
 
 use crate::db::Db;
 use crate::domain::groups::{self, Member, Spec};
-use crate::domain::quorum::{self, Report, Verdict};
 use crate::domain::{events, tasks};
 use crate::error::ApiError;
 use crate::greenmesh::reputation::scores::{self, Event, Role};
+use greenmesh_quorum::{self as quorum, Report, Verdict};
 use serde_json::{json, Value};
 
 /// Settles group `group_id` if it owes anything: judges a running group,

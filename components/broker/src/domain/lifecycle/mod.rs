@@ -26,6 +26,7 @@
 //! `stopped` with the energy used so far, which the ledger keeps as an
 //! interrupted run ([`report_stop`]).
 
+pub mod check;
 pub mod group;
 pub mod settle;
 
@@ -217,8 +218,10 @@ pub struct Leasing<'a> {
     pub capability: &'a str,
     pub request: &'a TaskRequest,
     pub input_sha256: &'a str,
-    /// A member's group and shard: its replicas share one seed.
-    pub group: Option<(&'a str, u32)>,
+    /// What a deterministic run's seed derives from: the task, or for the
+    /// replicas of a group's shard and the checks of a task, what they
+    /// share (so honest runs agree).
+    pub seed_of: &'a str,
 }
 
 /// Signs and stores a lease of `task` to `chosen`, then makes it the
@@ -266,10 +269,7 @@ pub fn create(
         grant,
         deterministic: r.deterministic,
         kernel_sha256,
-        seed: r.deterministic.then(|| match task.group {
-            Some((group, shard)) => task_seed(&format!("{group}#{shard}")),
-            None => task_seed(task.task_id),
-        }),
+        seed: r.deterministic.then(|| task_seed(task.seed_of)),
         signature: String::new(),
     };
     lease.sign(&key.sk);

@@ -129,8 +129,11 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
     let provider = |event: Event| {
         scores::record_event(&key(row, "provider"), &l.node_id, Role::Provider, event);
     };
-    // A group's member: whether its success counts is the group's call.
+    // A group's member or a spot check: whether its success counts is
+    // decided when it is judged with the others.
     let group = crate::domain::groups::of_member(db, &l.task_id)?.map(|(g, _)| g);
+    let checked = crate::domain::spot_checks::checked_task(db, &l.task_id)?;
+    let judged = group.is_some() || checked.is_some();
     match end {
         End::Completed | End::Failed => {
             let succeeded = end == End::Completed;
@@ -147,11 +150,14 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
             if let Some(group) = &group {
                 tasks::unsettle(db, group)?;
             }
+            if let Some(checked) = &checked {
+                super::check::judge(db, checked)?;
+            }
             let receipt: serde_json::Value = serde_json::from_str(result).unwrap_or_default();
             let duration_ms = receipt["receipt"]["duration_ms"].as_u64();
             let energy = row.energy_wh.unwrap_or(0.0);
-            if succeeded && group.is_some() {
-                // Settled with the group: success if it agreed, a wrong
+            if succeeded && judged {
+                // Settled with the others: success if it agreed, a wrong
                 // result if it did not.
             } else if succeeded {
                 provider(Event::Success);
@@ -191,7 +197,16 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
                     "task_failed"
                 },
                 json!({ "lease_id": l.lease_id, "duration_ms": duration_ms, "energy_wh": energy }),
-            )
+            )?;
+            // A deterministic result may be rerun elsewhere, unannounced.
+            if succeeded && l.deterministic && !judged {
+                use crate::domain::spot_checks;
+                if spot_checks::draws_check(db, l)? {
+                    spot_checks::open(db, &l.task_id, 1)?;
+                    spot_checks::mark_checking(db, &l.task_id)?;
+                }
+            }
+            Ok(())
         }
         End::Expired | End::Refused | End::Stopped => {
             let requeue_reason = match end {
@@ -260,7 +275,7 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
                 }
                 _ => {
                     // (A group's cancel counts once, for the group.)
-                    if row.delivered_at.is_some() && group.is_none() {
+                    if row.delivered_at.is_some() && !judged {
                         // A node may have been working on it: cancelling wastes its work.
                         scores::record_event(
                             &key(row, "requester"),
@@ -331,6 +346,7 @@ pub fn settle_task(db: &Db, task_id: &str) -> Result<(), ApiError> {
         return super::group::settle_group(db, task_id, &state);
     }
     let group = crate::domain::groups::of_member(db, task_id)?.map(|(g, _)| g);
+    let checked = crate::domain::spot_checks::checked_task(db, task_id)?;
     match state.status.as_str() {
         "cancelled" => {
             let mut fetched = false;
@@ -362,9 +378,11 @@ pub fn settle_task(db: &Db, task_id: &str) -> Result<(), ApiError> {
             // No receipt ever came (failures with a receipt settle with
             // their lease): the task never ran, so its quota is given back
             // (a member's is its group's: the group judges the loss).
-            match &group {
-                Some(group) => tasks::unsettle(db, group)?,
-                None => crate::domain::quota::release(db, &state.owner, task_id)?,
+            match (&group, &checked) {
+                (Some(group), _) => tasks::unsettle(db, group)?,
+                // A check that could not run leaves its task unchecked.
+                (_, Some(checked)) => super::check::judge(db, checked)?,
+                _ => crate::domain::quota::release(db, &state.owner, task_id)?,
             }
             events::record_once(
                 db,

@@ -1,6 +1,7 @@
-//! The quorum rule for one shard of a task group, as a pure function: from
-//! what its members reported, whether the shard agreed on an output, failed,
-//! needs another replica, or stays disputed.
+//! The quorum rule for one shard of a task group (or a result and its spot
+//! checks), as a pure function: from what its runs reported, whether the
+//! shard agreed on an output, failed, needs another replica, or stays
+//! disputed.
 //!
 //! Honest deterministic runs of one kernel on one input give the same bytes
 //! (seeded randomness, canonical NaNs, frozen clocks), so outputs are
