@@ -10,7 +10,7 @@ use greenmesh_tests::node::TestNode;
 use serde_json::{json, Value};
 
 /// Polls `nodes` until one has a lease: that node and the lease.
-async fn leased<'a>(nodes: &'a [TestNode]) -> (&'a TestNode, Lease) {
+async fn leased(nodes: &[TestNode]) -> (&TestNode, Lease) {
     for node in nodes {
         if let Some((lease, _)) = lease_of(node).await {
             return (node, lease);
