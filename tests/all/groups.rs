@@ -29,6 +29,17 @@ pub(crate) async fn lease_of(node: &TestNode) -> Option<(Lease, String)> {
     node.poll(0).await.unwrap().into_iter().next()
 }
 
+/// Every node of `nodes` with a lease waiting, and that lease.
+async fn leases_on(nodes: &[TestNode]) -> Vec<(&TestNode, Lease)> {
+    let mut leased = Vec::new();
+    for node in nodes {
+        if let Some((lease, _)) = lease_of(node).await {
+            leased.push((node, lease));
+        }
+    }
+    leased
+}
+
 /// `node` runs its lease and reports `output`; answers the lease.
 async fn answer(node: &TestNode, output: &str) -> Lease {
     let (lease, _) = lease_of(node)
@@ -253,12 +264,7 @@ async fn a_disagreement_adds_a_replica_and_the_majority_settles() {
         .await;
     assert_eq!(task["group"]["replicas"], 2, "{task}");
     // Two replicas, on two of the three owners; they disagree.
-    let mut leased = Vec::new();
-    for node in &nodes {
-        if let Some((lease, _)) = lease_of(node).await {
-            leased.push((node, lease));
-        }
-    }
+    let leased = leases_on(&nodes).await;
     assert_eq!(leased.len(), 2);
     for ((node, lease), output) in leased.iter().zip(["right", "wrong"]) {
         let r = node
@@ -368,12 +374,7 @@ async fn an_expired_replica_is_replaced_and_the_group_completes() {
     let task = net
         .submit(&alice, filter_task(json!({ "min_nodes": 2 })))
         .await;
-    let mut leased = Vec::new();
-    for node in &nodes {
-        if let Some((lease, _)) = lease_of(node).await {
-            leased.push((node, lease));
-        }
-    }
+    let leased = leases_on(&nodes).await;
     assert_eq!(leased.len(), 2);
     // The first replica's node dies; the other answers.
     let (dead, dead_lease) = &leased[0];

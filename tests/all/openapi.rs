@@ -484,6 +484,49 @@ async fn every_documented_operation_answers_as_documented() {
         spec.check("POST", "/api/v1/delegations/{id}/veto", &r);
     }
 
+    // A require_proof task on two owners' nodes, and its proof bundle.
+    let piet = register_user(addr, "piet").await.unwrap();
+    let other = TestNode::register(addr, &piet, 22, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let proof_task = json!({ "task_type": "image-filter", "inputs": { "text": "x" }, "max_price": 50.0,
+                             "sla": "urgent", "importance": "normal",
+                             "requirements": { "require_proof": true } });
+    let r = call("POST", "/api/v1/tasks".into(), proof_task, t()).await;
+    spec.check("POST", "/api/v1/tasks", &r);
+    let group_id = r.json()["id"].as_str().unwrap().to_string();
+    for n in [&node, &other] {
+        for (lease, _) in n.poll(2).await.unwrap() {
+            let receipt = n.receipt(&lease, "same");
+            let r = n
+                .post_result(&lease.lease_id, &receipt, "same")
+                .await
+                .unwrap();
+            spec.check("POST", "/api/v1/leases/{id}/result", &r);
+        }
+    }
+    let done = call("GET", format!("/api/v1/tasks/{group_id}"), Value::Null, t()).await;
+    spec.check("GET", "/api/v1/tasks/{id}", &done);
+    let proof_id = done.json()["result"]["proof_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", done.text()))
+        .to_string();
+    for id in [proof_id.as_str(), "proof-nothing"] {
+        let r = call("GET", format!("/api/v1/proofs/{id}"), Value::Null, t()).await;
+        spec.check("GET", "/api/v1/proofs/{id}", &r);
+    }
+    spec.check(
+        "GET",
+        "/api/v1/proofs/{id}",
+        &call(
+            "GET",
+            format!("/api/v1/proofs/{proof_id}"),
+            Value::Null,
+            None,
+        )
+        .await,
+    );
+
     // Carbon.
     for q in ["limit=5", "limit=0"] {
         let r = call("GET", format!("/api/v1/ledger?{q}"), Value::Null, None).await;

@@ -211,6 +211,16 @@ impl Db {
     pub fn exec(&self, sql: &str, params: &[Value]) -> Result<(), ApiError> {
         self.query(sql, params).map(|_| ())
     }
+
+    /// The first column of the first row as text, if there is one.
+    pub fn text_of(&self, sql: &str, params: &[Value]) -> Result<Option<String>, ApiError> {
+        let rows = self.query(sql, params)?;
+        Ok(rows
+            .rows
+            .first()
+            .and_then(|r| r.get::<&str>(0))
+            .map(str::to_string))
+    }
 }
 
 /// Text parameter.

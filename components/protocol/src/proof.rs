@@ -363,6 +363,21 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_of_another_task_signed_into_a_bundle_is_refused() {
+        // Even the broker's own signature cannot make a receipt of another
+        // lease count: node 2 signed the same output for another task.
+        let (mut b, broker) = bundle();
+        let node = key_pair_from_seed([2; 32]);
+        let r = &mut b.shards[0].runs[0].receipt;
+        r.lease_id = "lease-of-another-task".into();
+        r.task_id = "task-2-s0-r0".into();
+        r.sign(&node.sk);
+        b.sign(&broker.sk);
+        let e = b.verify(Some(&broker.pk)).unwrap_err();
+        assert!(e.0.contains("not this lease's"), "{e}");
+    }
+
+    #[test]
     fn two_agreeing_runs_of_one_owner_are_no_quorum() {
         let (mut b, broker) = bundle();
         b.nodes[1].owner = b.nodes[0].owner.clone();

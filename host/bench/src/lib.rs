@@ -14,6 +14,8 @@
 //!   native kernels, so they exist only with the `native-kernels` feature
 //!   (`cargo run --release -p greenmesh --features native-kernels -- bench
 //!   kernels`): the release binary does not carry them.
+//! - `verify`: require_proof and spot checks against cheating nodes on a
+//!   simulated network (the broker's own rules, `greenmesh-quorum`).
 //! - [`harness`]: a coordinator served in-process, with a user, nodes and
 //!   signed node requests.
 //! - [`simulate`]: a year of grid carbon replayed on a virtual clock.
@@ -27,6 +29,7 @@ mod http;
 #[cfg(feature = "native-kernels")]
 mod kernels;
 pub mod simulate;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -81,6 +84,9 @@ pub enum BenchCommand {
     },
     /// Dispatch decisions per second with many nodes and a deep queue.
     Dispatch(dispatch::Setup),
+    /// How well require_proof and spot checks catch cheating nodes, and
+    /// what they cost, on a simulated network.
+    Verify(verify::Setup),
 }
 
 /// Runs a benchmark and prints its figures.
@@ -115,6 +121,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
              -- bench kernels` (or `bench gpu`)"
         ),
         BenchCommand::Dispatch(setup) => dispatch::run(setup).await,
+        BenchCommand::Verify(setup) => verify::run(setup),
     }
 }
 

@@ -138,15 +138,10 @@ pub fn owners_to_avoid(db: &Db, task_id: &str) -> Result<Vec<(String, String)>, 
 
 /// The task a spot check `task_id` checks, if it is one.
 pub fn checked_task(db: &Db, task_id: &str) -> Result<Option<String>, ApiError> {
-    let rows = db.query(
+    db.text_of(
         "SELECT check_of FROM broker_tasks WHERE id = ? AND check_of IS NOT NULL",
         &[text(task_id)],
-    )?;
-    Ok(rows
-        .rows
-        .first()
-        .and_then(|r| r.get::<&str>(0))
-        .map(str::to_string))
+    )
 }
 
 /// Sets `task_id`'s verification (JSON) to `value`.

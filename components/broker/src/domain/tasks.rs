@@ -153,15 +153,10 @@ pub fn module_sha256(module: &str) -> Result<String, String> {
 
 /// The SHA-256 of a `wasm_execution` task's submitted module.
 pub fn module_hash(db: &Db, task_id: &str) -> Result<Option<String>, ApiError> {
-    let rows = db.query(
+    db.text_of(
         "SELECT kernel_sha256 FROM broker_tasks WHERE id = ?",
         &[text(task_id)],
-    )?;
-    Ok(rows
-        .rows
-        .first()
-        .and_then(|r| r.get::<&str>(0))
-        .map(str::to_string))
+    )
 }
 
 /// The kernel hash a receipt for `lease` must carry, if one is known: the

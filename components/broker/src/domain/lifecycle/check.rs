@@ -123,10 +123,11 @@ pub fn judge(db: &Db, task_id: &str) -> Result<(), ApiError> {
         Verdict::Agreed {
             agreeing, minority, ..
         } => {
+            let agreed = runs[agreeing[0]].output_sha256();
             for &i in &agreeing {
                 let r = &runs[i];
                 if let (Some(lease_id), Some(node)) = (&r.lease_id, &r.node_id) {
-                    spot_checks::record_outcome(db, lease_id, node, true)?;
+                    super::judged(db, (lease_id, node), true, task_id, &owner, Value::Null)?;
                     if i > 0 {
                         // A check's run is paid in reputation once judged.
                         scores::record_event(
@@ -140,29 +141,12 @@ pub fn judge(db: &Db, task_id: &str) -> Result<(), ApiError> {
             }
             for &i in &minority {
                 let r = &runs[i];
-                let (Some(lease_id), Some(node)) = (&r.lease_id, &r.node_id) else {
-                    continue;
-                };
-                spot_checks::record_outcome(db, lease_id, node, false)?;
-                scores::record_event(
-                    &format!("{lease_id}:wrong-result"),
-                    node,
-                    Role::Provider,
-                    Event::WrongResult,
-                );
-                events::record_once(
-                    db,
-                    &format!("{lease_id}:wrong-result"),
-                    "wrong_result",
-                    Some(node),
-                    Some(task_id),
-                    Some(&owner),
-                    json!({ "lease_id": lease_id, "output_sha256": r.output_sha256(),
-                            "agreed_output_sha256": runs[agreeing[0]].output_sha256(),
-                            "by": "spot check" }),
-                )?;
+                if let (Some(lease_id), Some(node)) = (&r.lease_id, &r.node_id) {
+                    let detail = json!({ "lease_id": lease_id, "output_sha256": r.output_sha256(),
+                                         "agreed_output_sha256": agreed, "by": "spot check" });
+                    super::judged(db, (lease_id, node), false, task_id, &owner, detail)?;
+                }
             }
-            let agreed = runs[agreeing[0]].output_sha256();
             let status = match (minority.is_empty(), minority.contains(&0)) {
                 (true, _) => json!({ "status": "verified", "checks": checks }),
                 (false, true) => json!({

@@ -257,48 +257,41 @@ fn ended(
             continue;
         };
         let agreed = own[agreeing[0]].output_sha256();
-        if state.status == "completed" {
-            for &i in &agreeing {
-                let m = own[i];
-                if let (Some(lease_id), Some(node), Some(node_owner)) =
-                    (&m.lease_id, &m.node_id, &m.node_owner)
-                {
-                    scores::record_event(
-                        &format!("{lease_id}:provider"),
-                        node,
-                        Role::Provider,
-                        Event::Success,
-                    );
-                    crate::domain::standing::record_completion(
-                        db,
-                        lease_id,
-                        &state.owner,
-                        node_owner,
-                    )?;
-                }
+        for &i in &agreeing {
+            let m = own[i];
+            let (Some(lease_id), Some(node), Some(node_owner)) =
+                (&m.lease_id, &m.node_id, &m.node_owner)
+            else {
+                continue;
+            };
+            // (An unreplicated shard was compared with nothing.)
+            if spec.replicas > 1 {
+                super::judged(
+                    db,
+                    (lease_id, node),
+                    true,
+                    group_id,
+                    &state.owner,
+                    Value::Null,
+                )?;
+            }
+            if state.status == "completed" {
+                scores::record_event(
+                    &format!("{lease_id}:provider"),
+                    node,
+                    Role::Provider,
+                    Event::Success,
+                );
+                crate::domain::standing::record_completion(db, lease_id, &state.owner, node_owner)?;
             }
         }
         for &i in &minority {
             let m = own[i];
-            let (Some(lease_id), Some(node)) = (&m.lease_id, &m.node_id) else {
-                continue;
-            };
-            scores::record_event(
-                &format!("{lease_id}:wrong-result"),
-                node,
-                Role::Provider,
-                Event::WrongResult,
-            );
-            events::record_once(
-                db,
-                &format!("{lease_id}:wrong-result"),
-                "wrong_result",
-                Some(node),
-                Some(group_id),
-                Some(&state.owner),
-                json!({ "member": m.id, "shard": m.shard, "lease_id": lease_id,
-                        "output_sha256": m.output_sha256(), "agreed_output_sha256": agreed }),
-            )?;
+            if let (Some(lease_id), Some(node)) = (&m.lease_id, &m.node_id) {
+                let detail = json!({ "member": m.id, "shard": m.shard, "lease_id": lease_id,
+                                     "output_sha256": m.output_sha256(), "agreed_output_sha256": agreed });
+                super::judged(db, (lease_id, node), false, group_id, &state.owner, detail)?;
+            }
         }
     }
     match state.status.as_str() {

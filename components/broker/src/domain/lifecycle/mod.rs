@@ -642,6 +642,40 @@ pub fn revocations(db: &Db, node_id: &str) -> Result<Vec<Revocation>, ApiError> 
         .collect())
 }
 
+/// A run judged against others (a group's replica, a spot check): the
+/// node's record takes the outcome, and a run on the losing side gets a
+/// wrong-result mark and a `wrong_result` event about `task_id` (with
+/// `detail`), each once per lease.
+pub fn judged(
+    db: &Db,
+    (lease_id, node_id): (&str, &str),
+    agreed: bool,
+    task_id: &str,
+    owner: &str,
+    detail: Value,
+) -> Result<(), ApiError> {
+    use crate::greenmesh::reputation::scores::{self, Event, Role};
+    crate::domain::spot_checks::record_outcome(db, lease_id, node_id, agreed)?;
+    if agreed {
+        return Ok(());
+    }
+    scores::record_event(
+        &format!("{lease_id}:wrong-result"),
+        node_id,
+        Role::Provider,
+        Event::WrongResult,
+    );
+    crate::domain::events::record_once(
+        db,
+        &format!("{lease_id}:wrong-result"),
+        "wrong_result",
+        Some(node_id),
+        Some(task_id),
+        Some(owner),
+        detail,
+    )
+}
+
 /// Nodes that may not be leased `task_id` again, with why: those that let
 /// a lease of it expire, refused or stopped it, and those whose own energy
 /// report interrupted it (so a node cannot hold someone else's task
