@@ -363,6 +363,7 @@ pub fn members_json(members: &[Member]) -> Value {
                     "price": m.price,
                     "output_sha256": m.output_sha256(),
                     "why_chosen": m.decision.as_ref().map(|d| d["chosen"]["why"].clone()),
+                    "declined": m.decision.as_ref().map(|d| d["declined"].clone()),
                 })
             })
             .collect(),
