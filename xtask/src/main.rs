@@ -48,9 +48,14 @@ fn main() -> anyhow::Result<()> {
                 unit.push(package.into());
             }
             cargo(&root().join("components"), unit)?;
-            // Every kernel (and the kernel SDK) has unit and quality tests.
+            // Every kernel (and the kernel SDK, and federated learning's
+            // models and accountant) has unit and quality tests.
             let mut kernel_tests: Vec<String> = vec!["test".into(), "--tests".into()];
-            for package in std::iter::once("greenmesh-kernel".to_string()).chain(kernels()?) {
+            for package in ["greenmesh-kernel", "greenmesh-fl"]
+                .map(String::from)
+                .into_iter()
+                .chain(kernels()?)
+            {
                 kernel_tests.push("-p".into());
                 kernel_tests.push(package);
             }
