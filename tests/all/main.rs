@@ -7,6 +7,7 @@ mod compose;
 mod coordinator;
 mod durability;
 mod energy;
+mod federated;
 mod governance;
 mod gpu;
 mod groups;

@@ -28,6 +28,8 @@ pub struct NodeOptions {
     pub clock: greenmesh_host::clock::VirtualClock,
     /// The kernel hash it advertises for every capability (none by default).
     pub kernel_sha256: Option<String>,
+    /// Datasets it declares: `(name, features, classes, rows)`.
+    pub datasets: Vec<(String, u32, u32, u64)>,
 }
 
 impl Default for NodeOptions {
@@ -37,6 +39,7 @@ impl Default for NodeOptions {
             clean_share: 0.7,
             clock: Default::default(),
             kernel_sha256: None,
+            datasets: Vec::new(),
         }
     }
 }
@@ -84,6 +87,9 @@ impl TestNode {
                 "carbon_intensity": 120.0,
             },
             "allowed_tasks": options.allowed_tasks,
+            "datasets": options.datasets.iter().map(|(name, features, classes, rows)| json!({
+                "name": name, "features": features, "classes": classes, "rows": rows,
+            })).collect::<Vec<_>>(),
         });
         let reply = crate::send_with(
             addr,

@@ -173,6 +173,14 @@ impl TaskRequest {
         names.extend(self.name.as_deref());
         names
     }
+
+    /// The dataset a federated task trains on (`inputs.dataset`): only
+    /// nodes holding it are matched.
+    pub fn dataset(&self) -> Option<&str> {
+        (self.task_type == "federated_learning")
+            .then(|| self.inputs.get("dataset").and_then(|d| d.as_str()))
+            .flatten()
+    }
 }
 
 /// An authenticated user.

@@ -62,6 +62,11 @@ fn check(
             req.capability
         ));
     }
+    if let Some(dataset) = &req.dataset {
+        if !node.datasets.iter().any(|d| d.name == *dataset) {
+            return Err(format!("does not hold dataset {dataset}"));
+        }
+    }
     if node.energy.clean_share < req.min_clean_share {
         return Err(format!(
             "eco mode: {:.0} % clean energy, needs {:.0} %",

@@ -56,16 +56,24 @@ CREATE TABLE IF NOT EXISTS marketplace_offers_v2 (
     PRIMARY KEY (node_id, capability)
 );
 CREATE INDEX IF NOT EXISTS marketplace_offers_v2_ranked ON marketplace_offers_v2 (capability, status, price, load, node_id);
+CREATE TABLE IF NOT EXISTS marketplace_datasets (
+    node_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (node_id, name)
+);
+CREATE INDEX IF NOT EXISTS marketplace_datasets_by_name ON marketplace_datasets (name, node_id);
 ";
 
 /// The conditions under which an offer row can serve a search, over the
 /// numbered parameters of [`Store::filter_params`]: ?1 capability,
 /// ?2 require_gpu, ?3 max_memory_mb, ?4 input_bytes, ?5 granted nodes (a JSON
-/// array), ?6 owner ('' for any), ?7 min_clean_share.
+/// array), ?6 owner ('' for any), ?7 min_clean_share, ?8 dataset ('' for
+/// none).
 const ELIGIBLE: &str = "o.status = 'online'
     AND (o.allowed = 1 OR o.node_id IN (SELECT value FROM json_each(?5)))
     AND (?2 = 0 OR o.gpu = 1) AND o.memory_mb >= ?3 AND o.max_input_bytes >= ?4 AND o.load < 1.0
-    AND (?6 = '' OR o.owner = ?6) AND o.clean_share >= ?7";
+    AND (?6 = '' OR o.owner = ?6) AND o.clean_share >= ?7
+    AND (?8 = '' OR EXISTS (SELECT 1 FROM marketplace_datasets d WHERE d.name = ?8 AND d.node_id = o.node_id))";
 
 /// Milliseconds since the Unix epoch, from the WASI wall clock.
 pub fn now_ms() -> u64 {
@@ -159,6 +167,27 @@ impl Store {
                 )
                 .map_err(storage)?;
         }
+        // The datasets it holds, for search (upserts and a delete of the
+        // rest, like the offers).
+        for d in &node.datasets {
+            self.db
+                .execute(
+                    "INSERT OR IGNORE INTO marketplace_datasets (node_id, name) VALUES (?, ?)",
+                    &[Value::Text(node.id.clone()), Value::Text(d.name.clone())],
+                )
+                .map_err(storage)?;
+        }
+        let held: Vec<&str> = node.datasets.iter().map(|d| d.name.as_str()).collect();
+        self.db
+            .execute(
+                "DELETE FROM marketplace_datasets WHERE node_id = ?
+                   AND name NOT IN (SELECT value FROM json_each(?))",
+                &[
+                    Value::Text(node.id.clone()),
+                    Value::Text(serde_json::to_string(&held).map_err(storage)?),
+                ],
+            )
+            .map_err(storage)?;
         let names: Vec<&str> = node.capabilities.iter().map(|c| c.name.as_str()).collect();
         self.db
             .execute(
@@ -182,7 +211,12 @@ impl Store {
                     .get(0)
                     .ok_or_else(|| Error::Storage("missing body".into()))?;
                 let status: &str = row.get(1).unwrap_or("offline");
-                let mut node: Node = serde_json::from_str(body).map_err(storage)?;
+                let mut value: serde_json::Value = serde_json::from_str(body).map_err(storage)?;
+                // Nodes stored before datasets existed hold none.
+                if value.get("datasets").is_none() {
+                    value["datasets"] = serde_json::json!([]);
+                }
+                let mut node: Node = serde_json::from_value(value).map_err(storage)?;
                 node.status = match status {
                     "online" => NodeStatus::Online,
                     "withdrawn" => NodeStatus::Withdrawn,
@@ -220,6 +254,7 @@ impl Store {
             capacity: r.capacity,
             energy: r.energy,
             allowed_tasks: r.allowed_tasks,
+            datasets: r.datasets,
             load: 0.0,
             running_tasks: 0,
             latency_ms: 0.0,
@@ -324,6 +359,7 @@ impl Store {
             Value::Text(serde_json::to_string(&req.granted_nodes).unwrap_or_else(|_| "[]".into())),
             Value::Text(req.owner.clone().unwrap_or_default()),
             Value::Real(req.min_clean_share as f64),
+            Value::Text(req.dataset.clone().unwrap_or_default()),
         ]
     }
 
@@ -334,7 +370,7 @@ impl Store {
         self.load(
             &format!(
                 "SELECT n.body, n.status FROM marketplace_offers_v2 o JOIN marketplace_nodes n ON n.id = o.node_id
-                 WHERE o.capability = ?1 AND {ELIGIBLE} ORDER BY o.price, o.load, o.node_id LIMIT ?8"
+                 WHERE o.capability = ?1 AND {ELIGIBLE} ORDER BY o.price, o.load, o.node_id LIMIT ?9"
             ),
             &params,
         )
@@ -349,7 +385,7 @@ impl Store {
             .execute(
                 &format!(
                     "SELECT COUNT(*) FROM (SELECT 1 FROM marketplace_offers_v2 o
-                     WHERE o.capability = ?1 AND {ELIGIBLE} LIMIT ?8)"
+                     WHERE o.capability = ?1 AND {ELIGIBLE} LIMIT ?9)"
                 ),
                 &params,
             )
@@ -369,10 +405,10 @@ impl Store {
             &format!(
                 "SELECT n.body, n.status FROM (
                      SELECT * FROM (SELECT * FROM marketplace_offers_v2
-                                    WHERE capability = ?1 AND status IN ('offline', 'withdrawn') LIMIT ?8)
+                                    WHERE capability = ?1 AND status IN ('offline', 'withdrawn') LIMIT ?9)
                      UNION ALL
                      SELECT * FROM (SELECT * FROM marketplace_offers_v2
-                                    WHERE capability = ?1 AND status = 'online' ORDER BY price LIMIT ?8)
+                                    WHERE capability = ?1 AND status = 'online' ORDER BY price LIMIT ?9)
                  ) o JOIN marketplace_nodes n ON n.id = o.node_id
                  WHERE NOT ({ELIGIBLE})"
             ),

@@ -16,6 +16,9 @@ pub fn is_public_key(hex: &str) -> bool {
     hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// Datasets a node may declare.
+pub const MAX_DATASETS: usize = 32;
+
 /// Forecast points a node may report (a week at 15-minute steps).
 pub const MAX_FORECAST_POINTS: usize = 672;
 
@@ -89,6 +92,24 @@ pub fn registration(r: &Registration) -> Result<(), String> {
     }
     if r.capacity.cpu_cores == 0 || r.capacity.memory_mb == 0 {
         return Err("capacity.cpu_cores and capacity.memory_mb must be positive".into());
+    }
+    if r.datasets.len() > MAX_DATASETS {
+        return Err(format!("datasets: at most {MAX_DATASETS}"));
+    }
+    for (i, d) in r.datasets.iter().enumerate() {
+        if !is_task_name(&d.name) {
+            return Err(format!(
+                "datasets[{i}].name must be lower-case letters, digits, '-' or '_'"
+            ));
+        }
+        if r.datasets[..i].iter().any(|o| o.name == d.name) {
+            return Err(format!("datasets[{i}]: {} is listed twice", d.name));
+        }
+        if d.features == 0 || d.classes < 2 || d.rows == 0 {
+            return Err(format!(
+                "datasets[{i}] needs at least one feature, two classes and one row"
+            ));
+        }
     }
     for t in &r.allowed_tasks {
         if t != "*" && !is_task_name(t) {

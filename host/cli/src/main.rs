@@ -97,6 +97,10 @@ enum Command {
         /// [env: MESH_CARBON_TRACE].
         #[arg(long, value_name = "FILE.csv")]
         carbon_trace: Option<PathBuf>,
+        /// A dataset this node holds for federated training, advertised by
+        /// name and shape only; repeatable [env: MESH_DATASETS=NAME=FILE,...].
+        #[arg(long = "dataset", value_name = "NAME=FILE.csv", value_parser = greenmesh_provider::parse_dataset)]
+        datasets: Vec<(String, PathBuf)>,
     },
     /// Register a user with a coordinator.
     User {
@@ -211,6 +215,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             kernels,
             carbon_trace,
+            datasets,
         } => {
             let config = greenmesh_provider::ProviderConfig::load(
                 config.as_deref(),
@@ -222,6 +227,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     data_dir,
                     kernel_dir: kernels,
                     carbon_trace,
+                    datasets,
                 },
             )?;
             greenmesh_provider::run(config, shutdown_signal()).await

@@ -255,6 +255,11 @@ async fn register(
         "capacity": { "cpu_cores": config.cpu_cores, "memory_mb": config.memory_mb, "gpu": gpu },
         "energy": energy,
         "allowed_tasks": config.allowed_tasks,
+        // Name and shape only: the rows stay here.
+        "datasets": crate::datasets::load_all(config)?
+            .iter()
+            .map(crate::datasets::LocalDataset::advertised)
+            .collect::<Vec<_>>(),
     });
     let (status, v) = c.as_owner("POST", "/api/v1/nodes", &body).await?;
     anyhow::ensure!(

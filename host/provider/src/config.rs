@@ -86,6 +86,9 @@ pub struct ProviderConfig {
     /// Pin the broker's public key (hex); otherwise the first one seen is
     /// pinned in the data folder and any other is refused later.
     pub broker_public_key: Option<String>,
+    /// Datasets held for federated training, by name: CSV files whose
+    /// rows never leave the node (only their shape is advertised).
+    pub datasets: BTreeMap<String, PathBuf>,
 }
 
 impl Default for ProviderConfig {
@@ -127,7 +130,18 @@ impl Default for ProviderConfig {
             poll_wait_sec: 20,
             rescan_interval_ms: 5_000,
             broker_public_key: None,
+            datasets: BTreeMap::new(),
         }
+    }
+}
+
+/// `NAME=FILE` as a dataset's name and file.
+pub fn parse_dataset(entry: &str) -> Result<(String, PathBuf), String> {
+    match entry.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.trim().is_empty() => {
+            Ok((name.trim().to_string(), PathBuf::from(path.trim())))
+        }
+        _ => Err(format!("{entry:?} is not NAME=FILE.csv")),
     }
 }
 
@@ -143,6 +157,9 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub kernel_dir: Option<PathBuf>,
     pub carbon_trace: Option<PathBuf>,
+    /// `--dataset NAME=FILE.csv`, repeatable (added to the file's and the
+    /// environment's).
+    pub datasets: Vec<(String, PathBuf)>,
 }
 
 impl ProviderConfig {
@@ -179,6 +196,7 @@ impl ProviderConfig {
         if let Some(v) = flags.carbon_trace {
             config.carbon_trace = Some(v);
         }
+        config.datasets.extend(flags.datasets);
         config.validate()?;
         Ok(config)
     }
@@ -237,6 +255,13 @@ impl ProviderConfig {
             let v = v.trim();
             self.carbon_trace = (!v.is_empty()).then(|| PathBuf::from(v));
         }
+        if let Some(v) = env("MESH_DATASETS") {
+            for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (name, path) =
+                    parse_dataset(entry).map_err(|e| anyhow::anyhow!("MESH_DATASETS: {e}"))?;
+                self.datasets.insert(name, path);
+            }
+        }
         if let Some(v) = env("MESH_CURRENT_ENERGY_PERCENT_CLEAN") {
             self.energy_percent_clean = parse(
                 "MESH_CURRENT_ENERGY_PERCENT_CLEAN",
@@ -291,6 +316,16 @@ impl ProviderConfig {
             "coordinator: {:?} must be an https:// (or http://) URL",
             self.coordinator
         );
+        for name in self.datasets.keys() {
+            ensure!(
+                !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c)),
+                "datasets: {name:?} must be lower-case letters, digits, '-' or '_'"
+            );
+        }
         ensure!(
             self.connect_timeout_ms > 0 && self.request_timeout_ms > 0,
             "connect_timeout_ms and request_timeout_ms must be positive"
@@ -406,6 +441,43 @@ mod tests {
         assert_eq!(energy["sources"][0][0], "solar");
         assert!((energy["carbon_intensity"].as_f64().unwrap() - 20.0).abs() < 1e-3);
         assert_eq!(c.carbon_trace, None);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn datasets_come_from_file_env_and_flags_and_bad_ones_are_named() {
+        let dir = std::env::temp_dir().join(format!("gm-provider-ds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("provider.toml");
+        std::fs::write(
+            &file,
+            "[datasets]
+from-file = \"a.csv\"\n",
+        )
+        .unwrap();
+        let env = env_of(&[("MESH_DATASETS", "from-env=b.csv, other=c.csv")]);
+        let flags = Overrides {
+            datasets: vec![("from-flag".into(), "d.csv".into())],
+            ..Default::default()
+        };
+        let c = ProviderConfig::load(Some(&file), &env, flags).unwrap();
+        let names: Vec<&str> = c.datasets.keys().map(String::as_str).collect();
+        assert_eq!(names, ["from-env", "from-file", "from-flag", "other"]);
+        assert_eq!(c.datasets["other"], PathBuf::from("c.csv"));
+        let err = ProviderConfig::load(
+            None,
+            &env_of(&[("MESH_DATASETS", "nofile")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("NAME=FILE.csv"), "{err}");
+        let flags = Overrides {
+            datasets: vec![("Bad Name".into(), "d.csv".into())],
+            ..Default::default()
+        };
+        let err = ProviderConfig::load(None, &env_of(&[]), flags).unwrap_err();
+        assert!(err.to_string().contains("Bad Name"), "{err}");
+        assert!(parse_dataset("=x.csv").is_err());
         std::fs::remove_dir_all(dir).ok();
     }
 

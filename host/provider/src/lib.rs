@@ -8,6 +8,8 @@
 //! # Layout
 //!
 //! - `config`: settings from a file, seed 001's `MESH_*` variables and flags.
+//! - [`datasets`]: node-local datasets for federated training, advertised
+//!   by shape only.
 //! - `energy`: the energy state reported, optionally replayed from a
 //!   carbon-intensity trace with a 24 h forecast.
 //! - `identity`: the node key and the pinned broker key.
@@ -28,6 +30,7 @@ mod admission;
 mod agent;
 pub mod catalog;
 mod config;
+pub mod datasets;
 mod energy;
 pub mod executor;
 pub mod gpu;
@@ -38,4 +41,4 @@ pub mod rerun;
 mod task_io;
 
 pub use agent::run;
-pub use config::{Overrides, ProviderConfig};
+pub use config::{parse_dataset, Overrides, ProviderConfig};

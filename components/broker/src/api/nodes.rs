@@ -111,6 +111,18 @@ struct RegistrationJson {
     energy: EnergyJson,
     #[serde(default = "all_tasks")]
     allowed_tasks: Vec<String>,
+    /// Datasets held for federated training: name and shape only.
+    #[serde(default)]
+    datasets: Vec<DatasetJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatasetJson {
+    name: String,
+    features: u32,
+    classes: u32,
+    rows: u64,
 }
 
 fn all_tasks() -> Vec<String> {
@@ -157,6 +169,16 @@ pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
         },
         energy: r.energy.into_state()?,
         allowed_tasks: r.allowed_tasks,
+        datasets: r
+            .datasets
+            .into_iter()
+            .map(|d| mt::Dataset {
+                name: d.name,
+                features: d.features,
+                classes: d.classes,
+                rows: d.rows,
+            })
+            .collect(),
     };
     let node = nodes::register(db, user, &registration)?;
     Ok(json_response(201, &nodes::node_json(&node)))

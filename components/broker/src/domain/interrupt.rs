@@ -98,6 +98,7 @@ mod tests {
                 forecast: Vec::new(),
             },
             allowed_tasks: Vec::new(),
+            datasets: Vec::new(),
             load: 0.0,
             running_tasks: 0,
             latency_ms: 0.0,

@@ -123,6 +123,7 @@ struct Question {
     granted_nodes: Vec<String>,
     owner: Option<String>,
     min_clean_share: u32,
+    dataset: Option<String>,
 }
 
 thread_local! {
@@ -150,6 +151,7 @@ fn snapshot(db: &Db, question: &Question) -> Result<Rc<Snapshot>, ApiError> {
         granted_nodes: question.granted_nodes.clone(),
         owner: question.owner.clone(),
         min_clean_share: f32::from_bits(question.min_clean_share),
+        dataset: question.dataset.clone(),
     })
     .map_err(crate::domain::nodes::market_error)?;
     let queued = queued_count(db, &question.capability)?;
@@ -241,6 +243,7 @@ pub fn decide(
             granted_nodes: placement.granted_nodes.clone(),
             owner: placement.owner.clone(),
             min_clean_share: placement.min_clean_share.to_bits(),
+            dataset: request.dataset().map(str::to_string),
         },
     )?;
     let mut decision = Decision {
@@ -386,6 +389,8 @@ fn why_none(capability: &str, decision: &Decision, exclude: &[(String, String)])
             "quoted above max_price"
         } else if why.starts_with("offline") || why.starts_with("withdrawn") {
             "offline"
+        } else if why.starts_with("does not hold dataset") {
+            "without the dataset"
         } else if why.starts_with("its owner already runs")
             || why.starts_with("it already runs shard")
         {

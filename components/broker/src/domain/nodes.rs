@@ -42,6 +42,9 @@ pub fn node_json(n: &mt::Node) -> Value {
             })).collect::<Vec<_>>(),
         },
         "allowed_tasks": n.allowed_tasks,
+        "datasets": n.datasets.iter().map(|d| json!({
+            "name": d.name, "features": d.features, "classes": d.classes, "rows": d.rows,
+        })).collect::<Vec<_>>(),
         "load": n.load,
         "running_tasks": n.running_tasks,
         "latency_ms": n.latency_ms,
@@ -183,6 +186,7 @@ mod tests {
                 forecast: Vec::new(),
             },
             allowed_tasks: Vec::new(),
+            datasets: Vec::new(),
             load,
             running_tasks: 0,
             latency_ms: 0.0,

@@ -61,6 +61,8 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
             ))
         }
         Some(c) => c.clone(),
+        // Federated training runs the `fl-train` kernel.
+        None if task_type == "federated_learning" => "fl-train".to_string(),
         None => task_type.clone(),
     };
     let r = &request.requirements;
@@ -101,6 +103,12 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
     }
     if !(request.inputs.is_object() || request.inputs.is_null()) {
         return Err(ApiError::invalid("inputs", "inputs must be a JSON object"));
+    }
+    if task_type == "federated_learning" && !request.dataset().is_some_and(is_task_name) {
+        return Err(ApiError::invalid(
+            "inputs.dataset",
+            "federated_learning needs inputs.dataset: the name of a dataset nodes hold              (lower-case letters, digits, '-' or '_')",
+        ));
     }
     if task_type == "wasm_execution" && request.wasm_module.as_deref().unwrap_or("").is_empty() {
         return Err(ApiError::invalid(
