@@ -104,6 +104,14 @@ async fn a_federated_task_names_its_dataset_and_goes_only_to_nodes_holding_it() 
         declined.contains(&other.id) && declined.contains("does not hold dataset breast-cancer"),
         "{declined}"
     );
+    // Across several nodes it runs in rounds, not yet dispatched: it
+    // parks saying so (and is not run as replicas).
+    let mut multi = task(json!("breast-cancer"));
+    multi["requirements"] = json!({ "min_nodes": 5 });
+    let t = net.submit(&alice, multi).await;
+    assert_eq!(t["status"], "queued");
+    assert!(t["group"].is_null(), "{t}");
+    assert!(t["reason"].as_str().unwrap().contains("rounds"), "{t}");
     // A dataset nobody holds parks the task saying so.
     let t = net.submit(&alice, task(json!("digits"))).await;
     assert_eq!(t["status"], "queued");

@@ -62,6 +62,11 @@ impl Shape {
 /// refused naming the field.
 pub fn shape(request: &TaskRequest, sla: Sla) -> Result<Option<Shape>, ApiError> {
     let r = &request.requirements;
+    // Federated members train on different data: they are rounds, not
+    // replicas or shards (matching parks them until rounds run).
+    if request.task_type == "federated_learning" {
+        return Ok(None);
+    }
     let shards = match request.inputs.get("shards") {
         None | Some(Value::Null) => None,
         Some(Value::Array(list)) => {
