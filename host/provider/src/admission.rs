@@ -4,8 +4,10 @@
 //! the WASI interfaces the sandbox serves harmlessly: `wasi:io/*`,
 //! `wasi:clocks/*`, `wasi:random/*` and `wasi:cli/*` (environment, exit,
 //! stdio, terminals), the types-only `greenmesh:kernel/types` that the
-//! kernel interface's own types arrive through, and `greenmesh:gpu/compute`
-//! (served with per-task limits; refusals on GPU-less nodes). Anything else (`wasi:filesystem`, `wasi:sockets`,
+//! kernel interface's own types arrive through, `greenmesh:gpu/compute`
+//! (served with per-task limits; refusals on GPU-less nodes), and the
+//! read-only `greenmesh:kernel/dataset` (bound to the dataset a lease
+//! names, or to nothing). Anything else (`wasi:filesystem`, `wasi:sockets`,
 //! `wasi:http`, or an interface nobody here provides) is refused before
 //! the component is instantiated, with the offending import named.
 
@@ -20,6 +22,7 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/",
     "greenmesh:kernel/types@0.1.",
     "greenmesh:gpu/compute@0.1.",
+    "greenmesh:kernel/dataset@0.1.",
 ];
 
 /// The interface every kernel exports (any 0.1.x patch version).

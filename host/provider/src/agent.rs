@@ -27,6 +27,10 @@ use tracing::{error, info, warn};
 /// The capability name for requester-supplied components.
 pub const WASM_EXECUTION: &str = "wasm_execution";
 
+/// The federated-training kernel's capability: its runs read the dataset
+/// their lease names.
+pub const FL_TRAIN: &str = "fl-train";
+
 /// `wasm_execution` modules kept compiled, by SHA-256.
 const MODULE_CACHE: usize = 16;
 
@@ -54,6 +58,8 @@ struct Agent {
     /// Stop switches of leases running or queued here, and of leases the
     /// coordinator revoked (with why), by lease id.
     stops: Mutex<HashMap<String, StopSwitch>>,
+    /// Datasets held for federated training (read at start).
+    datasets: Vec<crate::datasets::LocalDataset>,
 }
 
 /// One lease's stop switch.
@@ -111,12 +117,13 @@ pub async fn run(
         &offered,
     )?;
     let gpu_name = sandbox.gpu().map(|g| g.info.advertised());
+    let datasets = crate::datasets::load_all(&config)?;
     let node_id = register(
         &coordinator,
         &config,
         &energy.json(&config, now_ms()),
         &key,
-        &catalog,
+        (&catalog, &datasets),
         gpu_name.as_deref(),
     )
     .await?;
@@ -142,6 +149,7 @@ pub async fn run(
         latency_ms: Mutex::new(None),
         energy,
         stops: Mutex::new(HashMap::new()),
+        datasets,
     });
     agent.hand_back_interrupted().await;
 
@@ -221,7 +229,7 @@ async fn register(
     config: &ProviderConfig,
     energy: &Value,
     key: &KeyPair,
-    catalog: &Catalog,
+    (catalog, datasets): (&Catalog, &[crate::datasets::LocalDataset]),
     gpu: Option<&str>,
 ) -> anyhow::Result<String> {
     // Every installed kernel is offered; the allow-list (sent beside them)
@@ -256,7 +264,7 @@ async fn register(
         "energy": energy,
         "allowed_tasks": config.allowed_tasks,
         // Name and shape only: the rows stay here.
-        "datasets": crate::datasets::load_all(config)?
+        "datasets": datasets
             .iter()
             .map(crate::datasets::LocalDataset::advertised)
             .collect::<Vec<_>>(),
@@ -361,7 +369,7 @@ impl Agent {
             &self.config,
             &self.energy.json(&self.config, now_ms()),
             &self.key,
-            &catalog,
+            (&catalog, &self.datasets),
             gpu.as_deref(),
         )
         .await
@@ -640,6 +648,11 @@ impl Agent {
                         lease.seed.as_deref().unwrap_or(&lease.nonce),
                     ),
                     stop: Some(stop.clone()),
+                    // Exactly the dataset the lease names, if this node holds it.
+                    dataset: (lease.capability == FL_TRAIN)
+                        .then(|| crate::datasets::named_by(&self.datasets, &job.input))
+                        .flatten()
+                        .map(|d| d.data.clone()),
                 };
                 let this = self.clone();
                 let report = tokio::task::spawn_blocking(move || {

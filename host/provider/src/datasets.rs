@@ -10,13 +10,16 @@ use anyhow::Context;
 use greenmesh_fl::data::{Dataset, Schema};
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// A dataset this node holds.
+/// A dataset this node holds, read once at start.
 #[derive(Debug, Clone)]
 pub struct LocalDataset {
     pub name: String,
     pub path: PathBuf,
     pub schema: Schema,
+    /// The rows: only a run whose lease names this dataset reads them.
+    pub data: Arc<Dataset>,
 }
 
 impl LocalDataset {
@@ -29,6 +32,14 @@ impl LocalDataset {
             "rows": self.schema.rows,
         })
     }
+}
+
+/// The dataset a `fl-train` lease's input names (`inputs.dataset`), if
+/// this node holds it.
+pub fn named_by<'a>(datasets: &'a [LocalDataset], input_text: &str) -> Option<&'a LocalDataset> {
+    let input: Value = serde_json::from_str(input_text).ok()?;
+    let name = input["inputs"]["dataset"].as_str()?;
+    datasets.iter().find(|d| d.name == name)
 }
 
 /// Reads every configured dataset; a file that is missing or not a
@@ -46,6 +57,7 @@ pub fn load_all(config: &ProviderConfig) -> anyhow::Result<Vec<LocalDataset>> {
                 name: name.clone(),
                 path: path.clone(),
                 schema: data.schema(),
+                data: Arc::new(data),
             })
         })
         .collect()

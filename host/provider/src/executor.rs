@@ -72,6 +72,9 @@ pub struct RunLimits {
     /// Set from outside to stop the run at the next epoch tick (the lease
     /// was revoked); the run ends with [`RunError::Stopped`].
     pub stop: Option<Arc<AtomicBool>>,
+    /// The one dataset the kernel may read (`greenmesh:kernel/dataset`):
+    /// the one the lease names, or none.
+    pub dataset: Option<Arc<greenmesh_fl::data::Dataset>>,
 }
 
 impl RunLimits {
@@ -87,6 +90,7 @@ impl RunLimits {
             deterministic: false,
             seed: [0; 32],
             stop: None,
+            dataset: None,
         }
     }
 }
@@ -209,6 +213,8 @@ pub struct KernelState {
     gpu: Session,
     /// Set when the run was stopped through [`RunLimits::stop`].
     stopped: bool,
+    /// What `greenmesh:kernel/dataset` serves ([`RunLimits::dataset`]).
+    dataset: Option<Arc<greenmesh_fl::data::Dataset>>,
 }
 
 impl WasiView for KernelState {
@@ -428,6 +434,7 @@ impl Sandbox {
                 },
             ),
             stopped: false,
+            dataset: limits.dataset.clone(),
         };
         let mut store = Store::new(&mode.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -445,6 +452,7 @@ impl Sandbox {
             deterministic: false,
             seed: [0; 32],
             stop: None,
+            dataset: None,
         };
         let (mut store, _log) = self.store(&self.fast, &limits);
         store.set_fuel(limits.fuel)?;
@@ -599,6 +607,34 @@ fn bad_handle(e: wasmtime::component::ResourceTableError) -> wit_gpu::Error {
 }
 
 impl generated::greenmesh::kernel::types::Host for KernelState {}
+
+/// The lease's dataset, read-only: its shape and rows by range.
+impl generated::greenmesh::kernel::dataset::Host for KernelState {
+    fn describe(&mut self) -> Option<generated::greenmesh::kernel::dataset::Shape> {
+        self.dataset.as_ref().map(|d| {
+            let s = d.schema();
+            generated::greenmesh::kernel::dataset::Shape {
+                features: s.features as u32,
+                classes: s.classes as u32,
+                rows: s.rows as u64,
+            }
+        })
+    }
+
+    fn rows(&mut self, start: u64, count: u32) -> (Vec<f64>, Vec<u32>) {
+        let Some(d) = &self.dataset else {
+            return (Vec::new(), Vec::new());
+        };
+        let from = (start as usize).min(d.labels.len());
+        let to = from
+            .saturating_add(count.min(4096) as usize)
+            .min(d.labels.len());
+        (
+            d.features[from..to].iter().flatten().copied().collect(),
+            d.labels[from..to].iter().map(|&l| l as u32).collect(),
+        )
+    }
+}
 
 impl wit_gpu::Host for KernelState {
     fn adapter(&mut self) -> Option<wit_gpu::AdapterInfo> {

@@ -61,6 +61,7 @@ pub fn rerun(kernel: &[u8], input_text: &str, lease: &Lease) -> anyhow::Result<R
         deterministic: true,
         seed: deterministic_seed(lease.seed.as_deref().unwrap_or(&lease.nonce)),
         stop: None,
+        dataset: None,
     };
     let report = sandbox.run(&prepared, &media_type, &bytes, &input.params, &limits);
     let out = report

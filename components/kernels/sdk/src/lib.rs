@@ -7,6 +7,7 @@
 
 use serde::de::DeserializeOwned;
 
+pub mod dataset;
 pub mod fft;
 pub mod gpu;
 pub mod lanes;
