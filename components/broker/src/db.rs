@@ -192,6 +192,10 @@ const V5: &[&str] = &[
      END",
 ];
 
+/// Version 6: federated groups (round r is shard r; its members train on
+/// their own rows and are averaged, not compared).
+const V6: &[&str] = &["ALTER TABLE broker_groups ADD COLUMN kind TEXT NOT NULL DEFAULT 'replicas'"];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -200,7 +204,8 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5]).map_err(storage)?,
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6])
+                .map_err(storage)?,
         })
     }
 

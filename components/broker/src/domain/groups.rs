@@ -158,18 +158,74 @@ pub fn member_id(group_id: &str, shard: u32, replica: u32) -> String {
 
 /// Records the group's shape.
 pub fn insert(db: &Db, task_id: &str, shape: &Shape, capability: &str) -> Result<(), ApiError> {
+    insert_row(
+        db,
+        task_id,
+        (shape.shard_count(), shape.replicas, shape.max_replicas),
+        shape.proof,
+        capability,
+        Kind::Replicas,
+    )
+}
+
+/// Records a federated group: `rounds` rounds of `members` members.
+pub fn insert_federated(
+    db: &Db,
+    task_id: &str,
+    rounds: u32,
+    members: u32,
+    capability: &str,
+) -> Result<(), ApiError> {
+    insert_row(
+        db,
+        task_id,
+        (rounds, members, members),
+        false,
+        capability,
+        Kind::Federated,
+    )
+}
+
+fn insert_row(
+    db: &Db,
+    task_id: &str,
+    (shards, replicas, max_replicas): (u32, u32, u32),
+    proof: bool,
+    capability: &str,
+    kind: Kind,
+) -> Result<(), ApiError> {
     db.exec(
-        "INSERT INTO broker_groups (task_id, shards, replicas, max_replicas, proof, capability)
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO broker_groups (task_id, shards, replicas, max_replicas, proof, capability, kind)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
         &[
             text(task_id),
-            int(shape.shard_count() as u64),
-            int(shape.replicas as u64),
-            int(shape.max_replicas as u64),
-            int(shape.proof as u64),
+            int(shards as u64),
+            int(replicas as u64),
+            int(max_replicas as u64),
+            int(proof as u64),
             text(capability),
+            text(kind.as_str()),
         ],
     )
+}
+
+/// What a group's members are to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Shards and their replicas, compared by the quorum rule.
+    Replicas,
+    /// Rounds of federated training: round r is shard r, its members
+    /// train on their own rows and are averaged.
+    Federated,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Replicas => "replicas",
+            Kind::Federated => "federated",
+        }
+    }
 }
 
 /// A stored group's shape (its shards' inputs are in the members).
@@ -180,12 +236,13 @@ pub struct Spec {
     pub max_replicas: u32,
     pub proof: bool,
     pub capability: String,
+    pub kind: Kind,
 }
 
 /// The group task `task_id` is, if it is one.
 pub fn spec(db: &Db, task_id: &str) -> Result<Option<Spec>, ApiError> {
     let rows = db.query(
-        "SELECT shards, replicas, max_replicas, proof, capability FROM broker_groups WHERE task_id = ?",
+        "SELECT shards, replicas, max_replicas, proof, capability, kind FROM broker_groups WHERE task_id = ?",
         &[text(task_id)],
     )?;
     Ok(rows.rows.first().map(|r| Spec {
@@ -194,6 +251,10 @@ pub fn spec(db: &Db, task_id: &str) -> Result<Option<Spec>, ApiError> {
         max_replicas: r.get::<i64>(2).unwrap_or(1) as u32,
         proof: r.get::<i64>(3) == Some(1),
         capability: r.get::<&str>(4).unwrap_or_default().to_string(),
+        kind: match r.get::<&str>(5) {
+            Some("federated") => Kind::Federated,
+            _ => Kind::Replicas,
+        },
     }))
 }
 
@@ -292,7 +353,8 @@ pub fn spread(db: &Db, group_id: &str, shard: u32, task_id: &str) -> Result<Spre
         return Ok(Spread::default());
     };
     let mut out = Spread::default();
-    let first = is_first_replica(task_id);
+    // (Federated rounds reuse nodes round after round.)
+    let first = is_first_replica(task_id) && spec.kind == Kind::Replicas;
     let busy = members(db, group_id)?
         .into_iter()
         .filter(|m| m.id != task_id && matches!(m.status.as_str(), "leased" | "completed"));
@@ -379,15 +441,30 @@ pub fn members_json(members: &[Member]) -> Value {
 /// waits for a node (saying how many owners' nodes it needs), `leased`
 /// once every member has one.
 pub fn progress(spec: &Spec, members: &[Member]) -> (&'static str, String) {
+    // A federated group is as far as its latest round.
+    let round = members.iter().map(|m| m.shard).max().unwrap_or(0);
+    let members: Vec<Member> = match spec.kind {
+        Kind::Federated => members
+            .iter()
+            .filter(|m| m.shard == round)
+            .cloned()
+            .collect(),
+        Kind::Replicas => members.to_vec(),
+    };
+    let members = &members[..];
     let waiting: Vec<&Member> = members.iter().filter(|m| m.status == "queued").collect();
     let done = members
         .iter()
         .filter(|m| crate::domain::tasks::is_terminal(&m.status))
         .count();
+    let prefix = match spec.kind {
+        Kind::Federated => format!("round {} of {}: ", round + 1, spec.shards),
+        Kind::Replicas => String::new(),
+    };
     let Some(first) = waiting.first() else {
         return (
             "leased",
-            format!("{done} of {} member run(s) reported", members.len()),
+            format!("{prefix}{done} of {} member run(s) reported", members.len()),
         );
     };
     let needs = if spec.replicas > 1 {
@@ -404,7 +481,7 @@ pub fn progress(spec: &Spec, members: &[Member]) -> (&'static str, String) {
     (
         "queued",
         format!(
-            "{} of {} member(s) placed; {needs}; waiting: {}",
+            "{prefix}{} of {} member(s) placed; {needs}; waiting: {}",
             members.len() - waiting.len(),
             members.len(),
             first.reason.as_deref().unwrap_or("awaiting dispatch")

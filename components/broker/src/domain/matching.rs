@@ -232,15 +232,7 @@ pub fn decide(
 ) -> Result<Decision, ApiError> {
     let (exclude, exclude_owners) = (avoid.nodes, avoid.owners);
     let r = &request.requirements;
-    if request.task_type == "federated_learning" && r.min_nodes > 1 {
-        return Ok(Decision {
-            reason: Some(format!(
-                "federated training across {} nodes runs in rounds, which are not dispatched yet",
-                r.min_nodes
-            )),
-            ..Decision::default()
-        });
-    }
+
     let market = snapshot(
         db,
         &Question {

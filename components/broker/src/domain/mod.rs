@@ -7,6 +7,7 @@
 //! | [`matching`] | one decision: marketplace search, quotes, reputations, timing, explanation |
 //! | [`scoring`], [`schedule`] | pure rules: how offers are weighed; when a patient task starts |
 //! | [`lifecycle`] | the only writer of `broker_leases`; every lease end and its effects, and how members' ends move their group |
+//! | [`federated`] | federated training plans: the DP budget's noise, each round's member inputs, FedAvg |
 //! | [`spot_checks`] | adaptive replication: which results are rerun unannounced, node records, a task's verification |
 //! | [`groups`], [`proofs`] | task groups (shards, replicas) and their members (the quorum rule is the `greenmesh-quorum` crate's); proof bundles |
 //! | [`interrupt`] | when a node's energy report revokes a lease |
@@ -22,6 +23,7 @@ pub mod blobs;
 pub mod carbon;
 pub mod delegations;
 pub mod events;
+pub mod federated;
 pub mod grants;
 pub mod groups;
 pub mod interrupt;

@@ -75,9 +75,17 @@ pub enum Change {
 pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     let id = crate::util::new_id("task");
     let (_, policy) = policy_at_submission(&task.request);
-    let group = match groups::shape(&task.request, policy.sla)? {
-        Some(shape) => Some((members_of(db, &id, &task, &shape)?, shape)),
-        None => None,
+    // A group: federated rounds (their first round's members), or shards
+    // and replicas.
+    let group = match crate::domain::federated::Plan::of(&task.request)? {
+        Some(plan) => Some((
+            federated_round(db, &id, &plan, &task)?,
+            Layout::Federated(plan),
+        )),
+        None => match groups::shape(&task.request, policy.sla)? {
+            Some(shape) => Some((members_of(db, &id, &task, &shape)?, Layout::Shards(shape))),
+            None => None,
+        },
     };
     let quota = crate::domain::quota::reserve(db, user, &id, &task.request.requirements)?;
     // Its key is above all its owner's queued tasks: if any of those is
@@ -85,9 +93,18 @@ pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     let behind_own = owner_has_ready(db, &user.id)?;
     let stored = match &group {
         None => store(db, user, &id, &task, behind_own, "queued"),
-        Some((members, shape)) => {
+        Some((members, layout)) => {
             store(db, user, &id, &task, behind_own, "running").and_then(|()| {
-                groups::insert(db, &id, shape, &task.capability)?;
+                match layout {
+                    Layout::Shards(shape) => groups::insert(db, &id, shape, &task.capability)?,
+                    Layout::Federated(plan) => groups::insert_federated(
+                        db,
+                        &id,
+                        plan.rounds,
+                        plan.members,
+                        &task.capability,
+                    )?,
+                }
                 for (member_id, shard, member) in members {
                     store_member(db, user, &id, (member_id, *shard), member, behind_own)?;
                 }
@@ -140,6 +157,26 @@ fn fair_key(owner: &str) -> (&'static str, Vec<spin_sdk::sqlite::Value>) {
     )
 }
 
+/// How a group's members are laid out.
+enum Layout {
+    Shards(groups::Shape),
+    Federated(crate::domain::federated::Plan),
+}
+
+/// The first round of federated group `id`: one member per node, each
+/// training from the plan's starting parameters.
+fn federated_round(
+    db: &Db,
+    id: &str,
+    plan: &crate::domain::federated::Plan,
+    task: &NewTask,
+) -> Result<Vec<(String, u32, NewTask)>, ApiError> {
+    let member = tasks::validate(db, plan.member_request(&task.request, None))?;
+    Ok((0..plan.members)
+        .map(|i| (groups::member_id(id, 0, i), 0, member.clone()))
+        .collect())
+}
+
 /// The members group `id` of `task` shaped `shape` runs as, validated
 /// like any task (a shard's errors name it): `(id, shard, task)`.
 fn members_of(
@@ -162,19 +199,7 @@ fn members_of(
             None => e,
         })?;
         for replica in 0..shape.replicas {
-            members.push((
-                groups::member_id(id, shard, replica),
-                shard,
-                NewTask {
-                    request: member.request.clone(),
-                    task_type: member.task_type.clone(),
-                    capability: member.capability.clone(),
-                    input_text: member.input_text.clone(),
-                    input_sha256: member.input_sha256.clone(),
-                    input_bytes: member.input_bytes,
-                    kernel_sha256: member.kernel_sha256.clone(),
-                },
-            ));
+            members.push((groups::member_id(id, shard, replica), shard, member.clone()));
         }
     }
     Ok(members)

@@ -16,6 +16,7 @@ pub const MAX_INLINE_BYTES: usize = 256 * 1024;
 pub const MAX_ATTEMPTS: i64 = 3;
 
 /// A validated task, ready to store and dispatch.
+#[derive(Clone)]
 pub struct NewTask {
     pub request: TaskRequest,
     pub task_type: String,
@@ -159,6 +160,17 @@ pub fn module_sha256(module: &str) -> Result<String, String> {
     Ok(greenmesh_protocol::sha256_hex(&bytes))
 }
 
+/// The request task `id` was submitted with.
+pub fn request_of(db: &Db, id: &str) -> Result<Option<TaskRequest>, ApiError> {
+    let Some(body) = db.text_of("SELECT body FROM broker_tasks WHERE id = ?", &[text(id)])? else {
+        return Ok(None);
+    };
+    let body: Value = serde_json::from_str(&body).map_err(crate::error::storage)?;
+    serde_json::from_value(body["request"].clone())
+        .map(Some)
+        .map_err(crate::error::storage)
+}
+
 /// The SHA-256 of a `wasm_execution` task's submitted module.
 pub fn module_hash(db: &Db, task_id: &str) -> Result<Option<String>, ApiError> {
     db.text_of(
@@ -248,7 +260,7 @@ pub fn insert(
     params.extend(key_params);
     db.exec(
         &format!(
-            "INSERT INTO broker_tasks (id, owner, task_type, capability, reason, body, input_sha256,
+            "INSERT OR IGNORE INTO broker_tasks (id, owner, task_type, capability, reason, body, input_sha256,
                  input_bytes, max_price, created_at, updated_at, deadline_at, ready, wake_at, kernel_sha256,
                  status, group_id, shard, fair_key)
              VALUES (?, ?, ?, ?, 'awaiting dispatch', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {key_expr})"
@@ -330,6 +342,7 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
     });
     if let Some(spec) = &group {
         v["group"] = json!({
+            "kind": spec.kind.as_str(),
             "shards": spec.shards,
             "replicas": spec.replicas,
             "max_replicas": spec.max_replicas,
@@ -436,7 +449,9 @@ pub fn mark_leased(
              AND NOT EXISTS (SELECT 1 FROM broker_tasks s JOIN broker_groups gr ON gr.task_id = s.group_id
                  WHERE s.group_id = broker_tasks.group_id AND s.shard = broker_tasks.shard AND s.id != ?7
                    AND gr.replicas > 1 AND s.status IN ('leased', 'completed') AND s.node_owner = ?2)
-             AND (broker_tasks.id NOT LIKE '%-r0' OR NOT EXISTS (SELECT 1 FROM broker_tasks s
+             AND (broker_tasks.id NOT LIKE '%-r0'
+                  OR (SELECT kind FROM broker_groups gr WHERE gr.task_id = broker_tasks.group_id) = 'federated'
+                  OR NOT EXISTS (SELECT 1 FROM broker_tasks s
                  WHERE s.group_id = broker_tasks.group_id AND s.id != ?7 AND s.id LIKE '%-r0'
                    AND s.status IN ('leased', 'completed') AND s.node_id = ?1))))
          RETURNING id",

@@ -18,7 +18,7 @@
 //! | cancelled | cancelled (their nodes told to stop) | requester: failure if a node had fetched one | back if no node fetched one | `task_cancelled` |
 
 use crate::db::Db;
-use crate::domain::groups::{self, Member, Spec};
+use crate::domain::groups::{self, Kind, Member, Spec};
 use crate::domain::{events, tasks};
 use crate::error::ApiError;
 use crate::greenmesh::reputation::scores::{self, Event, Role};
@@ -36,7 +36,10 @@ pub fn settle_group(db: &Db, group_id: &str, state: &tasks::State) -> Result<(),
         // group again, so its end is never missed.
         tasks::mark_settled(db, group_id)?;
         let members = groups::members(db, group_id)?;
-        return judge(db, group_id, &spec, &members);
+        return match spec.kind {
+            Kind::Federated => super::rounds::judge(db, group_id, &members),
+            Kind::Replicas => judge(db, group_id, &spec, &members),
+        };
     }
     let members = groups::members(db, group_id)?;
     ended(db, group_id, &spec, state, &members)?;
@@ -216,7 +219,7 @@ fn shards_json(verdicts: &[(u32, Vec<&Member>, Verdict)]) -> Value {
 }
 
 /// Applies a just-ended group's effects.
-fn settle_ended(db: &Db, group_id: &str) -> Result<(), ApiError> {
+pub(super) fn settle_ended(db: &Db, group_id: &str) -> Result<(), ApiError> {
     match tasks::state(db, group_id)? {
         Some(state) if !state.settled => settle_group(db, group_id, &state),
         _ => Ok(()),
@@ -248,8 +251,29 @@ fn ended(
         }
     }
     let reported = members.iter().any(|m| m.result.is_some());
+    if spec.kind == Kind::Federated && state.status == "completed" {
+        // Federated members are averaged, not compared: each that reported
+        // a model was served.
+        for m in members.iter().filter(|m| m.status == "completed") {
+            if let (Some(lease_id), Some(node), Some(node_owner)) =
+                (&m.lease_id, &m.node_id, &m.node_owner)
+            {
+                scores::record_event(
+                    &format!("{lease_id}:provider"),
+                    node,
+                    Role::Provider,
+                    Event::Success,
+                );
+                crate::domain::standing::record_completion(db, lease_id, &state.owner, node_owner)?;
+            }
+        }
+    }
+    let compared = match spec.kind {
+        Kind::Replicas => verdicts(spec, members),
+        Kind::Federated => Vec::new(),
+    };
     // Each agreed shard settles its members' reputations.
-    for (_, own, verdict) in verdicts(spec, members) {
+    for (_, own, verdict) in compared {
         let Verdict::Agreed {
             agreeing, minority, ..
         } = verdict

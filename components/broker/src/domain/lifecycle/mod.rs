@@ -28,6 +28,7 @@
 
 pub mod check;
 pub mod group;
+pub mod rounds;
 pub mod settle;
 
 use crate::db::{int, real, text, Db};
