@@ -466,6 +466,30 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
     };
     let accuracy = model.accuracy(&params, &scaler.apply(&data.subset(test)));
     println!("five hospitals, 10 rounds, ε = 1: test accuracy {accuracy:.3}, ε spent {spent:.3}");
+    // The CLI applies the same model (with its scaler) to the raw rows.
+    let task_file = dir.path().join("task.json");
+    std::fs::write(&task_file, done.to_string()).unwrap();
+    let rows_file = dir.path().join("test.csv");
+    let test_rows: Vec<&str> = test.iter().map(|&i| lines[i]).collect();
+    std::fs::write(&rows_file, test_rows.join("\n")).unwrap();
+    let (ok, out, err) = greenmesh_tests::process::greenmesh_cli(&[
+        "fl",
+        "predict",
+        task_file.to_str().unwrap(),
+        rows_file.to_str().unwrap(),
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let predicted: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        predicted["predictions"].as_array().unwrap().len(),
+        test.len()
+    );
+    assert!(
+        (predicted["accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-9,
+        "{out}"
+    );
     // Node noise is the nodes' own randomness, so runs differ (0.88–0.95
     // measured): the bar is the centralised DP anchor at ε = 1 (80 %); a
     // model that learned nothing scores about 63 % (the benign share).

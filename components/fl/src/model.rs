@@ -32,6 +32,27 @@ impl Model {
         }
     }
 
+    /// The model a trained parameter vector of `params` values belongs to,
+    /// for rows of `features` features: softmax (`hidden` = None) or an MLP
+    /// with `hidden` units; `None` if the count fits no class number ≥ 2.
+    pub fn fitting(features: usize, hidden: Option<usize>, params: usize) -> Option<Model> {
+        let model = match hidden {
+            None => {
+                let classes = params / (features + 1);
+                Model::Softmax { features, classes }
+            }
+            Some(h) => {
+                let rest = params.checked_sub(h * (features + 1))?;
+                Model::Mlp {
+                    features,
+                    hidden: h,
+                    classes: rest / (h + 1),
+                }
+            }
+        };
+        (model.classes() >= 2 && model.params() == params).then_some(model)
+    }
+
     /// Starting parameters: zeros for softmax; small Glorot-scaled weights
     /// for the MLP (it cannot start symmetric).
     pub fn init(&self, rng: &mut impl Random) -> Vec<f64> {
@@ -60,7 +81,8 @@ impl Model {
         }
     }
 
-    fn classes(&self) -> usize {
+    /// How many classes it tells apart.
+    pub fn classes(&self) -> usize {
         match *self {
             Model::Softmax { classes, .. } | Model::Mlp { classes, .. } => classes,
         }
@@ -182,6 +204,31 @@ impl Model {
 mod tests {
     use super::*;
     use crate::random::SplitMix64;
+
+    #[test]
+    fn a_parameter_count_names_its_model() {
+        assert_eq!(
+            Model::fitting(30, None, 62),
+            Some(Model::Softmax {
+                features: 30,
+                classes: 2
+            })
+        );
+        assert_eq!(
+            Model::fitting(64, Some(16), 16 * 65 + 10 * 17),
+            Some(Model::Mlp {
+                features: 64,
+                hidden: 16,
+                classes: 10
+            })
+        );
+        assert_eq!(Model::fitting(30, None, 63), None);
+        assert_eq!(
+            Model::fitting(30, None, 31),
+            None,
+            "one class is no classifier"
+        );
+    }
 
     /// The analytic gradient against central differences.
     #[test]

@@ -7,7 +7,8 @@
 //!   `greenmesh_provider`, `bench` and `simulate` → `greenmesh_bench`.
 //! - `commands/`: `user`, `task`, `node` and `proof` on `greenmesh_client`,
 //!   printed as tables (`table.rs`) or JSON; `verify.rs`: the offline check
-//!   of a proof bundle (and its `--rerun` in `greenmesh_provider::rerun`).
+//!   of a proof bundle (and its `--rerun` in `greenmesh_provider::rerun`);
+//!   `fl.rs`: a federated model applied locally (`greenmesh-fl`).
 //! - `logging.rs`: the tracing subscriber (text or JSON lines).
 
 mod commands;
@@ -126,6 +127,11 @@ enum Command {
     /// Check a proof bundle offline (signatures, hashes, quorum), and with
     /// --rerun re-execute its kernel here.
     Verify(commands::verify::VerifyArgs),
+    /// Apply a federated task's trained model locally.
+    Fl {
+        #[command(subcommand)]
+        cmd: commands::fl::FlCommand,
+    },
     /// Inspect provider nodes.
     Node {
         #[command(flatten)]
@@ -239,6 +245,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Node { conn, cmd } => commands::node(conn, cmd).await,
         Command::Proof { conn, cmd } => commands::proof(conn, cmd).await,
         Command::Verify(args) => commands::verify::run(args),
+        Command::Fl { cmd } => commands::fl::run(cmd),
     }
 }
 

@@ -603,7 +603,7 @@ impl Agent {
             Some(_) if !self.config.allows(&lease.capability) => self.owner_key().await,
             _ => None,
         };
-        if let Err(reason) = lease_check::check(
+        let checked = lease_check::check(
             &lease,
             &job.input,
             &lease_check::Trust {
@@ -614,7 +614,18 @@ impl Agent {
             &self.config,
             &|c| self.installed(c),
             now_ms(),
-        ) {
+        )
+        .and_then(|()| {
+            if lease.capability != FL_TRAIN {
+                return Ok(());
+            }
+            lease_check::check_training(
+                &job.input,
+                lease.deterministic || self.config.deterministic,
+                &|name| self.datasets.iter().any(|d| d.name == name),
+            )
+        });
+        if let Err(reason) = checked {
             self.refuse(&lease, &reason).await;
             self.journal
                 .set(&lease.lease_id, &lease.task_id, State::Closed, &reason)?;

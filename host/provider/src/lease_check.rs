@@ -1,7 +1,8 @@
 //! What a node checks before running a lease: the broker's signature, that
 //! the lease is addressed to this node and still valid, that the task is one
 //! this node accepts (its allow-list, or a grant its owner signed), and that
-//! its limits fit the node's.
+//! its limits fit the node's; and before training on its own rows, that it
+//! holds the dataset and will draw privacy noise from its own randomness.
 
 use super::config::ProviderConfig;
 use greenmesh_protocol::ed25519_compact::PublicKey;
@@ -115,6 +116,38 @@ pub fn check(
     Ok(())
 }
 
+/// What a node checks before training on its own rows (`fl-train`): that
+/// it holds the dataset the lease names, and that privacy noise will come
+/// from its own randomness: deterministic mode seeds `wasi:random` from
+/// the lease, which the coordinator and requester know, so noise drawn
+/// under it could be subtracted again.
+pub fn check_training(
+    input_text: &str,
+    deterministic: bool,
+    holds: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    let input: serde_json::Value =
+        serde_json::from_str(input_text).map_err(|e| format!("input is not JSON: {e}"))?;
+    let inputs = &input["inputs"];
+    let dataset = inputs["dataset"]
+        .as_str()
+        .ok_or("a training lease must name inputs.dataset")?;
+    if !holds(dataset) {
+        return Err(format!("this node does not hold dataset {dataset}"));
+    }
+    let noisy = inputs["training"]["noise_multiplier"]
+        .as_f64()
+        .is_some_and(|s| s > 0.0);
+    if noisy && deterministic {
+        return Err(
+            "differentially private training needs this node's own randomness; deterministic mode \
+             would draw the noise from a seed the lease names"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +203,22 @@ mod tests {
             &noop_only,
             5_000,
         )
+    }
+
+    #[test]
+    fn training_needs_the_dataset_here_and_the_node_s_own_randomness_for_noise() {
+        let held = |d: &str| d == "cancer";
+        let input = |dataset: &str, noise: f64| {
+            serde_json::json!({ "inputs": { "dataset": dataset, "training": { "noise_multiplier": noise } } })
+                .to_string()
+        };
+        assert_eq!(check_training(&input("cancer", 2.0), false, &held), Ok(()));
+        assert_eq!(check_training(&input("cancer", 0.0), true, &held), Ok(()));
+        let e = check_training(&input("cancer", 2.0), true, &held).unwrap_err();
+        assert!(e.contains("own randomness"), "{e}");
+        let e = check_training(&input("digits", 0.0), false, &held).unwrap_err();
+        assert!(e.contains("does not hold dataset digits"), "{e}");
+        assert!(check_training("{}", false, &held).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Output is a readable table, or the raw JSON with `--json`. An
 //! `https://` URL is verified against the system's roots plus `--ca-cert`.
 
+pub mod fl;
 mod table;
 pub mod verify;
 

@@ -202,7 +202,9 @@ fn summary(plan: &Plan, members: &[Member], global: &[f64]) -> Value {
         })
         .collect();
     json!({
-        "model": { "name": plan.model_name, "spec": plan.model, "parameters": global.len(), "params": global },
+        // Everything `greenmesh fl predict` needs to apply it.
+        "model": { "name": plan.model_name, "spec": plan.model, "parameters": global.len(),
+                   "params": global, "scaler": plan.scaler },
         "dataset": plan.dataset,
         "rounds": rounds,
         "privacy": plan.epsilon.map(|eps| json!({
