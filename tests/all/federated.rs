@@ -498,3 +498,63 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
         "{accuracy}: below the centralised DP anchor"
     );
 }
+
+#[tokio::test]
+async fn a_silent_member_is_left_behind_once_its_round_has_a_quorum_and_waited() {
+    let net = Net::start(&[]).await;
+    let alice = net.user("alice").await;
+    let nodes = three_holders(&net).await;
+    let task = net
+        .submit(
+            &alice,
+            json!({ "task_type": "federated_learning", "sla": "urgent", "importance": "normal", "max_price": 50.0,
+                    "requirements": { "min_nodes": 3, "max_execution_time_sec": 10 },
+                    "inputs": { "dataset": "d", "rounds": 2 } }),
+        )
+        .await;
+    // Patience: twice (10 s + the 30 s lease grace).
+    let patience = Duration::from_secs(81);
+    let (alive, silent) = nodes.split_at(2);
+    let silent_lease = silent[0].poll(0).await.unwrap().remove(0).0;
+    assert!(silent_lease.task_id.starts_with(&id(&task)));
+    for round in 0..2 {
+        for node in alive {
+            let (lease, _) = node.poll(0).await.unwrap().remove(0);
+            let out = trained(&[round as f64; 6], 40, 8, 10);
+            node.post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
+                .await
+                .unwrap();
+        }
+        let t = net.task(&alice, &id(&task)).await;
+        assert_eq!(
+            t["status"],
+            if round == 0 { "leased" } else { "queued" },
+            "{t}"
+        );
+        net.clock.advance(patience);
+        for node in alive {
+            node.heartbeat(0.0).await.unwrap();
+        }
+    }
+    let done = net.task(&alice, &id(&task)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let rounds = done["result"]["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2);
+    assert!(rounds.iter().all(|r| r["members"] == 2), "{rounds:?}");
+    // Its lease ran out, no other holder was free, and the round closed
+    // without that member, saying so.
+    let left: Vec<&Value> = done["group"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "cancelled")
+        .collect();
+    assert_eq!(left.len(), 2, "one per round: {left:?}");
+    assert!(
+        left[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("closed without it"),
+        "{left:?}"
+    );
+}

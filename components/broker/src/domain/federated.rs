@@ -272,6 +272,13 @@ impl Plan {
         })
     }
 
+    /// How long a round waits for its stragglers once it has a quorum:
+    /// twice a member's whole allowance (its time limit and the lease
+    /// grace). Past it, the round closes with the members that reported.
+    pub fn patience_ms(&self, max_execution_time_sec: u32, lease_grace_ms: u64) -> u64 {
+        2 * (max_execution_time_sec as u64 * 1000 + lease_grace_ms)
+    }
+
     /// Results a round needs: at least two, and two thirds of its members.
     pub fn quorum(&self) -> u32 {
         ((2 * self.members).div_ceil(3)).max(2).min(self.members)

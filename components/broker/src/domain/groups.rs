@@ -273,6 +273,8 @@ pub struct Member {
     pub result: Option<Value>,
     pub decision: Option<Value>,
     pub input_sha256: String,
+    /// When it was added (a federated round opens when its members are).
+    pub created_at: u64,
 }
 
 impl Member {
@@ -285,7 +287,8 @@ impl Member {
 /// The members of group `group_id`, by shard, then in the order added.
 pub fn members(db: &Db, group_id: &str) -> Result<Vec<Member>, ApiError> {
     let rows = db.query(
-        "SELECT id, shard, status, reason, node_id, node_owner, lease_id, price, result, decision, input_sha256
+        "SELECT id, shard, status, reason, node_id, node_owner, lease_id, price, result, decision, input_sha256,
+                created_at
          FROM broker_tasks WHERE group_id = ? ORDER BY shard, created_at, id",
         &[text(group_id)],
     )?;
@@ -308,6 +311,7 @@ pub fn members(db: &Db, group_id: &str) -> Result<Vec<Member>, ApiError> {
             result: parse(r, 8),
             decision: parse(r, 9),
             input_sha256: r.get::<&str>(10).unwrap_or_default().to_string(),
+            created_at: r.get::<i64>(11).unwrap_or(0).max(0) as u64,
         })
         .collect())
 }

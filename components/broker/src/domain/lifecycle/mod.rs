@@ -66,7 +66,7 @@ fn task_seed(task_id: &str) -> String {
     greenmesh_protocol::sha256_hex(format!("greenmesh-seed-v1\n{task_id}").as_bytes())
 }
 
-fn lease_grace_ms() -> u64 {
+pub(crate) fn lease_grace_ms() -> u64 {
     spin_sdk::variables::get("lease_grace_ms")
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -573,6 +573,17 @@ pub fn repair(db: &Db) -> Result<(), ApiError> {
         &[int(REPAIR_BATCH as u64)],
     )?;
     for r in &stalled.rows {
+        let id = r.get::<&str>(0).unwrap_or_default();
+        crate::domain::tasks::unsettle(db, id)?;
+        settle::settle_task(db, id)?;
+    }
+    // Federated rounds waiting on stragglers close by the clock.
+    let training = db.query(
+        "SELECT t.id FROM broker_tasks t JOIN broker_groups g ON g.task_id = t.id
+         WHERE t.status = 'running' AND g.kind = 'federated' ORDER BY t.updated_at LIMIT ?",
+        &[int(REPAIR_BATCH as u64)],
+    )?;
+    for r in &training.rows {
         let id = r.get::<&str>(0).unwrap_or_default();
         crate::domain::tasks::unsettle(db, id)?;
         settle::settle_task(db, id)?;

@@ -7,6 +7,11 @@
 //! the dataset (a replacement); a round short of its quorum fails the task
 //! saying which members were lost.
 //!
+//! A round that has its quorum but still waits on stragglers closes
+//! without them after its patience (twice a member's time limit and lease
+//! grace); they are revoked. `lifecycle::repair` looks at running
+//! federated groups, so a round closes even if no member ends meanwhile.
+//!
 //! Opening a round inserts its members with fixed ids (`{task}-s{round}-r{i}`,
 //! `INSERT OR IGNORE`), so racing judges open it once; completing is the
 //! group's `running → completed` compare-and-set (`lifecycle::group`).
@@ -43,13 +48,35 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
     };
     let round = members.iter().map(|m| m.shard).max().unwrap_or(0);
     let current = of_round(members, round);
-    if current
-        .iter()
-        .any(|m| matches!(m.status.as_str(), "queued" | "leased"))
-    {
-        return Ok(());
-    }
     let reported = results(&current);
+    let at_work: Vec<&&Member> = current
+        .iter()
+        .filter(|m| matches!(m.status.as_str(), "queued" | "leased"))
+        .collect();
+    if !at_work.is_empty() {
+        // Stragglers: once the round has its quorum and has waited its
+        // patience, it closes without them.
+        let opened = current.iter().map(|m| m.created_at).min().unwrap_or(0);
+        let patience = plan.patience_ms(
+            request.requirements.max_execution_time_sec,
+            super::lease_grace_ms(),
+        );
+        let overdue = crate::util::now_ms().saturating_sub(opened) > patience;
+        if !(overdue && reported.len() as u32 >= plan.quorum()) {
+            return Ok(());
+        }
+        for m in at_work {
+            super::cancel_member(
+                db,
+                &m.id,
+                &format!(
+                    "round {} closed without it after waiting {} s",
+                    round + 1,
+                    patience / 1000
+                ),
+            )?;
+        }
+    }
     if (reported.len() as u32) < plan.quorum() {
         let lost: Vec<String> = current
             .iter()
