@@ -14,6 +14,8 @@
 //!   native kernels, so they exist only with the `native-kernels` feature
 //!   (`cargo run --release -p greenmesh --features native-kernels -- bench
 //!   kernels`): the release binary does not carry them.
+//! - `fl`: federated learning's accountant, privacy against utility, and
+//!   the `fl-train` kernel sandboxed against native.
 //! - `verify`: require_proof and spot checks against cheating nodes on a
 //!   simulated network (the broker's own rules, `greenmesh-quorum`).
 //! - [`harness`]: a coordinator served in-process, with a user, nodes and
@@ -22,6 +24,7 @@
 
 mod coordinator;
 mod dispatch;
+mod fl;
 #[cfg(feature = "native-kernels")]
 mod gpu;
 pub mod harness;
@@ -87,6 +90,9 @@ pub enum BenchCommand {
     /// How well require_proof and spot checks catch cheating nodes, and
     /// what they cost, on a simulated network.
     Verify(verify::Setup),
+    /// Federated learning: the accountant against dp-accounting, privacy
+    /// against utility, and the fl-train kernel sandboxed against native.
+    Fl(fl::Setup),
 }
 
 /// Runs a benchmark and prints its figures.
@@ -122,6 +128,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
         ),
         BenchCommand::Dispatch(setup) => dispatch::run(setup).await,
         BenchCommand::Verify(setup) => verify::run(setup),
+        BenchCommand::Fl(setup) => tokio::task::spawn_blocking(move || fl::run(setup)).await?,
     }
 }
 
