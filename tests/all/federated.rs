@@ -96,6 +96,15 @@ async fn a_federated_task_names_its_dataset_and_goes_only_to_nodes_holding_it() 
         json!({ "task_type": "federated_learning", "sla": "urgent", "importance": "normal", "max_price": 50.0,
                 "inputs": { "model_name": "diagnosis", "rounds": 1, "dataset": dataset } })
     };
+    // Own-source energy runs only on the requester's nodes: no rounds of
+    // distinct owners can run under it.
+    let mut solar = task(json!("breast-cancer"));
+    solar["sla"] = json!("solar_only");
+    solar["importance"] = Value::Null;
+    solar["requirements"] = json!({ "min_nodes": 3 });
+    let r = net.call(&alice.token, "POST", "/api/v1/tasks", solar).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "sla");
     // No dataset named: refused, naming the field.
     let r = net
         .call(&alice.token, "POST", "/api/v1/tasks", task(Value::Null))
@@ -321,6 +330,13 @@ async fn rounds_average_members_by_rows_and_each_starts_from_the_last_average() 
         "pooled: 27 of 30"
     );
     assert_eq!(result["rounds"][1]["samples"], 150);
+    // Each round's runs are in the carbon ledger: 3 runs × 0.01 Wh.
+    let carbon = &result["rounds"][0]["carbon"];
+    assert!(
+        (carbon["energy_wh"].as_f64().unwrap() - 0.03).abs() < 1e-9,
+        "{carbon}"
+    );
+    assert!(carbon["emitted_g"].as_f64().unwrap() > 0.0, "{carbon}");
     assert!(result["privacy"].is_null(), "no ε asked: no DP");
 }
 

@@ -248,6 +248,20 @@ pub fn impact(db: &Db, user_id: &str) -> Result<Value, ApiError> {
     Ok(all)
 }
 
+/// Energy, grams emitted and grams saved by the runs of `task_ids` (the
+/// members of a federated round): what the round cost the climate.
+pub fn of_tasks(db: &Db, task_ids: &[String]) -> Result<Value, ApiError> {
+    let ids = serde_json::to_string(task_ids).map_err(crate::error::storage)?;
+    let rows = db.query(
+        "SELECT TOTAL(energy_wh), TOTAL(emitted_g), TOTAL(saved_g) FROM broker_carbon
+         WHERE task_id IN (SELECT value FROM json_each(?)) AND emitted_g IS NOT NULL",
+        &[text(ids)],
+    )?;
+    let r = rows.rows.first();
+    let f = |i: usize| r.and_then(|r| r.get::<f64>(i)).unwrap_or(0.0);
+    Ok(json!({ "energy_wh": f(0), "emitted_g": f(1), "saved_g": f(2) }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

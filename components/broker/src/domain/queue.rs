@@ -78,6 +78,15 @@ pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     // A group: federated rounds (their first round's members), or shards
     // and replicas.
     let group = match crate::domain::federated::Plan::of(&task.request)? {
+        Some(_) if crate::domain::schedule::own_source(policy.sla).is_some() => {
+            return Err(ApiError::invalid(
+                "sla",
+                format!(
+                    "{} runs only on your own nodes, but federated members run on nodes of distinct owners",
+                    policy.sla
+                ),
+            ))
+        }
         Some(plan) => Some((
             federated_round(db, &id, &plan, &task)?,
             Layout::Federated(plan),

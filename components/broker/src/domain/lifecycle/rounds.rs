@@ -118,7 +118,7 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
     if round + 1 < plan.rounds {
         return open(db, group_id, &request, &plan, round + 1, &agg.global);
     }
-    let result = summary(&plan, members, &agg.global);
+    let result = summary(db, &plan, members, &agg.global)?;
     if tasks::finish_group(db, group_id, "completed", None, &result, price(members))? {
         crate::util::fault_point("group_finished");
         return super::group::settle_ended(db, group_id);
@@ -213,22 +213,27 @@ fn open(
 }
 
 /// The completed task's result: the model, each round's figures (hold-out
-/// accuracy only over all members together), and the privacy spent.
-fn summary(plan: &Plan, members: &[Member], global: &[f64]) -> Value {
-    let rounds: Vec<Value> = (0..plan.rounds)
-        .filter_map(|r| {
-            let own = of_round(members, r);
-            let Aggregate {
-                samples,
-                loss,
-                holdout_accuracy,
-                ..
-            } = aggregate(&results(&own))?;
-            Some(json!({ "round": r + 1, "members": own.iter().filter(|m| m.status == "completed").count(),
-                         "samples": samples, "loss": finite(loss), "holdout_accuracy": holdout_accuracy }))
-        })
-        .collect();
-    json!({
+/// accuracy only over all members together; the energy and carbon of its
+/// runs), and the privacy spent.
+fn summary(db: &Db, plan: &Plan, members: &[Member], global: &[f64]) -> Result<Value, ApiError> {
+    let mut rounds: Vec<Value> = Vec::new();
+    for r in 0..plan.rounds {
+        let own = of_round(members, r);
+        let Some(Aggregate {
+            samples,
+            loss,
+            holdout_accuracy,
+            ..
+        }) = aggregate(&results(&own))
+        else {
+            continue;
+        };
+        let ids: Vec<String> = own.iter().map(|m| m.id.clone()).collect();
+        rounds.push(json!({ "round": r + 1, "members": own.iter().filter(|m| m.status == "completed").count(),
+                            "samples": samples, "loss": finite(loss), "holdout_accuracy": holdout_accuracy,
+                            "carbon": crate::domain::carbon::of_tasks(db, &ids)? }));
+    }
+    Ok(json!({
         // Everything `greenmesh fl predict` needs to apply it.
         "model": { "name": plan.model_name, "spec": plan.model, "parameters": global.len(),
                    "params": global, "scaler": plan.scaler },
@@ -243,5 +248,5 @@ fn summary(plan: &Plan, members: &[Member], global: &[f64]) -> Value {
             "steps": plan.rounds * plan.training.steps,
             "protects": "each record (row) of each member's dataset",
         })),
-    })
+    }))
 }
