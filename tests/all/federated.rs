@@ -13,6 +13,41 @@ use greenmesh_tests::Start;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// A hospital: a provider owned by a new user `name`, holding `rows` (CSV
+/// lines of the breast-cancer data) as dataset `breast-cancer`, with
+/// `kernel` installed.
+async fn hospital(
+    dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+    name: &str,
+    rows: &[&str],
+    kernel_name: &str,
+) -> greenmesh_tests::provider::Provider {
+    let token = greenmesh_tests::node::register_user(addr, name)
+        .await
+        .unwrap();
+    let root = dir.join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    let part = root.join("part.csv");
+    std::fs::write(&part, rows.join("\n")).unwrap();
+    let kernels = kernel_dir(
+        &root,
+        &[(&kernel(kernel_name), &format!("{kernel_name}.wasm"))],
+    );
+    ProviderSpec::new(addr, &token, &kernels, &root.join("node"))
+        .env(
+            "MESH_DATASETS",
+            &format!("breast-cancer={}", part.display()),
+        )
+        .spawn()
+}
+
+/// The breast-cancer data as shipped (`data/ml/`).
+fn breast_cancer_lines() -> String {
+    std::fs::read_to_string(greenmesh_tests::tests_dir().join("../data/ml/breast_cancer.csv"))
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_provider_advertises_its_dataset_by_shape_and_never_its_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,23 +55,10 @@ async fn a_provider_advertises_its_dataset_by_shape_and_never_its_rows() {
         .start()
         .await
         .unwrap();
-    let token = greenmesh_tests::node::register_user(app.addr, "hospital-a")
-        .await
-        .unwrap();
     // A fifth of the breast-cancer rows, as one hospital would hold them.
-    let all =
-        std::fs::read_to_string(greenmesh_tests::tests_dir().join("../data/ml/breast_cancer.csv"))
-            .unwrap();
+    let all = breast_cancer_lines();
     let rows: Vec<&str> = all.lines().skip(1).take(114).collect();
-    let part = dir.path().join("part-a.csv");
-    std::fs::write(&part, rows.join("\n")).unwrap();
-    let kernels = kernel_dir(dir.path(), &[(&kernel("noop"), "noop.wasm")]);
-    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node"))
-        .env(
-            "MESH_DATASETS",
-            &format!("breast-cancer={}", part.display()),
-        )
-        .spawn();
+    let provider = hospital(dir.path(), app.addr, "hospital-a", &rows, "noop").await;
     let node = wait_for_node(app.addr, &["noop"], Duration::from_secs(60)).await;
     assert_eq!(
         node["datasets"],
@@ -139,22 +161,9 @@ async fn the_fl_train_kernel_trains_on_the_node_s_rows_and_returns_parameters_no
         .start()
         .await
         .unwrap();
-    let owner = greenmesh_tests::node::register_user(app.addr, "hospital-b")
-        .await
-        .unwrap();
-    let all =
-        std::fs::read_to_string(greenmesh_tests::tests_dir().join("../data/ml/breast_cancer.csv"))
-            .unwrap();
+    let all = breast_cancer_lines();
     let rows: Vec<&str> = all.lines().skip(1).take(200).collect();
-    let part = dir.path().join("part-b.csv");
-    std::fs::write(&part, rows.join("\n")).unwrap();
-    let kernels = kernel_dir(dir.path(), &[(&kernel("fl-train"), "fl-train.wasm")]);
-    let provider = ProviderSpec::new(app.addr, &owner, &kernels, &dir.path().join("node"))
-        .env(
-            "MESH_DATASETS",
-            &format!("breast-cancer={}", part.display()),
-        )
-        .spawn();
+    let provider = hospital(dir.path(), app.addr, "hospital-b", &rows, "fl-train").await;
     wait_for_node(app.addr, &["fl-train"], Duration::from_secs(60)).await;
     let requester = greenmesh_tests::node::register_user(app.addr, "researcher")
         .await
@@ -412,9 +421,7 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
     let app = start.start().await.unwrap();
     // The requester keeps a fifth of the rows to test on; the rest is
     // split over five hospitals of five owners.
-    let text =
-        std::fs::read_to_string(greenmesh_tests::tests_dir().join("../data/ml/breast_cancer.csv"))
-            .unwrap();
+    let text = breast_cancer_lines();
     let data = Dataset::parse_csv(&text).unwrap();
     let lines: Vec<&str> = text.lines().skip(1).collect();
     let order = shuffled(lines.len(), &mut SplitMix64(11));
@@ -422,22 +429,16 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
     let (train, test) = order.split_at(cut);
     let mut providers = Vec::new();
     for h in 0..5 {
-        let token = greenmesh_tests::node::register_user(app.addr, &format!("hospital-{h}"))
-            .await
-            .unwrap();
         let part: Vec<&str> = train.iter().skip(h).step_by(5).map(|&i| lines[i]).collect();
-        let root = dir.path().join(format!("h{h}"));
-        std::fs::create_dir_all(&root).unwrap();
-        let file = root.join("part.csv");
-        std::fs::write(&file, part.join("\n")).unwrap();
-        let kernels = kernel_dir(&root, &[(&kernel("fl-train"), "fl-train.wasm")]);
         providers.push(
-            ProviderSpec::new(app.addr, &token, &kernels, &root.join("node"))
-                .env(
-                    "MESH_DATASETS",
-                    &format!("breast-cancer={}", file.display()),
-                )
-                .spawn(),
+            hospital(
+                dir.path(),
+                app.addr,
+                &format!("hospital-{h}"),
+                &part,
+                "fl-train",
+            )
+            .await,
         );
     }
     for _ in 0..600 {

@@ -226,6 +226,22 @@ pub(super) fn settle_ended(db: &Db, group_id: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A member whose run counted: its node's success and both owners'
+/// standing, once per lease.
+fn served(db: &Db, m: &Member, owner: &str) -> Result<(), ApiError> {
+    let (Some(lease_id), Some(node), Some(node_owner)) = (&m.lease_id, &m.node_id, &m.node_owner)
+    else {
+        return Ok(());
+    };
+    scores::record_event(
+        &format!("{lease_id}:provider"),
+        node,
+        Role::Provider,
+        Event::Success,
+    );
+    crate::domain::standing::record_completion(db, lease_id, owner, node_owner)
+}
+
 /// The effects of a group's end (see the table atop), each applied once.
 fn ended(
     db: &Db,
@@ -255,17 +271,7 @@ fn ended(
         // Federated members are averaged, not compared: each that reported
         // a model was served.
         for m in members.iter().filter(|m| m.status == "completed") {
-            if let (Some(lease_id), Some(node), Some(node_owner)) =
-                (&m.lease_id, &m.node_id, &m.node_owner)
-            {
-                scores::record_event(
-                    &format!("{lease_id}:provider"),
-                    node,
-                    Role::Provider,
-                    Event::Success,
-                );
-                crate::domain::standing::record_completion(db, lease_id, &state.owner, node_owner)?;
-            }
+            served(db, m, &state.owner)?;
         }
     }
     let compared = match spec.kind {
@@ -283,9 +289,7 @@ fn ended(
         let agreed = own[agreeing[0]].output_sha256();
         for &i in &agreeing {
             let m = own[i];
-            let (Some(lease_id), Some(node), Some(node_owner)) =
-                (&m.lease_id, &m.node_id, &m.node_owner)
-            else {
+            let (Some(lease_id), Some(node)) = (&m.lease_id, &m.node_id) else {
                 continue;
             };
             // (An unreplicated shard was compared with nothing.)
@@ -300,13 +304,7 @@ fn ended(
                 )?;
             }
             if state.status == "completed" {
-                scores::record_event(
-                    &format!("{lease_id}:provider"),
-                    node,
-                    Role::Provider,
-                    Event::Success,
-                );
-                crate::domain::standing::record_completion(db, lease_id, &state.owner, node_owner)?;
+                served(db, m, &state.owner)?;
             }
         }
         for &i in &minority {
