@@ -1,6 +1,7 @@
 //! greenmesh's signed wire formats, shared by the broker component (wasm) and
 //! the host's provider and client (native), so both sides sign and verify
-//! exactly the same bytes.
+//! exactly the same bytes; and secure aggregation's pairwise masks
+//! ([`secure_sum`]), which both sides must compute alike.
 //!
 //! Every signed message is a fixed, versioned list of fields joined by `\n`
 //! (never JSON, whose key order and number formatting vary). Signatures are
@@ -12,6 +13,7 @@ mod proof;
 mod receipt;
 mod request;
 mod revocation;
+pub mod secure_sum;
 
 pub use ed25519_compact;
 pub use grant::{pattern_covers, Grant};
