@@ -7,7 +7,7 @@
 
 use greenmesh_protocol::{Lease, ProofBundle};
 use greenmesh_tests::net::{id, Net, User};
-use greenmesh_tests::node::TestNode;
+use greenmesh_tests::node::{NodeOptions, TestNode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -94,6 +94,7 @@ async fn three_replicas_agree_the_odd_node_is_marked_and_the_bundle_verifies() {
         .iter()
         .map(|m| m["node_owner"].as_str().unwrap())
         .collect();
+    owners.sort_unstable();
     owners.sort_unstable();
     owners.dedup();
     assert_eq!(owners.len(), 3, "replicas on distinct owners: {task}");
@@ -484,4 +485,60 @@ async fn group_shapes_that_cannot_run_are_refused_naming_the_field() {
         assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
     }
     assert_eq!(used_today(&net, &alice).await, 0, "nothing was accepted");
+}
+
+#[tokio::test]
+async fn replicas_stay_on_distinct_owners_while_one_owner_s_nodes_register_at_once() {
+    let net = Net::start(&[]).await;
+    let alice = net.user("alice").await;
+    let bob = net.user("bob").await;
+    let carol = net.user("carol").await;
+    net.node(&bob, 110, &[("rare-filter", 1.0)]).await;
+    let mut body = filter_task(json!({ "min_nodes": 3 }));
+    body["capability"] = json!("rare-filter");
+    let task = net.submit(&alice, body).await;
+    let placed = |t: &Value| {
+        t["group"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["status"] == "leased")
+            .count()
+    };
+    assert_eq!(placed(&task), 1, "only bob's node so far: {task}");
+    // Carol's four nodes register at once, and bob's node heartbeats: each
+    // request runs a dispatch pass that may decide both waiting replicas,
+    // each of which would pick one of carol's nodes.
+    let mut racers = Vec::new();
+    for seed in 111..115u8 {
+        let (addr, token, clock) = (net.app.addr, carol.token.clone(), net.clock.clone());
+        racers.push(tokio::spawn(async move {
+            let options = NodeOptions {
+                clock,
+                ..Default::default()
+            };
+            TestNode::register_with(addr, &token, seed, &[("rare-filter", 1.0)], options)
+                .await
+                .map(|_| ())
+        }));
+    }
+    for r in racers {
+        r.await.unwrap().unwrap();
+    }
+    let t = net.task(&alice, &id(&task)).await;
+    let mut owners: Vec<&str> = t["group"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "leased")
+        .map(|m| m["node_owner"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners.len(), 2, "bob's and one of carol's: {t}");
+    owners.sort_unstable();
+    owners.dedup();
+    assert_eq!(owners.len(), 2, "two owners, not one twice: {t}");
+    assert_eq!(
+        t["status"], "queued",
+        "the third replica waits for a third owner"
+    );
 }
