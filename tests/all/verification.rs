@@ -15,6 +15,23 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+/// `greenmesh proof get` of `proof_id` into `bundle`, as its task's owner.
+async fn fetch_bundle(url: &str, token: &str, proof_id: &str, bundle: &std::path::Path) {
+    let (ok, out, err) = greenmesh_cli(&[
+        "proof",
+        "get",
+        proof_id,
+        "--out",
+        bundle.to_str().unwrap(),
+        "--url",
+        url,
+        "--token",
+        token,
+    ])
+    .await;
+    assert!(ok, "{out}{err}");
+}
+
 /// Waits until `n` nodes offering image-filter are online.
 async fn wait_for_nodes(addr: SocketAddr, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -124,19 +141,7 @@ async fn a_lying_kernel_is_outvoted_and_the_bundle_verifies_and_reruns_with_the_
     let url = format!("http://{}", app.addr);
     let proof_id = done["result"]["proof_id"].as_str().unwrap();
     let bundle = dir.path().join("bundle.json");
-    let (ok, out, err) = greenmesh_cli(&[
-        "proof",
-        "get",
-        proof_id,
-        "--out",
-        bundle.to_str().unwrap(),
-        "--url",
-        &url,
-        "--token",
-        &alice,
-    ])
-    .await;
-    assert!(ok, "{out}{err}");
+    fetch_bundle(&url, &alice, proof_id, &bundle).await;
     let broker_key = send(app.addr, "GET", "/api/v1/keys/broker", Bytes::new())
         .await
         .unwrap()
@@ -292,19 +297,7 @@ async fn seed_002_s_climate_run_splits_ten_scenarios_over_ten_nodes_of_four_owne
     let url = format!("http://{}", app.addr);
     let bundle = dir.path().join("climate.json");
     let proof_id = done["result"]["proof_id"].as_str().unwrap();
-    let (ok, out, err) = greenmesh_cli(&[
-        "proof",
-        "get",
-        proof_id,
-        "--out",
-        bundle.to_str().unwrap(),
-        "--url",
-        &url,
-        "--token",
-        &researcher,
-    ])
-    .await;
-    assert!(ok, "{out}{err}");
+    fetch_bundle(&url, &researcher, proof_id, &bundle).await;
     let (ok, out, err) = greenmesh_cli(&["verify", bundle.to_str().unwrap()]).await;
     assert!(ok, "{out}{err}");
     assert!(out.contains("10 shard(s), 20 agreeing run(s)"), "{out}");

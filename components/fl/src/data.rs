@@ -145,6 +145,45 @@ impl Scaler {
     }
 }
 
+/// A federated experiment's split of `data`: a shuffled 80/20 cut
+/// (`seed`), standardised on the training rows; the training rows over
+/// `nodes` nodes, evenly (IID) or `skewed` (label-sorted, cut in 2 × nodes
+/// shards, each node two of them: McMahan et al.'s non-IID split). As
+/// `(parts, all training rows, test rows)`.
+pub fn federated_split(
+    data: &Dataset,
+    seed: u64,
+    nodes: usize,
+    skewed: bool,
+) -> (Vec<Dataset>, Dataset, Dataset) {
+    use crate::random::{shuffled, SplitMix64};
+    let order = shuffled(data.features.len(), &mut SplitMix64(seed));
+    let cut = data.features.len() * 4 / 5;
+    let scaler = Scaler::fit(&data.subset(&order[..cut]));
+    let train = scaler.apply(&data.subset(&order[..cut]));
+    let test = scaler.apply(&data.subset(&order[cut..]));
+    let n = train.features.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    let parts: Vec<Vec<usize>> = if skewed {
+        idx.sort_by_key(|&i| train.labels[i]);
+        let shards = 2 * nodes;
+        let mut parts = vec![Vec::new(); nodes];
+        for (k, s) in shuffled(shards, &mut SplitMix64(seed + 1000))
+            .into_iter()
+            .enumerate()
+        {
+            parts[k % nodes].extend_from_slice(&idx[s * n / shards..(s + 1) * n / shards]);
+        }
+        parts
+    } else {
+        (0..nodes)
+            .map(|k| idx[k * n / nodes..(k + 1) * n / nodes].to_vec())
+            .collect()
+    };
+    let parts = parts.iter().map(|p| train.subset(p)).collect();
+    (parts, train, test)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +210,23 @@ mod tests {
             .unwrap_err()
             .contains("not a class"));
         assert!(Dataset::parse_csv("header only\n").is_err());
+    }
+
+    #[test]
+    fn a_skewed_split_gives_each_node_few_labels_and_keeps_every_row() {
+        let rows: String = (0..100).map(|i| format!("{i},{}\n", i % 4)).collect();
+        let d = Dataset::parse_csv(&rows).unwrap();
+        let (parts, train, test) = federated_split(&d, 1, 4, true);
+        assert_eq!((train.features.len(), test.features.len()), (80, 20));
+        assert_eq!(parts.iter().map(|p| p.features.len()).sum::<usize>(), 80);
+        for p in &parts {
+            let mut labels = p.labels.clone();
+            labels.sort_unstable();
+            labels.dedup();
+            assert!(labels.len() <= 3, "{labels:?}");
+        }
+        let (even, _, _) = federated_split(&d, 1, 4, false);
+        assert!(even.iter().all(|p| p.features.len() == 20));
     }
 
     #[test]

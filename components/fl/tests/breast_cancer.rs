@@ -7,9 +7,9 @@
 //! pooling rows.)
 
 use greenmesh_fl::accountant;
-use greenmesh_fl::data::{Dataset, Scaler};
+use greenmesh_fl::data::{federated_split, Dataset};
 use greenmesh_fl::model::Model;
-use greenmesh_fl::random::{shuffled, SplitMix64};
+use greenmesh_fl::random::SplitMix64;
 use greenmesh_fl::train::{fedavg, local_train, Training};
 
 fn dataset() -> Dataset {
@@ -20,20 +20,9 @@ fn dataset() -> Dataset {
     Dataset::parse_csv(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A shuffled 80/20 split, standardised on the training rows, the
-/// training rows cut into `nodes` parts.
+/// A shuffled 80/20 split over `nodes` nodes, evenly.
 fn split(data: &Dataset, seed: u64, nodes: usize) -> (Vec<Dataset>, Dataset, Dataset) {
-    let order = shuffled(data.features.len(), &mut SplitMix64(seed));
-    let cut = data.features.len() * 4 / 5;
-    let train = data.subset(&order[..cut]);
-    let test = data.subset(&order[cut..]);
-    let scaler = Scaler::fit(&train);
-    let (train, test) = (scaler.apply(&train), scaler.apply(&test));
-    let n = train.features.len();
-    let parts = (0..nodes)
-        .map(|k| train.subset(&(k * n / nodes..(k + 1) * n / nodes).collect::<Vec<_>>()))
-        .collect();
-    (parts, train, test)
+    federated_split(data, seed, nodes, false)
 }
 
 fn federated(parts: &[Dataset], model: &Model, rounds: u32, t: &Training, seed: u64) -> Vec<f64> {

@@ -18,9 +18,9 @@
 //! (leases, rounds) is covered by `tests/all/federated.rs`.
 
 use greenmesh_fl::accountant;
-use greenmesh_fl::data::{Dataset, Scaler};
+use greenmesh_fl::data::Dataset;
 use greenmesh_fl::model::Model;
-use greenmesh_fl::random::{shuffled, SplitMix64};
+use greenmesh_fl::random::SplitMix64;
 use greenmesh_fl::train::{fedavg, local_train, Training};
 use greenmesh_provider::executor::{RunLimits, Sandbox};
 use std::path::PathBuf;
@@ -97,27 +97,7 @@ fn load(setup: &Setup) -> anyhow::Result<Vec<Case>> {
 
 /// A split: standardised training rows over `nodes` nodes, and the test rows.
 fn split(data: &Dataset, seed: u64, nodes: usize, skewed: bool) -> (Vec<Dataset>, Dataset) {
-    let order = shuffled(data.features.len(), &mut SplitMix64(seed));
-    let cut = data.features.len() * 4 / 5;
-    let scaler = Scaler::fit(&data.subset(&order[..cut]));
-    let train = scaler.apply(&data.subset(&order[..cut]));
-    let test = scaler.apply(&data.subset(&order[cut..]));
-    let n = train.features.len();
-    let mut idx: Vec<usize> = (0..n).collect();
-    if skewed {
-        // Label-sorted, cut in 2 × nodes shards, each node two of them.
-        idx.sort_by_key(|&i| train.labels[i]);
-        let shards = 2 * nodes;
-        let mut parts = vec![Vec::new(); nodes];
-        let shard_order = shuffled(shards, &mut SplitMix64(seed + 1000));
-        for (k, s) in shard_order.into_iter().enumerate() {
-            parts[k % nodes].extend_from_slice(&idx[s * n / shards..(s + 1) * n / shards]);
-        }
-        return (parts.iter().map(|p| train.subset(p)).collect(), test);
-    }
-    let parts = (0..nodes)
-        .map(|k| train.subset(&idx[k * n / nodes..(k + 1) * n / nodes]))
-        .collect();
+    let (parts, _, test) = greenmesh_fl::data::federated_split(data, seed, nodes, skewed);
     (parts, test)
 }
 
