@@ -10,6 +10,7 @@ use greenmesh_tests::net::{id, Net};
 use greenmesh_tests::node::{NodeOptions, TestNode};
 use greenmesh_tests::provider::{kernel, kernel_dir, wait_for_node, ProviderSpec};
 use greenmesh_tests::Start;
+use greenmesh_protocol::{Contribution, Lease, Masked, Roster};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -234,13 +235,34 @@ fn scaler(rows: &[&str]) -> Value {
     json!({ "mean": mean, "std": std })
 }
 
-/// A node's answer to a training round: the kernel's output as the node
-/// reports it.
-fn trained(params: &[f64], samples: u64, correct: u64, total: u64) -> String {
-    json!({ "media_type": "application/json",
-            "json": { "params": params, "samples": samples, "loss": 0.5,
-                      "holdout": { "correct": correct, "total": total } } })
-    .to_string()
+/// The round's roster for `lease`, as a node fetches it: `None` while the
+/// broker waits for the round's members to hold leases.
+async fn roster(node: &TestNode, lease: &Lease) -> Option<Roster> {
+    let r = node
+        .signed("GET", &format!("/api/v1/leases/{}/roster", lease.lease_id), Value::Null)
+        .await
+        .unwrap();
+    match r.status {
+        200 => Some(serde_json::from_value(r.json()["roster"].clone()).unwrap()),
+        202 => None,
+        s => panic!("roster: {s} {}", r.text()),
+    }
+}
+
+/// A node's answer to a training round, masked against the round's roster
+/// as a provider masks it: the output it reports.
+fn masked(node: &TestNode, roster: &Roster, params: &[f64], samples: u64, correct: u64, total: u64) -> String {
+    let c = Contribution { params: params.to_vec(), samples: samples as f64, loss: 0.5,
+                           correct: correct as f64, total: total as f64 };
+    let m = Masked::of(&c, &node.key, &node.id, roster).unwrap();
+    json!({ "media_type": "application/json", "json": { "masked": m } }).to_string()
+}
+
+/// Fetches the roster and reports a masked answer; the reply's status.
+async fn answer(node: &TestNode, lease: &Lease, params: &[f64], samples: u64, correct: u64, total: u64) -> u16 {
+    let roster = roster(node, lease).await.expect("the roster is fixed");
+    let out = masked(node, &roster, params, samples, correct, total);
+    node.post_result(&lease.lease_id, &node.receipt(lease, &out), &out).await.unwrap().status
 }
 
 /// Three owners' nodes holding dataset `d` and offering `fl-train`.
@@ -291,21 +313,21 @@ async fn rounds_average_members_by_rows_and_each_starts_from_the_last_average() 
         (vec![0.0; 6], 30),
         (vec![2.0; 6], 60),
     ];
-    for (node, (params, samples)) in nodes.iter().zip(&answers) {
+    let mut leases = Vec::new();
+    for node in &nodes {
         let (lease, input) = node.poll(0).await.unwrap().remove(0);
         let input: Value = serde_json::from_str(&input).unwrap();
         assert!(input["inputs"]["global"].is_null(), "{input}");
         assert_eq!(input["inputs"]["dataset"], "d");
+        assert_eq!(input["inputs"]["secure_aggregation"], true);
         assert!(
             !lease.deterministic,
             "training draws the node's own randomness"
         );
-        let out = trained(params, *samples, 9, 10);
-        let r = node
-            .post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.text());
+        leases.push(lease);
+    }
+    for ((node, lease), (params, samples)) in nodes.iter().zip(&leases).zip(&answers) {
+        assert_eq!(answer(node, lease, params, *samples, 9, 10).await, 200);
         for (g, p) in expected_global.iter_mut().zip(params) {
             *g += p * *samples as f64;
         }
@@ -314,6 +336,7 @@ async fn rounds_average_members_by_rows_and_each_starts_from_the_last_average() 
     expected_global.iter_mut().for_each(|g| *g /= weight);
     assert_eq!(net.count_events(&id(&task), "round_closed").await, 1);
     // Round 2 starts from the row-weighted average.
+    let mut leases = Vec::new();
     for node in &nodes {
         let (lease, input) = node.poll(0).await.unwrap().remove(0);
         let input: Value = serde_json::from_str(&input).unwrap();
@@ -322,16 +345,16 @@ async fn rounds_average_members_by_rows_and_each_starts_from_the_last_average() 
             close(&global, &expected_global),
             "{global:?} vs {expected_global:?}"
         );
-        let out = trained(&[7.0; 6], 50, 45, 50);
-        node.post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
-            .await
-            .unwrap();
+        leases.push(lease);
+    }
+    for (node, lease) in nodes.iter().zip(&leases) {
+        answer(node, lease, &[7.0; 6], 50, 45, 50).await;
     }
     let done = net.task(&alice, &id(&task)).await;
     assert_eq!(done["status"], "completed", "{done}");
     let result = &done["result"];
     let model: Vec<f64> = serde_json::from_value(result["model"]["params"].clone()).unwrap();
-    assert!(close(&model, &[7.0; 6]), "{model:?}");
+    assert!(model.iter().all(|p| (p - 7.0).abs() < 1e-6), "{model:?}");
     assert_eq!(result["model"]["name"], "diagnosis");
     assert_eq!(result["rounds"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -362,6 +385,7 @@ async fn a_round_short_of_its_quorum_fails_the_task_naming_the_lost_members() {
                     "inputs": { "dataset": "d", "rounds": 1, "epsilon": 1.0, "delta": 0.001 } }),
         )
         .await;
+    // Two of three members fail before the round's roster is fixed.
     for (i, node) in nodes.iter().enumerate() {
         let (lease, input) = node.poll(0).await.unwrap().remove(0);
         let input: Value = serde_json::from_str(&input).unwrap();
@@ -372,17 +396,12 @@ async fn a_round_short_of_its_quorum_fails_the_task_naming_the_lost_members() {
                 > 1.0,
             "{input}"
         );
-        let mut receipt = node.receipt(&lease, "");
         if i > 0 {
+            let mut receipt = node.receipt(&lease, "");
             receipt.status = greenmesh_protocol::ReceiptStatus::Failed;
             receipt.error = Some("out of memory".into());
             receipt.sign(&node.key.sk);
             node.post_result(&lease.lease_id, &receipt, "")
-                .await
-                .unwrap();
-        } else {
-            let out = trained(&[1.0; 6], 10, 1, 2);
-            node.post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
                 .await
                 .unwrap();
         }
@@ -391,15 +410,69 @@ async fn a_round_short_of_its_quorum_fails_the_task_naming_the_lost_members() {
     assert_eq!(done["status"], "failed", "{done}");
     let why = done["reason"].as_str().unwrap();
     assert!(
-        why.contains("1 of 3 members reported") && why.contains("a round needs 2"),
+        why.contains("1 of 3 members still at work") && why.contains("a round needs 2"),
         "{why}"
     );
     assert!(why.contains("out of memory"), "{why}");
 }
 
-/// Equal to within float rounding.
+#[tokio::test]
+async fn a_member_lost_after_masking_spoils_the_sum_so_the_round_is_re_run_without_its_update() {
+    let net = Net::start(&[]).await;
+    let alice = net.user("alice").await;
+    let nodes = three_holders(&net).await;
+    let task = net
+        .submit(
+            &alice,
+            json!({ "task_type": "federated_learning", "sla": "urgent", "importance": "normal", "max_price": 50.0,
+                    "requirements": { "min_nodes": 3 },
+                    "inputs": { "dataset": "d", "rounds": 1 } }),
+        )
+        .await;
+    let mut leases = Vec::new();
+    for node in &nodes {
+        leases.push(node.poll(0).await.unwrap().remove(0).0);
+    }
+    // Two members mask against the roster and report; the third fails
+    // after the roster was fixed, so their masks can never cancel.
+    for (node, lease) in nodes.iter().zip(&leases).take(2) {
+        assert_eq!(answer(node, lease, &[100.0; 6], 10, 1, 1).await, 200);
+    }
+    let third = roster(&nodes[2], &leases[2]).await.unwrap();
+    assert_eq!(third.members.len(), 3);
+    let mut receipt = nodes[2].receipt(&leases[2], "");
+    receipt.status = greenmesh_protocol::ReceiptStatus::Failed;
+    receipt.error = Some("power cut".into());
+    receipt.sign(&nodes[2].key.sk);
+    nodes[2].post_result(&leases[2].lease_id, &receipt, "").await.unwrap();
+    assert_eq!(net.count_events(&id(&task), "round_rerun").await, 1);
+    // The round runs again from the same start, under a new roster.
+    let mut again = Vec::new();
+    for node in &nodes {
+        let (lease, input) = node.poll(0).await.unwrap().remove(0);
+        assert!(lease.task_id.contains("-s1-"), "attempt 2 is shard 1: {}", lease.task_id);
+        let input: Value = serde_json::from_str(&input).unwrap();
+        assert!(input["inputs"]["global"].is_null(), "{input}");
+        again.push(lease);
+    }
+    let second = roster(&nodes[0], &again[0]).await.unwrap();
+    assert_eq!((second.round, second.attempt), (0, 1));
+    assert_ne!(second.sha256(), third.sha256(), "fresh masks");
+    for (node, lease) in nodes.iter().zip(&again) {
+        assert_eq!(answer(node, lease, &[2.0; 6], 20, 1, 2).await, 200);
+    }
+    let done = net.task(&alice, &id(&task)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let model: Vec<f64> = serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
+    assert!(model.iter().all(|p| (p - 2.0).abs() < 1e-6), "no trace of the spoilt attempt: {model:?}");
+    let round = &done["result"]["rounds"][0];
+    assert_eq!((round["attempt"].as_u64(), round["samples"].as_u64()), (Some(2), Some(60)), "{round}");
+    assert_eq!(done["result"]["secure_aggregation"]["attempts"], 2);
+}
+
+/// Equal to within secure aggregation's fixed point (2⁻²⁴).
 fn close(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9)
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6)
 }
 
 async fn quota_used(net: &Net, user: &greenmesh_tests::net::User) -> u64 {
@@ -517,7 +590,7 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
 }
 
 #[tokio::test]
-async fn a_silent_member_is_left_behind_once_its_round_has_a_quorum_and_waited() {
+async fn a_silent_member_is_left_out_and_its_round_re_run_without_it() {
     let net = Net::start(&[]).await;
     let alice = net.user("alice").await;
     let nodes = three_holders(&net).await;
@@ -534,23 +607,31 @@ async fn a_silent_member_is_left_behind_once_its_round_has_a_quorum_and_waited()
     let (alive, silent) = nodes.split_at(2);
     let silent_lease = silent[0].poll(0).await.unwrap().remove(0).0;
     assert!(silent_lease.task_id.starts_with(&id(&task)));
+    // Attempt 1: the silent node is on the roster and never reports.
+    for node in alive {
+        let (lease, _) = node.poll(0).await.unwrap().remove(0);
+        assert_eq!(answer(node, &lease, &[9.0; 6], 40, 8, 10).await, 200);
+    }
+    let t = net.task(&alice, &id(&task)).await;
+    assert_eq!(t["status"], "leased", "{t}");
+    net.clock.advance(patience);
+    for node in alive {
+        node.heartbeat(0.0).await.unwrap();
+    }
+    // Past its patience the attempt is re-run; the silent node is offline
+    // now, so each later attempt waits half a member's time limit for it,
+    // then fixes its roster with the two that hold leases.
     for round in 0..2 {
+        let mut leases = Vec::new();
         for node in alive {
-            let (lease, _) = node.poll(0).await.unwrap().remove(0);
-            let out = trained(&[round as f64; 6], 40, 8, 10);
-            node.post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
-                .await
-                .unwrap();
+            leases.push(node.poll(0).await.unwrap().remove(0).0);
         }
-        let t = net.task(&alice, &id(&task)).await;
-        assert_eq!(
-            t["status"],
-            if round == 0 { "leased" } else { "queued" },
-            "{t}"
-        );
-        net.clock.advance(patience);
-        for node in alive {
-            node.heartbeat(0.0).await.unwrap();
+        assert!(roster(&alive[0], &leases[0]).await.is_none(), "waits for its third member");
+        net.clock.advance(Duration::from_secs(6));
+        let r = roster(&alive[0], &leases[0]).await.expect("fixed with a quorum");
+        assert_eq!(r.members.len(), 2);
+        for (node, lease) in alive.iter().zip(&leases) {
+            assert_eq!(answer(node, lease, &[round as f64; 6], 40, 8, 10).await, 200);
         }
     }
     let done = net.task(&alice, &id(&task)).await;
@@ -558,20 +639,17 @@ async fn a_silent_member_is_left_behind_once_its_round_has_a_quorum_and_waited()
     let rounds = done["result"]["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 2);
     assert!(rounds.iter().all(|r| r["members"] == 2), "{rounds:?}");
-    // Its lease ran out, no other holder was free, and the round closed
-    // without that member, saying so.
-    let left: Vec<&Value> = done["group"]["members"]
+    let model: Vec<f64> = serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
+    assert!(model.iter().all(|p| (p - 1.0).abs() < 1e-6), "{model:?}");
+    // The silent member was revoked when its attempt was re-run, and the
+    // later rounds left their third member out, saying so.
+    let reasons: Vec<&str> = done["group"]["members"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["status"] == "cancelled")
+        .filter_map(|m| m["reason"].as_str())
         .collect();
-    assert_eq!(left.len(), 2, "one per round: {left:?}");
-    assert!(
-        left[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("closed without it"),
-        "{left:?}"
-    );
+    assert!(reasons.iter().any(|r| r.contains("re-run") && r.contains("silent")), "{reasons:?}");
+    assert_eq!(reasons.iter().filter(|r| r.contains("left out")).count(), 2, "{reasons:?}");
 }

@@ -196,6 +196,19 @@ const V5: &[&str] = &[
 /// their own rows and are averaged, not compared).
 const V6: &[&str] = &["ALTER TABLE broker_groups ADD COLUMN kind TEXT NOT NULL DEFAULT 'replicas'"];
 
+/// Secure aggregation's rosters: one per attempt at a federated round,
+/// fixed once (the first insert wins), signed by the broker; `outcome` is
+/// the round's decoded totals once its masked sum is taken.
+const V7: &[&str] = &["CREATE TABLE broker_rosters (
+        group_id TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        outcome TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (group_id, round, attempt)
+    )"];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -204,7 +217,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6])
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7])
                 .map_err(storage)?,
         })
     }

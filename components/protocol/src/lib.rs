@@ -7,6 +7,7 @@
 //! (never JSON, whose key order and number formatting vary). Signatures are
 //! ed25519 (`ed25519-compact`), hex-encoded.
 
+mod contribution;
 mod grant;
 mod lease;
 mod proof;
@@ -16,12 +17,14 @@ mod revocation;
 pub mod secure_sum;
 
 pub use ed25519_compact;
+pub use contribution::{ContributedRun, RoundContributions};
 pub use grant::{pattern_covers, Grant};
 pub use lease::{Lease, SignedGrant};
 pub use proof::{NodeKey, ProofBundle, ProofError, Run, ShardProof, Verified, QUORUM_RULE};
 pub use receipt::{Receipt, ReceiptStatus};
 pub use request::{request_signing_bytes, sign_request, verify_request, REQUEST_MAX_SKEW_MS};
 pub use revocation::Revocation;
+pub use secure_sum::{Contribution, Masked, Roster, RosterMember};
 
 use ed25519_compact::{KeyPair, PublicKey, SecretKey, Seed, Signature};
 

@@ -18,6 +18,7 @@
 use crate::ProtocolError;
 use ed25519_compact::x25519;
 use ed25519_compact::{KeyPair, PublicKey};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Fixed-point scale: values are rounded to multiples of 2⁻²⁴ (and must
@@ -97,6 +98,177 @@ pub fn mask(
         }
     }
     Ok(total)
+}
+
+/// The members of one attempt at one round, as the broker fixed them and
+/// signed: each member masks against exactly this list. A member lost
+/// after the roster is fixed spoils the sum, so the broker re-runs the
+/// round as a new attempt with a new roster (ADR 0019).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// The federated task (the group).
+    pub task_id: String,
+    pub round: u32,
+    pub attempt: u32,
+    pub members: Vec<RosterMember>,
+    /// Broker signature (hex) over [`Roster::signing_bytes`].
+    pub signature: String,
+}
+
+/// One member of a [`Roster`]: its node, the node's registered key, and
+/// the lease it trains under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterMember {
+    pub node_id: String,
+    pub public_key: String,
+    pub lease_id: String,
+}
+
+impl Roster {
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut text = format!(
+            "greenmesh-roster-v1\n{}\n{}\n{}",
+            self.task_id, self.round, self.attempt
+        );
+        for m in &self.members {
+            text.push_str(&format!("\n{}\t{}\t{}", m.node_id, m.public_key, m.lease_id));
+        }
+        text.into_bytes()
+    }
+
+    /// Signs in place with the broker's key.
+    pub fn sign(&mut self, key: &ed25519_compact::SecretKey) {
+        self.signature = crate::sign(key, &self.signing_bytes());
+    }
+
+    /// Checks the broker's signature.
+    pub fn verify(&self, broker: &PublicKey) -> Result<(), ProtocolError> {
+        crate::verify(broker, &self.signing_bytes(), &self.signature)
+    }
+
+    /// SHA-256 (hex) of the signed fields: the masks' context, so masks
+    /// of one roster never serve another.
+    pub fn sha256(&self) -> String {
+        crate::sha256_hex(&self.signing_bytes())
+    }
+
+    /// The members' node ids and keys, as [`mask`] takes them.
+    pub fn keys(&self) -> Result<Vec<(String, PublicKey)>, ProtocolError> {
+        self.members
+            .iter()
+            .map(|m| Ok((m.node_id.clone(), crate::public_key(&m.public_key)?)))
+            .collect()
+    }
+}
+
+/// What one member adds to a round's sum, before masking: its parameters
+/// weighted by its rows, so the sum over members is FedAvg's numerator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    pub params: Vec<f64>,
+    pub samples: f64,
+    pub loss: f64,
+    pub correct: f64,
+    pub total: f64,
+}
+
+/// Words after the parameters: rows, rows × loss, hold-out correct and total.
+const TAIL: usize = 4;
+
+impl Contribution {
+    /// The fixed-point vector: `samples·params`, `samples`,
+    /// `samples·loss` (0 if not finite), hold-out correct and total.
+    pub fn words(&self) -> Vec<u64> {
+        let n = self.samples;
+        let loss = if self.loss.is_finite() { self.loss } else { 0.0 };
+        let mut v: Vec<f64> = self.params.iter().map(|p| p * n).collect();
+        v.extend([n, n * loss, self.correct, self.total]);
+        encode(&v)
+    }
+
+    /// The round's totals from the summed words of every member: the
+    /// row-weighted mean parameters (FedAvg), total rows, row-weighted
+    /// loss, and pooled hold-out counts. `None` if the sum is not one of
+    /// plausible totals (a member masked against another roster, or sent
+    /// noise): rows and counts must be whole and non-negative.
+    pub fn of_sum(sum: &[u64]) -> Option<Contribution> {
+        if sum.len() <= TAIL {
+            return None;
+        }
+        let v = decode(sum);
+        let (params, tail) = v.split_at(v.len() - TAIL);
+        let whole = |x: f64| x >= 0.0 && (x - x.round()).abs() < 1e-3 && x < 1e12;
+        let (n, nloss, correct, total) = (tail[0], tail[1], tail[2], tail[3]);
+        if !(whole(n) && n >= 1.0 && whole(correct) && whole(total) && correct <= total) {
+            return None;
+        }
+        Some(Contribution {
+            params: params.iter().map(|p| p / n).collect(),
+            samples: n.round(),
+            loss: nloss / n,
+            correct: correct.round(),
+            total: total.round(),
+        })
+    }
+}
+
+/// A member's masked contribution, as it reports it: the roster it masked
+/// against, and the words (little-endian, hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Masked {
+    pub roster_sha256: String,
+    pub words: String,
+}
+
+impl Masked {
+    /// `contribution` masked by node `me_id` (key `me`) against `roster`.
+    pub fn of(
+        contribution: &Contribution,
+        me: &KeyPair,
+        me_id: &str,
+        roster: &Roster,
+    ) -> Result<Masked, ProtocolError> {
+        let mut words = contribution.words();
+        let context = roster.sha256();
+        let masks = mask(me, me_id, &roster.keys()?, &context, words.len())?;
+        add(&mut words, &masks);
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        Ok(Masked {
+            roster_sha256: context,
+            words: crate::to_hex(&bytes),
+        })
+    }
+
+    /// The masked words.
+    pub fn words(&self) -> Result<Vec<u64>, ProtocolError> {
+        let bytes = hex::decode(&self.words)
+            .map_err(|e| ProtocolError::Malformed(format!("masked words: {e}")))?;
+        if bytes.len() % 8 != 0 {
+            return Err(ProtocolError::Malformed(
+                "masked words: not whole 64-bit words".into(),
+            ));
+        }
+        Ok(bytes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect())
+    }
+}
+
+/// The sum of `masked` contributions, all against one roster of that many
+/// members and of one length; `None` otherwise.
+pub fn sum(masked: &[Masked]) -> Option<Vec<u64>> {
+    let first = masked.first()?;
+    let mut total = first.words().ok()?;
+    for m in &masked[1..] {
+        let words = m.words().ok()?;
+        if m.roster_sha256 != first.roster_sha256 || words.len() != total.len() {
+            return None;
+        }
+        add(&mut total, &words);
+    }
+    Some(total)
 }
 
 #[cfg(test)]
@@ -188,5 +360,60 @@ mod tests {
             (got[0] - 2.0).abs() > 1.0,
             "{got:?}: the round must be re-run"
         );
+    }
+
+    #[test]
+    fn contributions_masked_against_a_signed_roster_sum_to_fedavg() {
+        let broker = key_pair_from_seed([9; 32]);
+        let (keys, ids) = roster(3);
+        let mut r = Roster {
+            task_id: "t".into(),
+            round: 2,
+            attempt: 0,
+            members: ids
+                .iter()
+                .map(|(id, pk)| RosterMember {
+                    node_id: id.clone(),
+                    public_key: crate::public_key_hex(pk),
+                    lease_id: format!("lease-{id}"),
+                })
+                .collect(),
+            signature: String::new(),
+        };
+        r.sign(&broker.sk);
+        r.verify(&broker.pk).unwrap();
+        let parts = [
+            (vec![1.0, -2.0], 10.0, 0.5, 3.0, 4.0),
+            (vec![3.0, 0.0], 30.0, 0.25, 5.0, 6.0),
+            (vec![-1.0, 4.0], 60.0, 1.0, 1.0, 2.0),
+        ];
+        let masked: Vec<Masked> = parts
+            .iter()
+            .zip(&keys)
+            .zip(&ids)
+            .map(|(((params, samples, loss, correct, total), k), (id, _))| {
+                let c = Contribution {
+                    params: params.clone(),
+                    samples: *samples,
+                    loss: *loss,
+                    correct: *correct,
+                    total: *total,
+                };
+                Masked::of(&c, k, id, &r).unwrap()
+            })
+            .collect();
+        let got = Contribution::of_sum(&sum(&masked).unwrap()).unwrap();
+        let want = [(10.0 + 90.0 - 60.0) / 100.0, (-20.0 + 240.0) / 100.0];
+        assert!(got.params.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6), "{got:?}");
+        assert_eq!((got.samples, got.correct, got.total), (100.0, 9.0, 12.0));
+        assert!((got.loss - (5.0 + 7.5 + 60.0) / 100.0).abs() < 1e-6);
+        // Two of three: the masks do not cancel, and the totals say so.
+        assert_eq!(Contribution::of_sum(&sum(&masked[..2]).unwrap()), None);
+        // One alone does not decode either.
+        assert_eq!(Contribution::of_sum(&masked[0].words().unwrap()), None);
+        // A roster changed after signing fails its signature.
+        let mut forged = r.clone();
+        forged.members.pop();
+        assert!(forged.verify(&broker.pk).is_err());
     }
 }

@@ -686,6 +686,16 @@ impl Agent {
             Err(reason) => (String::new(), Err(reason)),
         };
         let duration = started.elapsed();
+        // A federated round's update leaves the node masked (ADR 0019).
+        let secure = lease.capability == FL_TRAIN && crate::secure_round::asked(&job.input);
+        let outcome = match outcome {
+            Ok((out, peak)) if secure => self
+                .masked(&lease, &out.bytes, &stop)
+                .await
+                .map(|text| (text, peak)),
+            Ok((out, peak)) => Ok((task_io::output_text(&out.media_type, &out.bytes), peak)),
+            Err(e) => Err(e),
+        };
         let stopped_because = self.take_stop(&lease.lease_id);
         let (status, output, peak, error) = match (outcome, stopped_because) {
             // Revoked: whatever the run got to, it is reported as stopped.
@@ -695,12 +705,7 @@ impl Agent {
                 0,
                 Some(format!("stopped: {why}")),
             ),
-            (Ok((out, peak)), None) => (
-                ReceiptStatus::Succeeded,
-                task_io::output_text(&out.media_type, &out.bytes),
-                peak,
-                None,
-            ),
+            (Ok((out, peak)), None) => (ReceiptStatus::Succeeded, out, peak, None),
             (Err(reason), None) => (ReceiptStatus::Failed, String::new(), 0, Some(reason)),
         };
         let mut receipt = Receipt {
@@ -734,6 +739,53 @@ impl Agent {
         self.journal.finish(&lease.lease_id, &body)?;
         self.report(&lease.lease_id, &lease.task_id, &body).await;
         Ok(())
+    }
+
+    /// The kernel's training update masked against its round's roster,
+    /// which the node polls for until the broker fixed it (every member
+    /// holds a lease), the lease runs out, or the run is stopped.
+    async fn masked(
+        &self,
+        lease: &Lease,
+        kernel_output: &[u8],
+        stop: &AtomicBool,
+    ) -> Result<String, String> {
+        let path = format!("/api/v1/leases/{}/roster", lease.lease_id);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(RunError::Stopped.to_string());
+            }
+            if now_ms() > lease.expires_at {
+                return Err("the round's roster did not come before the lease ran out".into());
+            }
+            let reply = self
+                .coordinator
+                .signed_with("GET", &path, Vec::new(), Signed::default())
+                .await;
+            match reply {
+                Ok(r) if r.status == 200 => {
+                    let roster: greenmesh_protocol::Roster =
+                        serde_json::from_value(r.json()["roster"].clone())
+                            .map_err(|e| format!("the round's roster does not read: {e}"))?;
+                    crate::secure_round::check(&roster, &self.broker, lease, &self.key.pk)?;
+                    info!(lease = %lease.lease_id, members = roster.members.len(), "masking the update against round {}'s roster", roster.round + 1);
+                    return crate::secure_round::masked_output(
+                        kernel_output,
+                        &self.key,
+                        &lease.node_id,
+                        &roster,
+                    );
+                }
+                Ok(r) if matches!(r.status, 404 | 410) => {
+                    return Err(format!(
+                        "left out of the round: {}",
+                        greenmesh_client::error_message(&r.json())
+                    ))
+                }
+                Ok(_) | Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Resolves the kernel and the input bytes; an error fails the task

@@ -18,6 +18,8 @@
 //! - [`executor`]: the sandbox (limits from the lease, deterministic mode);
 //!   [`gpu`]: `greenmesh:gpu/compute` on wgpu.
 //! - `lease_check`: what a lease must satisfy before it runs.
+//! - `secure_round`: secure aggregation on the node: the round's signed
+//!   roster checked, the training update masked against it.
 //! - `task_io`: task inputs to kernel bytes and back.
 //! - `journal`: run-once bookkeeping across restarts.
 //! - [`rerun`]: one lease re-executed offline as its node ran it
@@ -37,6 +39,7 @@ pub mod gpu;
 mod identity;
 mod journal;
 mod lease_check;
+mod secure_round;
 pub mod rerun;
 mod task_io;
 

@@ -52,6 +52,27 @@ pub fn authorize(req: &spin_sdk::http::Request, db: &Db, lease_id: &str) -> Resu
     Ok(row)
 }
 
+/// `GET /api/v1/leases/{id}/roster` (signed by the node): the signed
+/// roster of a federated round the lease trains in, which the node masks
+/// its update against (ADR 0019). `202` while the round waits for its
+/// members' leases; `410` once the lease has ended or was left out.
+pub fn roster(db: &Db, row: &Row) -> ApiResult {
+    let lease = &row.lease;
+    if !matches!(row.status.as_str(), "offered" | "delivered") {
+        return Err(ended(&lease.lease_id, &row.status));
+    }
+    use crate::domain::lifecycle::rounds::RosterAnswer;
+    match lifecycle::rounds::roster_for(db, &lease.task_id, &lease.lease_id)? {
+        RosterAnswer::Ready(roster) => Ok(json_response(200, &json!({ "roster": roster }))),
+        RosterAnswer::Waiting => Ok(json_response(
+            202,
+            &json!({ "status": "waiting", "retry_after_ms": 500,
+                     "message": "the round's roster is fixed once its members hold leases" }),
+        )),
+        RosterAnswer::Closed(why) => Err(ApiError::new(410, "not_in_roster", why)),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Refusal {

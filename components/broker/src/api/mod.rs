@@ -115,6 +115,10 @@ fn route(req: &Request) -> ApiResult {
             let lease = leases::authorize(req, &db, id)?;
             leases::result(&db, &lease, body)
         }
+        (Method::Get, ["leases", id, "roster"]) => {
+            let lease = leases::authorize(req, &db, id)?;
+            leases::roster(&db, &lease)
+        }
         (Method::Post, ["leases", id, "refuse"]) => {
             let lease = leases::authorize(req, &db, id)?;
             leases::refuse(&db, &lease, body)
@@ -157,6 +161,7 @@ fn known_path(segs: &[&str]) -> bool {
             | ["nodes", _, "leases"]
             | ["leases", _, "result"]
             | ["leases", _, "refuse"]
+            | ["leases", _, "roster"]
             | ["tasks"]
             | ["tasks", _]
             | ["proofs", _]

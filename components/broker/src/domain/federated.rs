@@ -15,6 +15,7 @@
 use crate::error::ApiError;
 use crate::model::TaskRequest;
 use greenmesh_fl::accountant;
+use greenmesh_protocol::{Contribution, Masked};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -128,6 +129,8 @@ pub struct Plan {
     pub scaler: Option<Value>,
     pub holdout: f64,
     pub initial: Option<Vec<f64>>,
+    /// `require_proof`: the result carries each round's signed contributions.
+    pub proof: bool,
 }
 
 impl Plan {
@@ -221,6 +224,7 @@ impl Plan {
             scaler: inputs.scaler,
             holdout: inputs.holdout,
             initial: inputs.initial,
+            proof: request.requirements.require_proof,
         }))
     }
 
@@ -239,6 +243,8 @@ impl Plan {
             "model": self.model,
             "training": training,
             "holdout": self.holdout,
+            // The node masks its update against the round's roster.
+            "secure_aggregation": true,
         });
         if let Some(g) = global.map(<[f64]>::to_vec).or_else(|| self.initial.clone()) {
             inputs["global"] = json!(g);
@@ -285,35 +291,30 @@ impl Plan {
     }
 }
 
-/// One member's result of a round, as the kernel reported it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemberResult {
-    pub params: Vec<f64>,
-    pub samples: u64,
-    pub loss: f64,
-    pub correct: u64,
-    pub total: u64,
+/// Attempts a round gets: the first, and a re-run for each of two losses
+/// after its roster was fixed (a lost member's masks never cancel).
+pub const ATTEMPTS: u32 = 3;
+
+/// A federated member's shard: the round and the attempt at it.
+pub fn shard_of(round: u32, attempt: u32) -> u32 {
+    round * ATTEMPTS + attempt
 }
 
-impl MemberResult {
-    /// From a member task's stored result (`{output, receipt}`, the output
-    /// being `{media_type, json}`).
-    pub fn of(result: &Value) -> Option<Self> {
-        let output: Value = serde_json::from_str(result["output"].as_str()?).ok()?;
-        let j = &output["json"];
-        let params: Vec<f64> = j["params"]
-            .as_array()?
-            .iter()
-            .map(|v| v.as_f64())
-            .collect::<Option<_>>()?;
-        Some(Self {
-            params,
-            samples: j["samples"].as_u64()?,
-            loss: j["loss"].as_f64().unwrap_or(f64::NAN),
-            correct: j["holdout"]["correct"].as_u64().unwrap_or(0),
-            total: j["holdout"]["total"].as_u64().unwrap_or(0),
-        })
-    }
+/// The round a member's shard belongs to.
+pub fn round_of(shard: u32) -> u32 {
+    shard / ATTEMPTS
+}
+
+/// The attempt at its round a member's shard is.
+pub fn attempt_of(shard: u32) -> u32 {
+    shard % ATTEMPTS
+}
+
+/// A member's masked contribution, from its stored result (`{output,
+/// receipt}`, the output being `{media_type, json: {masked}}`).
+pub fn masked_of(result: &Value) -> Option<Masked> {
+    let output: Value = serde_json::from_str(result["output"].as_str()?).ok()?;
+    serde_json::from_value(output["json"]["masked"].clone()).ok()
 }
 
 /// A closed round: the new global model and what the round measured.
@@ -328,28 +329,18 @@ pub struct Aggregate {
     pub holdout_accuracy: Option<f64>,
 }
 
-/// FedAvg over a round's results; `None` if they do not fit together.
-pub fn aggregate(results: &[MemberResult]) -> Option<Aggregate> {
-    let weighted: Vec<(Vec<f64>, u64)> = results
-        .iter()
-        .map(|r| (r.params.clone(), r.samples))
-        .collect();
-    let global = greenmesh_fl::train::fedavg(&weighted)?;
-    let samples: u64 = results.iter().map(|r| r.samples).sum();
-    let loss = results
-        .iter()
-        .map(|r| r.loss * r.samples as f64)
-        .sum::<f64>()
-        / samples.max(1) as f64;
-    let (correct, total) = results
-        .iter()
-        .fold((0, 0), |(c, t), r| (c + r.correct, t + r.total));
-    Some(Aggregate {
-        global,
-        samples,
-        loss,
-        holdout_accuracy: (total > 0).then(|| correct as f64 / total as f64),
-    })
+impl Aggregate {
+    /// FedAvg from the summed masked contributions of a whole roster;
+    /// `None` if the sum does not decode to plausible totals.
+    pub fn of_sum(sum: &[u64]) -> Option<Aggregate> {
+        let c = Contribution::of_sum(sum)?;
+        Some(Aggregate {
+            global: c.params,
+            samples: c.samples as u64,
+            loss: c.loss,
+            holdout_accuracy: (c.total > 0.0).then(|| c.correct / c.total),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -428,22 +419,30 @@ mod tests {
     }
 
     #[test]
-    fn fedavg_weights_members_by_rows_and_pools_the_holdout() {
-        let r = |params: Vec<f64>, samples, correct, total| MemberResult {
+    fn a_round_s_masked_sum_is_fedavg_weighted_by_rows_with_the_holdout_pooled() {
+        let c = |params: Vec<f64>, samples: f64, correct: f64, total: f64| Contribution {
             params,
             samples,
             loss: 1.0,
             correct,
             total,
         };
-        let a = aggregate(&[
-            r(vec![0.0, 4.0], 100, 9, 10),
-            r(vec![3.0, 1.0], 300, 20, 30),
-        ])
-        .unwrap();
-        assert_eq!(a.global, vec![2.25, 1.75]);
+        let mut sum = c(vec![0.0, 4.0], 100.0, 9.0, 10.0).words();
+        greenmesh_protocol::secure_sum::add(&mut sum, &c(vec![3.0, 1.0], 300.0, 20.0, 30.0).words());
+        let a = Aggregate::of_sum(&sum).unwrap();
+        let plain = greenmesh_fl::train::fedavg(&[(vec![0.0, 4.0], 100), (vec![3.0, 1.0], 300)]).unwrap();
+        assert!(a.global.iter().zip(&plain).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?}");
         assert_eq!(a.samples, 400);
         assert_eq!(a.holdout_accuracy, Some(29.0 / 40.0));
-        assert!(aggregate(&[r(vec![1.0], 1, 0, 0), r(vec![1.0, 2.0], 1, 0, 0)]).is_none());
+        assert!((a.loss - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_round_s_attempts_are_shards_of_their_own() {
+        for (round, attempt) in [(0, 0), (0, 2), (7, 1)] {
+            let shard = shard_of(round, attempt);
+            assert_eq!((round_of(shard), attempt_of(shard)), (round, attempt));
+        }
+        assert_ne!(shard_of(1, 0), shard_of(0, 1));
     }
 }

@@ -172,15 +172,15 @@ pub fn insert(db: &Db, task_id: &str, shape: &Shape, capability: &str) -> Result
 pub fn insert_federated(
     db: &Db,
     task_id: &str,
-    rounds: u32,
-    members: u32,
+    (rounds, members): (u32, u32),
+    proof: bool,
     capability: &str,
 ) -> Result<(), ApiError> {
     insert_row(
         db,
         task_id,
         (rounds, members, members),
-        false,
+        proof,
         capability,
         Kind::Federated,
     )
@@ -214,8 +214,9 @@ fn insert_row(
 pub enum Kind {
     /// Shards and their replicas, compared by the quorum rule.
     Replicas,
-    /// Rounds of federated training: round r is shard r, its members
-    /// train on their own rows and are averaged.
+    /// Rounds of federated training: attempt a at round r is shard
+    /// `federated::shard_of(r, a)`; its members train on their own rows
+    /// and their masked updates are summed.
     Federated,
 }
 
@@ -445,12 +446,13 @@ pub fn members_json(members: &[Member]) -> Value {
 /// waits for a node (saying how many owners' nodes it needs), `leased`
 /// once every member has one.
 pub fn progress(spec: &Spec, members: &[Member]) -> (&'static str, String) {
-    // A federated group is as far as its latest round.
-    let round = members.iter().map(|m| m.shard).max().unwrap_or(0);
+    // A federated group is as far as its latest round's latest attempt.
+    let shard = members.iter().map(|m| m.shard).max().unwrap_or(0);
+    let round = crate::domain::federated::round_of(shard);
     let members: Vec<Member> = match spec.kind {
         Kind::Federated => members
             .iter()
-            .filter(|m| m.shard == round)
+            .filter(|m| m.shard == shard)
             .cloned()
             .collect(),
         Kind::Replicas => members.to_vec(),

@@ -8,6 +8,7 @@
 //! | [`scoring`], [`schedule`] | pure rules: how offers are weighed; when a patient task starts |
 //! | [`lifecycle`] | the only writer of `broker_leases`; every lease end and its effects, and how members' ends move their group |
 //! | [`federated`] | federated training plans: the DP budget's noise, each round's member inputs, FedAvg |
+//! | [`rosters`] | secure aggregation: each federated round attempt's signed roster and decoded outcome |
 //! | [`spot_checks`] | adaptive replication: which results are rerun unannounced, node records, a task's verification |
 //! | [`groups`], [`proofs`] | task groups (shards, replicas) and their members (the quorum rule is the `greenmesh-quorum` crate's); proof bundles |
 //! | [`interrupt`] | when a node's energy report revokes a lease |
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod proofs;
 pub mod public_health;
 pub mod queue;
+pub mod rosters;
 pub mod quota;
 pub mod schedule;
 pub mod scoring;

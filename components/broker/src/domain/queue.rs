@@ -109,8 +109,8 @@ pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
                     Layout::Federated(plan) => groups::insert_federated(
                         db,
                         &id,
-                        plan.rounds,
-                        plan.members,
+                        (plan.rounds, plan.members),
+                        plan.proof,
                         &task.capability,
                     )?,
                 }

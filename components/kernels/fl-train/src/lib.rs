@@ -70,6 +70,11 @@ struct Round {
     #[serde(default)]
     #[allow(dead_code)]
     dataset: Option<String>,
+    /// Whether the node masks the update (done by the provider, outside
+    /// the sandbox, which never holds the node's key).
+    #[serde(default)]
+    #[allow(dead_code)]
+    secure_aggregation: bool,
     /// The task's own settings (seed 002's shape), for the broker.
     #[serde(default)]
     #[allow(dead_code)]

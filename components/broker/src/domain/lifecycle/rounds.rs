@@ -1,40 +1,125 @@
-//! How a federated group's rounds close. Round r is the group's shard r;
-//! once none of its members is still queued or running, the members that
-//! reported are averaged (FedAvg by row count) if they are a quorum (at
-//! least two, and two thirds of the round), and the next round opens with
-//! the new global model, or the task completes with it. Members that fail
-//! or expire are re-leased by the lease lifecycle to another node holding
-//! the dataset (a replacement); a round short of its quorum fails the task
-//! saying which members were lost.
+//! How a federated group's rounds close, under secure aggregation
+//! (ADR 0019). Round r's attempt a is the group's shard `shard_of(r, a)`.
 //!
-//! A round that has its quorum but still waits on stragglers closes
-//! without them after its patience (twice a member's time limit and lease
-//! grace); they are revoked. `lifecycle::repair` looks at running
-//! federated groups, so a round closes even if no member ends meanwhile.
+//! 1. A round opens with one member per planned node. Members that fail or
+//!    expire before the roster is fixed are re-leased by the lease
+//!    lifecycle to another holder of the dataset (a replacement).
+//! 2. Its **roster** is fixed once every member still in the round holds a
+//!    lease, or once a quorum does and the round has waited half a
+//!    member's time limit (the others are then left out). A member asks
+//!    for it after training (`GET /leases/{id}/roster`) and masks its
+//!    update against exactly that list.
+//! 3. Once every roster member reported, the broker sums the masked
+//!    updates and decodes FedAvg's totals; the next round opens with the
+//!    new global model, or the task completes.
+//! 4. A roster member lost before it reported (failed, expired, revoked,
+//!    or silent past the round's patience) leaves masks that never cancel:
+//!    the attempt is abandoned and the round re-run without it, up to
+//!    [`ATTEMPTS`] attempts. A round that cannot gather a quorum fails the
+//!    task, naming the lost members.
 //!
-//! Opening a round inserts its members with fixed ids (`{task}-s{round}-r{i}`,
-//! `INSERT OR IGNORE`), so racing judges open it once; completing is the
-//! group's `running → completed` compare-and-set (`lifecycle::group`).
+//! Opening inserts members with fixed ids (`INSERT OR IGNORE`), so racing
+//! judges open a round once; completing is the group's `running →
+//! completed` compare-and-set (`lifecycle::group`). `lifecycle::repair`
+//! looks at running federated groups, so a round moves on even if no
+//! member ends meanwhile.
 
 use crate::db::{text, Db};
-use crate::domain::federated::{aggregate, Aggregate, MemberResult, Plan};
+use crate::domain::federated::{self, attempt_of, round_of, shard_of, Aggregate, Plan, ATTEMPTS};
 use crate::domain::groups::{self, Member};
+use crate::domain::rosters::{self, Stored};
 use crate::domain::{events, tasks};
 use crate::error::ApiError;
+use greenmesh_protocol::Roster;
 use serde_json::{json, Value};
 
-/// The members of `round`.
-fn of_round(members: &[Member], round: u32) -> Vec<&Member> {
-    members.iter().filter(|m| m.shard == round).collect()
+/// The members of one attempt at a round.
+fn of_shard(members: &[Member], shard: u32) -> Vec<&Member> {
+    members.iter().filter(|m| m.shard == shard).collect()
 }
 
-/// The results a closed round's members reported.
-fn results(members: &[&Member]) -> Vec<MemberResult> {
-    members
+fn at_work(m: &Member) -> bool {
+    matches!(m.status.as_str(), "queued" | "leased")
+}
+
+/// The latest shard (round and attempt) of the group.
+fn latest(members: &[Member]) -> u32 {
+    members.iter().map(|m| m.shard).max().unwrap_or(0)
+}
+
+/// What a member asking for its round's roster gets.
+pub enum RosterAnswer {
+    Ready(Roster),
+    /// Not every member holds a lease yet.
+    Waiting,
+    /// The member is not in the round (left out, or the attempt is over).
+    Closed(String),
+}
+
+/// The roster for the member run under lease `lease_id` of task `task_id`,
+/// fixing it if the round is ready.
+pub fn roster_for(db: &Db, task_id: &str, lease_id: &str) -> Result<RosterAnswer, ApiError> {
+    let Some((group_id, shard)) = groups::of_member(db, task_id)? else {
+        return Ok(RosterAnswer::Closed(format!("{task_id} is not a round's member")));
+    };
+    let members = groups::members(db, &group_id)?;
+    let (round, attempt) = (round_of(shard), attempt_of(shard));
+    let stored = match rosters::get(db, &group_id, round, attempt)? {
+        Some(s) => Some(s),
+        None => fix_if_ready(db, &group_id, &members, shard)?,
+    };
+    Ok(match stored {
+        None => RosterAnswer::Waiting,
+        Some(s) if s.roster.members.iter().any(|m| m.lease_id == lease_id) => {
+            RosterAnswer::Ready(s.roster)
+        }
+        Some(_) => RosterAnswer::Closed(format!(
+            "lease {lease_id} is not in the roster of round {} (attempt {})",
+            round + 1,
+            attempt + 1
+        )),
+    })
+}
+
+/// Fixes the roster of `shard` if every member still in it holds a lease,
+/// or a quorum does and the round waited half a member's time limit
+/// (leaving the rest out).
+fn fix_if_ready(
+    db: &Db,
+    group_id: &str,
+    members: &[Member],
+    shard: u32,
+) -> Result<Option<Stored>, ApiError> {
+    let Some(request) = tasks::request_of(db, group_id)? else {
+        return Ok(None);
+    };
+    let Ok(Some(plan)) = Plan::of(&request) else {
+        return Ok(None);
+    };
+    let current = of_shard(members, shard);
+    let leased: Vec<&Member> = current
         .iter()
-        .filter(|m| m.status == "completed")
-        .filter_map(|m| m.result.as_ref().and_then(MemberResult::of))
-        .collect()
+        .copied()
+        .filter(|m| m.status == "leased")
+        .collect();
+    let queued: Vec<&&Member> = current.iter().filter(|m| m.status == "queued").collect();
+    if (leased.len() as u32) < plan.quorum() {
+        return Ok(None);
+    }
+    if !queued.is_empty() {
+        let opened = current.iter().map(|m| m.created_at).min().unwrap_or(0);
+        let wait = request.requirements.max_execution_time_sec as u64 * 1000 / 2;
+        if crate::util::now_ms().saturating_sub(opened) <= wait {
+            return Ok(None);
+        }
+    }
+    let stored = rosters::fix(db, group_id, (round_of(shard), attempt_of(shard)), &leased)?;
+    for m in queued {
+        if !stored.roster.members.iter().any(|r| Some(&r.lease_id) == m.lease_id.as_ref()) {
+            super::cancel_member(db, &m.id, "left out of its round: no node took it in time")?;
+        }
+    }
+    Ok(Some(stored))
 }
 
 /// Judges the latest round of federated group `group_id`.
@@ -46,65 +131,89 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
         Ok(Some(plan)) => plan,
         _ => return fail(db, group_id, "its plan no longer reads", members),
     };
-    let round = members.iter().map(|m| m.shard).max().unwrap_or(0);
-    let current = of_round(members, round);
-    let reported = results(&current);
-    let at_work: Vec<&&Member> = current
-        .iter()
-        .filter(|m| matches!(m.status.as_str(), "queued" | "leased"))
-        .collect();
-    if !at_work.is_empty() {
-        // Stragglers: once the round has its quorum and has waited its
-        // patience, it closes without them.
-        let opened = current.iter().map(|m| m.created_at).min().unwrap_or(0);
-        let patience = plan.patience_ms(
+    let shard = latest(members);
+    let (round, attempt) = (round_of(shard), attempt_of(shard));
+    let current = of_shard(members, shard);
+    let stored = match rosters::get(db, group_id, round, attempt)? {
+        Some(s) => s,
+        None => {
+            // Before the roster (members fix it when they ask for it): a
+            // round that can no longer gather a quorum fails.
+            let alive = current.iter().filter(|m| at_work(m)).count() as u32;
+            if alive < plan.quorum() {
+                let why = format!(
+                    "round {} of {}: {} of {} members still at work (a round needs {}); lost: {}",
+                    round + 1,
+                    plan.rounds,
+                    alive,
+                    current.len(),
+                    plan.quorum(),
+                    lost(current.iter().copied().filter(|m| !at_work(m)))
+                );
+                return fail(db, group_id, &why, members);
+            }
+            return Ok(());
+        }
+    };
+    // With the roster: every member on it must report against it.
+    let overdue = crate::util::now_ms().saturating_sub(stored.created_at)
+        > plan.patience_ms(
             request.requirements.max_execution_time_sec,
             super::lease_grace_ms(),
         );
-        let overdue = crate::util::now_ms().saturating_sub(opened) > patience;
-        if !(overdue && reported.len() as u32 >= plan.quorum()) {
-            return Ok(());
-        }
-        for m in at_work {
-            super::cancel_member(
-                db,
-                &m.id,
-                &format!(
-                    "round {} closed without it after waiting {} s",
-                    round + 1,
-                    patience / 1000
-                ),
-            )?;
-        }
-    }
-    if (reported.len() as u32) < plan.quorum() {
-        let lost: Vec<String> = current
+    let mut reported = Vec::new();
+    let mut missing = Vec::new();
+    let mut waiting = false;
+    for entry in &stored.roster.members {
+        let member = current
             .iter()
-            .filter(|m| m.status != "completed")
-            .map(|m| format!("{} ({})", m.id, m.reason.as_deref().unwrap_or(&m.status)))
-            .collect();
-        let why = format!(
-            "round {} of {}: {} of {} members reported a model (a round needs {}); lost: {}",
-            round + 1,
-            plan.rounds,
-            reported.len(),
-            current.len(),
-            plan.quorum(),
-            lost.join("; ")
-        );
-        return fail(db, group_id, &why, members);
+            .find(|m| m.lease_id.as_deref() == Some(entry.lease_id.as_str()));
+        match member {
+            Some(m) if m.status == "completed" => reported.push(*m),
+            Some(m) if m.status == "leased" && !overdue => waiting = true,
+            Some(m) if m.status == "leased" => missing.push(format!("{} (silent past the round's patience)", m.id)),
+            Some(m) => missing.push(describe(m)),
+            None => missing.push(format!("lease {} on {} (ended without a result)", entry.lease_id, entry.node_id)),
+        }
     }
-    let Some(agg) = aggregate(&reported) else {
-        return fail(
+    if !missing.is_empty() {
+        return rerun(
             db,
             group_id,
-            &format!(
-                "round {}: members returned models of different sizes",
-                round + 1
-            ),
-            members,
+            (&request, &plan),
+            shard,
+            &format!("lost after masking: {}", missing.join("; ")),
+        );
+    }
+    if waiting {
+        return Ok(());
+    }
+    let masked: Vec<_> = reported
+        .iter()
+        .map(|m| m.result.as_ref().and_then(federated::masked_of))
+        .collect();
+    let context = stored.roster.sha256();
+    let agg = masked
+        .iter()
+        .all(|m| m.as_ref().is_some_and(|m| m.roster_sha256 == context))
+        .then(|| masked.into_iter().flatten().collect::<Vec<_>>())
+        .and_then(|m| greenmesh_protocol::secure_sum::sum(&m))
+        .and_then(|sum| Some((Aggregate::of_sum(&sum)?, sum)));
+    let Some((agg, sum)) = agg else {
+        return rerun(
+            db,
+            group_id,
+            (&request, &plan),
+            shard,
+            "the masked updates did not sum to a model (a member masked against another roster, or sent noise)",
         );
     };
+    let bytes: Vec<u8> = sum.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let outcome = json!({ "round": round + 1, "attempt": attempt + 1, "members": reported.len(),
+                          "samples": agg.samples, "loss": finite(agg.loss),
+                          "holdout_accuracy": agg.holdout_accuracy,
+                          "sum": greenmesh_protocol::to_hex(&bytes) });
+    rosters::set_outcome(db, group_id, (round, attempt), &outcome)?;
     events::record_once(
         db,
         &format!("{group_id}:round:{round}"),
@@ -112,18 +221,73 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
         None,
         Some(group_id),
         None,
-        json!({ "round": round + 1, "members": reported.len(), "samples": agg.samples,
+        json!({ "round": round + 1, "attempt": attempt + 1, "members": reported.len(), "samples": agg.samples,
                 "loss": finite(agg.loss), "holdout_accuracy": agg.holdout_accuracy }),
     )?;
     if round + 1 < plan.rounds {
-        return open(db, group_id, &request, &plan, round + 1, &agg.global);
+        return open(db, group_id, (&request, &plan), shard_of(round + 1, 0), Some(&agg.global));
     }
-    let result = summary(db, &plan, members, &agg.global)?;
+    let result = summary(db, group_id, &plan, members, &agg.global)?;
     if tasks::finish_group(db, group_id, "completed", None, &result, price(members))? {
         crate::util::fault_point("group_finished");
         return super::group::settle_ended(db, group_id);
     }
     Ok(())
+}
+
+/// A member that did not report, and why.
+fn describe(m: &Member) -> String {
+    format!("{} ({})", m.id, m.reason.as_deref().unwrap_or(&m.status))
+}
+
+fn lost<'a>(members: impl Iterator<Item = &'a Member>) -> String {
+    members.map(describe).collect::<Vec<_>>().join("; ")
+}
+
+/// Abandons attempt `shard` of its round for `why` (its members still at
+/// work are revoked) and opens the next attempt from the same global
+/// model, or fails the task once the round used its attempts.
+fn rerun(
+    db: &Db,
+    group_id: &str,
+    (request, plan): (&crate::model::TaskRequest, &Plan),
+    shard: u32,
+    why: &str,
+) -> Result<(), ApiError> {
+    let (round, attempt) = (round_of(shard), attempt_of(shard));
+    let members = groups::members(db, group_id)?;
+    let current = of_shard(&members, shard);
+    for m in current.iter().filter(|m| at_work(m)) {
+        super::cancel_member(db, &m.id, &format!("round {} re-run: {why}", round + 1))?;
+    }
+    events::record_once(
+        db,
+        &format!("{group_id}:round:{round}:attempt:{attempt}"),
+        "round_rerun",
+        None,
+        Some(group_id),
+        None,
+        json!({ "round": round + 1, "attempt": attempt + 1, "why": why }),
+    )?;
+    if attempt + 1 >= ATTEMPTS {
+        return fail(
+            db,
+            group_id,
+            &format!(
+                "round {} of {}: {ATTEMPTS} attempts each lost a member after masking; last: {why}",
+                round + 1,
+                plan.rounds
+            ),
+            &members,
+        );
+    }
+    // The attempt starts from the same global model as this one.
+    let global = match current.first() {
+        Some(m) => tasks::request_of(db, &m.id)?
+            .and_then(|r| serde_json::from_value::<Vec<f64>>(r.inputs["global"].clone()).ok()),
+        None => None,
+    };
+    open(db, group_id, (request, plan), shard + 1, global.as_deref())
 }
 
 /// NaN (an unreadable loss) as null.
@@ -155,16 +319,17 @@ fn fail(db: &Db, group_id: &str, why: &str, members: &[Member]) -> Result<(), Ap
     Ok(())
 }
 
-/// Opens `round` with `global`: one member per node, queued and ready.
+/// Opens attempt `shard` of a round with `global` (`None`: the plan's
+/// start): one member per planned node, queued and ready.
 fn open(
     db: &Db,
     group_id: &str,
-    request: &crate::model::TaskRequest,
-    plan: &Plan,
-    round: u32,
-    global: &[f64],
+    (request, plan): (&crate::model::TaskRequest, &Plan),
+    shard: u32,
+    global: Option<&[f64]>,
 ) -> Result<(), ApiError> {
-    let member = match tasks::validate(db, plan.member_request(request, Some(global))) {
+    let round = round_of(shard);
+    let member = match tasks::validate(db, plan.member_request(request, global)) {
         Ok(m) => m,
         Err(e) => {
             return fail(
@@ -188,7 +353,7 @@ fn open(
         .unwrap_or(crate::model::Sla::Normal);
     let deadline_at = crate::util::now_ms() + crate::domain::schedule::queue_deadline_ms(sla);
     for i in 0..plan.members {
-        let id = groups::member_id(group_id, round, i);
+        let id = groups::member_id(group_id, shard, i);
         tasks::insert(
             db,
             &owner,
@@ -204,7 +369,7 @@ fn open(
                 ready: true,
                 wake_at: None,
                 status: "queued",
-                group: Some((group_id, round)),
+                group: Some((group_id, shard)),
             },
         )?;
         crate::domain::carbon::record_baseline(db, &id, &owner.id)?;
@@ -212,33 +377,44 @@ fn open(
     Ok(())
 }
 
-/// The completed task's result: the model, each round's figures (hold-out
-/// accuracy only over all members together; the energy and carbon of its
-/// runs), and the privacy spent.
-fn summary(db: &Db, plan: &Plan, members: &[Member], global: &[f64]) -> Result<Value, ApiError> {
+/// The completed task's result: the model, each round's figures (from
+/// its decoded masked sum: hold-out accuracy only over all members
+/// together; the energy and carbon of every attempt's runs), the privacy
+/// spent, and with `require_proof` each round's signed contributions.
+fn summary(
+    db: &Db,
+    group_id: &str,
+    plan: &Plan,
+    members: &[Member],
+    global: &[f64],
+) -> Result<Value, ApiError> {
+    let stored = rosters::of_group(db, group_id)?;
     let mut rounds: Vec<Value> = Vec::new();
-    for r in 0..plan.rounds {
-        let own = of_round(members, r);
-        let Some(Aggregate {
-            samples,
-            loss,
-            holdout_accuracy,
-            ..
-        }) = aggregate(&results(&own))
-        else {
+    for s in stored.iter() {
+        let Some(outcome) = &s.outcome else {
             continue;
         };
-        let ids: Vec<String> = own.iter().map(|m| m.id.clone()).collect();
-        rounds.push(json!({ "round": r + 1, "members": own.iter().filter(|m| m.status == "completed").count(),
-                            "samples": samples, "loss": finite(loss), "holdout_accuracy": holdout_accuracy,
-                            "carbon": crate::domain::carbon::of_tasks(db, &ids)? }));
+        let r = s.roster.round;
+        let ids: Vec<String> = members
+            .iter()
+            .filter(|m| round_of(m.shard) == r)
+            .map(|m| m.id.clone())
+            .collect();
+        let mut row = outcome.clone();
+        if let Some(o) = row.as_object_mut() {
+            o.remove("sum");
+            o.insert("carbon".into(), crate::domain::carbon::of_tasks(db, &ids)?);
+        }
+        rounds.push(row);
     }
-    Ok(json!({
+    let mut result = json!({
         // Everything `greenmesh fl predict` needs to apply it.
         "model": { "name": plan.model_name, "spec": plan.model, "parameters": global.len(),
                    "params": global, "scaler": plan.scaler },
         "dataset": plan.dataset,
         "rounds": rounds,
+        "secure_aggregation": { "scheme": "pairwise masks (Bonawitz et al. 2017), X25519 on the nodes' keys",
+                                "attempts": stored.len(), "rounds": plan.rounds },
         "privacy": plan.epsilon.map(|eps| json!({
             "epsilon": eps,
             "epsilon_spent": plan.epsilon_spent(plan.rounds),
@@ -248,5 +424,41 @@ fn summary(db: &Db, plan: &Plan, members: &[Member], global: &[f64]) -> Result<V
             "steps": plan.rounds * plan.training.steps,
             "protects": "each record (row) of each member's dataset",
         })),
-    }))
+    });
+    if plan.proof {
+        result["contributions"] = contributions(db, &stored, members)?;
+    }
+    Ok(result)
+}
+
+/// Each closed round's contribution bundle: its signed roster, and each
+/// member's lease, receipt and masked output (`RoundContributions`).
+fn contributions(db: &Db, stored: &[Stored], members: &[Member]) -> Result<Value, ApiError> {
+    let mut out = Vec::new();
+    for s in stored.iter().filter(|s| s.outcome.is_some()) {
+        let mut runs = Vec::new();
+        for entry in &s.roster.members {
+            let Some(result) = members
+                .iter()
+                .find(|m| m.lease_id.as_deref() == Some(entry.lease_id.as_str()))
+                .and_then(|m| m.result.as_ref())
+            else {
+                continue;
+            };
+            let Some(row) = super::load(db, &entry.lease_id)? else {
+                continue;
+            };
+            runs.push(greenmesh_protocol::ContributedRun {
+                lease: row.lease,
+                receipt: serde_json::from_value(result["receipt"].clone())
+                    .map_err(crate::error::storage)?,
+                output: result["output"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        out.push(greenmesh_protocol::RoundContributions {
+            roster: s.roster.clone(),
+            runs,
+        });
+    }
+    serde_json::to_value(out).map_err(crate::error::storage)
 }
