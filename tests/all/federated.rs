@@ -6,11 +6,11 @@
 //! rounds, averaging members by rows, and five real providers train a
 //! differentially private model end to end.
 
+use greenmesh_protocol::{Contribution, Lease, Masked, Roster};
 use greenmesh_tests::net::{id, Net};
 use greenmesh_tests::node::{NodeOptions, TestNode};
 use greenmesh_tests::provider::{kernel, kernel_dir, wait_for_node, ProviderSpec};
 use greenmesh_tests::Start;
-use greenmesh_protocol::{Contribution, Lease, Masked, Roster};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -239,7 +239,11 @@ fn scaler(rows: &[&str]) -> Value {
 /// broker waits for the round's members to hold leases.
 async fn roster(node: &TestNode, lease: &Lease) -> Option<Roster> {
     let r = node
-        .signed("GET", &format!("/api/v1/leases/{}/roster", lease.lease_id), Value::Null)
+        .signed(
+            "GET",
+            &format!("/api/v1/leases/{}/roster", lease.lease_id),
+            Value::Null,
+        )
         .await
         .unwrap();
     match r.status {
@@ -251,18 +255,40 @@ async fn roster(node: &TestNode, lease: &Lease) -> Option<Roster> {
 
 /// A node's answer to a training round, masked against the round's roster
 /// as a provider masks it: the output it reports.
-fn masked(node: &TestNode, roster: &Roster, params: &[f64], samples: u64, correct: u64, total: u64) -> String {
-    let c = Contribution { params: params.to_vec(), samples: samples as f64, loss: 0.5,
-                           correct: correct as f64, total: total as f64 };
+fn masked(
+    node: &TestNode,
+    roster: &Roster,
+    params: &[f64],
+    samples: u64,
+    correct: u64,
+    total: u64,
+) -> String {
+    let c = Contribution {
+        params: params.to_vec(),
+        samples: samples as f64,
+        loss: 0.5,
+        correct: correct as f64,
+        total: total as f64,
+    };
     let m = Masked::of(&c, &node.key, &node.id, roster).unwrap();
     json!({ "media_type": "application/json", "json": { "masked": m } }).to_string()
 }
 
 /// Fetches the roster and reports a masked answer; the reply's status.
-async fn answer(node: &TestNode, lease: &Lease, params: &[f64], samples: u64, correct: u64, total: u64) -> u16 {
+async fn answer(
+    node: &TestNode,
+    lease: &Lease,
+    params: &[f64],
+    samples: u64,
+    correct: u64,
+    total: u64,
+) -> u16 {
     let roster = roster(node, lease).await.expect("the roster is fixed");
     let out = masked(node, &roster, params, samples, correct, total);
-    node.post_result(&lease.lease_id, &node.receipt(lease, &out), &out).await.unwrap().status
+    node.post_result(&lease.lease_id, &node.receipt(lease, &out), &out)
+        .await
+        .unwrap()
+        .status
 }
 
 /// Three owners' nodes holding dataset `d` and offering `fl-train`.
@@ -444,13 +470,20 @@ async fn a_member_lost_after_masking_spoils_the_sum_so_the_round_is_re_run_witho
     receipt.status = greenmesh_protocol::ReceiptStatus::Failed;
     receipt.error = Some("power cut".into());
     receipt.sign(&nodes[2].key.sk);
-    nodes[2].post_result(&leases[2].lease_id, &receipt, "").await.unwrap();
+    nodes[2]
+        .post_result(&leases[2].lease_id, &receipt, "")
+        .await
+        .unwrap();
     assert_eq!(net.count_events(&id(&task), "round_rerun").await, 1);
     // The round runs again from the same start, under a new roster.
     let mut again = Vec::new();
     for node in &nodes {
         let (lease, input) = node.poll(0).await.unwrap().remove(0);
-        assert!(lease.task_id.contains("-s1-"), "attempt 2 is shard 1: {}", lease.task_id);
+        assert!(
+            lease.task_id.contains("-s1-"),
+            "attempt 2 is shard 1: {}",
+            lease.task_id
+        );
         let input: Value = serde_json::from_str(&input).unwrap();
         assert!(input["inputs"]["global"].is_null(), "{input}");
         again.push(lease);
@@ -463,10 +496,18 @@ async fn a_member_lost_after_masking_spoils_the_sum_so_the_round_is_re_run_witho
     }
     let done = net.task(&alice, &id(&task)).await;
     assert_eq!(done["status"], "completed", "{done}");
-    let model: Vec<f64> = serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
-    assert!(model.iter().all(|p| (p - 2.0).abs() < 1e-6), "no trace of the spoilt attempt: {model:?}");
+    let model: Vec<f64> =
+        serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
+    assert!(
+        model.iter().all(|p| (p - 2.0).abs() < 1e-6),
+        "no trace of the spoilt attempt: {model:?}"
+    );
     let round = &done["result"]["rounds"][0];
-    assert_eq!((round["attempt"].as_u64(), round["samples"].as_u64()), (Some(2), Some(60)), "{round}");
+    assert_eq!(
+        (round["attempt"].as_u64(), round["samples"].as_u64()),
+        (Some(2), Some(60)),
+        "{round}"
+    );
     assert_eq!(done["result"]["secure_aggregation"]["attempts"], 2);
 }
 
@@ -531,7 +572,7 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
         .unwrap();
     let task = json!({
         "task_type": "federated_learning", "sla": "urgent", "importance": "normal", "max_price": 50.0,
-        "requirements": { "min_nodes": 5, "max_execution_time_sec": 60 },
+        "requirements": { "min_nodes": 5, "max_execution_time_sec": 60, "require_proof": true },
         "inputs": { "dataset": "breast-cancer", "model_name": "diagnosis", "rounds": 10,
                     "epsilon": 1.0, "delta": 0.001,
                     "scaler": { "mean": scaler.mean, "std": scaler.std } },
@@ -580,6 +621,59 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
         (predicted["accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-9,
         "{out}"
     );
+    // Secure aggregation: everything the coordinator stored for a round
+    // (each member's masked update, the roster) unmasks nothing short of
+    // the whole round, and the whole round sums to its reported totals.
+    let coordinator_db =
+        rusqlite::Connection::open(dir.path().join("state").join("sqlite_db.db")).unwrap();
+    let stored_rounds = unmask_attempts(&coordinator_db, &id);
+    assert_eq!(stored_rounds.len(), 10);
+    for (r, (masked, whole)) in stored_rounds.iter().enumerate() {
+        assert_eq!(masked.len(), 5);
+        assert_eq!(
+            Some(whole.samples as u64),
+            result["rounds"][r]["samples"].as_u64(),
+            "round {r}: the whole round sums to its reported rows"
+        );
+    }
+    // With require_proof, the rounds' signed contributions check offline
+    // and sum to the model.
+    let broker_key =
+        greenmesh_tests::send(app.addr, "GET", "/api/v1/keys/broker", bytes::Bytes::new())
+            .await
+            .unwrap()
+            .json()["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let (ok, out, err) = greenmesh_tests::process::greenmesh_cli(&[
+        "verify",
+        task_file.to_str().unwrap(),
+        "--broker-key",
+        &broker_key,
+    ])
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("round 10") && out.contains("the model is the last round's masked sum"),
+        "{out}"
+    );
+    // One masked update swapped for another's: the receipt no longer signs it.
+    let mut forged = done.clone();
+    let runs = &mut forged["result"]["contributions"][3]["runs"];
+    runs[0]["output"] = runs[1]["output"].clone();
+    std::fs::write(&task_file, forged.to_string()).unwrap();
+    let (ok, _, err) = greenmesh_tests::process::greenmesh_cli(&[
+        "verify",
+        task_file.to_str().unwrap(),
+        "--broker-key",
+        &broker_key,
+    ])
+    .await;
+    assert!(
+        !ok && err.contains("round 4") && err.contains("not the one the receipt signs"),
+        "{err}"
+    );
     // Node noise is the nodes' own randomness, so runs differ (0.88–0.95
     // measured): the bar is the centralised DP anchor at ε = 1 (80 %); a
     // model that learned nothing scores about 63 % (the benign share).
@@ -587,6 +681,194 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
         accuracy >= 0.80,
         "{accuracy}: below the centralised DP anchor"
     );
+}
+
+#[tokio::test]
+async fn a_hospital_killed_mid_training_is_left_out_and_the_model_still_reaches_the_target() {
+    use greenmesh_fl::data::{Dataset, Scaler};
+    use greenmesh_fl::model::Model;
+    use greenmesh_fl::random::{shuffled, SplitMix64};
+    let dir = tempfile::tempdir().unwrap();
+    let mut start = Start::coordinator(&dir.path().join("state"));
+    start.max_instances = 96;
+    // Short leases and liveness, so the dead node is noticed in seconds.
+    for (k, v) in [
+        ("SPIN_VARIABLE_LEASE_GRACE_MS", "2000"),
+        ("SPIN_VARIABLE_LIVENESS_WINDOW_MS", "3000"),
+    ] {
+        start.env.insert(k.into(), v.into());
+    }
+    let app = start.start().await.unwrap();
+    let text = breast_cancer_lines();
+    let data = Dataset::parse_csv(&text).unwrap();
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let order = shuffled(lines.len(), &mut SplitMix64(5));
+    let (train, test) = order.split_at(lines.len() * 4 / 5);
+    let mut providers = Vec::new();
+    for h in 0..5 {
+        let part: Vec<&str> = train.iter().skip(h).step_by(5).map(|&i| lines[i]).collect();
+        providers.push(
+            hospital(
+                dir.path(),
+                app.addr,
+                &format!("clinic-{h}"),
+                &part,
+                "fl-train",
+            )
+            .await,
+        );
+    }
+    for _ in 0..600 {
+        let nodes = greenmesh_tests::send(app.addr, "GET", "/api/v1/nodes", bytes::Bytes::new())
+            .await
+            .unwrap()
+            .json();
+        if nodes["nodes"].as_array().map_or(0, Vec::len) == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let scaler = Scaler::fit(&data.subset(train));
+    let researcher = greenmesh_tests::node::register_user(app.addr, "researcher")
+        .await
+        .unwrap();
+    let id = greenmesh_tests::provider::submit(
+        app.addr,
+        &researcher,
+        json!({ "task_type": "federated_learning", "sla": "urgent", "importance": "normal", "max_price": 50.0,
+                "requirements": { "min_nodes": 5, "max_execution_time_sec": 4 },
+                "inputs": { "dataset": "breast-cancer", "rounds": 10, "epsilon": 1.0, "delta": 0.001,
+                            "scaler": { "mean": scaler.mean, "std": scaler.std } } }),
+    )
+    .await;
+    // Once round 3 has started training, one hospital loses power.
+    let victim = providers.remove(2);
+    victim.wait_log("running on", Duration::from_secs(60)).await;
+    loop {
+        let t = greenmesh_tests::send_with(
+            app.addr,
+            "GET",
+            &format!("/api/v1/tasks/{id}"),
+            bytes::Bytes::new(),
+            &[("authorization", &format!("Bearer {researcher}"))],
+        )
+        .await
+        .unwrap()
+        .json();
+        if t["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("round 3 "))
+            || t["status"] != "leased" && t["status"] != "queued"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    victim.kill().await;
+    let done = greenmesh_tests::provider::finished(app.addr, &researcher, &id).await;
+    let logs = providers
+        .iter()
+        .map(|p| p.log())
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    assert_eq!(done["status"], "completed", "{done}\n{logs}");
+    let rounds = done["result"]["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 10);
+    // Its round either lost it after masking and was re-run without it,
+    // or fixed its roster without it (its member left out); from then on
+    // the rounds closed with the four that were left.
+    let events = greenmesh_tests::send(
+        app.addr,
+        "GET",
+        &format!("/api/v1/events?task_id={id}&limit=500"),
+        bytes::Bytes::new(),
+    )
+    .await
+    .unwrap()
+    .json();
+    let reruns = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "round_rerun")
+        .count();
+    let left_out = done["group"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["reason"].as_str().is_some_and(|r| r.contains("left out")))
+        .count();
+    assert!(reruns + left_out >= 1, "{events}\n{done}");
+    println!("the dead hospital cost {reruns} re-run(s) and was left out of {left_out} round(s)");
+    assert_eq!(rounds[9]["members"], 4, "{rounds:?}");
+    assert!(rounds[..2].iter().all(|r| r["members"] == 5), "{rounds:?}");
+    let params: Vec<f64> =
+        serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
+    let model = Model::Softmax {
+        features: 30,
+        classes: 2,
+    };
+    let accuracy = model.accuracy(&params, &scaler.apply(&data.subset(test)));
+    println!("one of five hospitals killed in round 3: test accuracy {accuracy:.3}");
+    assert!(
+        accuracy >= 0.80,
+        "{accuracy}: below the centralised DP anchor at ε = 1"
+    );
+}
+
+/// What someone holding the coordinator's database can make of each
+/// closed round: every member's stored masked update is tried alone and in
+/// every partial sum, and none decodes to a plausible update (whole row
+/// and hold-out counts); only the whole roster's sum does. Answers, per
+/// round, the masked updates and the whole sum's totals.
+fn unmask_attempts(db: &rusqlite::Connection, task_id: &str) -> Vec<(Vec<Masked>, Contribution)> {
+    let mut stmt = db
+        .prepare("SELECT body FROM broker_rosters WHERE group_id = ?1 AND outcome IS NOT NULL ORDER BY round")
+        .unwrap();
+    let rosters: Vec<Roster> = stmt
+        .query_map([task_id], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|b| serde_json::from_str(&b.unwrap()).unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for roster in rosters {
+        let mut masked = Vec::new();
+        for m in &roster.members {
+            let result: String = db
+                .query_row(
+                    "SELECT result FROM broker_tasks WHERE lease_id = ?1",
+                    [&m.lease_id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let result: Value = serde_json::from_str(&result).unwrap();
+            let output: Value = serde_json::from_str(result["output"].as_str().unwrap()).unwrap();
+            assert!(
+                output["json"].get("params").is_none(),
+                "a plain update was stored: {output}"
+            );
+            masked
+                .push(serde_json::from_value::<Masked>(output["json"]["masked"].clone()).unwrap());
+        }
+        let n = masked.len();
+        for subset in 1..(1u32 << n) - 1 {
+            let part: Vec<Masked> = (0..n)
+                .filter(|i| subset & (1 << i) != 0)
+                .map(|i| masked[i].clone())
+                .collect();
+            let sum = greenmesh_protocol::secure_sum::sum(&part).unwrap();
+            assert_eq!(
+                Contribution::of_sum(&sum),
+                None,
+                "round {}: members {subset:b} unmasked without the others",
+                roster.round + 1
+            );
+        }
+        let whole = Contribution::of_sum(&greenmesh_protocol::secure_sum::sum(&masked).unwrap())
+            .expect("the whole roster's sum decodes");
+        out.push((masked, whole));
+    }
+    out
 }
 
 #[tokio::test]
@@ -626,12 +908,20 @@ async fn a_silent_member_is_left_out_and_its_round_re_run_without_it() {
         for node in alive {
             leases.push(node.poll(0).await.unwrap().remove(0).0);
         }
-        assert!(roster(&alive[0], &leases[0]).await.is_none(), "waits for its third member");
+        assert!(
+            roster(&alive[0], &leases[0]).await.is_none(),
+            "waits for its third member"
+        );
         net.clock.advance(Duration::from_secs(6));
-        let r = roster(&alive[0], &leases[0]).await.expect("fixed with a quorum");
+        let r = roster(&alive[0], &leases[0])
+            .await
+            .expect("fixed with a quorum");
         assert_eq!(r.members.len(), 2);
         for (node, lease) in alive.iter().zip(&leases) {
-            assert_eq!(answer(node, lease, &[round as f64; 6], 40, 8, 10).await, 200);
+            assert_eq!(
+                answer(node, lease, &[round as f64; 6], 40, 8, 10).await,
+                200
+            );
         }
     }
     let done = net.task(&alice, &id(&task)).await;
@@ -639,7 +929,8 @@ async fn a_silent_member_is_left_out_and_its_round_re_run_without_it() {
     let rounds = done["result"]["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 2);
     assert!(rounds.iter().all(|r| r["members"] == 2), "{rounds:?}");
-    let model: Vec<f64> = serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
+    let model: Vec<f64> =
+        serde_json::from_value(done["result"]["model"]["params"].clone()).unwrap();
     assert!(model.iter().all(|p| (p - 1.0).abs() < 1e-6), "{model:?}");
     // The silent member was revoked when its attempt was re-run, and the
     // later rounds left their third member out, saying so.
@@ -650,6 +941,10 @@ async fn a_silent_member_is_left_out_and_its_round_re_run_without_it() {
         .filter(|m| m["status"] == "cancelled")
         .filter_map(|m| m["reason"].as_str())
         .collect();
-    assert!(reasons.iter().any(|r| r.contains("re-run") && r.contains("silent")), "{reasons:?}");
-    assert_eq!(reasons.iter().filter(|r| r.contains("left out")).count(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("re-run")), "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| r.contains("left out")).count(),
+        2,
+        "{reasons:?}"
+    );
 }

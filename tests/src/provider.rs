@@ -150,6 +150,11 @@ impl Provider {
         greenmesh_protocol::key_pair_from_seed_hex(seed.trim()).unwrap()
     }
 
+    /// Kills the process outright (SIGKILL), as a power cut would.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill the provider");
+    }
+
     /// Stops the process with SIGINT (Ctrl-C) and waits for it.
     pub async fn interrupt(mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {

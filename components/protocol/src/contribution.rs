@@ -55,11 +55,14 @@ impl RoundContributions {
             if lease.lease_id != entry.lease_id || lease.node_id != entry.node_id {
                 return Err(at("the lease is not the roster's"));
             }
-            let key = crate::public_key(&entry.public_key)
-                .map_err(|e| at(&format!("node key: {e}")))?;
-            receipt
-                .verify(&key)
-                .map_err(|e| at(&format!("the receipt is not signed by {} ({e})", entry.node_id)))?;
+            let key =
+                crate::public_key(&entry.public_key).map_err(|e| at(&format!("node key: {e}")))?;
+            receipt.verify(&key).map_err(|e| {
+                at(&format!(
+                    "the receipt is not signed by {} ({e})",
+                    entry.node_id
+                ))
+            })?;
             if receipt.lease_id != lease.lease_id
                 || receipt.nonce != lease.nonce
                 || receipt.status != ReceiptStatus::Succeeded
@@ -69,7 +72,8 @@ impl RoundContributions {
             if crate::sha256_hex(run.output.as_bytes()) != receipt.output_sha256 {
                 return Err(at("the output is not the one the receipt signs"));
             }
-            let m = masked_in(&run.output).ok_or_else(|| at("the output holds no masked update"))?;
+            let m =
+                masked_in(&run.output).ok_or_else(|| at("the output holds no masked update"))?;
             if m.roster_sha256 != context {
                 return Err(at("the update was masked against another roster"));
             }
@@ -91,5 +95,7 @@ fn masked_in(output: &str) -> Option<Masked> {
     struct Output {
         json: Json,
     }
-    serde_json::from_str::<Output>(output).ok().map(|o| o.json.masked)
+    serde_json::from_str::<Output>(output)
+        .ok()
+        .map(|o| o.json.masked)
 }

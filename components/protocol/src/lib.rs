@@ -16,8 +16,8 @@ mod request;
 mod revocation;
 pub mod secure_sum;
 
-pub use ed25519_compact;
 pub use contribution::{ContributedRun, RoundContributions};
+pub use ed25519_compact;
 pub use grant::{pattern_covers, Grant};
 pub use lease::{Lease, SignedGrant};
 pub use proof::{NodeKey, ProofBundle, ProofError, Run, ShardProof, Verified, QUORUM_RULE};

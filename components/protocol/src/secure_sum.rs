@@ -131,7 +131,10 @@ impl Roster {
             self.task_id, self.round, self.attempt
         );
         for m in &self.members {
-            text.push_str(&format!("\n{}\t{}\t{}", m.node_id, m.public_key, m.lease_id));
+            text.push_str(&format!(
+                "\n{}\t{}\t{}",
+                m.node_id, m.public_key, m.lease_id
+            ));
         }
         text.into_bytes()
     }
@@ -180,7 +183,11 @@ impl Contribution {
     /// `samples·loss` (0 if not finite), hold-out correct and total.
     pub fn words(&self) -> Vec<u64> {
         let n = self.samples;
-        let loss = if self.loss.is_finite() { self.loss } else { 0.0 };
+        let loss = if self.loss.is_finite() {
+            self.loss
+        } else {
+            0.0
+        };
         let mut v: Vec<f64> = self.params.iter().map(|p| p * n).collect();
         v.extend([n, n * loss, self.correct, self.total]);
         encode(&v)
@@ -404,7 +411,13 @@ mod tests {
             .collect();
         let got = Contribution::of_sum(&sum(&masked).unwrap()).unwrap();
         let want = [(10.0 + 90.0 - 60.0) / 100.0, (-20.0 + 240.0) / 100.0];
-        assert!(got.params.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6), "{got:?}");
+        assert!(
+            got.params
+                .iter()
+                .zip(want)
+                .all(|(g, w)| (g - w).abs() < 1e-6),
+            "{got:?}"
+        );
         assert_eq!((got.samples, got.correct, got.total), (100.0, 9.0, 12.0));
         assert!((got.loss - (5.0 + 7.5 + 60.0) / 100.0).abs() < 1e-6);
         // Two of three: the masks do not cancel, and the totals say so.

@@ -39,8 +39,8 @@ pub mod gpu;
 mod identity;
 mod journal;
 mod lease_check;
-mod secure_round;
 pub mod rerun;
+mod secure_round;
 mod task_io;
 
 pub use agent::run;

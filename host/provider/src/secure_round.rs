@@ -44,19 +44,18 @@ pub fn check(
     roster
         .verify(broker)
         .map_err(|e| format!("the roster is not the broker's: {e}"))?;
-    if !lease
-        .task_id
-        .starts_with(&format!("{}-s", roster.task_id))
-    {
+    if !lease.task_id.starts_with(&format!("{}-s", roster.task_id)) {
         return Err(format!(
             "the roster is for task {}, not this lease's",
             roster.task_id
         ));
     }
     let mine = greenmesh_protocol::public_key_hex(me);
-    if !roster.members.iter().any(|m| {
-        m.lease_id == lease.lease_id && m.node_id == lease.node_id && m.public_key == mine
-    }) {
+    if !roster
+        .members
+        .iter()
+        .any(|m| m.lease_id == lease.lease_id && m.node_id == lease.node_id && m.public_key == mine)
+    {
         return Err("the roster does not list this lease under this node's key".into());
     }
     let mut nodes: Vec<&str> = roster.members.iter().map(|m| m.node_id.as_str()).collect();

@@ -428,10 +428,20 @@ mod tests {
             total,
         };
         let mut sum = c(vec![0.0, 4.0], 100.0, 9.0, 10.0).words();
-        greenmesh_protocol::secure_sum::add(&mut sum, &c(vec![3.0, 1.0], 300.0, 20.0, 30.0).words());
+        greenmesh_protocol::secure_sum::add(
+            &mut sum,
+            &c(vec![3.0, 1.0], 300.0, 20.0, 30.0).words(),
+        );
         let a = Aggregate::of_sum(&sum).unwrap();
-        let plain = greenmesh_fl::train::fedavg(&[(vec![0.0, 4.0], 100), (vec![3.0, 1.0], 300)]).unwrap();
-        assert!(a.global.iter().zip(&plain).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?}");
+        let plain =
+            greenmesh_fl::train::fedavg(&[(vec![0.0, 4.0], 100), (vec![3.0, 1.0], 300)]).unwrap();
+        assert!(
+            a.global
+                .iter()
+                .zip(&plain)
+                .all(|(x, y)| (x - y).abs() < 1e-6),
+            "{a:?}"
+        );
         assert_eq!(a.samples, 400);
         assert_eq!(a.holdout_accuracy, Some(29.0 / 40.0));
         assert!((a.loss - 1.0).abs() < 1e-6);

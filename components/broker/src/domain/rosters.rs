@@ -26,9 +26,7 @@ fn stored(r: &spin_sdk::sqlite::RowResult) -> Result<Stored, ApiError> {
     Ok(Stored {
         roster: serde_json::from_str(r.get::<&str>(0).unwrap_or_default())
             .map_err(crate::error::storage)?,
-        outcome: r
-            .get::<&str>(1)
-            .and_then(|s| serde_json::from_str(s).ok()),
+        outcome: r.get::<&str>(1).and_then(|s| serde_json::from_str(s).ok()),
         created_at: r.get::<i64>(2).unwrap_or(0).max(0) as u64,
     })
 }

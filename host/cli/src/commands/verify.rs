@@ -2,6 +2,12 @@
 //! signature, each receipt against its lease, the quorum rule) against the
 //! broker's public key, and with `--rerun` re-executes one shard's kernel
 //! in the local deterministic sandbox and compares the output hash.
+//!
+//! Given a finished `federated_learning` task (its JSON, from `greenmesh
+//! task get`) that asked for `require_proof`, it checks each round's
+//! contribution bundle instead: the broker-signed roster, every member's
+//! lease and signed receipt over its masked update, and that the masked
+//! updates sum to the round's totals and, for the last round, to the model.
 
 use anyhow::{bail, Context};
 use greenmesh_protocol::ProofBundle;
@@ -39,6 +45,11 @@ pub struct VerifyArgs {
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.bundle)
         .with_context(|| format!("reading {}", args.bundle.display()))?;
+    if let Ok(task) = serde_json::from_str::<Value>(&text) {
+        if task["result"].get("contributions").is_some() {
+            return federated(&task, args.broker_key.as_deref());
+        }
+    }
     let bundle: ProofBundle = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a proof bundle", args.bundle.display()))?;
     let pinned = args
@@ -64,6 +75,60 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     if args.rerun {
         rerun(&bundle, &args)?;
     }
+    Ok(())
+}
+
+/// Checks a federated task's contribution bundles against the broker key.
+fn federated(task: &Value, broker_key: Option<&str>) -> anyhow::Result<()> {
+    let Some(key) = broker_key else {
+        bail!("a federated task's contributions are checked against the broker's key: pass --broker-key (GET /api/v1/keys/broker)");
+    };
+    let broker = greenmesh_protocol::public_key(key).context("--broker-key")?;
+    let rounds: Vec<greenmesh_protocol::RoundContributions> =
+        serde_json::from_value(task["result"]["contributions"].clone())
+            .context("result.contributions is not a list of round contributions")?;
+    let id = task["id"].as_str().unwrap_or("the task");
+    let mut last = None;
+    for r in &rounds {
+        if r.roster.task_id != id {
+            bail!(
+                "round {}: its roster is for task {}, not {id}",
+                r.roster.round + 1,
+                r.roster.task_id
+            );
+        }
+        let totals = r
+            .verify(&broker)
+            .map_err(|e| anyhow::anyhow!("{id}'s contributions do not verify: {e}"))?;
+        println!(
+            "round {} (attempt {}): {} signed contributions, {} rows, hold-out {}/{}",
+            r.roster.round + 1,
+            r.roster.attempt + 1,
+            r.runs.len(),
+            totals.samples,
+            totals.correct,
+            totals.total
+        );
+        last = Some(totals);
+    }
+    let model: Vec<f64> = serde_json::from_value(task["result"]["model"]["params"].clone())
+        .context("result.model.params")?;
+    let Some(last) = last else {
+        bail!("{id} has no round contributions");
+    };
+    let same = last.params.len() == model.len()
+        && last
+            .params
+            .iter()
+            .zip(&model)
+            .all(|(a, b)| (a - b).abs() < 1e-6);
+    if !same {
+        bail!("{id}'s model is not the average its last round's contributions sum to");
+    }
+    println!(
+        "{id}: the model is the last round's masked sum, averaged by rows ({} parameters)",
+        model.len()
+    );
     Ok(())
 }
 

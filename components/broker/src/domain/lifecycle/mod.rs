@@ -714,5 +714,32 @@ pub fn excluded_nodes(db: &Db, task_id: &str) -> Result<Vec<(String, String)>, A
         };
         out.push((node, why.to_string()));
     }
+    // A federated round re-run leaves out the nodes lost from its earlier
+    // attempts (ADR 0019), so a dead node does not spoil the next one.
+    if let Some((group_id, shard)) = crate::domain::groups::of_member(db, task_id)? {
+        use crate::domain::federated::{attempt_of, round_of, shard_of};
+        if attempt_of(shard) > 0 {
+            let rows = db.query(
+                "SELECT DISTINCT l.node_id FROM broker_leases l JOIN broker_tasks t ON t.id = l.task_id
+                 JOIN broker_groups g ON g.task_id = t.group_id
+                 WHERE t.group_id = ? AND g.kind = 'federated' AND t.shard >= ? AND t.shard < ?
+                   AND l.status IN ('expired', 'failed', 'refused', 'stopped')",
+                &[
+                    text(&group_id),
+                    int(shard_of(round_of(shard), 0) as u64),
+                    int(shard as u64),
+                ],
+            )?;
+            for r in &rows.rows {
+                let node = r.get::<&str>(0).unwrap_or_default().to_string();
+                if !out.iter().any(|(n, _)| *n == node) {
+                    out.push((
+                        node,
+                        "it was lost from an earlier attempt at this round".into(),
+                    ));
+                }
+            }
+        }
+    }
     Ok(out)
 }

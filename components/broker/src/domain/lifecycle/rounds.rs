@@ -60,7 +60,9 @@ pub enum RosterAnswer {
 /// fixing it if the round is ready.
 pub fn roster_for(db: &Db, task_id: &str, lease_id: &str) -> Result<RosterAnswer, ApiError> {
     let Some((group_id, shard)) = groups::of_member(db, task_id)? else {
-        return Ok(RosterAnswer::Closed(format!("{task_id} is not a round's member")));
+        return Ok(RosterAnswer::Closed(format!(
+            "{task_id} is not a round's member"
+        )));
     };
     let members = groups::members(db, &group_id)?;
     let (round, attempt) = (round_of(shard), attempt_of(shard));
@@ -103,7 +105,9 @@ fn fix_if_ready(
         .filter(|m| m.status == "leased")
         .collect();
     let queued: Vec<&&Member> = current.iter().filter(|m| m.status == "queued").collect();
-    if (leased.len() as u32) < plan.quorum() {
+    // Wait for a quorum of leases, and for the round's opening to have
+    // inserted every member.
+    if (leased.len() as u32) < plan.quorum() || (current.len() as u32) < plan.members {
         return Ok(None);
     }
     if !queued.is_empty() {
@@ -115,7 +119,12 @@ fn fix_if_ready(
     }
     let stored = rosters::fix(db, group_id, (round_of(shard), attempt_of(shard)), &leased)?;
     for m in queued {
-        if !stored.roster.members.iter().any(|r| Some(&r.lease_id) == m.lease_id.as_ref()) {
+        if !stored
+            .roster
+            .members
+            .iter()
+            .any(|r| Some(&r.lease_id) == m.lease_id.as_ref())
+        {
             super::cancel_member(db, &m.id, "left out of its round: no node took it in time")?;
         }
     }
@@ -138,15 +147,18 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
         Some(s) => s,
         None => {
             // Before the roster (members fix it when they ask for it): a
-            // round that can no longer gather a quorum fails.
-            let alive = current.iter().filter(|m| at_work(m)).count() as u32;
+            // round that can no longer gather a quorum fails. Counted from
+            // the members lost, not those seen at work: a round being
+            // opened by another request may not show all its members yet.
+            let gone = current.iter().filter(|m| !at_work(m)).count() as u32;
+            let alive = plan.members.saturating_sub(gone);
             if alive < plan.quorum() {
                 let why = format!(
                     "round {} of {}: {} of {} members still at work (a round needs {}); lost: {}",
                     round + 1,
                     plan.rounds,
                     alive,
-                    current.len(),
+                    plan.members,
                     plan.quorum(),
                     lost(current.iter().copied().filter(|m| !at_work(m)))
                 );
@@ -171,9 +183,14 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
         match member {
             Some(m) if m.status == "completed" => reported.push(*m),
             Some(m) if m.status == "leased" && !overdue => waiting = true,
-            Some(m) if m.status == "leased" => missing.push(format!("{} (silent past the round's patience)", m.id)),
+            Some(m) if m.status == "leased" => {
+                missing.push(format!("{} (silent past the round's patience)", m.id))
+            }
             Some(m) => missing.push(describe(m)),
-            None => missing.push(format!("lease {} on {} (ended without a result)", entry.lease_id, entry.node_id)),
+            None => missing.push(format!(
+                "lease {} on {} (ended without a result)",
+                entry.lease_id, entry.node_id
+            )),
         }
     }
     if !missing.is_empty() {
@@ -225,7 +242,13 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
                 "loss": finite(agg.loss), "holdout_accuracy": agg.holdout_accuracy }),
     )?;
     if round + 1 < plan.rounds {
-        return open(db, group_id, (&request, &plan), shard_of(round + 1, 0), Some(&agg.global));
+        return open(
+            db,
+            group_id,
+            (&request, &plan),
+            shard_of(round + 1, 0),
+            Some(&agg.global),
+        );
     }
     let result = summary(db, group_id, &plan, members, &agg.global)?;
     if tasks::finish_group(db, group_id, "completed", None, &result, price(members))? {
