@@ -13,6 +13,10 @@
 //!    training run by the `fl-train` kernel in the provider's sandbox
 //!    (reading its rows through the dataset import) and natively with
 //!    `greenmesh-fl`. Both wall times and accuracies are printed.
+//! 4. **Against Flower** (`--flower PYTHON`, outside CI): the same splits
+//!    and model trained by Flower's FedAvg simulation
+//!    (`host/bench/flower/fedavg.py`, clients with the same local DP-SGD),
+//!    beside greenmesh's sandboxed kernel and plain FedAvg natively.
 //!
 //! Everything runs in one process on the CPU. The coordinator's part
 //! (leases, rounds) is covered by `tests/all/federated.rs`.
@@ -43,6 +47,10 @@ pub struct Setup {
     pub nodes: usize,
     #[arg(long, default_value_t = 10)]
     pub rounds: u32,
+    /// A Python with `flwr[simulation]` installed: also run Flower's FedAvg
+    /// simulation on the same splits (`host/bench/flower/fedavg.py`).
+    #[arg(long, value_name = "PYTHON")]
+    pub flower: Option<PathBuf>,
 }
 
 /// `dp-accounting` 0.6.0's ε (default orders) for (σ, q, steps, δ).
@@ -283,5 +291,78 @@ pub fn run(setup: Setup) -> anyhow::Result<()> {
             natively * 100.0
         );
     }
+    if let Some(python) = &setup.flower {
+        against_flower(&setup, python, (&sandbox, &kernel), &cases[0])?;
+    }
     Ok(())
+}
+
+/// Flower's FedAvg simulation beside greenmesh on the same splits and
+/// model (breast cancer, softmax), at ε 1 and without DP.
+fn against_flower(
+    setup: &Setup,
+    python: &std::path::Path,
+    kernel: (&Sandbox, &greenmesh_provider::catalog::Installed),
+    case: &Case,
+) -> anyhow::Result<()> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flower/fedavg.py");
+    println!("\n## Against Flower's FedAvg simulation ({}, IID, {} splits; wall time per training)\n", case.name, setup.splits);
+    println!("| ε | greenmesh (sandboxed kernel) | plain FedAvg (native) | Flower |\n|---|---|---|---|");
+    for eps in [1.0, f64::INFINITY] {
+        let t = settings(eps, setup.rounds);
+        let mut sums = [(0.0, 0.0); 3];
+        let mut version = String::new();
+        for s in 1..=setup.splits {
+            let (parts, test) = split(&case.data, s, setup.nodes, false);
+            let started = Instant::now();
+            sums[0].0 += sandboxed(kernel, case, &parts, &test, &t, setup.rounds)?;
+            sums[0].1 += started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            sums[1].0 += native(case, &parts, &test, &t, setup.rounds, 100 + s);
+            sums[1].1 += started.elapsed().as_secs_f64();
+            let dir = tempfile::tempdir()?;
+            for (i, part) in parts.iter().enumerate() {
+                std::fs::write(dir.path().join(format!("node-{i}.csv")), csv(part))?;
+            }
+            std::fs::write(dir.path().join("test.csv"), csv(&test))?;
+            let mut cmd = std::process::Command::new(python);
+            cmd.arg(&script)
+                .arg(dir.path())
+                .args(["--rounds", &setup.rounds.to_string(), "--steps", &t.steps.to_string()])
+                .args(["--q", &t.sampling_rate.to_string(), "--lr", &t.learning_rate.to_string()])
+                .args(["--sigma", &t.noise_multiplier.to_string()])
+                .args(["--classes", &case.data.classes.to_string()]);
+            if t.clip.is_finite() {
+                cmd.args(["--clip", &t.clip.to_string()]);
+            }
+            let out = cmd.stderr(std::process::Stdio::null()).output()?;
+            let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+            let v: serde_json::Value = serde_json::from_str(&last)
+                .map_err(|e| anyhow::anyhow!("{} printed no result ({e}): {last}", script.display()))?;
+            sums[2].0 += v["accuracy"].as_f64().unwrap_or(f64::NAN);
+            sums[2].1 += v["seconds"].as_f64().unwrap_or(f64::NAN);
+            version = v["flwr"].as_str().unwrap_or_default().to_string();
+        }
+        let n = setup.splits as f64;
+        let cell = |(acc, secs): (f64, f64)| format!("{:.1} %, {:.2} s", acc / n * 100.0, secs / n);
+        println!(
+            "| {eps} | {} | {} | {} (flwr {version}) |",
+            cell(sums[0]),
+            cell(sums[1]),
+            cell(sums[2])
+        );
+    }
+    Ok(())
+}
+
+/// Rows as CSV, label last (what the Flower script reads).
+fn csv(data: &Dataset) -> String {
+    let mut out = String::new();
+    for (x, y) in data.features.iter().zip(&data.labels) {
+        for v in x {
+            out.push_str(&format!("{v},"));
+        }
+        out.push_str(&format!("{y}\n"));
+    }
+    out
 }
