@@ -1,10 +1,11 @@
-//! Federated learning through the real coordinator (issue 20, in
-//! progress): nodes declare datasets by name and shape, never rows; a
-//! federated task must name one and is matched only to nodes holding it;
-//! the `fl-train` kernel trains on the node's rows, through the host's
-//! dataset import, and returns parameters, never rows; the broker runs
-//! rounds, averaging members by rows, and five real providers train a
-//! differentially private model end to end.
+//! Federated learning through the real coordinator (issue 20): nodes
+//! declare datasets by name and shape, never rows; a federated task must
+//! name one and is matched only to nodes holding it; the `fl-train` kernel
+//! trains on the node's rows, through the host's dataset import, and
+//! returns parameters, never rows; rounds are securely aggregated (signed
+//! rosters, masked updates, one sum) and re-run when a member is lost after
+//! masking; five real providers train a differentially private model end
+//! to end, also with one of them killed mid-training.
 
 use greenmesh_protocol::{Contribution, Lease, Masked, Roster};
 use greenmesh_tests::net::{id, Net};

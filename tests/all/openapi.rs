@@ -301,6 +301,17 @@ async fn every_documented_operation_answers_as_documented() {
 
     let second = call("POST", "/api/v1/tasks".into(), task, t()).await.json();
     let polled = node.poll(2).await.unwrap();
+    // Not a federated round's lease: no roster for it.
+    let roster = node
+        .signed(
+            "GET",
+            &format!("/api/v1/leases/{}/roster", polled[0].0.lease_id),
+            Value::Null,
+        )
+        .await
+        .unwrap();
+    assert_eq!(roster.status, 410, "{}", roster.text());
+    spec.check("GET", "/api/v1/leases/{id}/roster", &roster);
     let refuse = node
         .signed(
             "POST",

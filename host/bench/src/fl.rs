@@ -306,8 +306,13 @@ fn against_flower(
     case: &Case,
 ) -> anyhow::Result<()> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flower/fedavg.py");
-    println!("\n## Against Flower's FedAvg simulation ({}, IID, {} splits; wall time per training)\n", case.name, setup.splits);
-    println!("| ε | greenmesh (sandboxed kernel) | plain FedAvg (native) | Flower |\n|---|---|---|---|");
+    println!(
+        "\n## Against Flower's FedAvg simulation ({}, IID, {} splits; wall time per training)\n",
+        case.name, setup.splits
+    );
+    println!(
+        "| ε | greenmesh (sandboxed kernel) | plain FedAvg (native) | Flower |\n|---|---|---|---|"
+    );
     for eps in [1.0, f64::INFINITY] {
         let t = settings(eps, setup.rounds);
         let mut sums = [(0.0, 0.0); 3];
@@ -328,17 +333,32 @@ fn against_flower(
             let mut cmd = std::process::Command::new(python);
             cmd.arg(&script)
                 .arg(dir.path())
-                .args(["--rounds", &setup.rounds.to_string(), "--steps", &t.steps.to_string()])
-                .args(["--q", &t.sampling_rate.to_string(), "--lr", &t.learning_rate.to_string()])
+                .args([
+                    "--rounds",
+                    &setup.rounds.to_string(),
+                    "--steps",
+                    &t.steps.to_string(),
+                ])
+                .args([
+                    "--q",
+                    &t.sampling_rate.to_string(),
+                    "--lr",
+                    &t.learning_rate.to_string(),
+                ])
                 .args(["--sigma", &t.noise_multiplier.to_string()])
                 .args(["--classes", &case.data.classes.to_string()]);
             if t.clip.is_finite() {
                 cmd.args(["--clip", &t.clip.to_string()]);
             }
             let out = cmd.stderr(std::process::Stdio::null()).output()?;
-            let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
-            let v: serde_json::Value = serde_json::from_str(&last)
-                .map_err(|e| anyhow::anyhow!("{} printed no result ({e}): {last}", script.display()))?;
+            let last = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string();
+            let v: serde_json::Value = serde_json::from_str(&last).map_err(|e| {
+                anyhow::anyhow!("{} printed no result ({e}): {last}", script.display())
+            })?;
             sums[2].0 += v["accuracy"].as_f64().unwrap_or(f64::NAN);
             sums[2].1 += v["seconds"].as_f64().unwrap_or(f64::NAN);
             version = v["flwr"].as_str().unwrap_or_default().to_string();
