@@ -817,6 +817,53 @@ async fn a_hospital_killed_mid_training_is_left_out_and_the_model_still_reaches_
     );
 }
 
+#[tokio::test]
+async fn an_eco_round_waits_for_its_members_clean_power_and_reports_the_grams_it_saved() {
+    let net = Net::start(&[]).await;
+    let alice = net.user("alice").await;
+    let nodes = three_holders(&net).await;
+    let dirty =
+        json!({ "sources": [["grid", 1.0]], "clean_share": 0.2, "carbon_intensity": 450.0 });
+    for node in &nodes {
+        assert_eq!(node.report_energy(dirty.clone()).await.unwrap().status, 200);
+    }
+    let task = net
+        .submit(
+            &alice,
+            json!({ "task_type": "federated_learning", "sla": "eco", "importance": "normal", "max_price": 50.0,
+                    "requirements": { "min_nodes": 3 },
+                    "inputs": { "dataset": "d", "rounds": 1 } }),
+        )
+        .await;
+    // No member is leased on dirty power: the round waits.
+    assert_eq!(net.task(&alice, &id(&task)).await["status"], "queued");
+    for node in &nodes {
+        assert!(node.poll(0).await.unwrap().is_empty());
+    }
+    let sunny = json!({ "sources": [["solar", 0.9], ["grid", 0.1]], "clean_share": 0.9, "carbon_intensity": 40.0 });
+    for node in &nodes {
+        node.report_energy(sunny.clone()).await.unwrap();
+    }
+    let mut leases = Vec::new();
+    for node in &nodes {
+        leases.push(node.poll(0).await.unwrap().remove(0).0);
+    }
+    for (node, lease) in nodes.iter().zip(&leases) {
+        assert_eq!(answer(node, lease, &[1.0; 6], 30, 3, 4).await, 200);
+    }
+    let done = net.task(&alice, &id(&task)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let carbon = &done["result"]["rounds"][0]["carbon"];
+    let (emitted, saved) = (
+        carbon["emitted_g"].as_f64().unwrap(),
+        carbon["saved_g"].as_f64().unwrap(),
+    );
+    assert!(
+        emitted > 0.0 && saved > emitted,
+        "ran at 40 g/kWh instead of 450: {carbon}"
+    );
+}
+
 /// What someone holding the coordinator's database can make of each
 /// closed round: every member's stored masked update is tried alone and in
 /// every partial sum, and none decodes to a plausible update (whole row
