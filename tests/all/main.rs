@@ -11,6 +11,7 @@ mod federated;
 mod governance;
 mod gpu;
 mod groups;
+mod hostile;
 mod kernels;
 mod key_value;
 mod lifecycle;

@@ -209,6 +209,13 @@ const V7: &[&str] = &["CREATE TABLE broker_rosters (
         PRIMARY KEY (group_id, round, attempt)
     )"];
 
+/// Node request signatures seen within the clock-skew window: a second use
+/// is a replay (`401`). Rows are dropped once their window has passed.
+const V8: &[&str] = &[
+    "CREATE TABLE broker_seen_signatures (signature TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+    "CREATE INDEX broker_seen_signatures_expiry ON broker_seen_signatures (expires_at)",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -217,7 +224,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7])
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8])
                 .map_err(storage)?,
         })
     }

@@ -21,7 +21,7 @@ pub fn user(db: &Db, req: &Request) -> Result<User, ApiError> {
 }
 
 /// The node `node_id`, if the request carries its valid signature.
-pub fn node(req: &Request, node_id: &str) -> Result<Node, ApiError> {
+pub fn node(req: &Request, db: &Db, node_id: &str) -> Result<Node, ApiError> {
     let claimed = header(req, "x-greenmesh-node").ok_or_else(|| {
         ApiError::unauthorized(
             "node requests need x-greenmesh-node, x-greenmesh-timestamp and x-greenmesh-signature",
@@ -54,6 +54,11 @@ pub fn node(req: &Request, node_id: &str) -> Result<Node, ApiError> {
         crate::util::now_ms(),
     )
     .map_err(|e| ApiError::unauthorized(format!("node signature refused: {e}")))?;
+    if !crate::domain::nodes::first_use_of_signature(db, signature, timestamp)? {
+        return Err(ApiError::unauthorized(
+            "node signature refused: already used (a replayed request)",
+        ));
+    }
     Ok(node)
 }
 
@@ -76,5 +81,5 @@ pub fn user_or_node(db: &Db, req: &Request) -> Result<(), ApiError> {
     let node_id = header(req, "x-greenmesh-node")
         .ok_or_else(|| ApiError::unauthorized("sign in with a user token or as a node"))?
         .to_string();
-    node(req, &node_id).map(|_| ())
+    node(req, db, &node_id).map(|_| ())
 }

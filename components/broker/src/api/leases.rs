@@ -48,7 +48,7 @@ pub fn authorize(req: &spin_sdk::http::Request, db: &Db, lease_id: &str) -> Resu
     let row = lifecycle::load(db, lease_id)?
         .filter(|r| r.status != "void")
         .ok_or_else(|| ApiError::not_found(format!("no lease {lease_id}")))?;
-    super::auth::node(req, &row.lease.node_id)?;
+    super::auth::node(req, db, &row.lease.node_id)?;
     Ok(row)
 }
 

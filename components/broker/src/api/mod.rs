@@ -104,11 +104,11 @@ fn route(req: &Request) -> ApiResult {
         (Method::Get, ["nodes", id]) => nodes::get(&db, id),
         (Method::Delete, ["nodes", id]) => nodes::withdraw(&db, &user()?, id, &query),
         (Method::Put, ["nodes", id, "heartbeat"]) => {
-            let node = auth::node(req, id)?;
+            let node = auth::node(req, &db, id)?;
             nodes::heartbeat(&db, &node, body)
         }
         (Method::Get, ["nodes", id, "leases"]) => {
-            auth::node(req, id)?;
+            auth::node(req, &db, id)?;
             leases::poll(&db, id, &query)
         }
         (Method::Post, ["leases", id, "result"]) => {

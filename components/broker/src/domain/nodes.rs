@@ -217,3 +217,27 @@ mod tests {
         assert_eq!(change(&same, &node(Online, 0.5, 90.0), false), None);
     }
 }
+
+/// Records a node request's signature (valid from `timestamp_ms` within
+/// the clock skew either side); answers whether it was its first use. A
+/// replayed signature (a captured poll, say) is refused. Expired entries
+/// are swept now and then as signatures arrive.
+pub fn first_use_of_signature(
+    db: &Db,
+    signature: &str,
+    timestamp_ms: u64,
+) -> Result<bool, ApiError> {
+    let now = crate::util::now_ms();
+    if signature.starts_with('0') {
+        db.exec(
+            "DELETE FROM broker_seen_signatures WHERE expires_at < ?",
+            &[crate::db::int(now)],
+        )?;
+    }
+    let expires_at = timestamp_ms.max(now) + greenmesh_protocol::REQUEST_MAX_SKEW_MS;
+    let rows = db.query(
+        "INSERT OR IGNORE INTO broker_seen_signatures (signature, expires_at) VALUES (?, ?) RETURNING signature",
+        &[crate::db::text(signature), crate::db::int(expires_at)],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
