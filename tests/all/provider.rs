@@ -192,6 +192,62 @@ async fn hostile_modules_fail_only_their_own_task() {
 }
 
 #[tokio::test]
+async fn a_kernel_that_sleeps_forever_fails_on_its_time_limit_and_the_node_serves_the_next_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[]);
+    // One slot (the default): a parked worker would be a dead node.
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
+    wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    let hostile = guest("hostile_kernel");
+    let started = std::time::Instant::now();
+    let id = submit(
+        app.addr,
+        &token,
+        wasm_task(&hostile, json!({ "mode": "sleep" }), 2, 64),
+    )
+    .await;
+    let done = finished(app.addr, &token, &id).await;
+    assert_eq!(done["status"], "failed", "{done}\n{}", provider.log());
+    let reason = done["reason"].as_str().unwrap();
+    assert!(reason.contains("time limit"), "{reason}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // The node is free again.
+    let id = submit(
+        app.addr,
+        &token,
+        wasm_task(&hostile, json!({ "mode": "echo" }), 10, 64),
+    )
+    .await;
+    let done = finished(app.addr, &token, &id).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", provider.log());
+    // And a node asked to stop while a kernel sleeps stops at once.
+    let id = submit(
+        app.addr,
+        &token,
+        wasm_task(&hostile, json!({ "mode": "sleep" }), 60, 64),
+    )
+    .await;
+    while provider.log().matches("running on").count() < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = std::time::Instant::now();
+    assert_eq!(provider.interrupt().await.code(), Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let _ = id;
+}
+
+#[tokio::test]
 async fn deterministic_leases_freeze_the_clock_seed_randomness_and_canonicalise_nans() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(&dir.path().join("state")).await;

@@ -31,6 +31,20 @@ pub const WASM_EXECUTION: &str = "wasm_execution";
 /// their lease names.
 pub const FL_TRAIN: &str = "fl-train";
 
+/// How long past its time limit a run may take to come back from the
+/// sandbox before the agent abandons it.
+const RUN_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long a stopping node lets running tasks finish before it stops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Waits for every worker.
+async fn futures_join(workers: Vec<tokio::task::JoinHandle<()>>) {
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
 /// `wasm_execution` modules kept compiled, by SHA-256.
 const MODULE_CACHE: usize = 16;
 
@@ -175,8 +189,13 @@ pub async fn run(
     agent.clone().poll(jobs_tx, stop_rx.clone()).await;
 
     info!("stopping: finishing running tasks, handing back unstarted leases");
-    for w in workers {
-        let _ = w.await;
+    // Running tasks get a grace to finish; then they are stopped, whatever
+    // their kernels do, and reported `stopped`.
+    let mut workers = std::pin::pin!(futures_join(workers));
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut workers).await.is_err() {
+        warn!("tasks still running after {SHUTDOWN_GRACE:?}: stopping them");
+        agent.stop_all("the node is shutting down");
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut workers).await;
     }
     let mut rx = jobs_rx.lock().await;
     while let Ok(job) = rx.try_recv() {
@@ -541,6 +560,15 @@ impl Agent {
             .clone()
     }
 
+    /// Stops every run in progress, for `why`.
+    fn stop_all(&self, why: &str) {
+        let mut stops = self.stops.lock().expect("stops lock");
+        for s in stops.values_mut() {
+            s.reason.get_or_insert_with(|| why.to_string());
+            s.flag.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Why `lease_id` was stopped, dropping its switch.
     fn take_stop(&self, lease_id: &str) -> Option<String> {
         self.stops
@@ -666,11 +694,23 @@ impl Agent {
                         .map(|d| d.data.clone()),
                 };
                 let this = self.clone();
-                let report = tokio::task::spawn_blocking(move || {
+                // The sandbox bounds every run; this bounds the sandbox, in
+                // case a host call it does not know to bound blocks: past
+                // the time limit and a margin the run is abandoned (asked to
+                // stop) and the lease reported failed.
+                let abandon_after = limits.timeout + RUN_MARGIN;
+                let run = tokio::task::spawn_blocking(move || {
                     this.sandbox
                         .run(&prepared, &media_type, &bytes, &params, &limits)
-                })
-                .await?;
+                });
+                let report = match tokio::time::timeout(abandon_after, run).await {
+                    Ok(report) => report?,
+                    Err(_) => {
+                        stop.store(true, Ordering::Relaxed);
+                        warn!(lease = %lease.lease_id, "the sandbox did not return within {abandon_after:?}; run abandoned");
+                        crate::executor::RunReport::abandoned(abandon_after)
+                    }
+                };
                 if !report.log.is_empty() {
                     info!(lease = %lease.lease_id, "kernel output: {}", report.log.trim_end());
                 }

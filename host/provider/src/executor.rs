@@ -171,6 +171,21 @@ pub struct RunReport {
     pub log: String,
 }
 
+impl RunReport {
+    /// A run the caller gave up waiting for after `after`: over its time limit.
+    pub fn abandoned(after: Duration) -> Self {
+        Self {
+            outcome: Err(RunError::Timeout {
+                limit_ms: after.as_millis() as u64,
+            }),
+            duration: after,
+            peak_memory_bytes: 0,
+            fuel_used: 0,
+            log: String::new(),
+        }
+    }
+}
+
 /// A kernel's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -215,6 +230,24 @@ pub struct KernelState {
     stopped: bool,
     /// What `greenmesh:kernel/dataset` serves ([`RunLimits::dataset`]).
     dataset: Option<Arc<greenmesh_fl::data::Dataset>>,
+    /// What bounds the kernel's sleeps (`lease_clock`).
+    bound: crate::lease_clock::Bound,
+    /// Where the kernel's monotonic clock counts from (`None`: frozen).
+    clock_start: Option<std::time::Instant>,
+}
+
+impl crate::lease_clock::Bounded for KernelState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+    fn bound(&self) -> crate::lease_clock::Bound {
+        crate::lease_clock::Bound {
+            clock_now: self
+                .clock_start
+                .map_or(0, |s| s.elapsed().as_nanos() as u64),
+            ..self.bound.clone()
+        }
+    }
 }
 
 impl WasiView for KernelState {
@@ -259,6 +292,19 @@ impl ResourceLimiter for PeakLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
+    }
+}
+
+/// The monotonic clock other runs see: nanoseconds since the run's store
+/// was made (what `lease_clock` needs to turn an instant into a sleep).
+struct MonotonicSince(std::time::Instant);
+
+impl wasmtime_wasi::HostMonotonicClock for MonotonicSince {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
     }
 }
 
@@ -319,6 +365,8 @@ impl Mode {
         // that import more than io/cli/clocks/random, and the context has
         // no preopens or network anyway.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Sleeps end at the lease's deadline, whatever the kernel asks.
+        crate::lease_clock::bound_sleeps(&mut linker)?;
         generated::MicroTask::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         Ok(Self {
             _ticker: EpochTicker::start(engine.clone()),
@@ -408,6 +456,10 @@ impl Sandbox {
         let log = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(log.clone()).stderr(log.clone());
+        let clock_start = (!mode.deterministic).then(std::time::Instant::now);
+        if let Some(start) = clock_start {
+            wasi.monotonic_clock(MonotonicSince(start));
+        }
         if mode.deterministic {
             wasi.wall_clock(FrozenClock)
                 .monotonic_clock(FrozenClock)
@@ -435,6 +487,12 @@ impl Sandbox {
             ),
             stopped: false,
             dataset: limits.dataset.clone(),
+            bound: crate::lease_clock::Bound {
+                deadline: std::time::Instant::now() + limits.timeout,
+                stop: limits.stop.clone(),
+                clock_now: 0,
+            },
+            clock_start,
         };
         let mut store = Store::new(&mode.engine, state);
         store.limiter(|s| &mut s.limiter);

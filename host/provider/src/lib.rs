@@ -18,6 +18,7 @@
 //! - [`executor`]: the sandbox (limits from the lease, deterministic mode);
 //!   [`gpu`]: `greenmesh:gpu/compute` on wgpu.
 //! - `lease_check`: what a lease must satisfy before it runs.
+//! - `lease_clock`: kernel sleeps that end at the lease's deadline.
 //! - `secure_round`: secure aggregation on the node: the round's signed
 //!   roster checked, the training update masked against it.
 //! - `task_io`: task inputs to kernel bytes and back.
@@ -39,6 +40,7 @@ pub mod gpu;
 mod identity;
 mod journal;
 mod lease_check;
+mod lease_clock;
 pub mod rerun;
 mod secure_round;
 mod task_io;

@@ -4,7 +4,8 @@
 //! `clock` reports the wall clock and a random number (deterministic mode
 //! must freeze both), `nan` divides zero by zero at run time and returns
 //! the NaN's bits in hex (deterministic mode must canonicalise them),
-//! `spin` burns `iterations` steps then echoes, `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_bad_dispatch` and
+//! `spin` burns `iterations` steps then echoes, `sleep` sleeps forever
+//! (`subscribe-duration(u64::MAX)`: the epoch deadline never fires in a host call), `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_bad_dispatch` and
 //! `gpu_missing_binding` misuse the GPU, and anything else echoes the input.
 
 use greenmesh_kernel::{Description, Kernel, KernelError, Payload};
@@ -64,6 +65,10 @@ impl Kernel for Hostile {
                 Ok(Payload::new("text/plain", n.to_string().into_bytes()))
             }
             "panic" => panic!("hostile kernel panicked on purpose"),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::MAX);
+                Ok(Payload::new("text/plain", b"woke".to_vec()))
+            }
             "clock" => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
