@@ -192,7 +192,10 @@ pub async fn run(
     // Running tasks get a grace to finish; then they are stopped, whatever
     // their kernels do, and reported `stopped`.
     let mut workers = std::pin::pin!(futures_join(workers));
-    if tokio::time::timeout(SHUTDOWN_GRACE, &mut workers).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut workers)
+        .await
+        .is_err()
+    {
         warn!("tasks still running after {SHUTDOWN_GRACE:?}: stopping them");
         agent.stop_all("the node is shutting down");
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut workers).await;

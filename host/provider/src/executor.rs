@@ -262,6 +262,9 @@ impl WasiView for KernelState {
 /// Enforces the memory limit and remembers the largest size reached.
 struct PeakLimiter {
     limit: usize,
+    /// Bytes of every linear memory of the run together (a component may
+    /// have several; each would pass a per-memory check alone).
+    total: usize,
     peak: usize,
     hit: bool,
 }
@@ -273,15 +276,17 @@ impl ResourceLimiter for PeakLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Several memories would each be checked alone; kernels have one.
-        if desired > self.limit {
+        // Called when each memory is created (from 0) and as it grows.
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             return Err(wasmtime::Error::msg(format!(
-                "memory limit: {desired} bytes requested, {} allowed",
+                "memory limit: {total} bytes requested across the kernel's memories, {} allowed",
                 self.limit
             )));
         }
-        self.peak = self.peak.max(desired).max(current);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 
@@ -474,6 +479,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: PeakLimiter {
                 limit: limits.max_memory_bytes,
+                total: 0,
                 peak: 0,
                 hit: false,
             },
@@ -774,5 +780,39 @@ impl wit_gpu::HostPipeline for KernelState {
     fn drop(&mut self, pipeline: Resource<GpuPipeline>) -> wasmtime::Result<()> {
         self.table.delete(pipeline)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eight_memories_of_95_mib_under_a_100_mb_lease_fail_on_memory() {
+        let mut limiter = PeakLimiter {
+            limit: 100_000_000,
+            total: 0,
+            peak: 0,
+            hit: false,
+        };
+        let each = 95 << 20;
+        // The first memory fits; the second, alone also under the limit,
+        // does not fit beside it.
+        assert!(limiter.memory_growing(0, each, None).unwrap());
+        assert!(limiter.memory_growing(0, each, None).is_err());
+        assert!(limiter.hit);
+        assert_eq!(limiter.peak, each, "peak_memory_bytes counts every memory");
+        // Growth counts only what is added.
+        let mut limiter = PeakLimiter {
+            limit: 100 << 20,
+            total: 0,
+            peak: 0,
+            hit: false,
+        };
+        assert!(limiter.memory_growing(0, 10 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 10 << 20, None).unwrap());
+        assert!(limiter.memory_growing(10 << 20, 80 << 20, None).unwrap());
+        assert_eq!(limiter.peak, 90 << 20);
+        assert!(limiter.memory_growing(10 << 20, 30 << 20, None).is_err());
     }
 }
