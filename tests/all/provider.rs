@@ -248,6 +248,80 @@ async fn a_kernel_that_sleeps_forever_fails_on_its_time_limit_and_the_node_serve
 }
 
 #[tokio::test]
+async fn a_hundred_trapping_modules_from_one_requester_sink_the_requester_not_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(&dir.path().join("state")).await;
+    let owner = register_user(app.addr, "owner").await.unwrap();
+    let attacker = register_user(app.addr, "attacker").await.unwrap();
+    let kernels = kernel_dir(dir.path(), &[]);
+    let provider = ProviderSpec::new(app.addr, &owner, &kernels, &dir.path().join("node")).spawn();
+    let node = wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    let node_id = node["id"].as_str().unwrap().to_string();
+    let hostile = guest("hostile_kernel");
+    let mut failed = 0;
+    let mut refused = None;
+    for _ in 0..100 {
+        let r = send_with(
+            app.addr,
+            "POST",
+            "/api/v1/tasks",
+            Bytes::from(wasm_task(&hostile, json!({ "mode": "panic" }), 10, 64).to_string()),
+            &[("authorization", &format!("Bearer {attacker}"))],
+        )
+        .await
+        .unwrap();
+        if r.status != 201 {
+            refused = Some(r);
+            break;
+        }
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let done = finished(app.addr, &attacker, &id).await;
+        assert_eq!(done["status"], "failed", "{done}\n{}", provider.log());
+        failed += 1;
+    }
+    // The provider signed each failure as the requester's module's fault.
+    let refused = refused.expect("the requester is throttled before a hundred");
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "too_many_failures");
+    assert_eq!(failed, 20, "the default throttle");
+    let node = send_with(
+        app.addr,
+        "GET",
+        &format!("/api/v1/nodes/{node_id}"),
+        Bytes::new(),
+        &[],
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(node["reputation"]["failures"], 0.0, "{node}");
+    assert_eq!(node["reputation"]["value"], 0.5, "where it was: {node}");
+    let me = send_with(
+        app.addr,
+        "GET",
+        "/api/v1/users/me",
+        Bytes::new(),
+        &[("authorization", &format!("Bearer {attacker}"))],
+    )
+    .await
+    .unwrap()
+    .json();
+    assert!(me["reputation"]["value"].as_f64().unwrap() < 0.5, "{me}");
+    assert!(
+        me["reputation"]["failures"].as_f64().unwrap() > 10.0,
+        "{me}"
+    );
+    // Someone else's tasks still run there.
+    let id = submit(
+        app.addr,
+        &owner,
+        wasm_task(&hostile, json!({ "mode": "echo" }), 10, 64),
+    )
+    .await;
+    assert_eq!(finished(app.addr, &owner, &id).await["status"], "completed");
+}
+
+#[tokio::test]
 async fn deterministic_leases_freeze_the_clock_seed_randomness_and_canonicalise_nans() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(&dir.path().join("state")).await;

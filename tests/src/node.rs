@@ -214,6 +214,7 @@ impl TestNode {
             peak_memory_bytes: 1 << 20,
             energy_wh: 0.01,
             error: None,
+            fault: None,
             signature: String::new(),
         };
         r.sign(&self.key.sk);

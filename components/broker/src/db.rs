@@ -216,6 +216,10 @@ const V8: &[&str] = &[
     "CREATE INDEX broker_seen_signatures_expiry ON broker_seen_signatures (expires_at)",
 ];
 
+/// A requester's recent faults, counted at each submission (`faults`).
+const V9: &[&str] =
+    &["CREATE INDEX broker_events_by_user ON broker_events (user_id, event_type, at)"];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -224,7 +228,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8])
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8, V9])
                 .map_err(storage)?,
         })
     }

@@ -21,7 +21,7 @@ pub use ed25519_compact;
 pub use grant::{pattern_covers, Grant};
 pub use lease::{Lease, SignedGrant};
 pub use proof::{NodeKey, ProofBundle, ProofError, Run, ShardProof, Verified, QUORUM_RULE};
-pub use receipt::{Receipt, ReceiptStatus};
+pub use receipt::{Fault, Receipt, ReceiptStatus};
 pub use request::{request_signing_bytes, sign_request, verify_request, REQUEST_MAX_SKEW_MS};
 pub use revocation::Revocation;
 pub use secure_sum::{Contribution, Masked, Roster, RosterMember};

@@ -311,6 +311,7 @@ mod tests {
                 peak_memory_bytes: 1,
                 energy_wh: 0.0,
                 error: None,
+                fault: None,
                 signature: String::new(),
             };
             receipt.sign(&kp.sk);

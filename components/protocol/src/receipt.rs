@@ -26,6 +26,28 @@ impl ReceiptStatus {
     }
 }
 
+/// Whose fault a failed run was, as the node signs it: only a node's own
+/// faults weigh on its reputation (issue 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The requester's: its module trapped or panicked, its input was
+    /// invalid, or the run hit the limits the requester set.
+    Requester,
+    /// The node's: its own kernel crashed, or it could not fetch or prepare
+    /// what the lease names.
+    Node,
+}
+
+impl Fault {
+    fn as_str(self) -> &'static str {
+        match self {
+            Fault::Requester => "requester",
+            Fault::Node => "node",
+        }
+    }
+}
+
 /// Signed by the node over [`Receipt::signing_bytes`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -46,6 +68,9 @@ pub struct Receipt {
     /// Why the task failed, when it did.
     #[serde(default)]
     pub error: Option<String>,
+    /// Whose fault the failure was, when it failed (absent: the node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
     pub signature: String,
 }
 
@@ -68,6 +93,15 @@ impl Receipt {
             self.error.as_deref().unwrap_or("")
         )
         .into_bytes()
+        .into_iter()
+        // A fault, when given, is signed too (receipts without one sign as
+        // before).
+        .chain(
+            self.fault
+                .map(|f| format!("\nfault:{}", f.as_str()).into_bytes())
+                .unwrap_or_default(),
+        )
+        .collect()
     }
 
     /// Signs in place with the node's key.

@@ -45,6 +45,7 @@ pub async fn run(manifest: PathBuf, tasks: usize) -> anyhow::Result<()> {
             peak_memory_bytes: 0,
             energy_wh: 0.0,
             error: None,
+            fault: None,
             signature: String::new(),
         };
         receipt.sign(&node.key.sk);

@@ -664,6 +664,9 @@ impl Agent {
         }
         let stop = self.stop_switch(&lease.lease_id);
         let started = Instant::now();
+        // Whose fault a failure is (the receipt signs it): the node's unless
+        // the run shows it was the requester's.
+        let mut fault = greenmesh_protocol::Fault::Node;
         let prepared = if stop.load(Ordering::Relaxed) {
             Err(RunError::Stopped.to_string())
         } else {
@@ -718,6 +721,9 @@ impl Agent {
                     info!(lease = %lease.lease_id, "kernel output: {}", report.log.trim_end());
                 }
                 let peak = report.peak_memory_bytes;
+                if let Err(e) = &report.outcome {
+                    fault = e.fault(lease.capability == WASM_EXECUTION);
+                }
                 let outcome = report
                     .outcome
                     .map_err(|e| match stderr_summary(&report.log) {
@@ -726,16 +732,26 @@ impl Agent {
                     });
                 (kernel_sha, outcome.map(|o| (o, peak)))
             }
-            Err(reason) => (String::new(), Err(reason)),
+            Err(reason) => {
+                // A submitted module that does not compile or an input that
+                // does not parse is the requester's; a blob the node could
+                // not fetch is its own.
+                if reason.starts_with("invalid input") || reason.starts_with("wasm_module") {
+                    fault = greenmesh_protocol::Fault::Requester;
+                }
+                (String::new(), Err(reason))
+            }
         };
         let duration = started.elapsed();
         // A federated round's update leaves the node masked (ADR 0019).
         let secure = lease.capability == FL_TRAIN && crate::secure_round::asked(&job.input);
         let outcome = match outcome {
-            Ok((out, peak)) if secure => self
-                .masked(&lease, &out.bytes, &stop)
-                .await
-                .map(|text| (text, peak)),
+            Ok((out, peak)) if secure => {
+                fault = greenmesh_protocol::Fault::Node;
+                self.masked(&lease, &out.bytes, &stop)
+                    .await
+                    .map(|text| (text, peak))
+            }
             Ok((out, peak)) => Ok((task_io::output_text(&out.media_type, &out.bytes), peak)),
             Err(e) => Err(e),
         };
@@ -763,6 +779,7 @@ impl Agent {
             duration_ms: duration.as_millis() as u64,
             peak_memory_bytes: peak,
             energy_wh: self.config.device_power_watts * duration.as_secs_f64() / 3600.0,
+            fault: (status == ReceiptStatus::Failed).then_some(fault),
             error,
             signature: String::new(),
         };

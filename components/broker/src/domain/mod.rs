@@ -14,6 +14,7 @@
 //! | [`interrupt`] | when a node's energy report revokes a lease |
 //! | [`nodes`] | node registration and heartbeats through the marketplace, and what they wake |
 //! | [`carbon`] | each run's carbon record, the ledger, a user's impact |
+//! | [`faults`] | whose fault a failed run was: requester faults weigh on the requester and throttle it |
 //! | [`policy`], [`public_health`], [`votes`], [`quota`], [`standing`], [`grants`] | governance |
 //! | [`users`], [`keys`], [`blobs`], [`events`] | accounts, the signing key, blobs, the event log |
 //!
@@ -24,6 +25,7 @@ pub mod blobs;
 pub mod carbon;
 pub mod delegations;
 pub mod events;
+pub mod faults;
 pub mod federated;
 pub mod grants;
 pub mod groups;

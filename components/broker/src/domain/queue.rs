@@ -73,6 +73,7 @@ pub enum Change {
 /// is stored as a running group and its members as queued tasks, each
 /// decided the same way; the group counts once against the quota.
 pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
+    crate::domain::faults::check_throttle(db, &user.id)?;
     let id = crate::util::new_id("task");
     let (_, policy) = policy_at_submission(&task.request);
     // A group: federated rounds (their first round's members), or shards

@@ -287,6 +287,7 @@ fn receipt(
         peak_memory_bytes: 0,
         energy_wh,
         error: stopped.then(|| "stopped: the coordinator revoked the lease".to_string()),
+        fault: None,
         signature: String::new(),
     };
     r.sign(&node.key.sk);

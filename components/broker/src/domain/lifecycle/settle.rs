@@ -174,6 +174,10 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
                     &row.owner,
                     &row.node_owner,
                 )?;
+            } else if crate::domain::faults::requesters(&receipt) {
+                // The requester's module, input or limits failed the run:
+                // the node is not to blame, the requester is.
+                crate::domain::faults::record(db, &l.lease_id, &row.owner, &l.task_id)?;
             } else {
                 provider(Event::Failure);
             }

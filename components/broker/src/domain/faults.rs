@@ -1,0 +1,80 @@
+//! Fault attribution (issue 21): a failed run's receipt says whose fault it
+//! was, signed by the node. A requester's fault (its module trapped, its
+//! input was invalid, the run hit the limits it set) weighs on the
+//! requester's reputation, never on the node's, and a requester whose runs
+//! keep failing is throttled: free accounts cannot sink honest nodes'
+//! reputations with trapping modules.
+//!
+//! The claim is the node's: a node that blames requesters for its own
+//! crashes signs a lie that a deterministic rerun can expose
+//! (`greenmesh verify --rerun`, spot checks).
+
+use crate::db::{int, text, Db};
+use crate::error::ApiError;
+use crate::greenmesh::reputation::scores::{self, Event, Role};
+use serde_json::{json, Value};
+
+/// Requester faults in the last [`WINDOW_MS`] after which submissions are
+/// refused (`fault_throttle` variable; `0` turns it off).
+const THROTTLE_AFTER: u64 = 20;
+const WINDOW_MS: u64 = 60 * 60_000;
+
+fn throttle_after() -> u64 {
+    spin_sdk::variables::get("fault_throttle")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(THROTTLE_AFTER)
+}
+
+/// Whether a failed run's stored result (`{receipt, output}`) blames the requester.
+pub fn requesters(result: &Value) -> bool {
+    result["receipt"]["fault"] == "requester"
+}
+
+/// Records a requester's fault for lease `lease_id` (once).
+pub fn record(db: &Db, lease_id: &str, owner: &str, task_id: &str) -> Result<(), ApiError> {
+    scores::record_event(
+        &format!("{lease_id}:requester-fault"),
+        owner,
+        Role::Requester,
+        Event::Failure,
+    );
+    crate::domain::events::record_once(
+        db,
+        &format!("{lease_id}:requester-fault"),
+        "requester_fault",
+        None,
+        Some(task_id),
+        Some(owner),
+        json!({ "lease_id": lease_id }),
+    )
+}
+
+/// Refuses a submission from `user_id` if its runs failed through its own
+/// fault too often lately (`429`, saying when to try again).
+pub fn check_throttle(db: &Db, user_id: &str) -> Result<(), ApiError> {
+    let limit = throttle_after();
+    if limit == 0 {
+        return Ok(());
+    }
+    let since = crate::util::now_ms().saturating_sub(WINDOW_MS);
+    let rows = db.query(
+        "SELECT COUNT(*), MIN(at) FROM broker_events WHERE user_id = ? AND event_type = 'requester_fault' AND at > ?",
+        &[text(user_id), int(since)],
+    )?;
+    let row = rows.rows.first();
+    let count = row.and_then(|r| r.get::<i64>(0)).unwrap_or(0).max(0) as u64;
+    if count < limit {
+        return Ok(());
+    }
+    let oldest = row.and_then(|r| r.get::<i64>(1)).unwrap_or(0).max(0) as u64;
+    let retry_s = (oldest + WINDOW_MS).saturating_sub(crate::util::now_ms()) / 1000 + 1;
+    Err(ApiError::new(
+        429,
+        "too_many_failures",
+        format!(
+            "{count} of your runs failed through your own module, input or limits in the last hour (the limit is {limit}); try again in {retry_s} s"
+        ),
+    )
+    .with_details(json!({ "retry_after_s": retry_s })))
+}
