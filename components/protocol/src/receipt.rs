@@ -136,6 +136,7 @@ mod tests {
             peak_memory_bytes: 0,
             energy_wh: 0.001,
             error: Some("stopped: the requester cancelled the task".into()),
+            fault: None,
             signature: String::new(),
         };
         r.sign(&node.sk);
@@ -148,5 +149,38 @@ mod tests {
             relabelled.verify(&node.pk),
             Err(ProtocolError::BadSignature)
         );
+    }
+
+    #[test]
+    fn whose_fault_is_signed_and_a_node_cannot_shift_it_afterwards() {
+        let node = key_pair_from_seed([5; 32]);
+        let mut r = Receipt {
+            lease_id: "l1".into(),
+            task_id: "t1".into(),
+            node_id: "n1".into(),
+            nonce: "abc".into(),
+            status: ReceiptStatus::Failed,
+            kernel_sha256: String::new(),
+            input_sha256: String::new(),
+            output_sha256: crate::sha256_hex(b""),
+            duration_ms: 5,
+            peak_memory_bytes: 0,
+            energy_wh: 0.0,
+            error: Some("trapped: unreachable".into()),
+            fault: None,
+            signature: String::new(),
+        };
+        // Without a fault it signs exactly as before faults existed.
+        let old = r.signing_bytes();
+        assert!(!String::from_utf8_lossy(&old).contains("fault"));
+        r.fault = Some(Fault::Requester);
+        r.sign(&node.sk);
+        assert_eq!(r.verify(&node.pk), Ok(()));
+        assert!(serde_json::to_string(&r).unwrap().contains(r#""fault":"requester""#));
+        let mut shifted = r.clone();
+        shifted.fault = Some(Fault::Node);
+        assert_eq!(shifted.verify(&node.pk), Err(ProtocolError::BadSignature));
+        shifted.fault = None;
+        assert_eq!(shifted.verify(&node.pk), Err(ProtocolError::BadSignature));
     }
 }
