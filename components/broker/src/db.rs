@@ -220,6 +220,16 @@ const V8: &[&str] = &[
 const V9: &[&str] =
     &["CREATE INDEX broker_events_by_user ON broker_events (user_id, event_type, at)"];
 
+/// Who may read a blob: each user who uploaded those bytes (blobs are
+/// stored once by content). Nodes read a blob while they hold a lease of a
+/// task that names it.
+const V10: &[&str] = &[
+    "CREATE TABLE broker_blob_access (sha256 TEXT NOT NULL, user_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (sha256, user_id))",
+    "CREATE INDEX broker_blob_access_by_user ON broker_blob_access (user_id)",
+    "INSERT OR IGNORE INTO broker_blob_access (sha256, user_id, created_at) SELECT sha256, owner, created_at FROM broker_blobs",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -228,7 +238,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8, V9])
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10])
                 .map_err(storage)?,
         })
     }

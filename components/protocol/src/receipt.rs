@@ -176,7 +176,9 @@ mod tests {
         r.fault = Some(Fault::Requester);
         r.sign(&node.sk);
         assert_eq!(r.verify(&node.pk), Ok(()));
-        assert!(serde_json::to_string(&r).unwrap().contains(r#""fault":"requester""#));
+        assert!(serde_json::to_string(&r)
+            .unwrap()
+            .contains(r#""fault":"requester""#));
         let mut shifted = r.clone();
         shifted.fault = Some(Fault::Node);
         assert_eq!(shifted.verify(&node.pk), Err(ProtocolError::BadSignature));

@@ -73,13 +73,20 @@ pub fn signed_path(req: &Request) -> String {
     }
 }
 
+/// Who made a request that users and nodes may both make.
+pub enum Caller {
+    User(User),
+    Node(String),
+}
+
 /// Either a user (bearer token) or a node (signed request, node id from its header).
-pub fn user_or_node(db: &Db, req: &Request) -> Result<(), ApiError> {
+pub fn user_or_node(db: &Db, req: &Request) -> Result<Caller, ApiError> {
     if header(req, "authorization").is_some() {
-        return user(db, req).map(|_| ());
+        return user(db, req).map(Caller::User);
     }
     let node_id = header(req, "x-greenmesh-node")
         .ok_or_else(|| ApiError::unauthorized("sign in with a user token or as a node"))?
         .to_string();
-    node(req, db, &node_id).map(|_| ())
+    node(req, db, &node_id)?;
+    Ok(Caller::Node(node_id))
 }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/blobs` (raw body) → `{sha256, size, reference}`;
 //! `GET /api/v1/blobs/{sha256}` → the bytes.
 
+use super::auth::Caller;
 use super::{json_response, ApiResult};
 use crate::db::Db;
 use crate::domain::blobs;
@@ -17,8 +18,16 @@ pub fn put(db: &Db, user: &User, body: &[u8]) -> ApiResult {
     ))
 }
 
-/// `GET /api/v1/blobs/{sha256}`.
-pub fn get(db: &Db, sha: &str) -> ApiResult {
+/// `GET /api/v1/blobs/{sha256}`: for its uploaders, and for a node while
+/// it holds a lease of a task that names it; `404` for anyone else.
+pub fn get(db: &Db, caller: &Caller, sha: &str) -> ApiResult {
+    let allowed = match caller {
+        Caller::User(user) => blobs::readable_by(db, sha, &user.id)?,
+        Caller::Node(node_id) => blobs::readable_by_node(db, sha, node_id)?,
+    };
+    if !allowed {
+        return Err(crate::error::ApiError::not_found(format!("no blob {sha}")));
+    }
     Ok(Response::builder()
         .status(200)
         .header("content-type", "application/octet-stream")

@@ -136,8 +136,8 @@ fn route(req: &Request) -> ApiResult {
         (Method::Get, ["ledger"]) => network::ledger(&db, &query),
         (Method::Post, ["blobs"]) => blobs::put(&db, &user()?, body),
         (Method::Get, ["blobs", sha]) => {
-            auth::user_or_node(&db, req)?;
-            blobs::get(&db, sha)
+            let caller = auth::user_or_node(&db, req)?;
+            blobs::get(&db, &caller, sha)
         }
         (_, segs) if known_path(segs) => Err(ApiError::new(
             405,

@@ -64,5 +64,6 @@ pub fn housekeeping(db: &Db) -> Result<(), ApiError> {
     lifecycle::repair(db)?;
     lifecycle::expire(db)?;
     lifecycle::fail_overdue(db)?;
+    blobs::sweep(db)?;
     queue::dispatch_pass(db, queue::PASS_BUDGET)
 }

@@ -74,6 +74,7 @@ pub enum Change {
 /// decided the same way; the group counts once against the quota.
 pub fn submit(db: &Db, user: &User, task: NewTask) -> Result<Value, ApiError> {
     crate::domain::faults::check_throttle(db, &user.id)?;
+    crate::domain::blobs::check_access(db, &user.id, &task.request.inputs)?;
     let id = crate::util::new_id("task");
     let (_, policy) = policy_at_submission(&task.request);
     // A group: federated rounds (their first round's members), or shards
