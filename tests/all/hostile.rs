@@ -4,6 +4,9 @@
 use greenmesh_tests::net::Net;
 use greenmesh_tests::node::{NodeOptions, TestNode};
 use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A node request signed once and sent twice.
 async fn send_signed_twice(node: &TestNode, method: &str, path: &str) -> (u16, u16, String) {
@@ -128,4 +131,177 @@ async fn another_user_s_blob_is_not_found_and_old_unused_blobs_are_deleted() {
         201,
         "the quota freed"
     );
+}
+
+/// A coordinator with the given instance pool and body timeout.
+async fn coordinator(
+    dir: &std::path::Path,
+    max_instances: u32,
+    body_timeout: Duration,
+) -> greenmesh_tests::TestApp {
+    let mut start = greenmesh_tests::Start::coordinator(&dir.join("state"));
+    start.max_instances = max_instances;
+    start.limits.body_timeout = body_timeout;
+    start.start().await.unwrap()
+}
+
+/// Opens a connection and sends `head` (request line and headers) and `body`.
+async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    s
+}
+
+/// The status line's code of what `s` answers, within `within`.
+async fn status_of(s: &mut TcpStream, within: Duration) -> Option<u16> {
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(within, s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test]
+async fn three_hundred_slow_clients_do_not_stop_health_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path(), 32, Duration::from_secs(10)).await;
+    // Each declares a 100-byte body and sends one byte (the attack that
+    // used to hold an instance each until the pool ran out).
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        slow.push(
+            raw(
+                app.addr,
+                "POST /api/v1/users HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n",
+                b"{",
+            )
+            .await,
+        );
+    }
+    let started = std::time::Instant::now();
+    let health = app.get("/api/v1/health").await;
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(slow);
+}
+
+#[tokio::test]
+async fn a_slow_body_is_cut_off_with_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path(), 32, Duration::from_millis(500)).await;
+    let mut s = raw(
+        app.addr,
+        "POST /api/v1/users HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n",
+        b"{",
+    )
+    .await;
+    assert_eq!(status_of(&mut s, Duration::from_secs(5)).await, Some(408));
+}
+
+#[tokio::test]
+async fn a_120_mb_upload_is_refused_with_413_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path(), 32, Duration::from_secs(10)).await;
+    let user = greenmesh_tests::node::register_user(app.addr, "uploader")
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/blobs HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {user}\r\ncontent-length: {}\r\n\r\n",
+        120u64 << 20
+    );
+    // Only the first kilobyte is ever sent.
+    let mut s = raw(app.addr, &head, &[0u8; 1024]).await;
+    assert_eq!(status_of(&mut s, Duration::from_secs(2)).await, Some(413));
+}
+
+#[tokio::test]
+async fn a_disconnected_long_poll_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four instance slots.
+    let app = coordinator(dir.path(), 4, Duration::from_secs(10)).await;
+    let user = greenmesh_tests::node::register_user(app.addr, "waiter")
+        .await
+        .unwrap();
+    let task = greenmesh_tests::call_as(
+        app.addr,
+        &user,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "max_price": 50.0,
+                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    assert_eq!(task.status, 201, "{}", task.text());
+    let id = task.json()["id"].as_str().unwrap().to_string();
+    // Four clients long-poll the queued task (20 s each), then go away.
+    for _ in 0..4 {
+        let head = format!(
+            "GET /api/v1/tasks/{id}?wait=20 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {user}\r\n\r\n"
+        );
+        let s = raw(app.addr, &head, b"").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(s);
+    }
+    // Their instances were cancelled with them: the slots are free.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = app.get("/api/v1/health").await;
+    assert_eq!(health.status, 200, "{}", health.text());
+    let mine = greenmesh_tests::call_as(
+        app.addr,
+        &user,
+        "GET",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(mine.status, 200, "{}", mine.text());
+}
+
+#[tokio::test]
+async fn more_requests_than_instances_get_503_with_retry_after_never_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = coordinator(dir.path(), 2, Duration::from_secs(10)).await;
+    let user = greenmesh_tests::node::register_user(app.addr, "busy")
+        .await
+        .unwrap();
+    let task = greenmesh_tests::call_as(
+        app.addr,
+        &user,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "max_price": 50.0,
+                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    let id = task.json()["id"].as_str().unwrap().to_string();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let head = format!(
+            "GET /api/v1/tasks/{id}?wait=5 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {user}\r\n\r\n"
+        );
+        held.push(raw(app.addr, &head, b"").await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut s = raw(
+        app.addr,
+        "GET /api/v1/health HTTP/1.1\r\nhost: x\r\n\r\n",
+        b"",
+    )
+    .await;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+    assert!(text.starts_with("http/1.1 503"), "{text}");
+    assert!(text.contains("retry-after: 1"), "{text}");
+    drop(held);
 }

@@ -131,6 +131,7 @@ impl Start {
             },
             build,
             tls: self.tls.clone(),
+            http: Default::default(),
         }
     }
 

@@ -94,6 +94,7 @@ impl Coordinator {
                 engine: Default::default(),
                 build: false,
                 tls: None,
+                http: Default::default(),
             },
             async move {
                 let _ = stop_rx.await;

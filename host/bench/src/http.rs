@@ -157,6 +157,7 @@ sqlite_databases = ["default"]
             engine: settings,
             build: false,
             tls: None,
+            http: Default::default(),
         },
         async move {
             let _ = stop_rx.await;

@@ -65,6 +65,24 @@ enum Command {
         /// Most instances alive at once.
         #[arg(long, default_value_t = 256)]
         max_instances: u32,
+        /// Most requests in flight at once from one client address (`503`
+        /// with `Retry-After` past it).
+        #[arg(long, default_value_t = 64)]
+        max_requests_per_client: u32,
+        /// Most open connections at once.
+        #[arg(long, default_value_t = 4096)]
+        max_connections: u32,
+        /// How long a client may take to send a request's headers, ms.
+        #[arg(long, default_value_t = 10_000)]
+        header_timeout_ms: u64,
+        /// Default largest request body, in bytes (`413` past it;
+        /// `tool.greenmesh.max_body_bytes` per component).
+        #[arg(long, default_value_t = 20 << 20)]
+        max_body_bytes: u64,
+        /// Default time a request body may take to arrive, ms (`408` past
+        /// it; `tool.greenmesh.body_timeout_ms` per component).
+        #[arg(long, default_value_t = 10_000)]
+        body_timeout_ms: u64,
         /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
         #[arg(long, env = "SPIN_TLS_CERT", requires = "tls_key", value_name = "FILE")]
         tls_cert: Option<PathBuf>,
@@ -182,6 +200,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             timeout_ms,
             max_memory_mb,
             max_instances,
+            max_requests_per_client,
+            max_connections,
+            header_timeout_ms,
+            max_body_bytes,
+            body_timeout_ms,
             tls_cert,
             tls_key,
         } => {
@@ -193,6 +216,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     limits: Limits {
                         timeout: std::time::Duration::from_millis(timeout_ms),
                         max_memory_bytes: (max_memory_mb as usize) << 20,
+                        max_body_bytes,
+                        body_timeout: std::time::Duration::from_millis(body_timeout_ms),
                     },
                     environment: None,
                     clock: Default::default(),
@@ -205,6 +230,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 build,
                 tls: tls_cert.zip(tls_key).map(|(cert, key)| Tls { cert, key }),
+                http: greenmesh_host::ServeLimits {
+                    max_in_flight: max_instances,
+                    max_per_client: max_requests_per_client,
+                    max_connections,
+                    header_timeout: std::time::Duration::from_millis(header_timeout_ms),
+                },
             };
             let running = greenmesh_host::start(config, shutdown_signal()).await?;
             println!(

@@ -214,6 +214,11 @@ fn load_component(
             .max_memory_mb
             .map(|mb| (mb as usize) << 20)
             .unwrap_or(default_limits.max_memory_bytes),
+        max_body_bytes: tool.max_body_bytes.unwrap_or(default_limits.max_body_bytes),
+        body_timeout: tool
+            .body_timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(default_limits.body_timeout),
     };
     let id: Arc<str> = id.into();
     Ok(LoadedComponent {

@@ -56,10 +56,13 @@ pub fn build(settings: &EngineSettings) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     let n = settings.max_instances;
     pool.total_component_instances(n);
-    // A composed component holds several core instances and memories.
-    pool.total_core_instances(n * 8);
-    pool.total_memories(n * 4);
-    pool.total_tables(n * 8);
+    // A composed component holds several core instances and memories (the
+    // coordinator's broker, with its five service components and their
+    // adapters, about a dozen of each): sized so that `n` of them fit, and
+    // `n` requests in flight never exhaust the pool (issue 21).
+    pool.total_core_instances(n * 24);
+    pool.total_memories(n * 16);
+    pool.total_tables(n * 24);
     pool.total_stacks(n);
     pool.max_memories_per_component(16);
     pool.max_tables_per_component(32);

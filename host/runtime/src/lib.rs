@@ -36,6 +36,8 @@ pub mod sandbox;
 pub mod state;
 mod trigger;
 
+pub use trigger::http::ServeLimits;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,6 +52,9 @@ pub struct UpConfig {
     pub build: bool,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<Tls>,
+    /// Connection, header and per-client limits (instances in flight are
+    /// capped by `engine.max_instances` too).
+    pub http: trigger::http::ServeLimits,
 }
 
 /// `--tls-cert` and `--tls-key`: PEM files, as `spin up` takes them.
@@ -96,7 +101,17 @@ pub async fn start(
     for (route, target) in app.router.routes() {
         tracing::info!(%route, target = ?target, "route");
     }
-    let task = tokio::spawn(trigger::http::serve(Arc::new(app), listener, tls, shutdown));
+    let http = trigger::http::ServeLimits {
+        max_in_flight: config.http.max_in_flight.min(config.engine.max_instances),
+        ..config.http
+    };
+    let task = tokio::spawn(trigger::http::serve(
+        Arc::new(app),
+        listener,
+        tls,
+        http,
+        shutdown,
+    ));
     Ok(Running {
         addr,
         scheme,

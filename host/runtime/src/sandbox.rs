@@ -10,6 +10,10 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest total linear memory, in bytes.
     pub max_memory_bytes: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// How long a request's body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -17,6 +21,9 @@ impl Default for Limits {
         Self {
             timeout: Duration::from_secs(30),
             max_memory_bytes: 128 << 20,
+            // Room for the largest blob (16 MiB) and its framing.
+            max_body_bytes: 20 << 20,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -242,4 +242,11 @@ pub struct GreenmeshTool {
     /// Linear-memory limit for one instance, in MiB.
     #[serde(default)]
     pub max_memory_mb: Option<u64>,
+    /// Largest request body, in bytes (`413` past it, before it is read).
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// How long a request's body may take to arrive, in milliseconds
+    /// (`408` past it); no instance is taken while it arrives.
+    #[serde(default)]
+    pub body_timeout_ms: Option<u64>,
 }

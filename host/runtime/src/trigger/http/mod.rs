@@ -5,5 +5,5 @@ pub mod router;
 mod server;
 mod tls;
 
-pub use server::serve;
+pub use server::{serve, ServeLimits};
 pub use tls::server_config;

@@ -1,5 +1,17 @@
 //! Serves an [`App`] over HTTP/1.1, plain or over rustls: one fresh, pooled
-//! instance per request.
+//! instance per request, with a production server's limits (issue 21):
+//!
+//! - at most [`ServeLimits::max_connections`] open connections (more are
+//!   closed as accepted); headers must arrive within `header_timeout`;
+//! - a request's body is read *before* an instance is taken: a declared
+//!   length past the route's cap is `413` unread, a body that grows past it
+//!   `413`, one that does not arrive within the route's body timeout `408`;
+//!   so slow clients cost a task and a socket, never an instance slot;
+//! - instances in flight are capped overall (the pool's size) and per
+//!   client address: past either, or when the pool is full, `503` with
+//!   `Retry-After`, never `500`;
+//! - a client that goes away before its response is ready cancels its
+//!   instance (a disconnected long-poll frees its slot).
 
 use super::headers::add_spin_headers;
 use crate::app::{App, LoadedComponent};
@@ -28,9 +40,39 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// holds only its own task, and not for long.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The server's own limits (per-route ones are each component's
+/// [`crate::sandbox::Limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Instances in flight at once, all clients together (at most the pool).
+    pub max_in_flight: u32,
+    /// Instances in flight at once for one client address.
+    pub max_per_client: u32,
+    /// Open connections at once.
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 256,
+            max_per_client: 64,
+            max_connections: 4096,
+            header_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// Shared state of a running HTTP trigger.
 struct Server {
     app: Arc<App>,
+    limits: ServeLimits,
+    /// Instance slots, all clients together.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Instances in flight per client address.
+    per_client: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u32>>,
     local_addr: SocketAddr,
     /// `http` or `https`: what guests see in `spin-full-url` and the
     /// incoming request's scheme.
@@ -44,10 +86,15 @@ pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections as usize));
     let server = Arc::new(Server {
         app,
+        limits,
+        slots: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight as usize)),
+        per_client: Default::default(),
         local_addr: listener.local_addr()?,
         scheme: if tls.is_some() { "https" } else { "http" },
         next_request: AtomicU64::new(1),
@@ -65,6 +112,11 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        let Ok(connection) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%client, "connection limit reached; closed");
+            drop(stream);
+            continue;
         };
         // Without TCP_NODELAY, Nagle + delayed ACKs cap a keep-alive client
         // at a few hundred requests per second.
@@ -93,6 +145,7 @@ pub async fn serve(
             if let Err(e) = served {
                 tracing::debug!(%client, error = %e, "connection ended with an error");
             }
+            drop(connection);
         });
     }
     tracing::info!("stopped accepting connections; draining in-flight requests");
@@ -115,20 +168,40 @@ async fn serve_connection<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_timeout = server.limits.header_timeout;
     let service = hyper::service::service_fn(move |req| {
         let server = server.clone();
         async move { Ok::<_, Infallible>(server.handle(req, client).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
     watcher.watch(conn).await
 }
 
 impl Server {
+    /// Takes an instance slot for `client`: `None` when the server or this
+    /// client has as many requests in flight as allowed.
+    fn slot(self: &Arc<Self>, client: std::net::IpAddr) -> Option<Slot> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let mut per = self.per_client.lock().expect("per-client lock");
+        let n = per.entry(client).or_insert(0);
+        if *n >= self.limits.max_per_client {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            server: self.clone(),
+            client,
+            _permit: permit,
+        })
+    }
+
     async fn handle(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         client: SocketAddr,
     ) -> Response<HyperOutgoingBody> {
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
@@ -157,6 +230,21 @@ impl Server {
                     }
                 },
             };
+            // The body first, with no instance held: capped and timed.
+            let mut req = match read_body(req, &component.limits).await {
+                Ok(req) => req,
+                Err((status, message)) => {
+                    tracing::info!(status = status.as_u16(), "{message}");
+                    return json_error(status, &message, &request_id);
+                }
+            };
+            let Some(slot) = self.slot(client.ip()) else {
+                tracing::warn!(%client, status = 503, "no instance slot free");
+                return busy(
+                    "the server is at its limit of requests in flight (overall or for your address); retry shortly",
+                    &request_id,
+                );
+            };
             let host = req
                 .headers()
                 .get(http::header::HOST)
@@ -182,6 +270,7 @@ impl Server {
                 Scheme::Http
             };
             let response = run_component(component, req, scheme, &request_id).await;
+            drop(slot);
             tracing::info!(
                 component = %component.id,
                 status = response.status().as_u16(),
@@ -195,10 +284,93 @@ impl Server {
     }
 }
 
+/// An instance slot held for one request; freed when dropped.
+struct Slot {
+    server: Arc<Server>,
+    client: std::net::IpAddr,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per = self.server.per_client.lock().expect("per-client lock");
+        if let Some(n) = per.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// `503` with `Retry-After: 1`: busy, not broken.
+fn busy(message: &str, request_id: &str) -> Response<HyperOutgoingBody> {
+    let mut resp = json_error(StatusCode::SERVICE_UNAVAILABLE, message, request_id);
+    resp.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    resp
+}
+
+/// A request's body, read whole within `limits`: `413` past the body cap
+/// (unread when the declared length says so), `408` past the body timeout.
+async fn read_body(
+    req: Request<Incoming>,
+    limits: &crate::sandbox::Limits,
+) -> Result<Request<Full<Bytes>>, (StatusCode, String)> {
+    let cap = limits.max_body_bytes;
+    let too_large = |n: &dyn std::fmt::Display| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body of {n} bytes; this route takes at most {cap}"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > cap) {
+        return Err(too_large(&n));
+    }
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, cap as usize);
+    match tokio::time::timeout(limits.body_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(Request::from_parts(parts, Full::new(collected.to_bytes()))),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(too_large(&format!("more than {cap}")))
+        }
+        Ok(Err(e)) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("reading the request body: {e}"),
+        )),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} ms",
+                limits.body_timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+/// Aborts a guest's task if the request is dropped (the client went away)
+/// before the response was ready; disarmed once it is.
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
 /// Instantiates `component` in a fresh store and lets it handle `req`.
 async fn run_component(
     component: &LoadedComponent,
-    req: Request<Incoming>,
+    req: Request<Full<Bytes>>,
     scheme: Scheme,
     request_id: &str,
 ) -> Response<HyperOutgoingBody> {
@@ -249,7 +421,11 @@ async fn run_component(
         .instrument(span),
     );
 
-    match receiver.await {
+    let mut guard = AbortOnDrop(Some(task.abort_handle()));
+    let answer = receiver.await;
+    // Answered (or failed): the guest may still be streaming the body.
+    guard.0 = None;
+    match answer {
         Ok(Ok(resp)) => resp,
         Ok(Err(code)) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -262,6 +438,10 @@ async fn run_component(
                 Ok(Err(reason)) => reason,
                 Err(e) => format!("component task failed: {e}"),
             };
+            if reason.contains("concurrent limit") {
+                // The instance pool is full: the server is busy, not broken.
+                return busy(&reason, request_id);
+            }
             json_error(StatusCode::INTERNAL_SERVER_ERROR, &reason, request_id)
         }
     }
