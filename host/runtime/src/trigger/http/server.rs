@@ -8,8 +8,9 @@
 //!   `413`, one that does not arrive within the route's body timeout `408`;
 //!   so slow clients cost a task and a socket, never an instance slot;
 //! - instances in flight are capped overall (the pool's size) and per
-//!   client address: past either, or when the pool is full, `503` with
-//!   `Retry-After`, never `500`;
+//!   client address: a request waits up to a second for a slot, then gets
+//!   `503` with `Retry-After` (so does one the full pool refuses), never
+//!   `500`;
 //! - a client that goes away before its response is ready cancels its
 //!   instance (a disconnected long-poll frees its slot).
 
@@ -32,6 +33,9 @@ use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
+
+/// How long a request waits for an instance slot before `503`.
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -182,21 +186,33 @@ where
 }
 
 impl Server {
-    /// Takes an instance slot for `client`: `None` when the server or this
-    /// client has as many requests in flight as allowed.
-    fn slot(self: &Arc<Self>, client: std::net::IpAddr) -> Option<Slot> {
-        let permit = self.slots.clone().try_acquire_owned().ok()?;
-        let mut per = self.per_client.lock().expect("per-client lock");
-        let n = per.entry(client).or_insert(0);
-        if *n >= self.limits.max_per_client {
-            return None;
+    /// Takes an instance slot for `client`, waiting up to [`SLOT_WAIT`] for
+    /// one (a burst is absorbed): `None` when the server or this client
+    /// still has as many requests in flight as allowed.
+    async fn slot(self: &Arc<Self>, client: std::net::IpAddr) -> Option<Slot> {
+        let deadline = tokio::time::Instant::now() + SLOT_WAIT;
+        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        loop {
+            {
+                let mut per = self.per_client.lock().expect("per-client lock");
+                let n = per.entry(client).or_insert(0);
+                if *n < self.limits.max_per_client {
+                    *n += 1;
+                    return Some(Slot {
+                        server: self.clone(),
+                        client,
+                        _permit: permit,
+                    });
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        *n += 1;
-        Some(Slot {
-            server: self.clone(),
-            client,
-            _permit: permit,
-        })
     }
 
     async fn handle(
@@ -238,7 +254,7 @@ impl Server {
                     return json_error(status, &message, &request_id);
                 }
             };
-            let Some(slot) = self.slot(client.ip()) else {
+            let Some(slot) = self.slot(client.ip()).await else {
                 tracing::warn!(%client, status = 503, "no instance slot free");
                 return busy(
                     "the server is at its limit of requests in flight (overall or for your address); retry shortly",
