@@ -50,6 +50,64 @@ fn breast_cancer_lines() -> String {
         .unwrap()
 }
 
+/// Five hospitals of five owners, each holding a fifth of the breast-cancer
+/// training rows (shuffled by `seed`); the requester keeps the test rows
+/// and the scaler (fitted on the training rows: it stands in for a
+/// federated statistics round, not built).
+struct Hospitals {
+    providers: Vec<greenmesh_tests::provider::Provider>,
+    data: greenmesh_fl::data::Dataset,
+    lines: Vec<String>,
+    test: Vec<usize>,
+    scaler: greenmesh_fl::data::Scaler,
+    researcher: String,
+}
+
+async fn five_hospitals(
+    dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+    seed: u64,
+    name: &str,
+) -> Hospitals {
+    use greenmesh_fl::data::{Dataset, Scaler};
+    use greenmesh_fl::random::{shuffled, SplitMix64};
+    let text = breast_cancer_lines();
+    let data = Dataset::parse_csv(&text).unwrap();
+    let lines: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+    let order = shuffled(lines.len(), &mut SplitMix64(seed));
+    let (train, test) = order.split_at(lines.len() * 4 / 5);
+    let mut providers = Vec::new();
+    for h in 0..5 {
+        let part: Vec<&str> = train
+            .iter()
+            .skip(h)
+            .step_by(5)
+            .map(|&i| lines[i].as_str())
+            .collect();
+        providers.push(hospital(dir, addr, &format!("{name}-{h}"), &part, "fl-train").await);
+    }
+    for _ in 0..600 {
+        let nodes = greenmesh_tests::send(addr, "GET", "/api/v1/nodes", bytes::Bytes::new())
+            .await
+            .unwrap()
+            .json();
+        if nodes["nodes"].as_array().map_or(0, Vec::len) == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Hospitals {
+        providers,
+        scaler: Scaler::fit(&data.subset(train)),
+        data,
+        lines,
+        test: test.to_vec(),
+        researcher: greenmesh_tests::node::register_user(addr, "researcher")
+            .await
+            .unwrap(),
+    }
+}
+
 #[tokio::test]
 async fn a_provider_advertises_its_dataset_by_shape_and_never_its_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -527,50 +585,21 @@ async fn quota_used(net: &Net, user: &greenmesh_tests::net::User) -> u64 {
 
 #[tokio::test]
 async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_the_held_out_set() {
-    use greenmesh_fl::data::{Dataset, Scaler};
     use greenmesh_fl::model::Model;
-    use greenmesh_fl::random::{shuffled, SplitMix64};
     let dir = tempfile::tempdir().unwrap();
     let mut start = Start::coordinator(&dir.path().join("state"));
     start.max_instances = 96; // five nodes long-poll at once
     let app = start.start().await.unwrap();
     // The requester keeps a fifth of the rows to test on; the rest is
     // split over five hospitals of five owners.
-    let text = breast_cancer_lines();
-    let data = Dataset::parse_csv(&text).unwrap();
-    let lines: Vec<&str> = text.lines().skip(1).collect();
-    let order = shuffled(lines.len(), &mut SplitMix64(11));
-    let cut = lines.len() * 4 / 5;
-    let (train, test) = order.split_at(cut);
-    let mut providers = Vec::new();
-    for h in 0..5 {
-        let part: Vec<&str> = train.iter().skip(h).step_by(5).map(|&i| lines[i]).collect();
-        providers.push(
-            hospital(
-                dir.path(),
-                app.addr,
-                &format!("hospital-{h}"),
-                &part,
-                "fl-train",
-            )
-            .await,
-        );
-    }
-    for _ in 0..600 {
-        let nodes = greenmesh_tests::send(app.addr, "GET", "/api/v1/nodes", bytes::Bytes::new())
-            .await
-            .unwrap()
-            .json();
-        if nodes["nodes"].as_array().map_or(0, Vec::len) == 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The scaler stands in for a federated statistics round (to come).
-    let scaler = Scaler::fit(&data.subset(train));
-    let researcher = greenmesh_tests::node::register_user(app.addr, "researcher")
-        .await
-        .unwrap();
+    let Hospitals {
+        providers,
+        data,
+        lines,
+        test,
+        scaler,
+        researcher,
+    } = five_hospitals(dir.path(), app.addr, 11, "hospital").await;
     let task = json!({
         "task_type": "federated_learning", "sla": "urgent", "importance": "normal", "max_price": 50.0,
         "requirements": { "min_nodes": 5, "max_execution_time_sec": 60, "require_proof": true },
@@ -596,13 +625,13 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
         features: 30,
         classes: 2,
     };
-    let accuracy = model.accuracy(&params, &scaler.apply(&data.subset(test)));
+    let accuracy = model.accuracy(&params, &scaler.apply(&data.subset(&test)));
     println!("five hospitals, 10 rounds, ε = 1: test accuracy {accuracy:.3}, ε spent {spent:.3}");
     // The CLI applies the same model (with its scaler) to the raw rows.
     let task_file = dir.path().join("task.json");
     std::fs::write(&task_file, done.to_string()).unwrap();
     let rows_file = dir.path().join("test.csv");
-    let test_rows: Vec<&str> = test.iter().map(|&i| lines[i]).collect();
+    let test_rows: Vec<&str> = test.iter().map(|&i| lines[i].as_str()).collect();
     std::fs::write(&rows_file, test_rows.join("\n")).unwrap();
     let (ok, out, err) = greenmesh_tests::process::greenmesh_cli(&[
         "fl",
@@ -686,9 +715,7 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
 
 #[tokio::test]
 async fn a_hospital_killed_mid_training_is_left_out_and_the_model_still_reaches_the_target() {
-    use greenmesh_fl::data::{Dataset, Scaler};
     use greenmesh_fl::model::Model;
-    use greenmesh_fl::random::{shuffled, SplitMix64};
     let dir = tempfile::tempdir().unwrap();
     let mut start = Start::coordinator(&dir.path().join("state"));
     start.max_instances = 96;
@@ -700,39 +727,14 @@ async fn a_hospital_killed_mid_training_is_left_out_and_the_model_still_reaches_
         start.env.insert(k.into(), v.into());
     }
     let app = start.start().await.unwrap();
-    let text = breast_cancer_lines();
-    let data = Dataset::parse_csv(&text).unwrap();
-    let lines: Vec<&str> = text.lines().skip(1).collect();
-    let order = shuffled(lines.len(), &mut SplitMix64(5));
-    let (train, test) = order.split_at(lines.len() * 4 / 5);
-    let mut providers = Vec::new();
-    for h in 0..5 {
-        let part: Vec<&str> = train.iter().skip(h).step_by(5).map(|&i| lines[i]).collect();
-        providers.push(
-            hospital(
-                dir.path(),
-                app.addr,
-                &format!("clinic-{h}"),
-                &part,
-                "fl-train",
-            )
-            .await,
-        );
-    }
-    for _ in 0..600 {
-        let nodes = greenmesh_tests::send(app.addr, "GET", "/api/v1/nodes", bytes::Bytes::new())
-            .await
-            .unwrap()
-            .json();
-        if nodes["nodes"].as_array().map_or(0, Vec::len) == 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let scaler = Scaler::fit(&data.subset(train));
-    let researcher = greenmesh_tests::node::register_user(app.addr, "researcher")
-        .await
-        .unwrap();
+    let Hospitals {
+        mut providers,
+        data,
+        test,
+        scaler,
+        researcher,
+        ..
+    } = five_hospitals(dir.path(), app.addr, 5, "clinic").await;
     let id = greenmesh_tests::provider::submit(
         app.addr,
         &researcher,
@@ -809,7 +811,7 @@ async fn a_hospital_killed_mid_training_is_left_out_and_the_model_still_reaches_
         features: 30,
         classes: 2,
     };
-    let accuracy = model.accuracy(&params, &scaler.apply(&data.subset(test)));
+    let accuracy = model.accuracy(&params, &scaler.apply(&data.subset(&test)));
     println!("one of five hospitals killed in round 3: test accuracy {accuracy:.3}");
     assert!(
         accuracy >= 0.80,

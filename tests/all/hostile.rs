@@ -164,6 +164,29 @@ async fn status_of(s: &mut TcpStream, within: Duration) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A task no node can take (there are none): it stays queued.
+async fn queued_task(app: &greenmesh_tests::TestApp, user: &str) -> String {
+    let task = greenmesh_tests::call_as(
+        app.addr,
+        user,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "max_price": 50.0,
+                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    assert_eq!(task.status, 201, "{}", task.text());
+    task.json()["id"].as_str().unwrap().to_string()
+}
+
+/// A long-poll of task `id` for `wait` seconds, on a connection of its own.
+async fn long_poll(app: &greenmesh_tests::TestApp, user: &str, id: &str, wait: u32) -> TcpStream {
+    let head = format!(
+        "GET /api/v1/tasks/{id}?wait={wait} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {user}\r\n\r\n"
+    );
+    raw(app.addr, &head, b"").await
+}
+
 #[tokio::test]
 async fn three_hundred_slow_clients_do_not_stop_health_answering() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,23 +252,10 @@ async fn a_disconnected_long_poll_frees_its_slot() {
     let user = greenmesh_tests::node::register_user(app.addr, "waiter")
         .await
         .unwrap();
-    let task = greenmesh_tests::call_as(
-        app.addr,
-        &user,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "image-filter", "max_price": 50.0,
-                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
-    )
-    .await;
-    assert_eq!(task.status, 201, "{}", task.text());
-    let id = task.json()["id"].as_str().unwrap().to_string();
+    let id = queued_task(&app, &user).await;
     // Four clients long-poll the queued task (20 s each), then go away.
     for _ in 0..4 {
-        let head = format!(
-            "GET /api/v1/tasks/{id}?wait=20 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {user}\r\n\r\n"
-        );
-        let s = raw(app.addr, &head, b"").await;
+        let s = long_poll(&app, &user, &id, 20).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(s);
     }
@@ -271,22 +281,10 @@ async fn more_requests_than_instances_get_503_with_retry_after_never_500() {
     let user = greenmesh_tests::node::register_user(app.addr, "busy")
         .await
         .unwrap();
-    let task = greenmesh_tests::call_as(
-        app.addr,
-        &user,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "image-filter", "max_price": 50.0,
-                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
-    )
-    .await;
-    let id = task.json()["id"].as_str().unwrap().to_string();
+    let id = queued_task(&app, &user).await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        let head = format!(
-            "GET /api/v1/tasks/{id}?wait=5 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {user}\r\n\r\n"
-        );
-        held.push(raw(app.addr, &head, b"").await);
+        held.push(long_poll(&app, &user, &id, 5).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut s = raw(

@@ -11,7 +11,7 @@ use greenmesh_protocol::Receipt;
 use greenmesh_tests::node::register_user;
 use greenmesh_tests::process::{free_port, spawn_coordinator, wait_healthy};
 use greenmesh_tests::provider::{
-    finished, kernel, kernel_dir, submit, wait_for_node, ProviderSpec,
+    finished, kernel, kernel_dir, submit, wait_for_node, Provider, ProviderSpec,
 };
 use greenmesh_tests::{guest, send_with, Start, TestApp};
 use serde_json::{json, Value};
@@ -37,6 +37,16 @@ async fn coordinator_with_grace(state: &Path, grace_ms: u64) -> TestApp {
         .start()
         .await
         .unwrap()
+}
+
+/// A provider with no kernels, offering `wasm_execution`, owned by a new
+/// user: (the owner's token, the provider, the node as listed).
+async fn wasm_node(app: &TestApp, dir: &Path) -> (String, Provider, Value) {
+    let token = register_user(app.addr, "owner").await.unwrap();
+    let kernels = kernel_dir(dir, &[]);
+    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.join("node")).spawn();
+    let node = wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    (token, provider, node)
 }
 
 fn wasm_task(module: &Path, params: Value, seconds: u32, memory_mb: u32) -> Value {
@@ -195,11 +205,8 @@ async fn hostile_modules_fail_only_their_own_task() {
 async fn a_kernel_that_sleeps_forever_fails_on_its_time_limit_and_the_node_serves_the_next_task() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(&dir.path().join("state")).await;
-    let token = register_user(app.addr, "owner").await.unwrap();
-    let kernels = kernel_dir(dir.path(), &[]);
     // One slot (the default): a parked worker would be a dead node.
-    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
-    wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    let (token, provider, _) = wasm_node(&app, dir.path()).await;
     let hostile = guest("hostile_kernel");
     let started = std::time::Instant::now();
     let id = submit(
@@ -251,11 +258,8 @@ async fn a_kernel_that_sleeps_forever_fails_on_its_time_limit_and_the_node_serve
 async fn a_hundred_trapping_modules_from_one_requester_sink_the_requester_not_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(&dir.path().join("state")).await;
-    let owner = register_user(app.addr, "owner").await.unwrap();
+    let (owner, provider, node) = wasm_node(&app, dir.path()).await;
     let attacker = register_user(app.addr, "attacker").await.unwrap();
-    let kernels = kernel_dir(dir.path(), &[]);
-    let provider = ProviderSpec::new(app.addr, &owner, &kernels, &dir.path().join("node")).spawn();
-    let node = wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
     let node_id = node["id"].as_str().unwrap().to_string();
     let hostile = guest("hostile_kernel");
     let mut failed = 0;
@@ -325,10 +329,7 @@ async fn a_hundred_trapping_modules_from_one_requester_sink_the_requester_not_th
 async fn deterministic_leases_freeze_the_clock_seed_randomness_and_canonicalise_nans() {
     let dir = tempfile::tempdir().unwrap();
     let app = coordinator(&dir.path().join("state")).await;
-    let token = register_user(app.addr, "owner").await.unwrap();
-    let kernels = kernel_dir(dir.path(), &[]);
-    let provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
-    wait_for_node(app.addr, &["wasm_execution"], WAIT).await;
+    let (token, provider, _) = wasm_node(&app, dir.path()).await;
     let node = &provider;
     let run = |mode: &'static str, deterministic: bool| {
         let token = token.clone();
