@@ -303,3 +303,57 @@ async fn more_requests_than_instances_get_503_with_retry_after_never_500() {
     assert!(text.contains("retry-after: 1"), "{text}");
     drop(held);
 }
+
+#[tokio::test]
+async fn a_node_claiming_a_megawatt_hour_for_a_short_run_is_cut_to_the_plausible_and_flagged() {
+    let net = Net::start(&[]).await;
+    let (alice, bob) = (net.user("alice").await, net.user("bob").await);
+    let options = NodeOptions {
+        clock: net.clock.clone(),
+        ..Default::default()
+    };
+    let node = TestNode::register_with(
+        net.app.addr,
+        &bob.token,
+        73,
+        &[("image-filter", 1.0)],
+        options,
+    )
+    .await
+    .unwrap();
+    let task = net
+        .submit(
+            &alice,
+            json!({ "task_type": "image-filter", "max_price": 50.0, "sla": "urgent", "importance": "normal",
+                    "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+        )
+        .await;
+    let (lease, _) = node.poll(0).await.unwrap().remove(0);
+    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
+    let mut receipt = node.receipt(&lease, &out);
+    receipt.energy_wh = 1_000_000.0; // a megawatt hour in 60 ms
+    receipt.sign(&node.key.sk);
+    let r = node
+        .post_result(&lease.lease_id, &receipt, &out)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = task["id"].as_str().unwrap();
+    // Counted: at most 1.5 kW for the 60 ms the receipt reports.
+    let impact = net
+        .call(
+            &alice.token,
+            "GET",
+            &format!("/api/v1/users/{}/impact", alice.id),
+            Value::Null,
+        )
+        .await
+        .json();
+    let counted =
+        impact["energy_clean_wh"].as_f64().unwrap() + impact["energy_dirty_wh"].as_f64().unwrap();
+    assert!(
+        counted > 0.0 && counted <= 1_500.0 * 60.0 / 3_600_000.0 + 1e-9,
+        "{impact}"
+    );
+    assert_eq!(net.count_events(id, "implausible_energy").await, 1);
+}

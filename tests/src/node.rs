@@ -210,7 +210,8 @@ impl TestNode {
             kernel_sha256: greenmesh_protocol::sha256_hex(b"test-kernel"),
             input_sha256: lease.input_sha256.clone(),
             output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
-            duration_ms: 5,
+            // 0.01 Wh in 60 ms: 600 W, a plausible device.
+            duration_ms: 60,
             peak_memory_bytes: 1 << 20,
             energy_wh: 0.01,
             error: None,

@@ -404,6 +404,41 @@ pub enum ReceiptOutcome {
     Ended(String),
 }
 
+/// Most power one device may draw, W: a receipt's `energy_wh` is bounded by
+/// it over the run's time (issue 21: energy claims are not taken on faith).
+const MAX_DEVICE_WATTS: f64 = 1_500.0;
+
+/// The energy a receipt may count: what it claims, bounded by its run time
+/// (at most the lease's time limit and grace) at [`MAX_DEVICE_WATTS`]. A
+/// claim past the bound is cut to it and flagged on the node
+/// (`implausible_energy`), so it cannot inflate the carbon ledger or the
+/// grams "saved".
+fn plausible_energy(db: &Db, row: &Row, receipt: &Receipt) -> Result<f64, ApiError> {
+    let claimed = if receipt.energy_wh.is_finite() {
+        receipt.energy_wh.max(0.0)
+    } else {
+        0.0
+    };
+    let ms = receipt
+        .duration_ms
+        .min(row.lease.timeout_ms + lease_grace_ms());
+    let bound = MAX_DEVICE_WATTS * ms as f64 / 3_600_000.0;
+    if claimed <= bound {
+        return Ok(claimed);
+    }
+    crate::domain::events::record_once(
+        db,
+        &format!("{}:implausible-energy", receipt.lease_id),
+        "implausible_energy",
+        Some(&receipt.node_id),
+        Some(&receipt.task_id),
+        None,
+        json!({ "claimed_wh": claimed, "counted_wh": bound, "duration_ms": ms,
+                "max_device_watts": MAX_DEVICE_WATTS }),
+    )?;
+    Ok(bound)
+}
+
 /// Records a verified receipt (its signature, lease, nonce and output hash
 /// already checked) for `row`. Exactly one receipt per lease is accepted.
 pub fn record_receipt(
@@ -418,11 +453,7 @@ pub fn record_receipt(
         ReceiptStatus::Failed => End::Failed,
         ReceiptStatus::Stopped => End::Stopped,
     };
-    let energy = if receipt.energy_wh.is_finite() {
-        receipt.energy_wh.max(0.0)
-    } else {
-        0.0
-    };
+    let energy = plausible_energy(db, row, receipt)?;
     let result = json!({ "output": output, "receipt": receipt }).to_string();
     let rows = db.query(
         &format!(
