@@ -275,6 +275,7 @@ async fn every_run_is_accounted_with_the_right_carbon_arithmetic() {
     let (lease, _) = bobs.poll(0).await.unwrap().remove(0);
     let mut receipt = bobs.receipt(&lease, "done");
     receipt.energy_wh = 200.0;
+    receipt.duration_ms = 600_000; // ten minutes at 1.2 kW
     receipt.sign(&bobs.key.sk);
     let r = bobs
         .post_result(&lease.lease_id, &receipt, "done")

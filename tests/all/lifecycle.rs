@@ -84,6 +84,7 @@ async fn a_cancelled_task_stays_cancelled_and_its_node_is_told_to_stop() {
     // Its receipt is refused; the task stays cancelled; nobody is paid.
     let mut receipt = node.receipt(&lease, "done");
     receipt.energy_wh = 0.25;
+    receipt.duration_ms = 1_000;
     receipt.sign(&node.key.sk);
     let r = node
         .post_result(&lease.lease_id, &receipt, "done")
@@ -681,6 +682,7 @@ async fn an_interrupted_run_s_energy_stays_in_the_ledger_and_its_node_does_not_g
     let mut stopped = node.receipt(&lease, "");
     stopped.status = ReceiptStatus::Stopped;
     stopped.energy_wh = 2.0;
+    stopped.duration_ms = 6_000;
     stopped.error = Some("stopped: lease interrupted".into());
     stopped.sign(&node.key.sk);
     let r = node
