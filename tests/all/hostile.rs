@@ -57,6 +57,24 @@ async fn a_replayed_node_signature_is_refused() {
             .contains("already used"),
         "{body}"
     );
+    // Nor in other letters: hex is case-blind to the verifier.
+    let ts = node.clock.now_ms();
+    let sig = greenmesh_protocol::sign_request(&node.key.sk, "GET", &path, ts, b"");
+    let headers = |sig: String| {
+        vec![
+            ("x-greenmesh-node".to_string(), node.id.clone()),
+            ("x-greenmesh-timestamp".to_string(), ts.to_string()),
+            ("x-greenmesh-signature".to_string(), sig),
+        ]
+    };
+    for (sig, want) in [(sig.clone(), 200), (sig.to_ascii_uppercase(), 401)] {
+        let h = headers(sig);
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = greenmesh_tests::send_with(node.addr, "GET", &path, bytes::Bytes::new(), &h)
+            .await
+            .unwrap();
+        assert_eq!(r.status, want, "{}", r.text());
+    }
     // The node itself, signing afresh, is still served.
     assert!(node.poll(0).await.is_ok());
 }
@@ -103,14 +121,36 @@ async fn another_user_s_blob_is_not_found_and_old_unused_blobs_are_deleted() {
         clock: net.clock.clone(),
         ..Default::default()
     };
-    let node = TestNode::register_with(net.app.addr, &bob.token, 72, &[("fl-train", 1.0)], options)
-        .await
-        .unwrap();
+    let node = TestNode::register_with(
+        net.app.addr,
+        &bob.token,
+        72,
+        &[("image-filter", 1.0)],
+        options,
+    )
+    .await
+    .unwrap();
     let by_node = node
         .signed("GET", &format!("/api/v1/blobs/{sha}"), Value::Null)
         .await
         .unwrap();
     assert_eq!(by_node.status, 404);
+    // Nor a lease of a task that merely mentions the hash (not as a blob
+    // reference, which submission checks).
+    let mention = json!({ "task_type": "image-filter", "max_price": 50.0, "sla": "urgent", "importance": "normal",
+                          "inputs": { "image": "aGVsbG8=", "filter": "grayscale", "note": format!("sha256:{sha}") } });
+    let r = net.call(&bob.token, "POST", "/api/v1/tasks", mention).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        node.poll(0).await.unwrap().len(),
+        1,
+        "leased to Bob's own node"
+    );
+    let by_node = node
+        .signed("GET", &format!("/api/v1/blobs/{sha}"), Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(by_node.status, 404, "a mention is not a reference");
     // Uploading the same bytes answers as for new bytes (no oracle of what
     // others stored), and then Bob may read his copy.
     assert_eq!(upload(&net, &bob.token, scan.clone()).await.status, 201);

@@ -31,8 +31,8 @@ impl ReceiptStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
-    /// The requester's: its module trapped or panicked, its input was
-    /// invalid, or the run hit the limits the requester set.
+    /// The requester's: its submitted module (`wasm_execution`) trapped,
+    /// erred or hit the limits it set, or its input did not parse.
     Requester,
     /// The node's: its own kernel crashed, or it could not fetch or prepare
     /// what the lease names.

@@ -705,6 +705,7 @@ impl Agent {
                 // the time limit and a margin the run is abandoned (asked to
                 // stop) and the lease reported failed.
                 let abandon_after = limits.timeout + RUN_MARGIN;
+                let mut abandoned = false;
                 let run = tokio::task::spawn_blocking(move || {
                     this.sandbox
                         .run(&prepared, &media_type, &bytes, &params, &limits)
@@ -712,6 +713,9 @@ impl Agent {
                 let report = match tokio::time::timeout(abandon_after, run).await {
                     Ok(report) => report?,
                     Err(_) => {
+                        // A run the sandbox could not bound is the node's
+                        // problem, not the requester's.
+                        abandoned = true;
                         stop.store(true, Ordering::Relaxed);
                         warn!(lease = %lease.lease_id, "the sandbox did not return within {abandon_after:?}; run abandoned");
                         crate::executor::RunReport::abandoned(abandon_after)
@@ -722,7 +726,11 @@ impl Agent {
                 }
                 let peak = report.peak_memory_bytes;
                 if let Err(e) = &report.outcome {
-                    fault = e.fault(lease.capability == WASM_EXECUTION);
+                    fault = if abandoned {
+                        greenmesh_protocol::Fault::Node
+                    } else {
+                        e.fault(lease.capability == WASM_EXECUTION)
+                    };
                 }
                 let outcome = report
                     .outcome

@@ -161,21 +161,17 @@ impl std::fmt::Display for RunError {
 }
 
 impl RunError {
-    /// Whose fault this failure is. The requester chose the module (for
-    /// `wasm_execution`), the input and the limits: a run that hits the
-    /// lease's limits, returns an error for its input, or traps in a
-    /// submitted module is the requester's. A trap in the node's own
-    /// installed kernel is the node's.
+    /// Whose fault this failure is. Only a submitted module
+    /// (`wasm_execution`) is the requester's code: its traps, errors and
+    /// limits hit are the requester's fault. A failure of the node's own
+    /// installed kernel is the node's (input the node could not even parse
+    /// is judged before the run, in the agent).
     pub fn fault(&self, submitted_module: bool) -> greenmesh_protocol::Fault {
         use greenmesh_protocol::Fault;
         match self {
-            RunError::Kernel { .. }
-            | RunError::Timeout { .. }
-            | RunError::OutOfFuel { .. }
-            | RunError::MemoryLimit { .. }
-            | RunError::OutputTooLarge { .. } => Fault::Requester,
-            RunError::StackOverflow | RunError::Trap(_) if submitted_module => Fault::Requester,
-            RunError::StackOverflow | RunError::Trap(_) | RunError::Stopped => Fault::Node,
+            RunError::Stopped => Fault::Node,
+            _ if submitted_module => Fault::Requester,
+            _ => Fault::Node,
         }
     }
 }

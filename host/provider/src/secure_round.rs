@@ -22,6 +22,15 @@ pub fn contribution(kernel_output: &[u8]) -> Result<Contribution, String> {
     let samples = v["samples"]
         .as_u64()
         .ok_or("fl-train output: samples is not a count")?;
+    // Fixed point wraps past ±2³⁹ summed: refuse what could (a diverged
+    // model), rather than let the sum come out silently wrong.
+    let limit = (1u64 << 32) as f64;
+    if params
+        .iter()
+        .any(|p| !p.is_finite() || (p * samples as f64).abs() >= limit)
+    {
+        return Err("fl-train output: parameters out of range for secure aggregation (|rows × parameter| must stay under 2³²)".into());
+    }
     Ok(Contribution {
         params,
         samples: samples as f64,

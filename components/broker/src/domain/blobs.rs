@@ -90,6 +90,14 @@ pub fn put(db: &Db, owner: &str, body: &[u8]) -> Result<(String, bool), ApiError
     Ok((sha, true))
 }
 
+/// How often old blobs are swept.
+const SWEEP_EVERY_MS: u64 = 10 * 60_000;
+
+/// How a checked reference to `sha` reads in a stored task's JSON.
+fn reference_text(sha: &str) -> String {
+    format!("\"blob\":\"sha256:{sha}\"")
+}
+
 /// Whether user `user_id` uploaded blob `sha`.
 pub fn readable_by(db: &Db, sha: &str, user_id: &str) -> Result<bool, ApiError> {
     let rows = db.query(
@@ -104,7 +112,9 @@ pub fn readable_by_node(db: &Db, sha: &str, node_id: &str) -> Result<bool, ApiEr
     let rows = db.query(
         "SELECT 1 FROM broker_leases l JOIN broker_tasks t ON t.id = l.task_id
          WHERE l.node_id = ? AND l.status IN ('offered', 'delivered') AND instr(t.body, ?) > 0 LIMIT 1",
-        &[text(node_id), text(format!("sha256:{sha}"))],
+        // As a checked reference (`{"blob": "sha256:…"}`, which submission
+        // allows only for the submitter's own blobs), not any mention.
+        &[text(node_id), text(reference_text(sha))],
     )?;
     Ok(!rows.rows.is_empty())
 }
@@ -112,11 +122,24 @@ pub fn readable_by_node(db: &Db, sha: &str, node_id: &str) -> Result<bool, ApiEr
 /// Deletes a few blobs past their retention that no unfinished task names
 /// (a housekeeping step: bounded work per call).
 pub fn sweep(db: &Db) -> Result<(), ApiError> {
-    let before = crate::util::now_ms().saturating_sub(retention_ms());
+    let now = crate::util::now_ms();
+    // At most one sweep every ten minutes, whichever request gets there.
+    db.exec(
+        "INSERT OR IGNORE INTO broker_queue (name, value) VALUES ('blob_sweep_at', 0)",
+        &[],
+    )?;
+    let due = db.query(
+        "UPDATE broker_queue SET value = ? WHERE name = 'blob_sweep_at' AND value <= ? RETURNING value",
+        &[int(now), int(now.saturating_sub(SWEEP_EVERY_MS))],
+    )?;
+    if due.rows.is_empty() {
+        return Ok(());
+    }
+    let before = now.saturating_sub(retention_ms());
     let rows = db.query(
         "SELECT b.sha256 FROM broker_blobs b WHERE b.created_at < ?
            AND NOT EXISTS (SELECT 1 FROM broker_tasks t WHERE t.status IN ('queued', 'leased', 'running')
-                             AND instr(t.body, 'sha256:' || b.sha256) > 0)
+                             AND instr(t.body, '\"blob\":\"sha256:' || b.sha256 || '\"') > 0)
          LIMIT 16",
         &[int(before)],
     )?;

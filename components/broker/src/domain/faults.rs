@@ -1,6 +1,6 @@
 //! Fault attribution (issue 21): a failed run's receipt says whose fault it
-//! was, signed by the node. A requester's fault (its module trapped, its
-//! input was invalid, the run hit the limits it set) weighs on the
+//! was, signed by the node. A requester's fault (its submitted module
+//! trapped, erred or hit the limits it set; its input did not parse) weighs on the
 //! requester's reputation, never on the node's, and a requester whose runs
 //! keep failing is throttled: free accounts cannot sink honest nodes'
 //! reputations with trapping modules.

@@ -235,9 +235,10 @@ pub fn first_use_of_signature(
         )?;
     }
     let expires_at = timestamp_ms.max(now) + greenmesh_protocol::REQUEST_MAX_SKEW_MS;
+    // Hex is case-insensitive to the verifier: one signature, one key.
     let rows = db.query(
         "INSERT OR IGNORE INTO broker_seen_signatures (signature, expires_at) VALUES (?, ?) RETURNING signature",
-        &[crate::db::text(signature), crate::db::int(expires_at)],
+        &[crate::db::text(signature.to_ascii_lowercase()), crate::db::int(expires_at)],
     )?;
     Ok(!rows.rows.is_empty())
 }

@@ -118,17 +118,42 @@ fn fix_if_ready(
         }
     }
     let stored = rosters::fix(db, group_id, (round_of(shard), attempt_of(shard)), &leased)?;
-    for m in queued {
-        if !stored
+    leave_out_the_rest(db, group_id, shard, &stored)?;
+    Ok(Some(stored))
+}
+
+/// Revokes the attempt's members still at work that are not on its fixed
+/// roster (left out while queued, or leased after it was fixed), read
+/// afresh so that a racing request's roster members are never touched.
+fn leave_out_the_rest(
+    db: &Db,
+    group_id: &str,
+    shard: u32,
+    stored: &Stored,
+) -> Result<(), ApiError> {
+    for m in groups::members(db, group_id)?
+        .iter()
+        .filter(|m| m.shard == shard && at_work(m))
+    {
+        let on_roster = stored
             .roster
             .members
             .iter()
-            .any(|r| Some(&r.lease_id) == m.lease_id.as_ref())
-        {
+            .any(|r| Some(&r.lease_id) == m.lease_id.as_ref());
+        if !on_roster {
             super::cancel_member(db, &m.id, "left out of its round: no node took it in time")?;
         }
     }
-    Ok(Some(stored))
+    Ok(())
+}
+
+/// The global model attempt `shard`'s members start from (`None`: the plan's start).
+fn start_of(db: &Db, members: &[&Member]) -> Result<Option<Vec<f64>>, ApiError> {
+    Ok(match members.first() {
+        Some(m) => tasks::request_of(db, &m.id)?
+            .and_then(|r| serde_json::from_value::<Vec<f64>>(r.inputs["global"].clone()).ok()),
+        None => None,
+    })
 }
 
 /// Judges the latest round of federated group `group_id`.
@@ -146,6 +171,12 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
     let stored = match rosters::get(db, group_id, round, attempt)? {
         Some(s) => s,
         None => {
+            // An opening cut short (a crash between inserts): finish it
+            // (inserts are idempotent).
+            if (current.len() as u32) < plan.members {
+                let global = start_of(db, &current)?;
+                open(db, group_id, (&request, &plan), shard, global.as_deref())?;
+            }
             // Before the roster (members fix it when they ask for it): a
             // round that can no longer gather a quorum fails. Counted from
             // the members lost, not those seen at work: a round being
@@ -167,7 +198,9 @@ pub fn judge(db: &Db, group_id: &str, members: &[Member]) -> Result<(), ApiError
             return Ok(());
         }
     };
-    // With the roster: every member on it must report against it.
+    // With the roster: every member on it must report against it; any
+    // other member still at work is left out.
+    leave_out_the_rest(db, group_id, shard, &stored)?;
     let overdue = crate::util::now_ms().saturating_sub(stored.created_at)
         > plan.patience_ms(
             request.requirements.max_execution_time_sec,
@@ -305,11 +338,7 @@ fn rerun(
         );
     }
     // The attempt starts from the same global model as this one.
-    let global = match current.first() {
-        Some(m) => tasks::request_of(db, &m.id)?
-            .and_then(|r| serde_json::from_value::<Vec<f64>>(r.inputs["global"].clone()).ok()),
-        None => None,
-    };
+    let global = start_of(db, &current)?;
     open(db, group_id, (request, plan), shard + 1, global.as_deref())
 }
 

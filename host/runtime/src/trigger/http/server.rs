@@ -191,21 +191,15 @@ impl Server {
     /// still has as many requests in flight as allowed.
     async fn slot(self: &Arc<Self>, client: std::net::IpAddr) -> Option<Slot> {
         let deadline = tokio::time::Instant::now() + SLOT_WAIT;
-        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()?;
+        // This client's share first, so a client at its cap waits without
+        // holding any of the slots others need.
         loop {
             {
                 let mut per = self.per_client.lock().expect("per-client lock");
                 let n = per.entry(client).or_insert(0);
                 if *n < self.limits.max_per_client {
                     *n += 1;
-                    return Some(Slot {
-                        server: self.clone(),
-                        client,
-                        _permit: permit,
-                    });
+                    break;
                 }
             }
             if tokio::time::Instant::now() >= deadline {
@@ -213,6 +207,18 @@ impl Server {
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+        let counted = Counted {
+            server: self.clone(),
+            client,
+        };
+        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        Some(Slot {
+            _counted: counted,
+            _permit: permit,
+        })
     }
 
     async fn handle(
@@ -302,12 +308,17 @@ impl Server {
 
 /// An instance slot held for one request; freed when dropped.
 struct Slot {
-    server: Arc<Server>,
-    client: std::net::IpAddr,
+    _counted: Counted,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl Drop for Slot {
+/// One request counted against its client's share; uncounted when dropped.
+struct Counted {
+    server: Arc<Server>,
+    client: std::net::IpAddr,
+}
+
+impl Drop for Counted {
     fn drop(&mut self) {
         let mut per = self.server.per_client.lock().expect("per-client lock");
         if let Some(n) = per.get_mut(&self.client) {
