@@ -677,13 +677,14 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
             .as_str()
             .unwrap()
             .to_string();
-    let (ok, out, err) = greenmesh_tests::process::greenmesh_cli(&[
+    let args = [
         "verify",
         task_file.to_str().unwrap(),
         "--broker-key",
-        &broker_key,
-    ])
-    .await;
+        broker_key.as_str(),
+    ];
+    let verify = || greenmesh_tests::process::greenmesh_cli(&args);
+    let (ok, out, err) = verify().await;
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("round 10") && out.contains("the model is the last round's masked sum"),
@@ -694,13 +695,7 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
     let runs = &mut forged["result"]["contributions"][3]["runs"];
     runs[0]["output"] = runs[1]["output"].clone();
     std::fs::write(&task_file, forged.to_string()).unwrap();
-    let (ok, _, err) = greenmesh_tests::process::greenmesh_cli(&[
-        "verify",
-        task_file.to_str().unwrap(),
-        "--broker-key",
-        &broker_key,
-    ])
-    .await;
+    let (ok, _, err) = verify().await;
     assert!(
         !ok && err.contains("round 4") && err.contains("not the one the receipt signs"),
         "{err}"

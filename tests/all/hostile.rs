@@ -2,7 +2,7 @@
 //! the network could try, named after it, against the real coordinator.
 
 use greenmesh_tests::net::Net;
-use greenmesh_tests::node::{NodeOptions, TestNode};
+use greenmesh_tests::node::TestNode;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,19 +30,7 @@ async fn send_signed_twice(node: &TestNode, method: &str, path: &str) -> (u16, u
 async fn a_replayed_node_signature_is_refused() {
     let net = Net::start(&[]).await;
     let owner = net.user("owner").await;
-    let options = NodeOptions {
-        clock: net.clock.clone(),
-        ..Default::default()
-    };
-    let node = TestNode::register_with(
-        net.app.addr,
-        &owner.token,
-        71,
-        &[("image-filter", 1.0)],
-        options,
-    )
-    .await
-    .unwrap();
+    let node = net.node(&owner, 71, &[("image-filter", 1.0)]).await;
     // A captured lease poll, replayed within the skew window, would steal
     // the node's leases and inputs.
     let path = format!("/api/v1/nodes/{}/leases?wait=0", node.id);
@@ -117,19 +105,7 @@ async fn another_user_s_blob_is_not_found_and_old_unused_blobs_are_deleted() {
     assert_eq!(stolen.status, 400, "{}", stolen.text());
     assert_eq!(stolen.json()["error"]["field"], "inputs.image.blob");
     // Nor is a node's signature without a lease of a task naming it.
-    let options = NodeOptions {
-        clock: net.clock.clone(),
-        ..Default::default()
-    };
-    let node = TestNode::register_with(
-        net.app.addr,
-        &bob.token,
-        72,
-        &[("image-filter", 1.0)],
-        options,
-    )
-    .await
-    .unwrap();
+    let node = net.node(&bob, 72, &[("image-filter", 1.0)]).await;
     let by_node = node
         .signed("GET", &format!("/api/v1/blobs/{sha}"), Value::Null)
         .await
@@ -348,19 +324,7 @@ async fn more_requests_than_instances_get_503_with_retry_after_never_500() {
 async fn a_node_claiming_a_megawatt_hour_for_a_short_run_is_cut_to_the_plausible_and_flagged() {
     let net = Net::start(&[]).await;
     let (alice, bob) = (net.user("alice").await, net.user("bob").await);
-    let options = NodeOptions {
-        clock: net.clock.clone(),
-        ..Default::default()
-    };
-    let node = TestNode::register_with(
-        net.app.addr,
-        &bob.token,
-        73,
-        &[("image-filter", 1.0)],
-        options,
-    )
-    .await
-    .unwrap();
+    let node = net.node(&bob, 73, &[("image-filter", 1.0)]).await;
     let task = net
         .submit(
             &alice,
