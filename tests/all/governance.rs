@@ -254,7 +254,7 @@ async fn a_second_vote_replaces_the_first_and_votes_after_the_close_change_nothi
 
     // The configured one-minute window, not the default five.
     net.clock.advance(Duration::from_secs(61));
-    let late = net.vote(&owner, &task, "critical").await;
+    let late = net.vote(&alice, &task, "critical").await;
     assert_eq!(late.status, 409, "{}", late.text());
     assert_eq!(late.json()["error"]["code"], "voting_closed");
     let v = net.votes(&owner, &task).await;
@@ -340,7 +340,11 @@ async fn public_health_keywords_override_the_vote_as_whole_words_and_are_logged(
         firewall["governance"]["importance_source"], "pending_vote",
         "fire ⊄ firewall"
     );
-    assert_eq!(net.vote(&u, &id(&firewall), "low").await.status, 201);
+    let neighbour = net.user("neighbour").await;
+    assert_eq!(
+        net.vote(&neighbour, &id(&firewall), "low").await.status,
+        201
+    );
 
     // A requester's own CRITICAL skips the vote too (seed 001, scenario 2).
     let declared = net
@@ -351,7 +355,8 @@ async fn public_health_keywords_override_the_vote_as_whole_words_and_are_logged(
         .await;
     assert_eq!(declared["governance"]["importance_source"], "requester");
     assert_eq!(declared["governance"]["sla"], "urgent");
-    // Any other declared level is the requester's own first ballot.
+    // Any other declared level is no ballot: nobody votes on their own
+    // task (issue 21, ADR 0021).
     let high = net
         .submitted(
             &u,
@@ -359,7 +364,8 @@ async fn public_health_keywords_override_the_vote_as_whole_words_and_are_logged(
         )
         .await;
     let v = net.votes(&u, &id(&high)).await;
-    assert_eq!(v["poll"]["outcome"]["weights"], json!({ "high": 1.0 }));
+    assert_eq!(v["poll"]["outcome"]["ballots"], 0, "{v}");
+    assert_eq!(v["poll"]["outcome"]["weights"], json!({}));
 
     let overrides = net.events("public_health_override").await;
     assert_eq!(overrides.len(), 2);
@@ -539,7 +545,10 @@ async fn quadratic_and_committee_voting_drop_in_by_a_spin_toml_change() {
         id: outsider["id"].as_str().unwrap().into(),
         token: outsider["token"].as_str().unwrap().into(),
     };
-    let task = id(&net.submitted(&member, json!({ "name": "reindex" })).await);
+    let requester = net.user("requester").await;
+    let task = id(&net
+        .submitted(&requester, json!({ "name": "reindex" }))
+        .await);
     let r = net.vote(&outsider, &task, "critical").await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(net.vote(&member, &task, "low").await.status, 201);
@@ -796,7 +805,46 @@ async fn a_bad_timezone_is_refused_and_changes_nothing() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // A change applies from the next reset of the day in force.
+    let q = net.quota(&u).await;
+    assert_eq!(q["timezone"], "Europe/Berlin");
+    assert_eq!(r.json()["timezone_applies_from"], q["next_reset_at"]);
+    net.clock.set(std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(q["next_reset_at"].as_u64().unwrap() + 1));
     assert_eq!(net.quota(&u).await["timezone"], "Asia/Tokyo");
+}
+
+#[tokio::test]
+async fn hopping_timezones_does_not_reset_the_day_s_count() {
+    let net = Net::start(&[]).await;
+    // 20:00 UTC: ten tasks used, the day ends at midnight UTC.
+    net.clock.set(at("2026-05-04T20:00:00Z"));
+    let u = net.user("hopper").await;
+    for i in 0..10 {
+        net.submitted(&u, json!({ "name": format!("job-{i}") })).await;
+    }
+    assert_eq!(net.submit(&u, json!({ "name": "one-more" })).await.status, 429);
+    // Where it is already tomorrow (UTC+14) a new day would have begun:
+    // the switch waits for midnight UTC, so the count stands.
+    let r = net
+        .call(&u.token, "PATCH", "/api/v1/users/me", json!({ "timezone": "Pacific/Kiritimati" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["timezone_in_force"], "UTC");
+    assert_eq!(r.json()["timezone_applies_from"].as_u64(), Some(ms("2026-05-05T00:00:00Z")));
+    let q = net.quota(&u).await;
+    assert_eq!((q["timezone"].as_str(), q["used_today"].as_u64()), (Some("UTC"), Some(10)));
+    assert_eq!(net.submit(&u, json!({ "name": "still-no" })).await.status, 429);
+    // From midnight UTC the new zone is in force. There it is 14:00, in a
+    // day that began at 10:00 UTC yesterday: the ten tasks fall in it, so
+    // the move added no day; the count resets at its midnight (10:00 UTC).
+    net.clock.set(at("2026-05-05T00:00:01Z"));
+    let q = net.quota(&u).await;
+    assert_eq!(q["timezone"], "Pacific/Kiritimati", "{q}");
+    assert_eq!(q["used_today"], 10, "{q}");
+    assert_eq!(q["next_reset_at"].as_u64(), Some(ms("2026-05-05T10:00:00Z")));
+    net.clock.set(at("2026-05-05T10:00:01Z"));
+    assert_eq!(net.quota(&u).await["used_today"], 0);
+    net.submitted(&u, json!({ "name": "new-day" })).await;
 }
 
 #[tokio::test]

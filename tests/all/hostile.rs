@@ -361,3 +361,167 @@ async fn a_node_claiming_a_megawatt_hour_for_a_short_run_is_cut_to_the_plausible
     );
     assert_eq!(net.count_events(id, "implausible_energy").await, 1);
 }
+
+const ADMIN: &str = "admin-secret-for-tests";
+
+/// Registers `name` with the admin's token (the admin's approval: no
+/// per-address count, no invite).
+async fn admitted(net: &Net, name: &str) -> greenmesh_tests::net::User {
+    let r = net
+        .call(ADMIN, "POST", "/api/v1/users", json!({ "name": name }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    greenmesh_tests::net::User {
+        id: v["id"].as_str().unwrap().into(),
+        token: v["token"].as_str().unwrap().into(),
+    }
+}
+
+async fn vote(net: &Net, token: &str, task: &str, importance: &str) -> greenmesh_tests::Reply {
+    net.call(
+        token,
+        "POST",
+        &format!("/api/v1/tasks/{task}/votes"),
+        json!({ "importance": importance }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn two_hundred_scripted_accounts_cannot_swing_a_vote_or_multiply_quota() {
+    let net = Net::start_with(&[("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN)], |dir| {
+        greenmesh_tests::Start::coordinator(dir).shipped_identity_rules()
+    })
+    .await;
+    // Three members of a day's standing with a record (a donation each),
+    // and a requester.
+    let owner = admitted(&net, "owner").await;
+    let mut members = Vec::new();
+    for name in ["ana", "ben", "cy"] {
+        let m = admitted(&net, name).await;
+        let r = net
+            .call(
+                ADMIN,
+                "POST",
+                &format!("/api/v1/users/{}/donations", m.id),
+                json!({ "credits": 5.0 }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        members.push(m);
+    }
+    net.clock.advance(Duration::from_secs(25 * 3600));
+
+    // The script: 200 registrations from one address.
+    let mut sybils = Vec::new();
+    for i in 0..200 {
+        let r = net
+            .call("", "POST", "/api/v1/users", json!({ "name": format!("sybil-{i}") }))
+            .await;
+        match r.status {
+            201 => sybils.push(r.json()["token"].as_str().unwrap().to_string()),
+            429 => assert_eq!(r.json()["error"]["code"], "registration_limited", "{}", r.text()),
+            s => panic!("registration {i}: {s} {}", r.text()),
+        }
+    }
+    assert_eq!(sybils.len(), 5, "five accounts per address per day, not 200");
+    let governance = net.get("/api/v1/governance").await;
+    assert_eq!(governance["registration"]["per_address_per_day"], 5);
+
+    // The members say `low`; every account the script got says `critical`.
+    let task = net
+        .submit(&owner, json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0, "importance": "high" }))
+        .await;
+    let task = greenmesh_tests::net::id(&task);
+    for m in &members {
+        let r = vote(&net, &m.token, &task, "low").await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    for s in &sybils {
+        let r = vote(&net, s, &task, "critical").await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "not_eligible", "{}", r.text());
+    }
+    // The requester's own ballot does not count either, nor its declared `high`.
+    let r = vote(&net, &owner.token, &task, "critical").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "own_task");
+
+    // A day on the script's accounts are old enough but have no record.
+    net.clock.advance(Duration::from_secs(25 * 3600));
+    let later = greenmesh_tests::net::id(
+        &net.submit(&owner, json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0 }))
+            .await,
+    );
+    let r = vote(&net, &sybils[0], &later, "critical").await;
+    assert_eq!(r.json()["error"]["code"], "not_eligible", "{}", r.text());
+    let r = vote(&net, &members[0].token, &later, "low").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // The first poll closed with the members' ballots only.
+    let v = net
+        .call(&owner.token, "GET", &format!("/api/v1/tasks/{task}/votes"), Value::Null)
+        .await
+        .json();
+    let o = &v["poll"]["outcome"];
+    assert_eq!(o["closed"], true, "{v}");
+    assert_eq!(o["ballots"], 3, "{o}");
+    assert_eq!(o["importance"], "low", "{o}");
+
+    // Submitting and cancelling tasks with a declared importance is no
+    // ballot, so it does not climb the tiers (10 votes make a supporter).
+    let sybil = &sybils[1];
+    for _ in 0..10 {
+        let r = net
+            .call(sybil, "POST", "/api/v1/tasks", json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0, "importance": "high" }))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let r = net.call(sybil, "DELETE", &format!("/api/v1/tasks/{id}"), Value::Null).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let q = net.call(sybil, "GET", "/api/v1/users/me/quota", Value::Null).await.json();
+    assert_eq!(q["tier"], "free", "{q}");
+    // And the quota the script holds is five free accounts' worth: the
+    // 11th task of a day is refused like anyone's.
+    for i in 0..11 {
+        let r = net
+            .call(sybil, "POST", "/api/v1/tasks", json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0 }))
+            .await;
+        assert_eq!(r.status, if i < 10 { 201 } else { 429 }, "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn an_invite_only_network_refuses_registration_without_a_fresh_invite() {
+    let net = Net::start_with(
+        &[("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN), ("SPIN_VARIABLE_REGISTRATION", "invite")],
+        |dir| greenmesh_tests::Start::coordinator(dir).shipped_identity_rules(),
+    )
+    .await;
+    let r = net.call("", "POST", "/api/v1/users", json!({ "name": "stranger" })).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "invite_required");
+    let r = net
+        .call("", "POST", "/api/v1/users", json!({ "name": "stranger", "invite": "inv_guess" }))
+        .await;
+    assert_eq!(r.json()["error"]["code"], "invalid_invite", "{}", r.text());
+    // Only the admin mints invites.
+    let stranger = net.call("", "POST", "/api/v1/admin/invites", json!({})).await;
+    assert_eq!(stranger.status, 403, "{}", stranger.text());
+    let invite = net
+        .call(ADMIN, "POST", "/api/v1/admin/invites", json!({ "note": "for dana" }))
+        .await;
+    assert_eq!(invite.status, 201, "{}", invite.text());
+    let code = invite.json()["invite"].as_str().unwrap().to_string();
+    let r = net
+        .call("", "POST", "/api/v1/users", json!({ "name": "dana", "invite": code }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Single use.
+    let r = net
+        .call("", "POST", "/api/v1/users", json!({ "name": "eve", "invite": code }))
+        .await;
+    assert_eq!(r.json()["error"]["code"], "invalid_invite", "{}", r.text());
+}

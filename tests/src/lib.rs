@@ -57,6 +57,16 @@ pub fn coordinator_manifest_with(dir: &Path, swaps: &[(&str, &str)]) -> PathBuf 
     path
 }
 
+/// Tests register many users from one loopback address and vote at once
+/// with fresh accounts; every test app starts with these identity rules
+/// opened up (`Start::shipped_identity_rules` puts `spin.toml`'s back, for
+/// the tests of those rules).
+pub const TEST_IDENTITY_RULES: &[(&str, &str)] = &[
+    ("SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_PER_DAY", "1000000"),
+    ("SPIN_VARIABLE_BALLOT_MIN_AGE_HOURS", "0"),
+    ("SPIN_VARIABLE_BALLOT_MIN_RECORD", "0"),
+];
+
 /// How to start a test app.
 #[derive(Clone)]
 pub struct Start {
@@ -82,7 +92,10 @@ impl Start {
             manifest: app_manifest(name),
             state_dir: state_dir.to_path_buf(),
             runtime_config: None,
-            env: HashMap::new(),
+            env: TEST_IDENTITY_RULES
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             limits: Limits::default(),
             clock: Default::default(),
             max_instances: 32,
@@ -101,6 +114,14 @@ impl Start {
     /// The repository's own coordinator (`spin.toml`), with state in `state_dir`.
     pub fn coordinator(state_dir: &Path) -> Self {
         Self::at(tests_dir().join("../spin.toml"), state_dir)
+    }
+
+    /// Drops [`TEST_IDENTITY_RULES`]: registration and ballots as shipped.
+    pub fn shipped_identity_rules(mut self) -> Self {
+        for (k, _) in TEST_IDENTITY_RULES {
+            self.env.remove(*k);
+        }
+        self
     }
 
     /// Sets a `SPIN_VARIABLE_*` style environment value.

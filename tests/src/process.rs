@@ -67,6 +67,7 @@ pub fn spawn_coordinator(state: &Path, port: u16, env: &[(&str, &str)]) -> Coord
         .arg(tests_dir().join("../spin.toml"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
         .arg(state)
+        .envs(crate::TEST_IDENTITY_RULES.iter().copied())
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -230,6 +230,16 @@ const V10: &[&str] = &[
     "INSERT OR IGNORE INTO broker_blob_access (sha256, user_id, created_at) SELECT sha256, owner, created_at FROM broker_blobs",
 ];
 
+/// Identity (ADR 0021): registrations counted per client address (rows
+/// older than a day are dropped), and single-use invites (stored as their
+/// SHA-256) for networks that register by invite.
+const V11: &[&str] = &[
+    "CREATE TABLE broker_registrations (address TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX broker_registrations_by_address ON broker_registrations (address, at)",
+    "CREATE TABLE broker_invites (code_hash TEXT PRIMARY KEY, note TEXT, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, used_at INTEGER)",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -238,7 +248,7 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10])
+            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11])
                 .map_err(storage)?,
         })
     }

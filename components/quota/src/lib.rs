@@ -4,8 +4,10 @@
 //! [`limits`]: the tier table, [`day`]: the user's local day) and to the
 //! `quota_*` tables ([`store`]). Every call reads the time afresh from the
 //! WASI wall clock (the host may move a virtual clock between calls) and the
-//! user's current timezone, so a timezone change applies at once: counts
-//! are of reservation instants within today's bounds, not of day keys.
+//! timezone in force: counts are of reservation instants within today's
+//! bounds, not of day keys. A user's first timezone applies at once; a
+//! change applies from their next reset, so switching zones never starts a
+//! fresh day early (issue 21).
 
 pub mod day;
 pub mod limits;
@@ -108,7 +110,7 @@ struct Current {
 fn current(db: &Connection, user: &str, standing: &Standing) -> Result<Current, Error> {
     let standing = self::standing(standing);
     let now_ms = now_ms();
-    let (stored, timezone) = store::user(db, user).map_err(Error::Storage)?;
+    let (stored, timezone) = store::user(db, user, now_ms).map_err(Error::Storage)?;
     let earned = tier::promote(stored, &standing, now_ms);
     let mut current = Current {
         tier: stored,
@@ -123,7 +125,7 @@ fn current(db: &Connection, user: &str, standing: &Standing) -> Result<Current, 
             current.promoted_from = Some(stored);
         } else {
             // A concurrent call promoted the user as far or further.
-            let (tier, timezone) = store::user(db, user).map_err(Error::Storage)?;
+            let (tier, timezone) = store::user(db, user, now_ms).map_err(Error::Storage)?;
             current.tier = tier.max(earned);
             current.timezone = timezone;
         }
@@ -166,7 +168,28 @@ impl Guest for Quota {
             ))
         })?;
         let db = open()?;
-        store::set_timezone(&db, &user, tz, now_ms()).map_err(Error::Storage)
+        let now = now_ms();
+        match store::user_at(&db, &user, now).map_err(Error::Storage)? {
+            // A new user's first zone applies at once (one who has
+            // reserved without setting a zone is in UTC).
+            None if !store::has_reservations(&db, &user).map_err(Error::Storage)? => {
+                store::set_timezone(&db, &user, tz, now)
+            }
+            None => store::set_timezone(&db, &user, Tz::UTC, now).and_then(|()| {
+                store::schedule_timezone(&db, &user, tz, day::bounds(Tz::UTC, now).1)
+            }),
+            // Back to the zone in force: nothing changes.
+            Some((_, current)) if current == tz => store::set_timezone(&db, &user, tz, now),
+            // Otherwise from the next reset of the day in force.
+            // Otherwise from the next reset of the day in force (a change
+            // already in force is written down first).
+            Some((_, current)) => {
+                let (_, next_reset) = day::bounds(current, now);
+                store::set_timezone(&db, &user, current, now)
+                    .and_then(|()| store::schedule_timezone(&db, &user, tz, next_reset))
+            }
+        }
+        .map_err(Error::Storage)
     }
 
     /// WIT `usage` (wit-bindgen names it `get-usage` beside the `usage` type).

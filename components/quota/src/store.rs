@@ -18,6 +18,14 @@ const USERS: &str = "CREATE TABLE IF NOT EXISTS quota_users (
     updated_at INTEGER
 )";
 
+/// A timezone change waiting for the user's next reset (issue 21: changing
+/// zone must not start a fresh day early).
+const TIMEZONE_CHANGES: &str = "CREATE TABLE IF NOT EXISTS quota_timezone_changes (
+    user TEXT PRIMARY KEY,
+    timezone TEXT NOT NULL,
+    from_ms INTEGER NOT NULL
+)";
+
 const RESERVATIONS: &str = "CREATE TABLE IF NOT EXISTS quota_reservations (
     task_id TEXT PRIMARY KEY,
     user TEXT NOT NULL,
@@ -35,7 +43,7 @@ const RANK: &str =
 /// The default database with the `quota_*` tables in place (one connection
 /// per component instance).
 pub fn open() -> Result<Rc<Connection>, String> {
-    greenmesh_storage::connection(&[USERS, RESERVATIONS, RESERVATIONS_BY_USER])
+    greenmesh_storage::connection(&[USERS, TIMEZONE_CHANGES, RESERVATIONS, RESERVATIONS_BY_USER])
         .map_err(|e| format!("open: {e:?}"))
 }
 
@@ -56,18 +64,30 @@ fn rank(tier: Tier) -> i64 {
     }
 }
 
-/// A user's stored tier and timezone (free and UTC without a row). A name
+fn parse_tz(user: &str, value: Option<&Value>) -> Tz {
+    match value {
+        Some(Value::Text(name)) => name.parse::<Tz>().unwrap_or_else(|_| {
+            eprintln!("quota: user {user:?} has unknown timezone {name:?}; reading it as UTC");
+            Tz::UTC
+        }),
+        _ => Tz::UTC,
+    }
+}
+
+/// A user's stored tier and the timezone in force at `now_ms` (a pending
+/// change counts from its `from_ms`); free and UTC without a row. A name
 /// that no longer parses (a corrupt row) reads as free or UTC, with a note
-/// on stderr.
-pub fn user(db: &Connection, user: &str) -> Result<(Tier, Tz), String> {
+/// on stderr. `None` in the second place: the user has no row yet.
+pub fn user_at(db: &Connection, user: &str, now_ms: i64) -> Result<Option<(Tier, Tz)>, String> {
     let read = run(
         db,
         "read user",
-        "SELECT tier, timezone FROM quota_users WHERE user = ?",
+        "SELECT u.tier, u.timezone, c.timezone, c.from_ms FROM quota_users u
+         LEFT JOIN quota_timezone_changes c ON c.user = u.user WHERE u.user = ?",
         &[text(user)],
     )?;
     let Some(row) = read.rows.first() else {
-        return Ok((Tier::Free, Tz::UTC));
+        return Ok(None);
     };
     let tier = match row.values.first() {
         Some(Value::Text(name)) => Tier::parse(name).unwrap_or_else(|| {
@@ -76,14 +96,31 @@ pub fn user(db: &Connection, user: &str) -> Result<(Tier, Tz), String> {
         }),
         _ => Tier::Free,
     };
-    let timezone = match row.values.get(1) {
-        Some(Value::Text(name)) => name.parse::<Tz>().unwrap_or_else(|_| {
-            eprintln!("quota: user {user:?} has unknown timezone {name:?}; reading it as UTC");
-            Tz::UTC
-        }),
-        _ => Tz::UTC,
+    let timezone = match row.values.get(3) {
+        Some(Value::Integer(from)) if *from <= now_ms => parse_tz(user, row.values.get(2)),
+        _ => parse_tz(user, row.values.get(1)),
     };
-    Ok((tier, timezone))
+    Ok(Some((tier, timezone)))
+}
+
+/// [`user_at`], free and UTC for a user with no row.
+pub fn user(db: &Connection, user: &str, now_ms: i64) -> Result<(Tier, Tz), String> {
+    Ok(user_at(db, user, now_ms)?.unwrap_or((Tier::Free, Tz::UTC)))
+}
+
+/// The pending timezone change of `user`, if any: the zone and when it
+/// takes effect.
+pub fn pending_timezone(db: &Connection, user: &str) -> Result<Option<(String, i64)>, String> {
+    let read = run(
+        db,
+        "read timezone change",
+        "SELECT timezone, from_ms FROM quota_timezone_changes WHERE user = ?",
+        &[text(user)],
+    )?;
+    Ok(read.rows.first().and_then(|r| match r.values.as_slice() {
+        [Value::Text(tz), Value::Integer(from), ..] => Some((tz.clone(), *from)),
+        _ => None,
+    }))
 }
 
 /// Raises the user's stored tier to `tier` if it is lower (creating the
@@ -108,7 +145,8 @@ pub fn raise_tier(db: &Connection, user: &str, tier: Tier, now_ms: i64) -> Resul
     Ok(!written.rows.is_empty())
 }
 
-/// Sets the user's timezone (creating the row, free, if none).
+/// Sets the user's timezone now (creating the row, free, if none) and
+/// drops any pending change.
 pub fn set_timezone(db: &Connection, user: &str, timezone: Tz, now_ms: i64) -> Result<(), String> {
     run(
         db,
@@ -117,7 +155,37 @@ pub fn set_timezone(db: &Connection, user: &str, timezone: Tz, now_ms: i64) -> R
          ON CONFLICT (user) DO UPDATE SET timezone = excluded.timezone, updated_at = excluded.updated_at",
         &[text(user), text(timezone.name()), Value::Integer(now_ms)],
     )?;
+    run(
+        db,
+        "drop timezone change",
+        "DELETE FROM quota_timezone_changes WHERE user = ?",
+        &[text(user)],
+    )?;
     Ok(())
+}
+
+/// Schedules `timezone` for `user` from `from_ms` (replacing any pending
+/// change).
+pub fn schedule_timezone(db: &Connection, user: &str, timezone: Tz, from_ms: i64) -> Result<(), String> {
+    run(
+        db,
+        "schedule timezone",
+        "INSERT INTO quota_timezone_changes (user, timezone, from_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user) DO UPDATE SET timezone = excluded.timezone, from_ms = excluded.from_ms",
+        &[text(user), text(timezone.name()), Value::Integer(from_ms)],
+    )?;
+    Ok(())
+}
+
+/// Whether `user` ever reserved a task.
+pub fn has_reservations(db: &Connection, user: &str) -> Result<bool, String> {
+    let read = run(
+        db,
+        "any reservation",
+        "SELECT 1 FROM quota_reservations WHERE user = ? LIMIT 1",
+        &[text(user)],
+    )?;
+    Ok(!read.rows.is_empty())
 }
 
 /// The user's reservations not released with `at` in `[from_ms, to_ms)`.

@@ -78,6 +78,11 @@ impl Coordinator {
             "SPIN_VARIABLE_VOTING_WINDOW_MS".to_string(),
             "86400000".to_string(),
         );
+        // Bench users all register from loopback.
+        environment.insert(
+            "SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_PER_DAY".to_string(),
+            "1000000".to_string(),
+        );
         for (k, v) in env {
             environment.insert(k.to_string(), v.to_string());
         }

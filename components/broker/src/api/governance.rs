@@ -29,6 +29,14 @@ pub fn rules() -> ApiResult {
                 "consensus_share": 0.6,
                 "window_ms": spin_sdk::variables::get("voting_window_ms").ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(300_000),
             },
+            "ballots": crate::domain::identity::BallotRule::configured().to_json(),
+            "registration": match crate::domain::identity::Registration::configured() {
+                Ok(crate::domain::identity::Registration::Invite) => json!({ "mode": "invite" }),
+                _ => json!({
+                    "mode": "open",
+                    "per_address_per_day": spin_sdk::variables::get("registrations_per_address_per_day").ok().and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(crate::domain::identity::REGISTRATIONS_PER_ADDRESS_PER_DAY),
+                }),
+            },
             "public_health_keywords": crate::domain::public_health::KEYWORDS,
             "quotas": {
                 "enforced": crate::domain::quota::enabled(),

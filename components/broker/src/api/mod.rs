@@ -68,7 +68,11 @@ fn route(req: &Request) -> ApiResult {
     let user = || auth::user(&db, req);
     match (method, segments.as_slice()) {
         (Method::Get, ["keys", "broker"]) => network::broker_key(&db),
-        (Method::Post, ["users"]) => users::register(&db, body),
+        (Method::Post, ["users"]) => users::register(&db, req, body),
+        (Method::Post, ["admin", "invites"]) => {
+            admin::require(req)?;
+            users::invite(&db, body)
+        }
         (Method::Get, ["users", "me"]) => users::me(&user()?),
         (Method::Patch, ["users", "me"]) => users::update(&db, &user()?, body),
         (Method::Get, ["users", id, "quota"]) => users::quota(&db, &user()?, id),
@@ -154,6 +158,7 @@ fn known_path(segs: &[&str]) -> bool {
         segs,
         ["health"]
             | ["users"]
+            | ["admin", "invites"]
             | ["users", "me"]
             | ["nodes"]
             | ["nodes", _]

@@ -16,6 +16,7 @@
 //! | [`carbon`] | each run's carbon record, the ledger, a user's impact |
 //! | [`faults`] | whose fault a failed run was: requester faults weigh on the requester and throttle it |
 //! | [`policy`], [`public_health`], [`votes`], [`quota`], [`standing`], [`grants`] | governance |
+//! | [`identity`] | what an account costs (registration per address or by invite) and when its ballot weighs |
 //! | [`users`], [`keys`], [`blobs`], [`events`] | accounts, the signing key, blobs, the event log |
 //!
 //! Imports run one way inside too: `queue` → `matching`/`lifecycle` →
@@ -29,6 +30,7 @@ pub mod faults;
 pub mod federated;
 pub mod grants;
 pub mod groups;
+pub mod identity;
 pub mod interrupt;
 pub mod keys;
 pub mod lifecycle;

@@ -296,7 +296,7 @@ fn store(
         )?;
     }
     if policy.is_voted() {
-        crate::domain::votes::open_for(db, id, user, r.importance.as_deref())?;
+        crate::domain::votes::open_for(id)?;
     }
     Ok(())
 }

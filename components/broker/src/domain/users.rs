@@ -76,12 +76,15 @@ pub fn authenticate(db: &Db, token: &str) -> Result<User, ApiError> {
     Ok(user)
 }
 
-/// Registers a user; answers the account with its API token (the only copy).
+/// Registers a user once the request is valid and `admit` lets it in
+/// (the network's registration policy, `identity`); answers the account
+/// with its API token (the only copy).
 pub fn register(
     db: &Db,
     name: &str,
     public_key: Option<&str>,
     timezone: Option<&str>,
+    admit: impl FnOnce() -> Result<(), ApiError>,
 ) -> Result<Value, ApiError> {
     if name.trim().is_empty() || name.len() > 100 {
         return Err(ApiError::invalid(
@@ -98,6 +101,8 @@ pub fn register(
     if let Some(tz) = timezone {
         crate::domain::quota::set_timezone(&id, tz)?;
     }
+    // Counted only for a request that would otherwise succeed.
+    admit()?;
     let secret: [u8; 32] = crate::util::random_bytes();
     let token = format!("gm_{}", greenmesh_protocol::to_hex(&secret));
     db.exec(
@@ -156,9 +161,18 @@ pub fn update(
         "SELECT public_key FROM broker_users WHERE id = ?",
         &[text(user.id.clone())],
     )?;
-    Ok(json!({
+    let mut v = json!({
         "id": user.id, "name": user.name,
         "public_key": rows.rows.first().and_then(|r| r.get::<&str>(0)),
         "timezone": timezone,
-    }))
+    });
+    if let Some(tz) = timezone {
+        // A change counts from the next reset of the day in force.
+        let usage = crate::domain::quota::usage(db, &user.id)?;
+        v["timezone_in_force"] = json!(usage.timezone);
+        if usage.timezone != tz {
+            v["timezone_applies_from"] = json!(usage.next_reset_at);
+        }
+    }
+    Ok(v)
 }

@@ -4,6 +4,7 @@
 //! in); this module applies the outcomes to tasks and logs them.
 
 use crate::db::{text, Db};
+use crate::domain::identity;
 use crate::domain::policy::{self, Policy};
 use crate::error::ApiError;
 use crate::greenmesh::voting::ballots;
@@ -76,28 +77,11 @@ pub fn poll_json(p: &vt::Poll) -> Value {
     })
 }
 
-/// Opens the poll for a freshly submitted task; a requester's declared
-/// (non-critical) importance is their own first ballot.
-pub fn open_for(
-    db: &Db,
-    task_id: &str,
-    owner: &User,
-    declared: Option<&str>,
-) -> Result<(), ApiError> {
+/// Opens the poll for a freshly submitted task. A requester's declared
+/// (non-critical) importance is shown with the task but is not a ballot:
+/// nobody votes on their own task (ADR 0021).
+pub fn open_for(task_id: &str) -> Result<(), ApiError> {
     ballots::open(task_id, 0).map_err(voting_error)?;
-    if let Some(level) = declared.and_then(parse_level) {
-        let standing = crate::domain::standing::Standing::load(db, &owner.id)?;
-        ballots::cast(
-            task_id,
-            &vt::Ballot {
-                voter: owner.id.clone(),
-                level,
-                standing: standing.for_vote(),
-                credits: 0,
-            },
-        )
-        .map_err(voting_error)?;
-    }
     Ok(())
 }
 
@@ -141,6 +125,15 @@ pub fn cast(
         ));
     }
     let standing = crate::domain::standing::Standing::load(db, &user.id)?;
+    let owner = db
+        .text_of("SELECT owner FROM broker_tasks WHERE id = ?", &[crate::db::text(task_id)])?
+        .unwrap_or_default();
+    identity::check_ballot(
+        &standing,
+        &owner,
+        identity::BallotRule::configured(),
+        crate::util::now_ms(),
+    )?;
     let receipt = ballots::cast(
         task_id,
         &vt::Ballot {
