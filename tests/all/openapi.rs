@@ -398,6 +398,14 @@ async fn every_documented_operation_answers_as_documented() {
         .await;
         spec.check("POST", "/api/v1/users/{id}/donations", &r);
     }
+    for (body, who) in [
+        (json!({ "note": "for a colleague" }), admin()),
+        (json!({ "note": 7 }), admin()),
+        (json!({}), t()),
+    ] {
+        let r = call("POST", "/api/v1/admin/invites".into(), body, who).await;
+        spec.check("POST", "/api/v1/admin/invites", &r);
+    }
     for id in [me_id.as_str(), "user-someone-else"] {
         let r = call("GET", format!("/api/v1/users/{id}/quota"), Value::Null, t()).await;
         spec.check("GET", "/api/v1/users/{id}/quota", &r);
