@@ -809,7 +809,10 @@ async fn a_bad_timezone_is_refused_and_changes_nothing() {
     let q = net.quota(&u).await;
     assert_eq!(q["timezone"], "Europe/Berlin");
     assert_eq!(r.json()["timezone_applies_from"], q["next_reset_at"]);
-    net.clock.set(std::time::SystemTime::UNIX_EPOCH + Duration::from_millis(q["next_reset_at"].as_u64().unwrap() + 1));
+    net.clock.set(
+        std::time::SystemTime::UNIX_EPOCH
+            + Duration::from_millis(q["next_reset_at"].as_u64().unwrap() + 1),
+    );
     assert_eq!(net.quota(&u).await["timezone"], "Asia/Tokyo");
 }
 
@@ -820,20 +823,38 @@ async fn hopping_timezones_does_not_reset_the_day_s_count() {
     net.clock.set(at("2026-05-04T20:00:00Z"));
     let u = net.user("hopper").await;
     for i in 0..10 {
-        net.submitted(&u, json!({ "name": format!("job-{i}") })).await;
+        net.submitted(&u, json!({ "name": format!("job-{i}") }))
+            .await;
     }
-    assert_eq!(net.submit(&u, json!({ "name": "one-more" })).await.status, 429);
+    assert_eq!(
+        net.submit(&u, json!({ "name": "one-more" })).await.status,
+        429
+    );
     // Where it is already tomorrow (UTC+14) a new day would have begun:
     // the switch waits for midnight UTC, so the count stands.
     let r = net
-        .call(&u.token, "PATCH", "/api/v1/users/me", json!({ "timezone": "Pacific/Kiritimati" }))
+        .call(
+            &u.token,
+            "PATCH",
+            "/api/v1/users/me",
+            json!({ "timezone": "Pacific/Kiritimati" }),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["timezone_in_force"], "UTC");
-    assert_eq!(r.json()["timezone_applies_from"].as_u64(), Some(ms("2026-05-05T00:00:00Z")));
+    assert_eq!(
+        r.json()["timezone_applies_from"].as_u64(),
+        Some(ms("2026-05-05T00:00:00Z"))
+    );
     let q = net.quota(&u).await;
-    assert_eq!((q["timezone"].as_str(), q["used_today"].as_u64()), (Some("UTC"), Some(10)));
-    assert_eq!(net.submit(&u, json!({ "name": "still-no" })).await.status, 429);
+    assert_eq!(
+        (q["timezone"].as_str(), q["used_today"].as_u64()),
+        (Some("UTC"), Some(10))
+    );
+    assert_eq!(
+        net.submit(&u, json!({ "name": "still-no" })).await.status,
+        429
+    );
     // From midnight UTC the new zone is in force. There it is 14:00, in a
     // day that began at 10:00 UTC yesterday: the ten tasks fall in it, so
     // the move added no day; the count resets at its midnight (10:00 UTC).
@@ -841,7 +862,10 @@ async fn hopping_timezones_does_not_reset_the_day_s_count() {
     let q = net.quota(&u).await;
     assert_eq!(q["timezone"], "Pacific/Kiritimati", "{q}");
     assert_eq!(q["used_today"], 10, "{q}");
-    assert_eq!(q["next_reset_at"].as_u64(), Some(ms("2026-05-05T10:00:00Z")));
+    assert_eq!(
+        q["next_reset_at"].as_u64(),
+        Some(ms("2026-05-05T10:00:00Z"))
+    );
     net.clock.set(at("2026-05-05T10:00:01Z"));
     assert_eq!(net.quota(&u).await["used_today"], 0);
     net.submitted(&u, json!({ "name": "new-day" })).await;

@@ -417,15 +417,29 @@ async fn two_hundred_scripted_accounts_cannot_swing_a_vote_or_multiply_quota() {
     let mut sybils = Vec::new();
     for i in 0..200 {
         let r = net
-            .call("", "POST", "/api/v1/users", json!({ "name": format!("sybil-{i}") }))
+            .call(
+                "",
+                "POST",
+                "/api/v1/users",
+                json!({ "name": format!("sybil-{i}") }),
+            )
             .await;
         match r.status {
             201 => sybils.push(r.json()["token"].as_str().unwrap().to_string()),
-            429 => assert_eq!(r.json()["error"]["code"], "registration_limited", "{}", r.text()),
+            429 => assert_eq!(
+                r.json()["error"]["code"],
+                "registration_limited",
+                "{}",
+                r.text()
+            ),
             s => panic!("registration {i}: {s} {}", r.text()),
         }
     }
-    assert_eq!(sybils.len(), 5, "five accounts per address per day, not 200");
+    assert_eq!(
+        sybils.len(),
+        5,
+        "five accounts per address per day, not 200"
+    );
     let governance = net.get("/api/v1/governance").await;
     assert_eq!(governance["registration"]["per_address_per_day"], 5);
 
@@ -451,8 +465,11 @@ async fn two_hundred_scripted_accounts_cannot_swing_a_vote_or_multiply_quota() {
     // A day on the script's accounts are old enough but have no record.
     net.clock.advance(Duration::from_secs(25 * 3600));
     let later = greenmesh_tests::net::id(
-        &net.submit(&owner, json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0 }))
-            .await,
+        &net.submit(
+            &owner,
+            json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0 }),
+        )
+        .await,
     );
     let r = vote(&net, &sybils[0], &later, "critical").await;
     assert_eq!(r.json()["error"]["code"], "not_eligible", "{}", r.text());
@@ -461,7 +478,12 @@ async fn two_hundred_scripted_accounts_cannot_swing_a_vote_or_multiply_quota() {
 
     // The first poll closed with the members' ballots only.
     let v = net
-        .call(&owner.token, "GET", &format!("/api/v1/tasks/{task}/votes"), Value::Null)
+        .call(
+            &owner.token,
+            "GET",
+            &format!("/api/v1/tasks/{task}/votes"),
+            Value::Null,
+        )
         .await
         .json();
     let o = &v["poll"]["outcome"];
@@ -478,16 +500,26 @@ async fn two_hundred_scripted_accounts_cannot_swing_a_vote_or_multiply_quota() {
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
         let id = r.json()["id"].as_str().unwrap().to_string();
-        let r = net.call(sybil, "DELETE", &format!("/api/v1/tasks/{id}"), Value::Null).await;
+        let r = net
+            .call(sybil, "DELETE", &format!("/api/v1/tasks/{id}"), Value::Null)
+            .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let q = net.call(sybil, "GET", "/api/v1/users/me/quota", Value::Null).await.json();
+    let q = net
+        .call(sybil, "GET", "/api/v1/users/me/quota", Value::Null)
+        .await
+        .json();
     assert_eq!(q["tier"], "free", "{q}");
     // And the quota the script holds is five free accounts' worth: the
     // 11th task of a day is refused like anyone's.
     for i in 0..11 {
         let r = net
-            .call(sybil, "POST", "/api/v1/tasks", json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0 }))
+            .call(
+                sybil,
+                "POST",
+                "/api/v1/tasks",
+                json!({ "task_type": "audio-denoise", "inputs": {}, "max_price": 100.0 }),
+            )
             .await;
         assert_eq!(r.status, if i < 10 { 201 } else { 429 }, "{}", r.text());
     }
@@ -496,32 +528,59 @@ async fn two_hundred_scripted_accounts_cannot_swing_a_vote_or_multiply_quota() {
 #[tokio::test]
 async fn an_invite_only_network_refuses_registration_without_a_fresh_invite() {
     let net = Net::start_with(
-        &[("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN), ("SPIN_VARIABLE_REGISTRATION", "invite")],
+        &[
+            ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+            ("SPIN_VARIABLE_REGISTRATION", "invite"),
+        ],
         |dir| greenmesh_tests::Start::coordinator(dir).shipped_identity_rules(),
     )
     .await;
-    let r = net.call("", "POST", "/api/v1/users", json!({ "name": "stranger" })).await;
+    let r = net
+        .call("", "POST", "/api/v1/users", json!({ "name": "stranger" }))
+        .await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "invite_required");
     let r = net
-        .call("", "POST", "/api/v1/users", json!({ "name": "stranger", "invite": "inv_guess" }))
+        .call(
+            "",
+            "POST",
+            "/api/v1/users",
+            json!({ "name": "stranger", "invite": "inv_guess" }),
+        )
         .await;
     assert_eq!(r.json()["error"]["code"], "invalid_invite", "{}", r.text());
     // Only the admin mints invites.
-    let stranger = net.call("", "POST", "/api/v1/admin/invites", json!({})).await;
+    let stranger = net
+        .call("", "POST", "/api/v1/admin/invites", json!({}))
+        .await;
     assert_eq!(stranger.status, 403, "{}", stranger.text());
     let invite = net
-        .call(ADMIN, "POST", "/api/v1/admin/invites", json!({ "note": "for dana" }))
+        .call(
+            ADMIN,
+            "POST",
+            "/api/v1/admin/invites",
+            json!({ "note": "for dana" }),
+        )
         .await;
     assert_eq!(invite.status, 201, "{}", invite.text());
     let code = invite.json()["invite"].as_str().unwrap().to_string();
     let r = net
-        .call("", "POST", "/api/v1/users", json!({ "name": "dana", "invite": code }))
+        .call(
+            "",
+            "POST",
+            "/api/v1/users",
+            json!({ "name": "dana", "invite": code }),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     // Single use.
     let r = net
-        .call("", "POST", "/api/v1/users", json!({ "name": "eve", "invite": code }))
+        .call(
+            "",
+            "POST",
+            "/api/v1/users",
+            json!({ "name": "eve", "invite": code }),
+        )
         .await;
     assert_eq!(r.json()["error"]["code"], "invalid_invite", "{}", r.text());
 }

@@ -20,9 +20,16 @@ fn manifest_copy(dir: &Path, pricing: &str) -> std::path::PathBuf {
 }
 
 async fn precheck_price(start: &Start) -> serde_json::Value {
+    precheck_price_with(start, 7).await
+}
+
+/// [`precheck_price`] with a node of key seed `node_seed` (one per state).
+async fn precheck_price_with(start: &Start, node_seed: u8) -> serde_json::Value {
     let app = start.start().await.unwrap();
+    // The broker's key exists (generated now when no seed is set).
+    assert_eq!(app.get("/api/v1/keys/broker").await.status, 200);
     let token = register_user(app.addr, "pat").await.unwrap();
-    TestNode::register(app.addr, &token, 7, &[("image-filter", 2.0)])
+    TestNode::register(app.addr, &token, node_seed, &[("image-filter", 2.0)])
         .await
         .unwrap();
     let task = json!({ "task_type": "image-filter", "inputs": {}, "max_price": 100.0 });
@@ -103,4 +110,65 @@ sqlite_databases = ["default"]
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json()["status"], "online");
     app.stop().await;
+}
+
+/// The repository's spin.toml with the hostile `spy-pricing` guest as the
+/// pricing plugin; `inherit_all` puts back the old blanket
+/// `dependencies_inherit_configuration = true`.
+fn spy_manifest(dir: &Path, inherit_all: bool) -> std::path::PathBuf {
+    let path = coordinator_manifest_with(dir, &[]);
+    let spy = tests_dir().join("guests/target/wasm32-wasip2/release/spy_pricing.wasm");
+    assert!(
+        spy.exists(),
+        "build the test guests first (cargo xtask build)"
+    );
+    let mut text = std::fs::read_to_string(&path).unwrap().replace(
+        &release("pricing.wasm").display().to_string(),
+        &spy.display().to_string(),
+    );
+    if inherit_all {
+        text = text
+            .replace(", inherit_configuration = [\"sqlite_databases\"]", "")
+            .replace(
+                "key_value_stores = [\"default\"]\n",
+                "key_value_stores = [\"default\"]\ndependencies_inherit_configuration = true\n",
+            );
+    }
+    assert!(text.contains("spy_pricing.wasm"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn plugins_see_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let admin = ("SPIN_VARIABLE_ADMIN_TOKEN", "admin-secret-for-tests");
+    // A generated signing key (kept in the broker's key-value store).
+    let shipped = Start::at(spy_manifest(dir.path(), false), &state).env(admin.0, admin.1);
+    let chosen = precheck_price(&shipped).await;
+    assert_eq!(chosen["pricing_model"], "spy:nothing", "{chosen}");
+    // A configured seed.
+    let seeded = shipped
+        .clone()
+        .env("SPIN_VARIABLE_BROKER_SIGNING_SEED", &"ab".repeat(32));
+    let chosen = precheck_price_with(&seeded, 8).await;
+    assert_eq!(chosen["pricing_model"], "spy:nothing", "{chosen}");
+
+    // The control: with the blanket inheritance the same plugin reads the
+    // admin token, the seed and the generated key.
+    let blanket_dir = dir.path().join("blanket");
+    std::fs::create_dir_all(&blanket_dir).unwrap();
+    let blanket = Start::at(spy_manifest(&blanket_dir, true), &state)
+        .env(admin.0, admin.1)
+        .env("SPIN_VARIABLE_BROKER_SIGNING_SEED", &"ab".repeat(32));
+    let model = precheck_price_with(&blanket, 9).await["pricing_model"].clone();
+    let model = model.as_str().unwrap();
+    for secret in [
+        "variable admin_token",
+        "variable signing_seed",
+        "key-value broker_seed",
+    ] {
+        assert!(model.contains(secret), "{secret} not in {model}");
+    }
 }

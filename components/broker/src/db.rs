@@ -248,8 +248,11 @@ pub struct Db {
 impl Db {
     pub fn open() -> Result<Self, ApiError> {
         Ok(Self {
-            conn: greenmesh_storage::migrated("broker", &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11])
-                .map_err(storage)?,
+            conn: greenmesh_storage::migrated(
+                "broker",
+                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11],
+            )
+            .map_err(storage)?,
         })
     }
 

@@ -22,6 +22,10 @@ use greenmesh::marketplace::types::{Beat, Error, Node, Registration, Requirement
 struct Marketplace;
 
 impl Guest for Marketplace {
+    fn configure(settings: Vec<(String, String)>) {
+        store::configure(&settings);
+    }
+
     fn register(owner: String, registration: Registration) -> Result<Node, Error> {
         validate::registration(&registration).map_err(Error::Invalid)?;
         store::Store::open()?.register(&owner, registration, store::now_ms())

@@ -7,9 +7,26 @@ use crate::greenmesh::marketplace::types::{
 };
 use spin_sdk::sqlite::{Connection, Value};
 
-/// A node silent for this long is offline, unless the `liveness_window_ms`
-/// Spin variable (inherited from the broker) says otherwise.
+/// A node silent for this long is offline, unless the broker's
+/// `liveness_window_ms` (passed through `registry.configure`) says otherwise.
 pub const LIVENESS_WINDOW_MS: u64 = 60_000;
+
+thread_local! {
+    /// The liveness window the broker configured for this instance.
+    static CONFIGURED_WINDOW: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Keeps the settings the broker passed (`liveness_window_ms`; others are
+/// ignored) for this instance's life (one request).
+pub fn configure(settings: &[(String, String)]) {
+    for (name, value) in settings {
+        if name == "liveness_window_ms" {
+            if let Ok(ms) = value.trim().parse() {
+                CONFIGURED_WINDOW.with(|w| w.set(Some(ms)));
+            }
+        }
+    }
+}
 
 /// Ineligible nodes described in a search result.
 pub const DECLINED_SAMPLE: u32 = 20;
@@ -22,9 +39,14 @@ pub const ELIGIBLE_COUNT_CAP: u32 = 256;
 pub const DECLINED_WINDOW: u32 = 200;
 
 fn liveness_window_ms() -> u64 {
-    spin_sdk::variables::get("liveness_window_ms")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
+    CONFIGURED_WINDOW
+        .with(|w| w.get())
+        .or_else(|| {
+            // A manifest that still lets dependencies inherit variables.
+            spin_sdk::variables::get("liveness_window_ms")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+        })
         .unwrap_or(LIVENESS_WINDOW_MS)
 }
 

@@ -166,7 +166,12 @@ pub fn set_timezone(db: &Connection, user: &str, timezone: Tz, now_ms: i64) -> R
 
 /// Schedules `timezone` for `user` from `from_ms` (replacing any pending
 /// change).
-pub fn schedule_timezone(db: &Connection, user: &str, timezone: Tz, from_ms: i64) -> Result<(), String> {
+pub fn schedule_timezone(
+    db: &Connection,
+    user: &str,
+    timezone: Tz,
+    from_ms: i64,
+) -> Result<(), String> {
     run(
         db,
         "schedule timezone",

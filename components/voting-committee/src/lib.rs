@@ -38,6 +38,10 @@ voting_core::wit_mapping!();
 struct CommitteeVoting;
 
 impl Guest for CommitteeVoting {
+    fn configure(settings: Vec<(String, String)>) {
+        voting_core::config::configure(settings);
+    }
+
     fn open(task_id: String, window_ms: u64) -> Result<Poll, Error> {
         open_poll(&task_id, window_ms)
     }

@@ -1,18 +1,35 @@
-//! Spin variables read by the voting components (inherited from the broker
-//! through `dependencies_inherit_configuration`).
+//! Settings of the voting components, passed by the broker through
+//! `ballots.configure` from its own Spin variables (plugins inherit none, so
+//! they never see the broker's secrets; ADR 0021):
 //!
 //! - `voting_window_ms`: the poll window when `open` is given 0 (default
 //!   [`DEFAULT_WINDOW_MS`], 5 minutes).
 //! - `voting_scheme` (read by `voting`) and `voting_committee` (read by
 //!   `voting-committee`) are read through [`variable`].
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 /// The poll window when neither the caller nor `voting_window_ms` sets one.
 pub const DEFAULT_WINDOW_MS: u64 = 5 * 60 * 1000;
 
-/// The Spin variable `name`, trimmed; `None` when it is undefined, cannot
-/// be read or is blank.
+thread_local! {
+    static SETTINGS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// Keeps the settings the broker passed for the rest of this instance's
+/// life (one request).
+pub fn configure(settings: Vec<(String, String)>) {
+    SETTINGS.with(|s| s.borrow_mut().extend(settings));
+}
+
+/// The setting `name`, trimmed: as configured, else a Spin variable of
+/// that name when the host grants variables (a manifest that still
+/// inherits them); `None` when unset or blank.
 pub fn variable(name: &str) -> Option<String> {
-    let value = spin_sdk::variables::get(name).ok()?;
+    let value = SETTINGS
+        .with(|s| s.borrow().get(name).cloned())
+        .or_else(|| spin_sdk::variables::get(name).ok())?;
     let value = value.trim();
     (!value.is_empty()).then(|| value.to_string())
 }

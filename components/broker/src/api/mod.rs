@@ -64,6 +64,7 @@ fn route(req: &Request) -> ApiResult {
     if let (Method::Get, ["health"]) = (&method, segments.as_slice()) {
         return network::health();
     }
+    crate::domain::settings::configure_dependencies();
     let db = Db::open()?;
     let user = || auth::user(&db, req);
     match (method, segments.as_slice()) {

@@ -54,9 +54,15 @@ pub fn invite(db: &Db, body: &[u8]) -> ApiResult {
         parse_body(body)?
     };
     if r.note.as_deref().is_some_and(|n| n.len() > 200) {
-        return Err(crate::error::ApiError::invalid("note", "note must be at most 200 characters"));
+        return Err(crate::error::ApiError::invalid(
+            "note",
+            "note must be at most 200 characters",
+        ));
     }
-    Ok(json_response(201, &identity::mint_invite(db, r.note.as_deref())?))
+    Ok(json_response(
+        201,
+        &identity::mint_invite(db, r.note.as_deref())?,
+    ))
 }
 
 /// `GET /api/v1/users/me`.

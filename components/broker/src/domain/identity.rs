@@ -210,9 +210,7 @@ impl BallotRule {
 /// A voter's record: own tasks completed, tasks run for others, and one
 /// for any donation.
 pub fn record(standing: &Standing) -> u64 {
-    standing.tasks_completed
-        + standing.tasks_executed
-        + u64::from(standing.donations > 0.0)
+    standing.tasks_completed + standing.tasks_executed + u64::from(standing.donations > 0.0)
 }
 
 /// Checks `voter` may vote on a task owned by `owner`: `403 own_task` on

@@ -1,45 +1,105 @@
 //! The broker's ed25519 signing key: from the secret Spin variable
 //! `signing_seed` (64 hex characters) when set, otherwise generated on first
-//! start and kept in `broker_keys`.
+//! start and kept in the broker's key-value store, which its dependencies do
+//! not inherit (they share only the SQLite database; ADR 0021).
+//!
+//! SQLite still settles which generated key wins when several instances
+//! start at once: each writes its seed to the store under its public key,
+//! then offers that public key to `broker_keys` (`name = 'broker_public'`,
+//! first insert wins); every instance then signs with the winner's seed.
+//! A seed kept in `broker_keys` by an older version (`name = 'broker'`) is
+//! moved to the store on first use.
 
 use crate::db::{text, Db};
 use crate::error::ApiError;
 use greenmesh_protocol::ed25519_compact::KeyPair;
+use spin_sdk::key_value::Store;
+
+fn seed_key(public_hex: &str) -> String {
+    format!("broker_seed:{public_hex}")
+}
+
+fn kv_error(e: impl std::fmt::Debug) -> ApiError {
+    ApiError::internal(format!("key-value store: {e:?}"))
+}
+
+fn from_seed(seed_hex: &str, what: &str) -> Result<KeyPair, ApiError> {
+    greenmesh_protocol::key_pair_from_seed_hex(seed_hex.trim())
+        .map_err(|e| ApiError::internal(format!("{what}: {e}")))
+}
+
+/// The seed stored for `public_hex`, if the store has it.
+fn stored_seed(store: &Store, public_hex: &str) -> Result<Option<KeyPair>, ApiError> {
+    match store.get(&seed_key(public_hex)).map_err(kv_error)? {
+        Some(bytes) => Ok(Some(from_seed(
+            &String::from_utf8_lossy(&bytes),
+            "stored broker key",
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Keeps `kp` in the store and offers it as the broker's key; answers the
+/// public key that won.
+fn offer(db: &Db, store: &Store, kp: &KeyPair) -> Result<String, ApiError> {
+    let public = public_key_hex(kp);
+    let seed = greenmesh_protocol::to_hex(kp.sk.seed().as_ref());
+    store
+        .set(&seed_key(&public), seed.as_bytes())
+        .map_err(kv_error)?;
+    db.exec(
+        "INSERT OR IGNORE INTO broker_keys (name, seed_hex) VALUES ('broker_public', ?)",
+        &[text(public.clone())],
+    )?;
+    let winner = db
+        .text_of(
+            "SELECT seed_hex FROM broker_keys WHERE name = 'broker_public'",
+            &[],
+        )?
+        .ok_or_else(|| ApiError::internal("broker key missing after insert"))?;
+    if winner != public {
+        // Another instance's key won: drop ours.
+        let _ = store.delete(&seed_key(&public));
+    }
+    Ok(winner)
+}
 
 /// Loads or creates the broker key.
 pub fn broker_key(db: &Db) -> Result<KeyPair, ApiError> {
     if let Ok(seed) = spin_sdk::variables::get("signing_seed") {
         if !seed.trim().is_empty() {
-            return greenmesh_protocol::key_pair_from_seed_hex(seed.trim())
-                .map_err(|e| ApiError::internal(format!("variable signing_seed: {e}")));
+            return from_seed(&seed, "variable signing_seed");
         }
     }
-    let rows = db.query(
-        "SELECT seed_hex FROM broker_keys WHERE name = 'broker'",
+    let store = Store::open_default().map_err(kv_error)?;
+    if let Some(public) = db.text_of(
+        "SELECT seed_hex FROM broker_keys WHERE name = 'broker_public'",
         &[],
-    )?;
-    if let Some(seed) = rows.rows.first().and_then(|r| r.get::<&str>(0)) {
-        return greenmesh_protocol::key_pair_from_seed_hex(seed)
-            .map_err(|e| ApiError::internal(format!("stored broker key: {e}")));
+    )? {
+        return stored_seed(&store, &public)?.ok_or_else(|| {
+            ApiError::internal(format!(
+                "the broker's key {public} is not in its key-value store"
+            ))
+        });
     }
-    let seed: [u8; 32] = crate::util::random_bytes();
-    let hex = greenmesh_protocol::to_hex(&seed);
-    // Another instance may have raced us: keep whichever landed first.
-    db.exec(
-        "INSERT OR IGNORE INTO broker_keys (name, seed_hex) VALUES ('broker', ?)",
-        &[text(hex)],
-    )?;
-    let rows = db.query(
+    // An older version kept the seed itself in SQLite: move it.
+    let kp = match db.text_of(
         "SELECT seed_hex FROM broker_keys WHERE name = 'broker'",
         &[],
-    )?;
-    let stored = rows
-        .rows
-        .first()
-        .and_then(|r| r.get::<&str>(0))
-        .ok_or_else(|| ApiError::internal("broker key missing after insert"))?;
-    greenmesh_protocol::key_pair_from_seed_hex(stored)
-        .map_err(|e| ApiError::internal(e.to_string()))
+    )? {
+        Some(seed) => from_seed(&seed, "stored broker key")?,
+        None => {
+            let seed: [u8; 32] = crate::util::random_bytes();
+            from_seed(&greenmesh_protocol::to_hex(&seed), "generated key")?
+        }
+    };
+    let winner = offer(db, &store, &kp)?;
+    db.exec("DELETE FROM broker_keys WHERE name = 'broker'", &[])?;
+    if winner == public_key_hex(&kp) {
+        return Ok(kp);
+    }
+    stored_seed(&store, &winner)?
+        .ok_or_else(|| ApiError::internal("the winning broker key is not in the store"))
 }
 
 /// Hex of the broker's public key.

@@ -17,6 +17,7 @@
 //! | [`faults`] | whose fault a failed run was: requester faults weigh on the requester and throttle it |
 //! | [`policy`], [`public_health`], [`votes`], [`quota`], [`standing`], [`grants`] | governance |
 //! | [`identity`] | what an account costs (registration per address or by invite) and when its ballot weighs |
+//! | [`settings`] | the settings each dependency is passed (they inherit no variables) |
 //! | [`users`], [`keys`], [`blobs`], [`events`] | accounts, the signing key, blobs, the event log |
 //!
 //! Imports run one way inside too: `queue` → `matching`/`lifecycle` →
@@ -44,6 +45,7 @@ pub mod quota;
 pub mod rosters;
 pub mod schedule;
 pub mod scoring;
+pub mod settings;
 pub mod spot_checks;
 pub mod standing;
 pub mod tasks;

@@ -126,7 +126,10 @@ pub fn cast(
     }
     let standing = crate::domain::standing::Standing::load(db, &user.id)?;
     let owner = db
-        .text_of("SELECT owner FROM broker_tasks WHERE id = ?", &[crate::db::text(task_id)])?
+        .text_of(
+            "SELECT owner FROM broker_tasks WHERE id = ?",
+            &[crate::db::text(task_id)],
+        )?
         .unwrap_or_default();
     identity::check_ballot(
         &standing,

@@ -1,0 +1,31 @@
+//! What the broker's dependencies are told: the few settings each needs,
+//! read from the broker's own Spin variables and passed through their
+//! `configure` calls at the start of each request. The dependencies inherit
+//! no variables (`spin.toml`: `inherit_configuration = ["sqlite_databases"]`),
+//! so a swapped-in plugin never sees the signing seed or the admin token
+//! (ADR 0021).
+
+use crate::greenmesh::marketplace::registry;
+use crate::greenmesh::voting::ballots;
+
+/// The variables the voting component reads.
+pub const VOTING: &[&str] = &["voting_window_ms", "voting_scheme", "voting_committee"];
+/// The variables the marketplace reads.
+pub const MARKETPLACE: &[&str] = &["liveness_window_ms"];
+
+fn read(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|name| {
+            spin_sdk::variables::get(name)
+                .ok()
+                .map(|value| (name.to_string(), value))
+        })
+        .collect()
+}
+
+/// Passes each dependency its settings (once per request).
+pub fn configure_dependencies() {
+    ballots::configure(&read(VOTING));
+    registry::configure(&read(MARKETPLACE));
+}
