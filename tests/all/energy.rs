@@ -63,8 +63,8 @@ impl Net {
                 token,
                 "POST",
                 "/api/v1/tasks",
-                // A declared importance is the requester's own ballot: without
-                // any ballot the vote's silence would turn the task eco.
+                // A declared importance stands when nobody votes: without it
+                // the vote's silence would turn the task eco.
                 json!({ "task_type": "image-filter", "sla": sla, "importance": "normal",
                         "requirements": { "max_execution_time_sec": seconds } }),
             )

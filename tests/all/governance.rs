@@ -366,6 +366,29 @@ async fn public_health_keywords_override_the_vote_as_whole_words_and_are_logged(
     let v = net.votes(&u, &id(&high)).await;
     assert_eq!(v["poll"]["outcome"]["ballots"], 0, "{v}");
     assert_eq!(v["poll"]["outcome"]["weights"], json!({}));
+    // It stands when nobody else votes; one ballot from someone else wins.
+    let overruled = net
+        .submitted(
+            &u,
+            json!({ "name": "quarterly-audit", "importance": "high" }),
+        )
+        .await;
+    assert_eq!(
+        net.vote(&neighbour, &id(&overruled), "low").await.status,
+        201
+    );
+    net.close_polls();
+    let v = net.votes(&u, &id(&high)).await;
+    assert_eq!(
+        (
+            v["policy"]["importance"].as_str(),
+            v["policy"]["importance_source"].as_str()
+        ),
+        (Some("high"), Some("declared")),
+        "{v}"
+    );
+    let v = net.votes(&u, &id(&overruled)).await;
+    assert_eq!(v["policy"]["importance"], "low", "{v}");
 
     let overrides = net.events("public_health_override").await;
     assert_eq!(overrides.len(), 2);

@@ -46,6 +46,8 @@ pub mod source {
     pub const UNANIMOUS: &str = "unanimous";
     pub const NO_CONSENSUS: &str = "no_consensus";
     pub const NO_VOTES: &str = "no_votes";
+    /// Nobody voted; the requester's declared (non-critical) level stands.
+    pub const DECLARED: &str = "declared";
 }
 
 /// One task's policy row.

@@ -203,6 +203,15 @@ pub fn open_polls(db: &Db) -> Result<Vec<Value>, ApiError> {
     Ok(out)
 }
 
+/// The importance the task's requester declared, if a known level.
+fn declared(db: &Db, task_id: &str) -> Result<Option<&'static str>, ApiError> {
+    let v = db.text_of(
+        "SELECT json_extract(body, '$.request.importance') FROM broker_tasks WHERE id = ?",
+        &[text(task_id)],
+    )?;
+    Ok(v.as_deref().and_then(parse_level).map(level_name))
+}
+
 /// Polls one request settles at most: a burst of closing polls is spread
 /// over requests instead of stalling one.
 const SETTLE_BATCH: u32 = 64;
@@ -217,8 +226,16 @@ pub fn settle(db: &Db) -> Result<(), ApiError> {
         return Ok(());
     }
     for o in ballots::close_due(SETTLE_BATCH).map_err(voting_error)? {
-        let decided_by = decided_by_name(o.decided_by);
-        let importance = o.importance.map(level_name);
+        let mut decided_by = decided_by_name(o.decided_by);
+        let mut importance = o.importance.map(level_name);
+        if o.decided_by == vt::DecidedBy::NoVotes {
+            // Nobody else voted: the requester's declared level stands
+            // (it never weighs against ballots; ADR 0021).
+            if let Some(level) = declared(db, &o.task_id)? {
+                importance = Some(level);
+                decided_by = policy::source::DECLARED;
+            }
+        }
         let Some((before, p)) =
             policy::apply_vote(db, &o.task_id, importance, decided_by, o.confidence)?
         else {
