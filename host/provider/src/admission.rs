@@ -37,6 +37,10 @@ pub enum Refusal {
     NotAKernel { exports: String },
     #[error("is not a valid WebAssembly component: {0}")]
     Invalid(String),
+    #[error("is {bytes} bytes; this node compiles modules of at most {max} bytes")]
+    TooLarge { bytes: usize, max: usize },
+    #[error("took longer than {ms} ms to compile (this node's compile budget); refused")]
+    CompileBudget { ms: u64 },
 }
 
 fn allowed_list() -> String {

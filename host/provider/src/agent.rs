@@ -869,7 +869,7 @@ impl Agent {
                 .wasm_module
                 .as_deref()
                 .ok_or("invalid input: wasm_execution needs wasm_module")?;
-            let (prepared, sha) = self.admit_module(module)?;
+            let (prepared, sha) = self.admit_module(module).await?;
             (prepared, sha, "application/octet-stream".to_string())
         } else {
             let catalog = self.catalog.read().expect("catalog lock");
@@ -893,13 +893,22 @@ impl Agent {
         Ok((prepared, sha, media_type, bytes, input.params))
     }
 
-    fn admit_module(&self, module: &[u8]) -> Result<(Prepared, String), String> {
+    /// Compiles (within the node's compile budget), admits and links a
+    /// submitted module, or finds it in the cache.
+    async fn admit_module(&self, module: &[u8]) -> Result<(Prepared, String), String> {
         let sha = greenmesh_protocol::sha256_hex(module);
         if let Some(p) = self.modules.lock().expect("modules lock").get(&sha) {
             return Ok((p.clone(), sha));
         }
-        let (prepared, sha) =
-            catalog::admit(&self.sandbox, module).map_err(|e| format!("wasm_module {e:#}"))?;
+        let budget = catalog::CompileBudget {
+            max_bytes: self.config.max_module_bytes,
+            max_time: Duration::from_millis(self.config.compile_budget_ms),
+        };
+        let component = catalog::compile_within(self.sandbox.engine(), module.into(), budget)
+            .await
+            .map_err(|e| format!("wasm_module {e}"))?;
+        let (prepared, sha) = catalog::admit_compiled(&self.sandbox, &component, module)
+            .map_err(|e| format!("wasm_module {e:#}"))?;
         let mut cache = self.modules.lock().expect("modules lock");
         if cache.len() >= MODULE_CACHE {
             cache.clear();

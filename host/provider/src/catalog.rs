@@ -7,7 +7,10 @@ use super::admission;
 use super::executor::{GpuUse, Prepared, Sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use wasmtime::component::Component;
+use wasmtime::Engine;
 
 /// One installed kernel.
 #[derive(Clone)]
@@ -82,9 +85,55 @@ pub fn admit(sandbox: &Sandbox, bytes: &[u8]) -> anyhow::Result<(Prepared, Strin
     let component = sandbox
         .compile(bytes)
         .map_err(|e| admission::Refusal::Invalid(format!("{e:#}")))?;
-    admission::check(sandbox.engine(), &component)?;
-    let prepared = sandbox.prepare(&component, bytes)?;
+    admit_compiled(sandbox, &component, bytes)
+}
+
+/// Admits and links a component compiled from `bytes`.
+pub fn admit_compiled(
+    sandbox: &Sandbox,
+    component: &Component,
+    bytes: &[u8],
+) -> anyhow::Result<(Prepared, String)> {
+    admission::check(sandbox.engine(), component)?;
+    let prepared = sandbox.prepare(component, bytes)?;
     Ok((prepared, greenmesh_protocol::sha256_hex(bytes)))
+}
+
+/// What compiling one submitted module may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct CompileBudget {
+    pub max_bytes: usize,
+    pub max_time: Duration,
+}
+
+/// Compiles a submitted module within `budget`: larger modules are refused
+/// unread, and a compile that outlasts the budget is given up (Cranelift
+/// cannot be interrupted: its thread finishes in the background and its
+/// result is dropped), so a compile bomb costs the node at most the budget
+/// before it serves the next lease.
+pub async fn compile_within(
+    engine: &Engine,
+    bytes: Arc<[u8]>,
+    budget: CompileBudget,
+) -> Result<Component, admission::Refusal> {
+    if bytes.len() > budget.max_bytes {
+        return Err(admission::Refusal::TooLarge {
+            bytes: bytes.len(),
+            max: budget.max_bytes,
+        });
+    }
+    let engine = engine.clone();
+    let compile = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes[..]));
+    match tokio::time::timeout(budget.max_time, compile).await {
+        Ok(Ok(Ok(component))) => Ok(component),
+        Ok(Ok(Err(e))) => Err(admission::Refusal::Invalid(format!("{e:#}"))),
+        Ok(Err(join)) => Err(admission::Refusal::Invalid(format!(
+            "the compiler failed: {join}"
+        ))),
+        Err(_) => Err(admission::Refusal::CompileBudget {
+            ms: budget.max_time.as_millis() as u64,
+        }),
+    }
 }
 
 /// Scans `dir`; files that fail are reported, not fatal. Two files naming
@@ -123,4 +172,86 @@ pub fn scan(sandbox: &Sandbox, dir: &Path) -> (Catalog, Vec<String>) {
         },
         problems,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_encoder::{
+        CodeSection, Component as ComponentBytes, Function, FunctionSection, Instruction, Module,
+        ModuleSection, TypeSection, ValType,
+    };
+
+    /// A component holding one core function of `blocks` nested blocks,
+    /// each with arithmetic on many locals: a few kilobytes per thousand
+    /// blocks, and far more work for the compiler than its size suggests.
+    fn compile_bomb(blocks: u32) -> Vec<u8> {
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I32], [ValType::I32]);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let locals = 64;
+        let mut f = Function::new([(locals, ValType::I64)]);
+        for i in 0..blocks {
+            f.instruction(&Instruction::Block(wasm_encoder::BlockType::Empty));
+            let a = 1 + i % locals;
+            let b = 1 + (i * 7) % locals;
+            f.instruction(&Instruction::LocalGet(a))
+                .instruction(&Instruction::LocalGet(b))
+                .instruction(&Instruction::I64Mul)
+                .instruction(&Instruction::LocalGet(0))
+                .instruction(&Instruction::I64ExtendI32U)
+                .instruction(&Instruction::I64Add)
+                .instruction(&Instruction::LocalSet(b))
+                .instruction(&Instruction::LocalGet(0))
+                .instruction(&Instruction::BrIf(0));
+        }
+        for _ in 0..blocks {
+            f.instruction(&Instruction::End);
+        }
+        f.instruction(&Instruction::LocalGet(0))
+            .instruction(&Instruction::End);
+        let mut code = CodeSection::new();
+        code.function(&f);
+        let mut module = Module::new();
+        module.section(&types).section(&functions).section(&code);
+        let mut component = ComponentBytes::new();
+        component.section(&ModuleSection(&module));
+        component.finish()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_compile_bomb_is_refused() {
+        let sandbox = Sandbox::new(64 << 20, None).unwrap();
+        let budget = CompileBudget {
+            max_bytes: 8 << 20,
+            max_time: Duration::from_millis(50),
+        };
+        let small = compile_bomb(10);
+        let bomb = compile_bomb(8_000);
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        // The same kind of module, small, compiles within the budget...
+        compile_within(sandbox.engine(), small.into(), budget)
+            .await
+            .expect("a small module compiles within 50 ms");
+        // ...the bomb does not, and the node has its answer at the budget.
+        let started = std::time::Instant::now();
+        let refused = compile_within(sandbox.engine(), bomb.into(), budget).await;
+        assert!(
+            matches!(refused, Err(admission::Refusal::CompileBudget { ms: 50 })),
+            "{refused:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // Too large: refused before compiling.
+        let huge: Arc<[u8]> = vec![0u8; (8 << 20) + 1].into();
+        let refused = compile_within(sandbox.engine(), huge, budget).await;
+        assert!(
+            matches!(refused, Err(admission::Refusal::TooLarge { .. })),
+            "{refused:?}"
+        );
+    }
 }

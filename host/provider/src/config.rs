@@ -71,6 +71,12 @@ pub struct ProviderConfig {
     pub deterministic: bool,
     /// Offer `wasm_execution`: run requester-supplied kernel components.
     pub wasm_execution: bool,
+    /// Largest `wasm_execution` module compiled, bytes; larger ones fail
+    /// (the requester's fault) before compiling.
+    pub max_module_bytes: usize,
+    /// Most time compiling one `wasm_execution` module may take,
+    /// milliseconds; a compile bomb fails on it (the requester's fault).
+    pub compile_budget_ms: u64,
     /// Give kernels the GPU when wgpu finds an adapter.
     pub gpu: bool,
     /// GPU dispatches a task may make (its GPU buffers count against its
@@ -123,6 +129,8 @@ impl Default for ProviderConfig {
             max_output_bytes: 16 << 20,
             deterministic: false,
             wasm_execution: true,
+            max_module_bytes: 8 << 20,
+            compile_budget_ms: 10_000,
             gpu: true,
             gpu_max_dispatches: 10_000,
             max_input_bytes: 16 << 20,
@@ -245,6 +253,13 @@ impl ProviderConfig {
             self.max_task_duration_ms =
                 parse("MESH_MAX_TASK_DURATION_MS", &v, "a number of milliseconds")?;
         }
+        if let Some(v) = env("MESH_MAX_MODULE_BYTES") {
+            self.max_module_bytes = parse("MESH_MAX_MODULE_BYTES", &v, "a number of bytes")?;
+        }
+        if let Some(v) = env("MESH_COMPILE_BUDGET_MS") {
+            self.compile_budget_ms =
+                parse("MESH_COMPILE_BUDGET_MS", &v, "a number of milliseconds")?;
+        }
         if let Some(v) = env("MESH_TIMEZONE") {
             self.timezone = v;
         }
@@ -297,6 +312,10 @@ impl ProviderConfig {
         ensure!(
             self.max_task_duration_ms > 0,
             "MESH_MAX_TASK_DURATION_MS must be positive"
+        );
+        ensure!(
+            self.compile_budget_ms > 0 && self.max_module_bytes > 0,
+            "MESH_COMPILE_BUDGET_MS and MESH_MAX_MODULE_BYTES must be positive"
         );
         ensure!(
             self.timezone.split('/').all(|p| !p.is_empty()),
