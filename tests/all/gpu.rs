@@ -121,7 +121,8 @@ fn gpu_buffers_count_against_the_lease_memory_limit() {
     let Some(gpu) = gpu() else { return };
     let sandbox = Sandbox::new(256 << 20, Some(gpu)).unwrap();
     let hostile = catalog::load(&sandbox, &guest("hostile_kernel")).unwrap();
-    // 1 MiB buffers kept alive until refused: 32 fit in a 32 MiB lease.
+    // 1 MiB buffers kept alive until refused: fewer than 32 fit in a
+    // 32 MiB lease, since the kernel's own memory counts too.
     let report = sandbox.run(
         &hostile.prepared,
         "application/octet-stream",
@@ -133,9 +134,22 @@ fn gpu_buffers_count_against_the_lease_memory_limit() {
         },
     );
     let err = report.outcome.unwrap_err().to_string();
+    let kept: usize = err
+        .split("after ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
     assert!(
-        err.contains("GPU memory") && err.contains("after 32 buffers"),
+        err.contains("GPU memory") && err.contains("kernel's memories and GPU buffers"),
         "{err}"
+    );
+    assert!((16..32).contains(&kept), "{kept} buffers: {err}");
+    assert!(report.peak_memory_bytes <= 32 << 20);
+    assert!(
+        report.peak_memory_bytes >= (kept as u64) << 20,
+        "{}",
+        report.peak_memory_bytes
     );
 }
 

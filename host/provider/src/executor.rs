@@ -281,8 +281,49 @@ struct PeakLimiter {
     /// Bytes of every linear memory of the run together (a component may
     /// have several; each would pass a per-memory check alone).
     total: usize,
+    /// Bytes of the run's GPU buffers, and of a read-back's staging copy
+    /// while it exists: counted with the linear memories.
+    gpu: usize,
     peak: usize,
     hit: bool,
+}
+
+impl PeakLimiter {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            total: 0,
+            gpu: 0,
+            peak: 0,
+            hit: false,
+        }
+    }
+
+    /// Counts `bytes` more of GPU memory (a buffer, or a staging copy),
+    /// or refuses them when memories and GPU together would pass the limit.
+    fn take_gpu(&mut self, bytes: u64) -> Result<(), GpuError> {
+        let all = self
+            .total
+            .saturating_add(self.gpu)
+            .saturating_add(usize::try_from(bytes).unwrap_or(usize::MAX));
+        if all > self.limit {
+            return Err(GpuError::Limit(format!(
+                "GPU memory: {all} bytes across the kernel's memories and GPU buffers \
+                 (staging copies included), {} allowed by the lease",
+                self.limit
+            )));
+        }
+        self.gpu = all - self.total;
+        self.peak = self.peak.max(all);
+        Ok(())
+    }
+
+    /// Gives back `bytes` of GPU memory.
+    fn give_gpu(&mut self, bytes: u64) {
+        self.gpu = self
+            .gpu
+            .saturating_sub(usize::try_from(bytes).unwrap_or(usize::MAX));
+    }
 }
 
 impl ResourceLimiter for PeakLimiter {
@@ -294,15 +335,16 @@ impl ResourceLimiter for PeakLimiter {
     ) -> wasmtime::Result<bool> {
         // Called when each memory is created (from 0) and as it grows.
         let total = self.total.saturating_sub(current).saturating_add(desired);
-        if total > self.limit {
+        let all = total.saturating_add(self.gpu);
+        if all > self.limit {
             self.hit = true;
             return Err(wasmtime::Error::msg(format!(
-                "memory limit: {total} bytes requested across the kernel's memories, {} allowed",
+                "memory limit: {all} bytes requested across the kernel's memories and GPU buffers, {} allowed",
                 self.limit
             )));
         }
         self.total = total;
-        self.peak = self.peak.max(total);
+        self.peak = self.peak.max(all);
         Ok(true)
     }
 
@@ -493,12 +535,7 @@ impl Sandbox {
         let state = KernelState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limiter: PeakLimiter {
-                limit: limits.max_memory_bytes,
-                total: 0,
-                peak: 0,
-                hit: false,
-            },
+            limiter: PeakLimiter::new(limits.max_memory_bytes),
             gpu: Session::new(
                 self.gpu.clone(),
                 GpuLimits {
@@ -726,7 +763,15 @@ impl wit_gpu::Host for KernelState {
     }
 
     fn create_buffer(&mut self, size: u64) -> Result<Resource<GpuBuffer>, wit_gpu::Error> {
-        let buffer = self.gpu.create_buffer(size).map_err(gpu_error)?;
+        self.gpu.check_buffer_size(size).map_err(gpu_error)?;
+        self.limiter.take_gpu(size).map_err(gpu_error)?;
+        let buffer = match self.gpu.create_buffer(size) {
+            Ok(buffer) => buffer,
+            Err(e) => {
+                self.limiter.give_gpu(size);
+                return Err(gpu_error(e));
+            }
+        };
         self.table.push(buffer).map_err(bad_handle)
     }
 
@@ -782,11 +827,16 @@ impl wit_gpu::HostBuffer for KernelState {
         length: u64,
     ) -> Result<Vec<u8>, wit_gpu::Error> {
         let buffer = self.table.get(&buffer).map_err(bad_handle)?;
-        self.gpu.read(buffer, offset, length).map_err(gpu_error)
+        // The staging copy exists for the read: it counts while it does.
+        self.limiter.take_gpu(length).map_err(gpu_error)?;
+        let read = self.gpu.read(buffer, offset, length);
+        self.limiter.give_gpu(length);
+        read.map_err(gpu_error)
     }
 
     fn drop(&mut self, buffer: Resource<GpuBuffer>) -> wasmtime::Result<()> {
         let buffer = self.table.delete(buffer)?;
+        self.limiter.give_gpu(buffer.size());
         self.gpu.release(buffer);
         Ok(())
     }
@@ -805,12 +855,7 @@ mod tests {
 
     #[test]
     fn eight_memories_of_95_mib_under_a_100_mb_lease_fail_on_memory() {
-        let mut limiter = PeakLimiter {
-            limit: 100_000_000,
-            total: 0,
-            peak: 0,
-            hit: false,
-        };
+        let mut limiter = PeakLimiter::new(100_000_000);
         let each = 95 << 20;
         // The first memory fits; the second, alone also under the limit,
         // does not fit beside it.
@@ -819,16 +864,34 @@ mod tests {
         assert!(limiter.hit);
         assert_eq!(limiter.peak, each, "peak_memory_bytes counts every memory");
         // Growth counts only what is added.
-        let mut limiter = PeakLimiter {
-            limit: 100 << 20,
-            total: 0,
-            peak: 0,
-            hit: false,
-        };
+        let mut limiter = PeakLimiter::new(100 << 20);
         assert!(limiter.memory_growing(0, 10 << 20, None).unwrap());
         assert!(limiter.memory_growing(0, 10 << 20, None).unwrap());
         assert!(limiter.memory_growing(10 << 20, 80 << 20, None).unwrap());
         assert_eq!(limiter.peak, 90 << 20);
         assert!(limiter.memory_growing(10 << 20, 30 << 20, None).is_err());
+    }
+
+    #[test]
+    fn gpu_buffers_and_staging_copies_count_with_the_linear_memories() {
+        let mut limiter = PeakLimiter::new(100 << 20);
+        assert!(limiter.memory_growing(0, 60 << 20, None).unwrap());
+        // A 30 MiB buffer fits beside 60 MiB of memory...
+        limiter.take_gpu(30 << 20).unwrap();
+        // ...a 20 MiB read-back's staging copy does not...
+        let e = format!("{:?}", limiter.take_gpu(20 << 20).unwrap_err());
+        assert!(e.contains("GPU memory"), "{e}");
+        // ...a 10 MiB one does, while it exists.
+        limiter.take_gpu(10 << 20).unwrap();
+        assert_eq!(
+            limiter.peak,
+            100 << 20,
+            "peak_memory_bytes counts the GPU too"
+        );
+        limiter.give_gpu(10 << 20);
+        // Memory cannot grow into what the GPU holds.
+        assert!(limiter.memory_growing(60 << 20, 75 << 20, None).is_err());
+        limiter.give_gpu(30 << 20);
+        assert!(limiter.memory_growing(60 << 20, 75 << 20, None).unwrap());
     }
 }

@@ -181,7 +181,8 @@ impl Session {
         }
     }
 
-    pub fn create_buffer(&mut self, size: u64) -> Result<GpuBuffer, GpuError> {
+    /// Checks a buffer size is one this adapter can make.
+    pub fn check_buffer_size(&self, size: u64) -> Result<(), GpuError> {
         let gpu = self.gpu()?;
         multiple_of_4("buffer size", size)?;
         if size == 0 || size > gpu.info.max_buffer_bytes {
@@ -190,6 +191,12 @@ impl Session {
                 gpu.info.max_buffer_bytes
             )));
         }
+        Ok(())
+    }
+
+    pub fn create_buffer(&mut self, size: u64) -> Result<GpuBuffer, GpuError> {
+        let gpu = self.gpu()?;
+        self.check_buffer_size(size)?;
         if self.live_bytes + size > self.limits.max_buffer_bytes {
             return Err(GpuError::Limit(format!(
                 "GPU memory: {} bytes already in buffers, {size} more exceeds the lease's {}",
