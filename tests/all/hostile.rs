@@ -584,3 +584,162 @@ async fn an_invite_only_network_refuses_registration_without_a_fresh_invite() {
         .await;
     assert_eq!(r.json()["error"]["code"], "invalid_invite", "{}", r.text());
 }
+
+/// The GB trace's value at 10 March, 12:00 (the calendar slot the
+/// coordinator replays at 2026-03-10T12:00Z).
+fn gb_signal_at_noon_on_10_march(trace: &str) -> f64 {
+    trace
+        .lines()
+        .find(|l| l.contains("-03-10 12:00"))
+        .and_then(|l| l.split(',').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the trace has 10 March, 12:00")
+}
+
+#[tokio::test]
+async fn a_node_claiming_cleaner_energy_than_its_grid_is_flagged_and_held_to_the_grid_s_signal() {
+    use greenmesh_tests::node::NodeOptions;
+    // Eco tasks need 85 % clean energy: more than GB's grid gives that noon.
+    let net = Net::start(&[
+        ("SPIN_VARIABLE_ADMIN_TOKEN", ADMIN),
+        ("SPIN_VARIABLE_ECO_MIN_CLEAN_SHARE", "0.85"),
+    ])
+    .await;
+    net.clock.set(
+        std::time::UNIX_EPOCH
+            + Duration::from_millis(
+                chrono::DateTime::parse_from_rfc3339("2026-03-10T12:05:00Z")
+                    .unwrap()
+                    .timestamp_millis() as u64,
+            ),
+    );
+    let trace =
+        std::fs::read_to_string(greenmesh_tests::tests_dir().join("../data/carbon/gb_ci_2020.csv"))
+            .unwrap();
+    let signal = gb_signal_at_noon_on_10_march(&trace);
+    let (alice, bob) = (net.user("alice").await, net.user("bob").await);
+    // Only the admin sets a region's signal.
+    let path = "/api/v1/admin/regions/GB/signal";
+    let r = greenmesh_tests::send_with(
+        net.app.addr,
+        "PUT",
+        path,
+        trace.clone().into(),
+        &[("authorization", &format!("Bearer {}", bob.token))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = greenmesh_tests::send_with(
+        net.app.addr,
+        "PUT",
+        path,
+        trace.into(),
+        &[("authorization", &format!("Bearer {ADMIN}"))],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["rows"].as_u64().unwrap() > 17_000, "{}", r.text());
+
+    let node = |seed, clean_share, intensity, power| {
+        let options = NodeOptions {
+            clock: net.clock.clone(),
+            clean_share,
+            carbon_intensity: intensity,
+            power,
+            ..NodeOptions::default()
+        };
+        TestNode::register_with(
+            net.app.addr,
+            &bob.token,
+            seed,
+            &[("image-filter", 1.0)],
+            options,
+        )
+    };
+    // A node in GB claiming a 5 g/kWh grid and 100 % clean energy, and one
+    // reporting its grid as it is, 90 % clean from its own declared panels.
+    let liar = node(74, 1.0, 5.0, None).await.unwrap();
+    let honest = node(
+        75,
+        0.9,
+        signal as f32,
+        Some(json!({ "own_generation_watts": 400.0, "max_watts": 100.0 })),
+    )
+    .await
+    .unwrap();
+    let seen = net.get(&format!("/api/v1/nodes/{}", liar.id)).await;
+    let grid_clean = (1.0 - signal / 800.0).clamp(0.0, 1.0);
+    assert!(
+        (seen["energy"]["carbon_intensity"].as_f64().unwrap() - signal).abs() < 0.01,
+        "{seen}"
+    );
+    assert!(
+        seen["energy"]["clean_share"].as_f64().unwrap() <= grid_clean + 1e-6,
+        "{seen}"
+    );
+    assert_eq!(seen["energy_check"]["flagged"], true, "{seen}");
+    let seen = net.get(&format!("/api/v1/nodes/{}", honest.id)).await;
+    assert!(
+        (seen["energy"]["clean_share"].as_f64().unwrap() - 0.9).abs() < 1e-6,
+        "{seen}"
+    );
+    assert_eq!(seen["energy_check"]["flagged"], false, "{seen}");
+    let events = net.get("/api/v1/events?limit=500").await;
+    let flagged: Vec<_> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "implausible_energy_claim")
+        .collect();
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!(flagged[0]["node_id"], liar.id.as_str());
+
+    // An eco task needs clean energy: the claim buys the liar nothing.
+    let task = net
+        .submit(
+            &alice,
+            json!({ "task_type": "image-filter", "max_price": 50.0, "sla": "eco", "importance": "normal",
+                    "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+        )
+        .await;
+    assert!(
+        grid_clean < 0.85,
+        "the grid alone is not clean enough: {grid_clean}"
+    );
+    assert_eq!(task["node_id"], honest.id.as_str(), "{task}");
+    // The honest node declared 100 W: a receipt's energy counts at most
+    // that over its run time.
+    let (lease, _) = honest.poll(0).await.unwrap().remove(0);
+    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
+    let mut receipt = honest.receipt(&lease, &out);
+    receipt.energy_wh = 1.0; // 60 kW over the 60 ms it reports
+    receipt.sign(&honest.key.sk);
+    let r = honest
+        .post_result(&lease.lease_id, &receipt, &out)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = task["id"].as_str().unwrap();
+    let cut: Vec<Value> = net
+        .events_of(id)
+        .await
+        .into_iter()
+        .filter(|e| e["event_type"] == "implausible_energy")
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert_eq!(cut[0]["data"]["max_device_watts"], 100.0);
+
+    // A plausible report clears the flag.
+    let r = liar
+        .report_energy(
+            json!({ "sources": [["grid", 1.0]], "clean_share": grid_clean * 0.9,
+                               "carbon_intensity": signal }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = net.get(&format!("/api/v1/nodes/{}", liar.id)).await;
+    assert_eq!(seen["energy_check"]["flagged"], false, "{seen}");
+}

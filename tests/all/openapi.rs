@@ -406,6 +406,25 @@ async fn every_documented_operation_answers_as_documented() {
         let r = call("POST", "/api/v1/admin/invites".into(), body, who).await;
         spec.check("POST", "/api/v1/admin/invites", &r);
     }
+    for (csv, token) in [
+        (
+            "Time,Carbon Intensity\n2020-01-01 00:00:00,250.5\n",
+            "openapi-admin".to_string(),
+        ),
+        ("nothing here", "openapi-admin".to_string()),
+        ("Time,Carbon Intensity\n", t().unwrap()),
+    ] {
+        let r = send_with(
+            addr,
+            "PUT",
+            "/api/v1/admin/regions/XX/signal",
+            Bytes::from(csv),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .unwrap();
+        spec.check("PUT", "/api/v1/admin/regions/{region}/signal", &r);
+    }
     for id in [me_id.as_str(), "user-someone-else"] {
         let r = call("GET", format!("/api/v1/users/{id}/quota"), Value::Null, t()).await;
         spec.check("GET", "/api/v1/users/{id}/quota", &r);

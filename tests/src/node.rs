@@ -30,6 +30,10 @@ pub struct NodeOptions {
     pub kernel_sha256: Option<String>,
     /// Datasets it declares: `(name, features, classes, rows)`.
     pub datasets: Vec<(String, u32, u32, u64)>,
+    /// The grid intensity it reports, gCO2/kWh.
+    pub carbon_intensity: f32,
+    /// What it declares about its power (`{"max_watts", "own_generation_watts"}`).
+    pub power: Option<Value>,
 }
 
 impl Default for NodeOptions {
@@ -40,6 +44,8 @@ impl Default for NodeOptions {
             clock: Default::default(),
             kernel_sha256: None,
             datasets: Vec::new(),
+            carbon_intensity: 120.0,
+            power: None,
         }
     }
 }
@@ -73,7 +79,7 @@ impl TestNode {
     ) -> anyhow::Result<Self> {
         let key = greenmesh_protocol::key_pair_from_seed([seed; 32]);
         let public_key = greenmesh_protocol::public_key_hex(&key.pk);
-        let body = json!({
+        let mut body = json!({
             "name": format!("test node {seed}"),
             "region": "GB",
             "public_key": public_key,
@@ -84,13 +90,16 @@ impl TestNode {
             "energy": {
                 "sources": [["solar", options.clean_share], ["grid", 1.0 - options.clean_share]],
                 "clean_share": options.clean_share,
-                "carbon_intensity": 120.0,
+                "carbon_intensity": options.carbon_intensity,
             },
             "allowed_tasks": options.allowed_tasks,
             "datasets": options.datasets.iter().map(|(name, features, classes, rows)| json!({
                 "name": name, "features": features, "classes": classes, "rows": rows,
             })).collect::<Vec<_>>(),
         });
+        if let Some(power) = options.power {
+            body["power"] = power;
+        }
         let reply = crate::send_with(
             addr,
             "POST",

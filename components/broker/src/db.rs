@@ -240,6 +240,16 @@ const V11: &[&str] = &[
         expires_at INTEGER NOT NULL, used_at INTEGER)",
 ];
 
+/// Energy claims (ADR 0021): regions' grid-intensity signals by calendar
+/// half hour, and what each node declared about its power, with its latest
+/// implausible-claim flag.
+const V12: &[&str] = &[
+    "CREATE TABLE broker_region_signals (region TEXT NOT NULL, slot INTEGER NOT NULL, intensity REAL NOT NULL,
+        PRIMARY KEY (region, slot))",
+    "CREATE TABLE broker_node_power (node_id TEXT PRIMARY KEY, max_watts REAL, own_generation_watts REAL,
+        flag TEXT, flagged_at INTEGER)",
+];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -250,7 +260,7 @@ impl Db {
         Ok(Self {
             conn: greenmesh_storage::migrated(
                 "broker",
-                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11],
+                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12],
             )
             .map_err(storage)?,
         })

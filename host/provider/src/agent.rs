@@ -285,6 +285,13 @@ async fn register(
         "capacity": { "cpu_cores": config.cpu_cores, "memory_mb": config.memory_mb, "gpu": gpu },
         "energy": energy,
         "allowed_tasks": config.allowed_tasks,
+        // Receipts report device_power_watts × run time: that is the most
+        // this device draws. Own generation backs a clean share beyond the
+        // grid's.
+        "power": {
+            "max_watts": config.device_power_watts,
+            "own_generation_watts": config.own_generation_watts,
+        },
         // Name and shape only: the rows stay here.
         "datasets": datasets
             .iter()
@@ -786,7 +793,9 @@ impl Agent {
             output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
             duration_ms: duration.as_millis() as u64,
             peak_memory_bytes: peak,
-            energy_wh: self.config.device_power_watts * duration.as_secs_f64() / 3600.0,
+            // Over the milliseconds the receipt reports: the coordinator
+            // bounds energy by the declared power over exactly those.
+            energy_wh: self.config.device_power_watts * duration.as_millis() as f64 / 3_600_000.0,
             fault: (status == ReceiptStatus::Failed).then_some(fault),
             error,
             signature: String::new(),

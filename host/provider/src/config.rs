@@ -56,6 +56,11 @@ pub struct ProviderConfig {
     /// Electrical power the device draws while running a task, watts;
     /// receipts report energy as power × duration.
     pub device_power_watts: f64,
+    /// `MESH_OWN_GENERATION_WATTS`: the device's own generation (panels,
+    /// turbine, battery), declared at registration; where the coordinator
+    /// holds the region's grid signal, a clean share beyond the grid's
+    /// needs it (ADR 0021).
+    pub own_generation_watts: Option<f64>,
     /// Price per task in credits, by kernel name; others cost `default_price`.
     pub prices: BTreeMap<String, f64>,
     pub default_price: f64,
@@ -119,6 +124,7 @@ impl Default for ProviderConfig {
             grid_carbon_intensity: 400.0,
             carbon_trace: None,
             device_power_watts: 30.0,
+            own_generation_watts: None,
             prices: BTreeMap::new(),
             default_price: 1.0,
             cpu_cores: std::thread::available_parallelism()
@@ -259,6 +265,10 @@ impl ProviderConfig {
         if let Some(v) = env("MESH_COMPILE_BUDGET_MS") {
             self.compile_budget_ms =
                 parse("MESH_COMPILE_BUDGET_MS", &v, "a number of milliseconds")?;
+        }
+        if let Some(v) = env("MESH_OWN_GENERATION_WATTS") {
+            self.own_generation_watts =
+                Some(parse("MESH_OWN_GENERATION_WATTS", &v, "a number of watts")?);
         }
         if let Some(v) = env("MESH_TIMEZONE") {
             self.timezone = v;

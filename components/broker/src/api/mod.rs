@@ -70,6 +70,10 @@ fn route(req: &Request) -> ApiResult {
     match (method, segments.as_slice()) {
         (Method::Get, ["keys", "broker"]) => network::broker_key(&db),
         (Method::Post, ["users"]) => users::register(&db, req, body),
+        (Method::Put, ["admin", "regions", region, "signal"]) => {
+            admin::require(req)?;
+            nodes::region_signal(&db, region, body)
+        }
         (Method::Post, ["admin", "invites"]) => {
             admin::require(req)?;
             users::invite(&db, body)
@@ -160,6 +164,7 @@ fn known_path(segs: &[&str]) -> bool {
         ["health"]
             | ["users"]
             | ["admin", "invites"]
+            | ["admin", "regions", _, "signal"]
             | ["users", "me"]
             | ["nodes"]
             | ["nodes", _]

@@ -114,6 +114,21 @@ struct RegistrationJson {
     /// Datasets held for federated training: name and shape only.
     #[serde(default)]
     datasets: Vec<DatasetJson>,
+    /// What the node declares about its power (ADR 0021).
+    #[serde(default)]
+    power: PowerJson,
+}
+
+/// `{"max_watts"?, "own_generation_watts"?}`: the most the device draws
+/// (receipts' energy is bounded by it; 1.5 kW when undeclared) and its own
+/// generation (needed to claim a cleaner share than its grid's).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PowerJson {
+    #[serde(default)]
+    max_watts: Option<f64>,
+    #[serde(default)]
+    own_generation_watts: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +156,27 @@ struct HeartbeatJson {
     /// Round trip the node measured to the coordinator, ms.
     #[serde(default)]
     latency_ms: Option<f32>,
+}
+
+/// `PUT /api/v1/admin/regions/{region}/signal` (admin): the region's
+/// grid-intensity trace (`Time,Carbon Intensity` CSV) nodes there are held to.
+pub fn region_signal(db: &Db, region: &str, body: &[u8]) -> ApiResult {
+    if region.is_empty()
+        || region.len() > 64
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(crate::error::ApiError::bad_request(
+            "a region is 1 to 64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let csv = std::str::from_utf8(body)
+        .map_err(|_| crate::error::ApiError::bad_request("the trace must be UTF-8 CSV text"))?;
+    Ok(json_response(
+        200,
+        &crate::domain::energy_claims::load(db, region, csv)?,
+    ))
 }
 
 /// `POST /api/v1/nodes`.
@@ -180,7 +216,11 @@ pub fn register(db: &Db, user: &User, body: &[u8]) -> ApiResult {
             })
             .collect(),
     };
-    let node = nodes::register(db, user, &registration)?;
+    let power = crate::domain::energy_claims::Power {
+        max_watts: r.power.max_watts,
+        own_generation_watts: r.power.own_generation_watts,
+    };
+    let node = nodes::register(db, user, &registration, power)?;
     Ok(json_response(201, &nodes::node_json(&node)))
 }
 
@@ -208,7 +248,7 @@ pub fn list() -> ApiResult {
 
 /// `GET /api/v1/nodes/{id}`, with the node's provider reputation.
 pub fn get(db: &Db, node_id: &str) -> ApiResult {
-    let mut node = nodes::get(node_id)?;
+    let mut node = nodes::get(db, node_id)?;
     // Its record of spot-checked results, and how likely the next is checked.
     node["verification"] = crate::domain::spot_checks::record_json(db, node_id)?;
     Ok(json_response(200, &node))

@@ -13,6 +13,7 @@
 //! | [`groups`], [`proofs`] | task groups (shards, replicas) and their members (the quorum rule is the `greenmesh-quorum` crate's); proof bundles |
 //! | [`interrupt`] | when a node's energy report revokes a lease |
 //! | [`nodes`] | node registration and heartbeats through the marketplace, and what they wake |
+//! | [`energy_claims`] | nodes' energy reports held to their region's public signal, declared power |
 //! | [`carbon`] | each run's carbon record, the ledger, a user's impact |
 //! | [`faults`] | whose fault a failed run was: requester faults weigh on the requester and throttle it |
 //! | [`policy`], [`public_health`], [`votes`], [`quota`], [`standing`], [`grants`] | governance |
@@ -26,6 +27,7 @@
 pub mod blobs;
 pub mod carbon;
 pub mod delegations;
+pub mod energy_claims;
 pub mod events;
 pub mod faults;
 pub mod federated;

@@ -4,6 +4,7 @@
 //! node views the API shows.
 
 use crate::db::Db;
+use crate::domain::energy_claims;
 use crate::domain::queue::{self, Change};
 use crate::error::ApiError;
 use crate::greenmesh::marketplace::registry;
@@ -68,8 +69,14 @@ pub fn register(
     db: &Db,
     user: &User,
     registration: &mt::Registration,
+    power: energy_claims::Power,
 ) -> Result<mt::Node, ApiError> {
-    let node = registry::register(&user.id, registration).map_err(market_error)?;
+    power.validate()?;
+    let mut registration = registration.clone();
+    let finding = energy_claims::check(db, &registration.region, power, &mut registration.energy)?;
+    let node = registry::register(&user.id, &registration).map_err(market_error)?;
+    energy_claims::declare(db, &node.id, power)?;
+    energy_claims::record(db, &node.id, finding.as_ref())?;
     crate::domain::events::record(
         db,
         "peer_online",
@@ -113,6 +120,13 @@ fn energy_changed(a: &mt::EnergyState, b: &mt::EnergyState) -> bool {
 /// interruptible leases whose energy got worse, wakes tasks its change
 /// could serve, and runs the queue's housekeeping. Answers the node now.
 pub fn heartbeat(db: &Db, before: &mt::Node, beat: &mt::Beat) -> Result<mt::Node, ApiError> {
+    let mut beat = beat.clone();
+    if let Some(energy) = beat.energy.as_mut() {
+        let power = energy_claims::declared(db, &before.id)?;
+        let finding = energy_claims::check(db, &before.region, power, energy)?;
+        energy_claims::record(db, &before.id, finding.as_ref())?;
+    }
+    let beat = &beat;
     let node = registry::heartbeat(&before.id, beat).map_err(market_error)?;
     if beat.energy.is_some() {
         crate::domain::interrupt::check(db, &node)?;
@@ -131,11 +145,12 @@ pub fn list() -> Result<Vec<Value>, ApiError> {
 }
 
 /// A node, with its provider reputation.
-pub fn get(node_id: &str) -> Result<Value, ApiError> {
+pub fn get(db: &Db, node_id: &str) -> Result<Value, ApiError> {
     use crate::greenmesh::reputation::scores;
     let node = registry::get(node_id).map_err(market_error)?;
     let mut v = node_json(&node);
     v["reputation"] = reputation_json(&scores::get(node_id, scores::Role::Provider));
+    v["energy_check"] = energy_claims::view(db, node_id)?;
     Ok(v)
 }
 

@@ -404,12 +404,9 @@ pub enum ReceiptOutcome {
     Ended(String),
 }
 
-/// Most power one device may draw, W: a receipt's `energy_wh` is bounded by
-/// it over the run's time (issue 21: energy claims are not taken on faith).
-const MAX_DEVICE_WATTS: f64 = 1_500.0;
-
 /// The energy a receipt may count: what it claims, bounded by its run time
-/// (at most the lease's time limit and grace) at [`MAX_DEVICE_WATTS`]. A
+/// (at most the lease's time limit and grace) at the node's declared
+/// maximum power (1.5 kW when it declared none; `energy_claims`). A
 /// claim past the bound is cut to it and flagged on the node
 /// (`implausible_energy`), so it cannot inflate the carbon ledger or the
 /// grams "saved".
@@ -422,8 +419,10 @@ fn plausible_energy(db: &Db, row: &Row, receipt: &Receipt) -> Result<f64, ApiErr
     let ms = receipt
         .duration_ms
         .min(row.lease.timeout_ms + lease_grace_ms());
-    let bound = MAX_DEVICE_WATTS * ms as f64 / 3_600_000.0;
-    if claimed <= bound {
+    let watts = crate::domain::energy_claims::max_watts(db, &receipt.node_id)?;
+    let bound = watts * ms as f64 / 3_600_000.0;
+    // A relative hair of slack for the node's float arithmetic.
+    if claimed <= bound * (1.0 + 1e-9) {
         return Ok(claimed);
     }
     crate::domain::events::record_once(
@@ -434,7 +433,7 @@ fn plausible_energy(db: &Db, row: &Row, receipt: &Receipt) -> Result<f64, ApiErr
         Some(&receipt.task_id),
         None,
         json!({ "claimed_wh": claimed, "counted_wh": bound, "duration_ms": ms,
-                "max_device_watts": MAX_DEVICE_WATTS }),
+                "max_device_watts": watts }),
     )?;
     Ok(bound)
 }
