@@ -743,3 +743,29 @@ async fn a_node_claiming_cleaner_energy_than_its_grid_is_flagged_and_held_to_the
     let seen = net.get(&format!("/api/v1/nodes/{}", liar.id)).await;
     assert_eq!(seen["energy_check"]["flagged"], false, "{seen}");
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_response_frees_the_instance_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    // One instance slot; the guest's time limit is 1 s (`limits.toml`).
+    let mut start = greenmesh_tests::Start::new("limits.toml", dir.path());
+    start.max_instances = 1;
+    let app = start.start().await.unwrap();
+    // 24 MiB asked for and never read: the guest waits to write the rest.
+    let reader = raw(app.addr, "GET /big HTTP/1.1\r\nhost: x\r\n\r\n", b"").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The slot stays taken while the body streams (the instance lives,
+    // waiting on the reader); the whole-request deadline (1 s) frees it, and
+    // the next request, waiting for a slot, gets it then: not at once, and
+    // not never (before, a guest blocked on a slow reader lived forever).
+    let started = std::time::Instant::now();
+    let next = app.get("/ok").await;
+    let waited = started.elapsed();
+    assert_eq!(next.status, 200, "{}", next.text());
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(1500),
+        "served after {waited:?}"
+    );
+    drop(reader);
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 //! Per-instance limits: wall-clock deadline (epochs) and linear memory.
 
 use std::time::Duration;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 
 /// Limits applied to one store (one request, or one task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,15 +28,63 @@ impl Default for Limits {
     }
 }
 
+/// Counts all of an instance's linear memories against one cap. Growth
+/// past it traps (rather than `memory.grow` returning -1) so the failure
+/// is reported as what it is.
+#[derive(Debug, Clone)]
+pub struct MemoryLimiter {
+    max_memory_bytes: usize,
+    /// Bytes of every memory of the instance together.
+    total: usize,
+}
+
+/// Elements a table may grow to (a table of a million functions is far
+/// beyond any real component).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Called as each memory is created (from 0) and as it grows.
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.max_memory_bytes {
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit: {total} bytes across the instance's memories, {} allowed",
+                self.max_memory_bytes
+            )));
+        }
+        self.total = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Err(wasmtime::Error::msg(format!(
+                "table limit: {desired} elements, {MAX_TABLE_ELEMENTS} allowed"
+            )));
+        }
+        Ok(true)
+    }
+}
+
 impl Limits {
-    /// The store limiter for these limits. Growth past the limit traps
-    /// (rather than `memory.grow` returning -1) so the failure is reported
-    /// as what it is.
-    pub fn store_limits(&self) -> StoreLimits {
-        StoreLimitsBuilder::new()
-            .memory_size(self.max_memory_bytes)
-            .trap_on_grow_failure(true)
-            .build()
+    /// The store limiter for these limits: every linear memory of the
+    /// instance counts together (a composed component has one per
+    /// component inside it, each of which would pass a per-memory check).
+    pub fn store_limits(&self) -> MemoryLimiter {
+        MemoryLimiter {
+            max_memory_bytes: self.max_memory_bytes,
+            total: 0,
+        }
     }
 
     /// Arms the deadline on `store`: the guest yields to the executor every
@@ -52,5 +100,27 @@ impl Limits {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_composed_instance_s_memories_count_together() {
+        let mut limiter = Limits {
+            max_memory_bytes: 128 << 20,
+            ..Limits::default()
+        }
+        .store_limits();
+        // Six components of 40 MiB: each alone under 128 MiB, not together.
+        for _ in 0..3 {
+            assert!(limiter.memory_growing(0, 40 << 20, None).unwrap());
+        }
+        assert!(limiter.memory_growing(0, 40 << 20, None).is_err());
+        // Growth counts what is added.
+        assert!(limiter.memory_growing(40 << 20, 48 << 20, None).unwrap());
+        assert!(limiter.memory_growing(48 << 20, 49 << 20, None).is_err());
     }
 }

@@ -4,7 +4,6 @@ use crate::capability::outbound_http::OutboundHooks;
 use crate::capability::ComponentCapabilities;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -13,8 +12,9 @@ pub struct InstanceState {
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
-    /// Memory limits checked by wasmtime's store limiter.
-    pub limits: StoreLimits,
+    /// Memory limits checked by wasmtime's store limiter (all of the
+    /// instance's memories together).
+    pub limits: crate::sandbox::MemoryLimiter,
     /// Outbound HTTP checks for this component.
     pub hooks: OutboundHooks,
     /// What this component was granted, and the shared backends.
@@ -23,7 +23,10 @@ pub struct InstanceState {
 
 impl InstanceState {
     /// Fresh state for one instance of the component `capabilities` describes.
-    pub fn new(capabilities: Arc<ComponentCapabilities>, limits: StoreLimits) -> Self {
+    pub fn new(
+        capabilities: Arc<ComponentCapabilities>,
+        limits: crate::sandbox::MemoryLimiter,
+    ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr();
         wasi.wall_clock(capabilities.resources.clock.clone());

@@ -34,7 +34,7 @@ pub const FOSSIL_G_PER_KWH: f32 = 800.0;
 /// Power counted for a receipt of a node that declared none, W.
 pub const DEFAULT_MAX_WATTS: f64 = 1_500.0;
 /// Most power a node may declare, W.
-pub const MAX_DECLARED_WATTS: f64 = 10_000.0;
+pub const MAX_DECLARED_WATTS: f64 = 100_000.0;
 /// Rows inserted per statement when a trace is loaded.
 const BATCH: usize = 400;
 
@@ -156,7 +156,7 @@ pub struct Power {
 }
 
 impl Power {
-    /// Checks declared figures are positive, finite and at most 10 kW.
+    /// Checks declared figures are positive, finite and at most 100 kW.
     pub fn validate(&self) -> Result<(), ApiError> {
         for (field, v) in [
             ("power.max_watts", self.max_watts),

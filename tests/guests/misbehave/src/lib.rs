@@ -1,4 +1,5 @@
-//! Misbehave guest: traps, spins, exhausts memory or overflows the stack on demand.
+//! Misbehave guest: traps, spins, exhausts memory, overflows the stack or
+//! answers more than a client reads, on demand.
 
 use std::hint::black_box;
 
@@ -17,6 +18,9 @@ fn handle(req: Request) -> impl IntoResponse {
         "/loop" => spin_forever(),
         "/bomb" => allocate_forever(),
         "/stack" => Response::new(200, recurse(black_box(0)).to_string()),
+        // More than loopback's buffers hold: a client that never reads
+        // leaves the guest waiting to write.
+        "/big" => Response::new(200, vec![b'x'; 24 << 20]),
         _ => Response::new(404, "not found"),
     }
 }

@@ -291,8 +291,9 @@ impl Server {
             } else {
                 Scheme::Http
             };
-            let response = run_component(component, req, scheme, &request_id).await;
-            drop(slot);
+            // The slot goes with the instance: it is freed when the
+            // instance is, after the body has streamed (or the deadline).
+            let response = run_component(component, req, scheme, &request_id, slot).await;
             tracing::info!(
                 component = %component.id,
                 status = response.status().as_u16(),
@@ -394,12 +395,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Instantiates `component` in a fresh store and lets it handle `req`.
+/// Instantiates `component` in a fresh store and lets it handle `req`,
+/// holding `slot` for as long as the instance lives. The whole request,
+/// from instantiation to the last byte of a streamed response, is bounded
+/// by the component's time limit: the epoch deadline only fires while
+/// wasm runs, so a guest waiting on a slow reader (or a sleep) is cut off
+/// by this deadline instead, and its instance and slot freed.
 async fn run_component(
     component: &LoadedComponent,
     req: Request<Full<Bytes>>,
     scheme: Scheme,
     request_id: &str,
+    slot: Slot,
 ) -> Response<HyperOutgoingBody> {
     let engine = component.pre.engine();
     let mut store = Store::new(
@@ -435,15 +442,22 @@ async fn run_component(
     let span = tracing::Span::current();
     let task = tokio::spawn(
         async move {
-            let result = async {
+            let _slot = slot;
+            let run = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
-            }
-            .await;
+            };
+            let result = match tokio::time::timeout(limits.timeout, run).await {
+                Ok(result) => result,
+                Err(_) => Err(wasmtime::Trap::Interrupt.into()),
+            };
             if let Err(e) = &result {
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+                    return Err(Failure::PoolFull(e.to_string()));
+                }
                 tracing::error!(component = %component_id, reason = %describe_trap(e, &limits), "guest failed: {e:?}");
             }
-            result.map_err(|e| describe_trap(&e, &limits))
+            result.map_err(|e| Failure::Guest(describe_trap(&e, &limits)))
         }
         .instrument(span),
     );
@@ -462,16 +476,22 @@ async fn run_component(
         Err(_) => {
             let reason = match task.await {
                 Ok(Ok(())) => "component returned without setting a response".to_string(),
-                Ok(Err(reason)) => reason,
+                // The instance pool is full: the server is busy, not broken.
+                Ok(Err(Failure::PoolFull(reason))) => return busy(&reason, request_id),
+                Ok(Err(Failure::Guest(reason))) => reason,
                 Err(e) => format!("component task failed: {e}"),
             };
-            if reason.contains("concurrent limit") {
-                // The instance pool is full: the server is busy, not broken.
-                return busy(&reason, request_id);
-            }
             json_error(StatusCode::INTERNAL_SERVER_ERROR, &reason, request_id)
         }
     }
+}
+
+/// Why an instance gave no response.
+enum Failure {
+    /// Every instance of the pool is in use (`503`, not `500`).
+    PoolFull(String),
+    /// The guest trapped, erred or ran out of time.
+    Guest(String),
 }
 
 /// A one-line, user-facing reason for a guest failure.
