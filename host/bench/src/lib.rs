@@ -8,6 +8,8 @@
 //!
 //! - `http`: the host serving components (requests/s, p50/p99, instantiation).
 //! - `coordinator`: submit → result latency through the real coordinator.
+//! - `soak`: a long mixed load with hostile clients through the real
+//!   coordinator: every answer tallied, resident memory sampled.
 //! - `dispatch`: decisions per second with many nodes and a deep queue.
 //! - `kernels`: each kernel sandboxed vs native, and the no-op task cost;
 //!   `gpu`: kernels' GPU paths vs their wasm CPU paths. Both link the
@@ -32,6 +34,7 @@ mod http;
 #[cfg(feature = "native-kernels")]
 mod kernels;
 pub mod simulate;
+mod soak;
 mod verify;
 
 use std::path::PathBuf;
@@ -60,6 +63,19 @@ pub enum BenchCommand {
         /// Tasks to run, one after another.
         #[arg(long, default_value_t = 300)]
         tasks: usize,
+    },
+    /// A long mixed load (submits, polls, receipts, junk, slow clients) on
+    /// the real coordinator: every answer tallied, resident memory sampled.
+    Soak {
+        /// The coordinator manifest (its components must be built).
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        manifest: PathBuf,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Seconds between memory samples.
+        #[arg(long, default_value_t = 30)]
+        sample_seconds: u64,
     },
     /// Each kernel in the sandbox vs natively, and the sandbox's per-task cost.
     Kernels {
@@ -104,6 +120,18 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
             seconds,
         } => http::run(guests, connections, Duration::from_secs(seconds)).await,
         BenchCommand::Coordinator { manifest, tasks } => coordinator::run(manifest, tasks).await,
+        BenchCommand::Soak {
+            manifest,
+            seconds,
+            sample_seconds,
+        } => {
+            soak::run(
+                manifest,
+                Duration::from_secs(seconds),
+                Duration::from_secs(sample_seconds.max(1)),
+            )
+            .await
+        }
         #[cfg(feature = "native-kernels")]
         BenchCommand::Gpu { kernels, runs } => {
             tokio::task::spawn_blocking(move || gpu::run(&kernels, runs)).await?

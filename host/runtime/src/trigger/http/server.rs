@@ -211,10 +211,14 @@ impl Server {
             server: self.clone(),
             client,
         };
-        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()?;
+        // A free slot is taken without arming a timer (the common case).
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+                .await
+                .ok()?
+                .ok()?,
+        };
         Some(Slot {
             _counted: counted,
             _permit: permit,
@@ -363,6 +367,10 @@ async fn read_body(
         return Err(too_large(&n));
     }
     let (parts, body) = req.into_parts();
+    // No body (a GET): nothing to wait for, no timer to arm.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Request::from_parts(parts, Full::new(Bytes::new())));
+    }
     let limited = http_body_util::Limited::new(body, cap as usize);
     match tokio::time::timeout(limits.body_timeout, limited.collect()).await {
         Ok(Ok(collected)) => Ok(Request::from_parts(parts, Full::new(collected.to_bytes()))),
