@@ -769,3 +769,55 @@ async fn a_client_that_never_reads_its_response_frees_the_instance_at_the_deadli
     drop(reader);
     app.stop().await;
 }
+
+/// `node` takes its next lease and fails it, blaming the requester.
+async fn fail_blaming_the_requester(node: &TestNode) {
+    let (lease, _) = node.poll(0).await.unwrap().remove(0);
+    let mut receipt = node.receipt(&lease, "");
+    receipt.status = greenmesh_protocol::ReceiptStatus::Failed;
+    receipt.fault = Some(greenmesh_protocol::Fault::Requester);
+    receipt.error = Some("invalid input: the requester's module trapped".into());
+    receipt.sign(&node.key.sk);
+    let r = node
+        .post_result(&lease.lease_id, &receipt, "")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn one_lying_owner_cannot_throttle_a_requester_alone() {
+    let net = Net::start(&[("SPIN_VARIABLE_QUOTAS", "off")]).await;
+    let (alice, mallory, bob) = (
+        net.user("alice").await,
+        net.user("mallory").await,
+        net.user("bob").await,
+    );
+    let task = json!({ "task_type": "image-filter", "max_price": 50.0, "sla": "urgent",
+                       "importance": "normal", "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } });
+    // Mallory's node fails 25 of Alice's tasks, each time blaming Alice.
+    let lying = net.node(&mallory, 76, &[("image-filter", 1.0)]).await;
+    for _ in 0..25 {
+        net.submit(&alice, task.clone()).await;
+        fail_blaming_the_requester(&lying).await;
+    }
+    // Past the throttle's 20, yet Alice still submits: one owner's word.
+    net.submit(&alice, task.clone()).await;
+    fail_blaming_the_requester(&lying).await;
+    // When a node of another owner reports the same, the faults stand.
+    let r = net
+        .call(
+            &mallory.token,
+            "DELETE",
+            &format!("/api/v1/nodes/{}", lying.id),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let other = net.node(&bob, 77, &[("image-filter", 1.0)]).await;
+    net.submit(&alice, task.clone()).await;
+    fail_blaming_the_requester(&other).await;
+    let r = net.call(&alice.token, "POST", "/api/v1/tasks", task).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "too_many_failures");
+}

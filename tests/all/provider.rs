@@ -257,7 +257,15 @@ async fn a_kernel_that_sleeps_forever_fails_on_its_time_limit_and_the_node_serve
 #[tokio::test]
 async fn a_hundred_trapping_modules_from_one_requester_sink_the_requester_not_the_provider() {
     let dir = tempfile::tempdir().unwrap();
-    let app = coordinator(&dir.path().join("state")).await;
+    // The one honest provider stands for the network here: its reports
+    // alone may throttle (two owners by default; hostile.rs shows why).
+    let app = Start::coordinator(&dir.path().join("state"))
+        .env("SPIN_VARIABLE_LEASE_GRACE_MS", "500")
+        .env("SPIN_VARIABLE_QUOTAS", "off")
+        .env("SPIN_VARIABLE_FAULT_CONFIRMING_OWNERS", "1")
+        .start()
+        .await
+        .unwrap();
     let (owner, provider, node) = wasm_node(&app, dir.path()).await;
     let attacker = register_user(app.addr, "attacker").await.unwrap();
     let node_id = node["id"].as_str().unwrap().to_string();

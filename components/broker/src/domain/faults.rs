@@ -7,7 +7,9 @@
 //!
 //! The claim is the node's: a node that blames requesters for its own
 //! crashes signs a lie that a deterministic rerun can expose
-//! (`greenmesh verify --rerun`, spot checks).
+//! (`greenmesh verify --rerun`, spot checks). So that one lying owner's
+//! nodes cannot throttle a requester alone, the throttle needs the faults
+//! to be reported by nodes of at least two owners.
 
 use crate::db::{int, text, Db};
 use crate::error::ApiError;
@@ -31,8 +33,26 @@ pub fn requesters(result: &Value) -> bool {
     result["receipt"]["fault"] == "requester"
 }
 
-/// Records a requester's fault for lease `lease_id` (once).
-pub fn record(db: &Db, lease_id: &str, owner: &str, task_id: &str) -> Result<(), ApiError> {
+/// Owners whose nodes must have reported the faults before they throttle,
+/// unless `fault_confirming_owners` says otherwise.
+const CONFIRMING_OWNERS: i64 = 2;
+
+fn confirming_owners() -> i64 {
+    spin_sdk::variables::get("fault_confirming_owners")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(CONFIRMING_OWNERS)
+}
+
+/// Records a requester's fault for lease `lease_id` (once), reported by a
+/// node of `node_owner`.
+pub fn record(
+    db: &Db,
+    lease_id: &str,
+    owner: &str,
+    task_id: &str,
+    node_owner: &str,
+) -> Result<(), ApiError> {
     scores::record_event(
         &format!("{lease_id}:requester-fault"),
         owner,
@@ -46,7 +66,7 @@ pub fn record(db: &Db, lease_id: &str, owner: &str, task_id: &str) -> Result<(),
         None,
         Some(task_id),
         Some(owner),
-        json!({ "lease_id": lease_id }),
+        json!({ "lease_id": lease_id, "node_owner": node_owner }),
     )
 }
 
@@ -59,12 +79,14 @@ pub fn check_throttle(db: &Db, user_id: &str) -> Result<(), ApiError> {
     }
     let since = crate::util::now_ms().saturating_sub(WINDOW_MS);
     let rows = db.query(
-        "SELECT COUNT(*), MIN(at) FROM broker_events WHERE user_id = ? AND event_type = 'requester_fault' AND at > ?",
+        "SELECT COUNT(*), MIN(at), COUNT(DISTINCT json_extract(data, '$.node_owner'))
+         FROM broker_events WHERE user_id = ? AND event_type = 'requester_fault' AND at > ?",
         &[text(user_id), int(since)],
     )?;
     let row = rows.rows.first();
     let count = row.and_then(|r| r.get::<i64>(0)).unwrap_or(0).max(0) as u64;
-    if count < limit {
+    let owners = row.and_then(|r| r.get::<i64>(2)).unwrap_or(0);
+    if count < limit || owners < confirming_owners() {
         return Ok(());
     }
     let oldest = row.and_then(|r| r.get::<i64>(1)).unwrap_or(0).max(0) as u64;
@@ -73,7 +95,7 @@ pub fn check_throttle(db: &Db, user_id: &str) -> Result<(), ApiError> {
         429,
         "too_many_failures",
         format!(
-            "{count} of your runs failed through your own module, input or limits in the last hour (the limit is {limit}); try again in {retry_s} s"
+            "{count} of your runs failed through your own module, input or limits in the last hour, on nodes of {owners} owners (the limit is {limit}); try again in {retry_s} s"
         ),
     )
     .with_details(json!({ "retry_after_s": retry_s })))

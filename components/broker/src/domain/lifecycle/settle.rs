@@ -177,7 +177,13 @@ fn ended(db: &Db, row: &Row, end: End) -> Result<(), ApiError> {
             } else if crate::domain::faults::requesters(&receipt) {
                 // The requester's module, input or limits failed the run:
                 // the node is not to blame, the requester is.
-                crate::domain::faults::record(db, &l.lease_id, &row.owner, &l.task_id)?;
+                crate::domain::faults::record(
+                    db,
+                    &l.lease_id,
+                    &row.owner,
+                    &l.task_id,
+                    &row.node_owner,
+                )?;
             } else {
                 provider(Event::Failure);
             }
