@@ -76,7 +76,8 @@ pub async fn run(manifest: PathBuf, duration: Duration, sample: Duration) -> any
     for _ in 0..2 {
         let (c, tally, stop) = (c.clone(), tally.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
-            let task = json!({ "task_type": "computation", "inputs": { "n": 1 }, "max_price": 100.0 });
+            let task =
+                json!({ "task_type": "computation", "inputs": { "n": 1 }, "max_price": 100.0 });
             while !stop.load(Ordering::Relaxed) {
                 let reply = c
                     .client
@@ -113,7 +114,12 @@ pub async fn run(manifest: PathBuf, duration: Duration, sample: Duration) -> any
     {
         let (c, tally, stop) = (c.clone(), tally.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
-            let paths = ["/api/v1/queue", "/api/v1/nodes", "/api/v1/ledger?limit=20", "/api/v1/tasks?status=completed"];
+            let paths = [
+                "/api/v1/queue",
+                "/api/v1/nodes",
+                "/api/v1/ledger?limit=20",
+                "/api/v1/tasks?status=completed",
+            ];
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
                 let got = c
@@ -149,14 +155,13 @@ pub async fn run(manifest: PathBuf, duration: Duration, sample: Duration) -> any
                             .send()
                             .await
                     }
-                    _ => {
-                        c.client
-                            .request("POST", "/api/v1/tasks")
-                            .header("authorization", &c.auth)
-                            .json(&json!({ "task_type": "computation", "inputs": 7, "max_price": -1 }))
-                            .send()
-                            .await
-                    }
+                    _ => c
+                        .client
+                        .request("POST", "/api/v1/tasks")
+                        .header("authorization", &c.auth)
+                        .json(&json!({ "task_type": "computation", "inputs": 7, "max_price": -1 }))
+                        .send()
+                        .await,
                 };
                 tally.count("junk", reply.map_or(0, |r| r.status));
                 i += 1;
@@ -282,7 +287,14 @@ async fn serve_leases(c: &Coordinator, tally: &Tally, node: &BenchNode) {
             .signed_status(node, "POST", &path, body)
             .await
             .map_or(0, |(s, _)| s);
-        tally.count(if status == 200 { "receipt" } else { "receipt-late" }, status);
+        tally.count(
+            if status == 200 {
+                "receipt"
+            } else {
+                "receipt-late"
+            },
+            status,
+        );
     }
 }
 
