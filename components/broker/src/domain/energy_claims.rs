@@ -163,7 +163,7 @@ impl Power {
             ("power.own_generation_watts", self.own_generation_watts),
         ] {
             if let Some(v) = v {
-                if !(v.is_finite() && v >= 0.0 && v <= MAX_DECLARED_WATTS) {
+                if !(v.is_finite() && (0.0..=MAX_DECLARED_WATTS).contains(&v)) {
                     return Err(ApiError::invalid(
                         field,
                         format!("{field} must be 0 to {MAX_DECLARED_WATTS} W"),
