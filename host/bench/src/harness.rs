@@ -235,6 +235,11 @@ impl Coordinator {
         )
     }
 
+    /// The coordinator's state folder (its database).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
+    }
+
     /// Stops serving and removes the state folder (kept, and its path
     /// printed, when `GREENMESH_BENCH_KEEP_STATE` is set: for inspecting
     /// the database a run left).

@@ -45,21 +45,55 @@ fn expected(kind: &str, status: u16) -> bool {
     }
 }
 
-/// Resident memory of this process, bytes (Linux; 0 elsewhere).
-fn rss_bytes() -> u64 {
+/// A `/proc/self/status` figure of this process, bytes (Linux; 0 elsewhere).
+fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
 }
 
+/// One memory sample: all resident memory, and its anonymous part (the
+/// heap and the instances' memories; file-backed pages are SQLite's
+/// memory-mapped database, which grows with the file by design).
+#[derive(Clone, Copy)]
+struct Sample {
+    rss: u64,
+    anon: u64,
+    db: u64,
+}
+
+fn sample(state: &std::path::Path) -> Sample {
+    let db = std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    Sample {
+        rss: status_bytes("VmRSS:"),
+        anon: status_bytes("RssAnon:"),
+        db,
+    }
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1 << 20) as f64
+}
+
 /// Runs the soak for `duration`, sampling memory every `sample`.
-pub async fn run(manifest: PathBuf, duration: Duration, sample: Duration) -> anyhow::Result<()> {
+pub async fn run(
+    manifest: PathBuf,
+    duration: Duration,
+    sample_every: Duration,
+) -> anyhow::Result<()> {
     let c = Arc::new(Coordinator::start(manifest).await?);
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -184,26 +218,32 @@ pub async fn run(manifest: PathBuf, duration: Duration, sample: Duration) -> any
         }));
     }
 
-    let mut curve = Vec::new();
+    let mut curve: Vec<Sample> = Vec::new();
+    let state = c.state_dir().to_path_buf();
     println!("soak: {} s of mixed load on {}", duration.as_secs(), c.base);
-    println!("{:>8} {:>10} {:>10}", "t (s)", "RSS (MiB)", "answers");
+    println!(
+        "{:>6} {:>10} {:>11} {:>10} {:>9}",
+        "t (s)", "RSS (MiB)", "anon (MiB)", "DB (MiB)", "answers"
+    );
     while started.elapsed() < duration {
-        let rss = rss_bytes();
+        let s = sample(&state);
         let answers: u64 = tally.0.lock().expect("tally lock").values().sum();
         println!(
-            "{:>8.0} {:>10.1} {:>10}",
+            "{:>6.0} {:>10.1} {:>11.1} {:>10.1} {:>9}",
             started.elapsed().as_secs_f64(),
-            rss as f64 / (1 << 20) as f64,
+            mib(s.rss),
+            mib(s.anon),
+            mib(s.db),
             answers
         );
-        curve.push(rss);
-        tokio::time::sleep(sample.min(duration.saturating_sub(started.elapsed()))).await;
+        curve.push(s);
+        tokio::time::sleep(sample_every.min(duration.saturating_sub(started.elapsed()))).await;
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.await;
     }
-    curve.push(rss_bytes());
+    curve.push(sample(&state));
 
     let tally = tally.0.lock().expect("tally lock").clone();
     let mut unexpected = 0;
@@ -218,21 +258,29 @@ pub async fn run(manifest: PathBuf, duration: Duration, sample: Duration) -> any
             if ok { "" } else { "UNEXPECTED" }
         );
     }
+    // The first third includes warm-up (caches and the instance pool
+    // filling): compare the middle third with the last.
     let third = (curve.len() / 3).max(1);
-    let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len().max(1) as f64 / (1 << 20) as f64;
-    // The first third includes warm-up (caches, pools filling): compare the
-    // middle third with the last.
-    let (middle, last) = (
-        mean(&curve[third..(2 * third).min(curve.len())]),
-        mean(&curve[curve.len().saturating_sub(third)..]),
-    );
+    let mean = |f: fn(&Sample) -> u64, from: usize, to: usize| {
+        let part = &curve[from.min(curve.len() - 1)..to.clamp(from + 1, curve.len())];
+        mib(part.iter().map(f).sum::<u64>() / part.len() as u64)
+    };
+    let n = curve.len();
+    for (name, f) in [
+        ("RSS", (|s: &Sample| s.rss) as fn(&Sample) -> u64),
+        ("anonymous", |s: &Sample| s.anon),
+    ] {
+        let (middle, last) = (mean(f, third, 2 * third), mean(f, n - third, n));
+        println!(
+            "{name}: min {:.1} MiB, max {:.1} MiB; middle third {middle:.1} MiB, last third {last:.1} MiB ({:+.1} %)",
+            mib(curve.iter().map(f).min().unwrap_or(0)),
+            mib(curve.iter().map(f).max().unwrap_or(0)),
+            (last / middle - 1.0) * 100.0
+        );
+    }
     println!(
-        "\nRSS: min {:.1} MiB, max {:.1} MiB; middle third {:.1} MiB, last third {:.1} MiB ({:+.1} %)",
-        *curve.iter().min().unwrap_or(&0) as f64 / (1 << 20) as f64,
-        *curve.iter().max().unwrap_or(&0) as f64 / (1 << 20) as f64,
-        middle,
-        last,
-        (last / middle - 1.0) * 100.0
+        "database files: {:.1} MiB at the end (SQLite maps up to 256 MiB of it and caches 64 MiB: file-backed RSS grows with it)",
+        mib(curve.last().map_or(0, |s| s.db))
     );
     println!("unexpected answers: {unexpected}");
     if let Ok(c) = Arc::try_unwrap(c) {
