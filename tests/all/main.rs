@@ -28,3 +28,4 @@ mod transport;
 mod ui;
 mod variables;
 mod verification;
+mod zk;

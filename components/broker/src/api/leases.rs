@@ -180,13 +180,48 @@ pub fn result(db: &Db, row: &Row, body: &[u8]) -> ApiResult {
             "output does not hash to receipt.output_sha256",
         ));
     }
+    // A zk_proof result is accepted only with a proof of the task's own
+    // statement at the security floor: anything else is a wrong result, and
+    // the task goes to another node.
+    let mut zk = None;
+    if receipt.status == greenmesh_protocol::ReceiptStatus::Succeeded
+        && lease.capability == crate::domain::zk::CAPABILITY
+    {
+        match crate::domain::zk::verify_output(db, &lease.task_id, &r.output)? {
+            Ok(verified) => zk = Some(verified),
+            Err(why) => {
+                let error = caught(
+                    db,
+                    lease,
+                    Event::WrongResult,
+                    format!("{}:bad-proof:{}", lease.lease_id, receipt.signature),
+                    json!({ "lease_id": lease.lease_id, "reason": why }),
+                    ApiError::new(422, "proof_rejected", format!("refused: {why}")),
+                    "output",
+                );
+                if lifecycle::end(
+                    db,
+                    &lease.lease_id,
+                    End::Refused,
+                    &format!("proof rejected: {why}"),
+                )? {
+                    crate::domain::queue::dispatch_task(db, &lease.task_id, false)?;
+                }
+                return Err(error);
+            }
+        }
+    }
     let ok = |status: &str| {
         Ok(json_response(
             200,
             &json!({ "lease_id": lease.lease_id, "task_id": lease.task_id, "status": status }),
         ))
     };
-    match lifecycle::record_receipt(db, row, &receipt, &r.output)? {
+    let outcome = lifecycle::record_receipt(db, row, &receipt, &r.output)?;
+    if let (ReceiptOutcome::Accepted(_), Some(verified)) = (&outcome, &zk) {
+        crate::domain::zk::record(db, &lease.task_id, &lease.node_id, verified)?;
+    }
+    match outcome {
         ReceiptOutcome::Accepted(end) => ok(match end {
             End::Completed => "completed",
             End::Failed => "failed",

@@ -19,6 +19,7 @@
 //! | [`policy`], [`public_health`], [`votes`], [`quota`], [`standing`], [`grants`] | governance |
 //! | [`identity`] | what an account costs (registration per address or by invite) and when its ballot weighs |
 //! | [`settings`] | the settings each dependency is passed (they inherit no variables) |
+//! | [`zk`] | `zk_proof` tasks: the statement, and the proof verified before a receipt is accepted |
 //! | [`users`], [`keys`], [`blobs`], [`events`] | accounts, the signing key, blobs, the event log |
 //!
 //! Imports run one way inside too: `queue` → `matching`/`lifecycle` →
@@ -53,6 +54,7 @@ pub mod standing;
 pub mod tasks;
 pub mod users;
 pub mod votes;
+pub mod zk;
 
 use crate::db::Db;
 use crate::error::ApiError;

@@ -64,6 +64,8 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
         Some(c) => c.clone(),
         // Federated training runs the `fl-train` kernel.
         None if task_type == "federated_learning" => "fl-train".to_string(),
+        // Verifiable computation runs the `zk-prover` kernel.
+        None if task_type == "zk_proof" => crate::domain::zk::CAPABILITY.to_string(),
         None => task_type.clone(),
     };
     let r = &request.requirements;
@@ -104,6 +106,9 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
     }
     if !(request.inputs.is_object() || request.inputs.is_null()) {
         return Err(ApiError::invalid("inputs", "inputs must be a JSON object"));
+    }
+    if task_type == "zk_proof" {
+        crate::domain::zk::statement(&request.inputs)?;
     }
     if task_type == "federated_learning" && !request.dataset().is_some_and(is_task_name) {
         return Err(ApiError::invalid(
@@ -359,6 +364,12 @@ pub fn view(db: &Db, id: &str) -> Result<Option<Value>, ApiError> {
     }
     if let Some(checked) = r.get::<&str>(20) {
         v["check_of"] = json!(checked);
+    }
+    // A zk_proof task's proof as the broker verified it.
+    if capability == crate::domain::zk::CAPABILITY {
+        if let Some(zk) = crate::domain::zk::view(db, id)? {
+            v["zk"] = zk;
+        }
     }
     Ok(Some(v))
 }

@@ -1,0 +1,434 @@
+//! Verifiable computation for greenmesh's `zk_proof` tasks (issue 24,
+//! ADR 0022): a node proves it computed a statement the requester chose,
+//! and anyone checks the proof in milliseconds without recomputing.
+//!
+//! The proofs are transparent STARKs (winterfell 0.13, no trusted setup)
+//! over the 128-bit prime field `p = 2¹²⁸ − 45·2⁴⁰ + 1`, committed with
+//! BLAKE3-256. Two statements:
+//!
+//! - [`Statement::Vdf`]: `steps − 1` rounds of `x ← (x − 42)^(1/3)` from a
+//!   seed (a verifiable delay function: sequential to compute, quick to
+//!   check);
+//! - [`Statement::HashChain`]: `length` Rescue hashes, each of the previous
+//!   digest, from a two-element seed.
+//!
+//! **What is proven, and what is not.** A proof shows that the claimed
+//! result is what the statement computes from its public seed. Everything
+//! is public: this is succinct verifiable computation, not zero knowledge
+//! (winterfell's proofs are not hiding). Proving knowledge of a secret
+//! preimage would need a hiding proof system (e.g. halo2 or a STARK with
+//! zero-knowledge blinding); greenmesh does not claim it.
+//!
+//! Verification binds the proof to the statement: the seed and result are
+//! the AIR's public inputs, and the proof's trace must be exactly as long
+//! as the statement's steps (else a proof of a shorter computation would
+//! pass). Proofs below a security floor (conjectured bits) are refused.
+//!
+//! # Layout
+//!
+//! - [`vdf`], [`hash_chain`]: each statement's AIR and prover;
+//! - `rescue`, `utils`: the Rescue permutation and constraint helpers.
+//!
+//! The AIRs, provers and Rescue are adapted from winterfell's examples (MIT
+//! licence, `components/zk/NOTICE`).
+
+pub mod hash_chain;
+mod rescue;
+mod utils;
+pub mod vdf;
+
+use serde::{Deserialize, Serialize};
+use winterfell::crypto::hashers::Blake3_256;
+use winterfell::crypto::{DefaultRandomCoin, MerkleTree};
+use winterfell::math::fields::f128::BaseElement;
+use winterfell::math::StarkField;
+use winterfell::{
+    AcceptableOptions, BatchingMethod, FieldExtension, Proof, ProofOptions, Prover, Trace,
+};
+
+/// The commitment hash.
+type Hasher = Blake3_256<BaseElement>;
+
+/// Most rows a proof's trace may have (a million: minutes to prove in a
+/// sandbox, and the verifier's work grows only with its logarithm).
+pub const MAX_TRACE_ROWS: u64 = 1 << 20;
+/// Fewest VDF steps (winterfell's smallest trace is 8 rows).
+pub const MIN_STEPS: u64 = 8;
+/// The security floor when the caller sets none, conjectured bits.
+pub const DEFAULT_MIN_SECURITY_BITS: u32 = 96;
+
+/// A computation a requester asks to be proven, with its public inputs.
+/// Field elements are decimal strings (they exceed JSON's exact integers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "statement", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Statement {
+    /// `steps − 1` cube-root rounds from `seed`; `steps` a power of two.
+    Vdf { seed: String, steps: u64 },
+    /// `length` Rescue hashes from `seed`; `length` a power of two.
+    HashChain { seed: [String; 2], length: u64 },
+}
+
+/// Why a statement, proof or claim was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The statement itself is unusable (says which field and why).
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The proof bytes do not decode.
+    Malformed(String),
+    /// The proof's security is below the floor.
+    Insecure { bits: u32, floor: u32 },
+    /// The proof is of a different computation (trace length or width).
+    WrongShape(String),
+    /// The proof does not verify for this statement and result.
+    Rejected(String),
+    /// The prover failed.
+    Prover(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Invalid { field, message } => write!(f, "{field}: {message}"),
+            Error::Malformed(m) => write!(f, "the proof does not decode: {m}"),
+            Error::Insecure { bits, floor } => write!(
+                f,
+                "the proof has {bits} bits of conjectured security; at least {floor} are required"
+            ),
+            Error::WrongShape(m) => write!(f, "the proof is of another computation: {m}"),
+            Error::Rejected(m) => write!(f, "the proof does not verify: {m}"),
+            Error::Prover(m) => write!(f, "proving failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A field element from its decimal text (below the modulus).
+pub fn element(field: &'static str, text: &str) -> Result<BaseElement, Error> {
+    let v: u128 = text.trim().parse().map_err(|_| {
+        invalid(
+            field,
+            format!("{text:?} is not a decimal integer below 2^128"),
+        )
+    })?;
+    if v >= BaseElement::MODULUS {
+        return Err(invalid(
+            field,
+            format!(
+                "{v} is not below the field modulus {}",
+                BaseElement::MODULUS
+            ),
+        ));
+    }
+    Ok(BaseElement::new(v))
+}
+
+/// A field element's decimal text.
+pub fn text(e: BaseElement) -> String {
+    e.as_int().to_string()
+}
+
+/// A statement checked and in field elements.
+#[derive(Debug, Clone, Copy)]
+enum Parsed {
+    Vdf {
+        seed: BaseElement,
+        steps: usize,
+    },
+    HashChain {
+        seed: [BaseElement; 2],
+        length: usize,
+    },
+}
+
+impl Statement {
+    fn parse(&self) -> Result<Parsed, Error> {
+        match self {
+            Statement::Vdf { seed, steps } => {
+                if !steps.is_power_of_two() || *steps < MIN_STEPS || *steps > MAX_TRACE_ROWS {
+                    return Err(invalid(
+                        "steps",
+                        format!("{steps}: a power of two from {MIN_STEPS} to {MAX_TRACE_ROWS}"),
+                    ));
+                }
+                Ok(Parsed::Vdf {
+                    seed: element("seed", seed)?,
+                    steps: *steps as usize,
+                })
+            }
+            Statement::HashChain { seed, length } => {
+                let max = MAX_TRACE_ROWS / rescue::CYCLE_LENGTH as u64;
+                if !length.is_power_of_two() || *length > max {
+                    return Err(invalid(
+                        "length",
+                        format!("{length}: a power of two from 1 to {max}"),
+                    ));
+                }
+                Ok(Parsed::HashChain {
+                    seed: [element("seed", &seed[0])?, element("seed", &seed[1])?],
+                    length: *length as usize,
+                })
+            }
+        }
+    }
+
+    /// Checks the statement is one this crate can prove.
+    pub fn check(&self) -> Result<(), Error> {
+        self.parse().map(|_| ())
+    }
+
+    /// Rows in the statement's trace (what proving time grows with).
+    pub fn trace_rows(&self) -> Result<u64, Error> {
+        Ok(match self.parse()? {
+            Parsed::Vdf { steps, .. } => steps as u64,
+            Parsed::HashChain { length, .. } => (length * rescue::CYCLE_LENGTH) as u64,
+        })
+    }
+
+    /// Computes the statement's result directly (no proof): what a
+    /// verifier without a proof would have to redo.
+    pub fn evaluate(&self) -> Result<Vec<String>, Error> {
+        Ok(match self.parse()? {
+            Parsed::Vdf { seed, steps } => vec![text(vdf::evaluate(seed, steps))],
+            Parsed::HashChain { seed, length } => {
+                hash_chain::evaluate(seed, length).map(text).to_vec()
+            }
+        })
+    }
+}
+
+/// The proof options greenmesh proves with: 42 queries, blowup 8, 16 bits
+/// of grinding, no field extension (the 128-bit field), FRI folding 8.
+pub fn proof_options() -> ProofOptions {
+    proof_options_with(42, 8, 16)
+}
+
+/// Proof options with `queries`, `blowup` and `grinding` bits (the tests
+/// make weak proofs with these).
+pub fn proof_options_with(queries: usize, blowup: usize, grinding: u32) -> ProofOptions {
+    ProofOptions::new(
+        queries,
+        blowup,
+        grinding,
+        FieldExtension::None,
+        8,
+        31,
+        BatchingMethod::Linear,
+        BatchingMethod::Linear,
+    )
+}
+
+/// A proven result.
+#[derive(Debug, Clone)]
+pub struct Proven {
+    /// The result, as decimal field elements (one for the VDF, two for a
+    /// hash chain's digest).
+    pub result: Vec<String>,
+    pub proof: Vec<u8>,
+    /// Conjectured security of the proof, bits.
+    pub security_bits: u32,
+}
+
+/// Computes `statement` and proves it with `options`.
+pub fn prove(statement: &Statement, options: ProofOptions) -> Result<Proven, Error> {
+    let (result, proof) = match statement.parse()? {
+        Parsed::Vdf { seed, steps } => {
+            let trace = vdf::VdfProver::<Hasher>::build_trace(seed, steps);
+            let result = trace.get(0, trace.length() - 1);
+            let proof = vdf::VdfProver::<Hasher>::new(options)
+                .prove(trace)
+                .map_err(|e| Error::Prover(e.to_string()))?;
+            (vec![text(result)], proof)
+        }
+        Parsed::HashChain { seed, length } => {
+            let trace = hash_chain::ChainProver::<Hasher>::build_trace(seed, length);
+            let last = trace.length() - 1;
+            let result = [trace.get(0, last), trace.get(1, last)];
+            let proof = hash_chain::ChainProver::<Hasher>::new(options)
+                .prove(trace)
+                .map_err(|e| Error::Prover(e.to_string()))?;
+            (result.map(text).to_vec(), proof)
+        }
+    };
+    Ok(Proven {
+        result,
+        security_bits: proof.conjectured_security::<Hasher>().bits(),
+        proof: proof.to_bytes(),
+    })
+}
+
+/// What a verification established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Conjectured security of the proof, bits.
+    pub security_bits: u32,
+    pub trace_rows: u64,
+}
+
+/// Verifies that `proof` shows `statement` computes `result`, at
+/// `min_security_bits` (conjectured) or more.
+pub fn verify(
+    statement: &Statement,
+    result: &[String],
+    proof: &[u8],
+    min_security_bits: u32,
+) -> Result<Verified, Error> {
+    let parsed = statement.parse()?;
+    let proof = Proof::from_bytes(proof).map_err(|e| Error::Malformed(e.to_string()))?;
+    let bits = proof.conjectured_security::<Hasher>().bits();
+    if bits < min_security_bits {
+        return Err(Error::Insecure {
+            bits,
+            floor: min_security_bits,
+        });
+    }
+    let rows = statement.trace_rows()?;
+    let info = proof.trace_info();
+    let width = match parsed {
+        Parsed::Vdf { .. } => 1,
+        Parsed::HashChain { .. } => rescue::STATE_WIDTH,
+    };
+    if info.length() as u64 != rows || info.main_trace_width() != width || info.is_multi_segment() {
+        return Err(Error::WrongShape(format!(
+            "its trace is {} rows × {} columns; the statement's is {rows} × {width}",
+            info.length(),
+            info.main_trace_width()
+        )));
+    }
+    let acceptable = AcceptableOptions::MinConjecturedSecurity(min_security_bits);
+    let rejected = |e: winterfell::VerifierError| Error::Rejected(e.to_string());
+    let wanted = |n: usize| {
+        if result.len() == n {
+            Ok(())
+        } else {
+            Err(invalid(
+                "result",
+                format!("{} elements; the statement's result has {n}", result.len()),
+            ))
+        }
+    };
+    match parsed {
+        Parsed::Vdf { seed, .. } => {
+            wanted(1)?;
+            let inputs = vdf::Inputs {
+                seed,
+                result: element("result", &result[0])?,
+            };
+            winterfell::verify::<vdf::VdfAir, Hasher, DefaultRandomCoin<Hasher>, MerkleTree<Hasher>>(
+                proof,
+                inputs,
+                &acceptable,
+            )
+            .map_err(rejected)?;
+        }
+        Parsed::HashChain { seed, .. } => {
+            wanted(2)?;
+            let inputs = hash_chain::Inputs {
+                seed,
+                result: [
+                    element("result", &result[0])?,
+                    element("result", &result[1])?,
+                ],
+            };
+            winterfell::verify::<
+                hash_chain::ChainAir,
+                Hasher,
+                DefaultRandomCoin<Hasher>,
+                MerkleTree<Hasher>,
+            >(proof, inputs, &acceptable)
+            .map_err(rejected)?;
+        }
+    }
+    Ok(Verified {
+        security_bits: bits,
+        trace_rows: rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vdf(seed: &str, steps: u64) -> Statement {
+        Statement::Vdf {
+            seed: seed.into(),
+            steps,
+        }
+    }
+
+    #[test]
+    fn a_vdf_proof_verifies_for_its_statement_and_no_other() {
+        let s = vdf("123", 64);
+        let p = prove(&s, proof_options()).unwrap();
+        assert_eq!(p.result, s.evaluate().unwrap());
+        assert!(
+            p.security_bits >= DEFAULT_MIN_SECURITY_BITS,
+            "{}",
+            p.security_bits
+        );
+        let ok = verify(&s, &p.result, &p.proof, 96).unwrap();
+        assert_eq!(ok.trace_rows, 64);
+        // Another seed, another result, a truncated proof: refused.
+        assert!(matches!(
+            verify(&vdf("124", 64), &p.result, &p.proof, 96),
+            Err(Error::Rejected(_))
+        ));
+        let wrong = vec![(p.result[0].parse::<u128>().unwrap() + 1).to_string()];
+        assert!(matches!(
+            verify(&s, &wrong, &p.proof, 96),
+            Err(Error::Rejected(_))
+        ));
+        assert!(matches!(
+            verify(&s, &p.result, &p.proof[..p.proof.len() / 2], 96),
+            Err(Error::Malformed(_))
+        ));
+        // A proof of a shorter run is of another computation.
+        let short = prove(&vdf("123", 32), proof_options()).unwrap();
+        assert!(matches!(
+            verify(&s, &short.result, &short.proof, 96),
+            Err(Error::WrongShape(_))
+        ));
+    }
+
+    #[test]
+    fn a_hash_chain_proof_verifies_and_weak_proofs_are_refused() {
+        let s = Statement::HashChain {
+            seed: ["42".into(), "43".into()],
+            length: 4,
+        };
+        let p = prove(&s, proof_options()).unwrap();
+        assert_eq!(p.result, s.evaluate().unwrap());
+        verify(&s, &p.result, &p.proof, 96).unwrap();
+        let weak = prove(&s, proof_options_with(4, 8, 0)).unwrap();
+        assert!(weak.security_bits < 96, "{}", weak.security_bits);
+        assert!(matches!(
+            verify(&s, &weak.result, &weak.proof, 96),
+            Err(Error::Insecure { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_statements_name_the_field() {
+        for (s, field) in [
+            (vdf("1", 100), "steps"),
+            (vdf("1", 4), "steps"),
+            (vdf("x", 64), "seed"),
+            (vdf(&u128::MAX.to_string(), 64), "seed"),
+        ] {
+            match s.check() {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{s:?}"),
+                other => panic!("{s:?}: {other:?}"),
+            }
+        }
+    }
+}
