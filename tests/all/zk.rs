@@ -59,6 +59,22 @@ async fn a_vdf_and_a_hash_chain_are_proven_on_real_nodes_and_verified_by_the_bro
             .decode(output["json"]["proof"].as_str().unwrap())
             .unwrap();
         greenmesh_zk::verify(&statement, &result, &proof, 96).unwrap();
+        // `greenmesh verify` checks it offline from the task's JSON, and
+        // refuses the same task with its result changed.
+        let file = dir.path().join(format!("{id}.json"));
+        std::fs::write(&file, done.to_string()).unwrap();
+        let (ok, out, err) =
+            greenmesh_tests::process::greenmesh_cli(&["verify", file.to_str().unwrap()]).await;
+        assert!(ok, "{out}{err}");
+        assert!(out.contains("the proof verifies"), "{out}");
+        let mut tampered = done.clone();
+        let mut o = output.clone();
+        o["json"]["result"][0] = json!("5");
+        tampered["result"]["output"] = json!(o.to_string());
+        std::fs::write(&file, tampered.to_string()).unwrap();
+        let (ok, _, err) =
+            greenmesh_tests::process::greenmesh_cli(&["verify", file.to_str().unwrap()]).await;
+        assert!(!ok && err.contains("does not verify"), "{err}");
     }
     // A statement the prover cannot take is refused at submission.
     let r = greenmesh_tests::call_as(

@@ -8,6 +8,9 @@
 //! contribution bundle instead: the broker-signed roster, every member's
 //! lease and signed receipt over its masked update, and that the masked
 //! updates sum to the round's totals and, for the last round, to the model.
+//!
+//! Given a finished `zk_proof` task, it verifies the STARK in its result
+//! against the task's statement (`docs/zk.md`).
 
 use anyhow::{bail, Context};
 use greenmesh_protocol::ProofBundle;
@@ -39,6 +42,49 @@ pub struct VerifyArgs {
     /// Which shard to rerun.
     #[arg(long, default_value_t = 0)]
     pub shard: u32,
+    /// A `zk_proof` task's proof must have at least this many bits of
+    /// conjectured security.
+    #[arg(long, default_value_t = greenmesh_zk::DEFAULT_MIN_SECURITY_BITS)]
+    pub min_security_bits: u32,
+}
+
+/// Checks a finished `zk_proof` task's proof offline: that its result is
+/// what the task's statement computes, at the security floor.
+fn zk(task: &Value, min_security_bits: u32) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let id = task["id"].as_str().unwrap_or("the task");
+    let statement: greenmesh_zk::Statement =
+        serde_json::from_value(task["zk"]["statement"].clone()).with_context(|| {
+            format!("{id} has no verified statement (zk.statement): is it finished?")
+        })?;
+    let output: Value = task["result"]["output"]
+        .as_str()
+        .and_then(|o| serde_json::from_str(o).ok())
+        .with_context(|| format!("{id} has no result output"))?;
+    let answer = &output["json"];
+    let claimed: greenmesh_zk::Statement = serde_json::from_value(answer["statement"].clone())
+        .context("the output names no statement")?;
+    if claimed != statement {
+        bail!("{id}'s proof is of {claimed:?}, not the task's {statement:?}");
+    }
+    let result: Vec<String> =
+        serde_json::from_value(answer["result"].clone()).context("the output has no result")?;
+    let proof = answer["proof"]
+        .as_str()
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+        .context("the output has no base64 proof")?;
+    let started = std::time::Instant::now();
+    let verified = greenmesh_zk::verify(&statement, &result, &proof, min_security_bits)
+        .map_err(|e| anyhow::anyhow!("{id}'s proof does not verify: {e}"))?;
+    println!(
+        "{id}: the proof verifies in {:.1} ms: {statement:?} computes {} ({} trace rows, {} bytes, {} bits of conjectured security; not zero-knowledge: the inputs are public)",
+        started.elapsed().as_secs_f64() * 1000.0,
+        result.join(", "),
+        verified.trace_rows,
+        proof.len(),
+        verified.security_bits
+    );
+    Ok(())
 }
 
 /// Runs `greenmesh verify`; an error says why the bundle does not hold.
@@ -48,6 +94,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     if let Ok(task) = serde_json::from_str::<Value>(&text) {
         if task["result"].get("contributions").is_some() {
             return federated(&task, args.broker_key.as_deref());
+        }
+        if task["task_type"] == "zk_proof" {
+            return zk(&task, args.min_security_bits);
         }
     }
     let bundle: ProofBundle = serde_json::from_str(&text)
