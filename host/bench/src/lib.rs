@@ -18,6 +18,8 @@
 //!   kernels`): the release binary does not carry them.
 //! - `fl`: federated learning's accountant, privacy against utility, and
 //!   the `fl-train` kernel sandboxed against native.
+//! - `zk`: the zk-prover kernel proving in the sandbox vs native, proof
+//!   sizes, verification, and recomputing instead.
 //! - `verify`: require_proof and spot checks against cheating nodes on a
 //!   simulated network (the broker's own rules, `greenmesh-quorum`).
 //! - [`harness`]: a coordinator served in-process, with a user, nodes and
@@ -36,6 +38,7 @@ mod kernels;
 pub mod simulate;
 mod soak;
 mod verify;
+mod zk;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,6 +112,9 @@ pub enum BenchCommand {
     /// Federated learning: the accountant against dp-accounting, privacy
     /// against utility, and the fl-train kernel sandboxed against native.
     Fl(fl::Setup),
+    /// zk_proof: proving in the sandbox vs native, proof size, verification
+    /// time, and recomputing the statement instead.
+    Zk(zk::Setup),
 }
 
 /// Runs a benchmark and prints its figures.
@@ -157,6 +163,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Dispatch(setup) => dispatch::run(setup).await,
         BenchCommand::Verify(setup) => verify::run(setup),
         BenchCommand::Fl(setup) => tokio::task::spawn_blocking(move || fl::run(setup)).await?,
+        BenchCommand::Zk(setup) => tokio::task::spawn_blocking(move || zk::run(setup)).await?,
     }
 }
 
