@@ -43,6 +43,8 @@ async fn a_vdf_and_a_hash_chain_are_proven_on_real_nodes_and_verified_by_the_bro
         let done = finished(app.addr, &token, &id).await;
         assert_eq!(done["status"], "completed", "{done}");
         let zk = &done["zk"];
+        // The figures docs/benchmarks.md reports (`-- --nocapture`).
+        println!("{}: {zk}", inputs["statement"]);
         assert_eq!(zk["verified"], true, "{done}");
         assert!(zk["security_bits"].as_u64().unwrap() >= 96, "{zk}");
         assert!(zk["proof_bytes"].as_u64().unwrap() > 1_000, "{zk}");
