@@ -48,10 +48,10 @@ fn main() -> anyhow::Result<()> {
                 unit.push(package.into());
             }
             cargo(&root().join("components"), unit)?;
-            // Every kernel (and the kernel SDK, and federated learning's
-            // models and accountant) has unit and quality tests.
+            // Every kernel (and the kernel SDK, federated learning's models
+            // and accountant, and the zk statements) has unit and quality tests.
             let mut kernel_tests: Vec<String> = vec!["test".into(), "--tests".into()];
-            for package in ["greenmesh-kernel", "greenmesh-fl"]
+            for package in ["greenmesh-kernel", "greenmesh-fl", "greenmesh-zk"]
                 .map(String::from)
                 .into_iter()
                 .chain(kernels()?)
