@@ -32,6 +32,73 @@
 //! The AIRs, provers and Rescue are adapted from winterfell's examples (MIT
 //! licence, `components/zk/NOTICE`).
 
+/// The associated types every prover here shares: winterfell's default
+/// trace extension, constraint evaluator and commitment, Merkle-tree
+/// vector commitments and its default random coin, over the hasher `H`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! default_prover_types {
+    () => {
+        type HashFn = H;
+        type VC = winterfell::crypto::MerkleTree<H>;
+        type RandomCoin = winterfell::crypto::DefaultRandomCoin<Self::HashFn>;
+        type TraceLde<E: FieldElement<BaseField = Self::BaseField>> =
+            winterfell::DefaultTraceLde<E, Self::HashFn, Self::VC>;
+        type ConstraintCommitment<E: FieldElement<BaseField = Self::BaseField>> =
+            winterfell::DefaultConstraintCommitment<E, H, Self::VC>;
+        type ConstraintEvaluator<'a, E: FieldElement<BaseField = Self::BaseField>> =
+            winterfell::DefaultConstraintEvaluator<'a, Self::Air, E>;
+    };
+}
+
+/// The methods that build those defaults.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! default_prover_parts {
+    () => {
+        fn new_trace_lde<E: FieldElement<BaseField = Self::BaseField>>(
+            &self,
+            trace_info: &TraceInfo,
+            main_trace: &winterfell::matrix::ColMatrix<Self::BaseField>,
+            domain: &winterfell::StarkDomain<Self::BaseField>,
+            partition_option: winterfell::PartitionOptions,
+        ) -> (Self::TraceLde<E>, winterfell::TracePolyTable<E>) {
+            winterfell::DefaultTraceLde::new(trace_info, main_trace, domain, partition_option)
+        }
+
+        fn new_evaluator<'a, E: FieldElement<BaseField = Self::BaseField>>(
+            &self,
+            air: &'a Self::Air,
+            aux_rand_elements: Option<winterfell::AuxRandElements<E>>,
+            composition_coefficients: winterfell::ConstraintCompositionCoefficients<E>,
+        ) -> Self::ConstraintEvaluator<'a, E> {
+            winterfell::DefaultConstraintEvaluator::new(
+                air,
+                aux_rand_elements,
+                composition_coefficients,
+            )
+        }
+
+        fn build_constraint_commitment<E: FieldElement<BaseField = Self::BaseField>>(
+            &self,
+            composition_poly_trace: winterfell::CompositionPolyTrace<E>,
+            num_constraint_composition_columns: usize,
+            domain: &winterfell::StarkDomain<Self::BaseField>,
+            partition_options: winterfell::PartitionOptions,
+        ) -> (
+            Self::ConstraintCommitment<E>,
+            winterfell::CompositionPoly<E>,
+        ) {
+            winterfell::DefaultConstraintCommitment::new(
+                composition_poly_trace,
+                num_constraint_composition_columns,
+                domain,
+                partition_options,
+            )
+        }
+    };
+}
+
 pub mod hash_chain;
 mod rescue;
 mod utils;

@@ -10,13 +10,10 @@
 
 use core::marker::PhantomData;
 use winterfell::{
-    crypto::{DefaultRandomCoin, ElementHasher, MerkleTree},
+    crypto::ElementHasher,
     math::{fields::f128::BaseElement, FieldElement, ToElements},
-    matrix::ColMatrix,
-    Air, AirContext, Assertion, AuxRandElements, CompositionPoly, CompositionPolyTrace,
-    ConstraintCompositionCoefficients, DefaultConstraintCommitment, DefaultConstraintEvaluator,
-    DefaultTraceLde, EvaluationFrame, PartitionOptions, ProofOptions, Prover, StarkDomain, Trace,
-    TraceInfo, TracePolyTable, TraceTable, TransitionConstraintDegree,
+    Air, AirContext, Assertion, EvaluationFrame, ProofOptions, Prover, Trace, TraceInfo,
+    TraceTable, TransitionConstraintDegree,
 };
 
 const ALPHA: u64 = 3;
@@ -124,15 +121,7 @@ where
     type BaseField = BaseElement;
     type Air = VdfAir;
     type Trace = TraceTable<BaseElement>;
-    type HashFn = H;
-    type VC = MerkleTree<H>;
-    type RandomCoin = DefaultRandomCoin<Self::HashFn>;
-    type TraceLde<E: FieldElement<BaseField = Self::BaseField>> =
-        DefaultTraceLde<E, Self::HashFn, Self::VC>;
-    type ConstraintCommitment<E: FieldElement<BaseField = Self::BaseField>> =
-        DefaultConstraintCommitment<E, H, Self::VC>;
-    type ConstraintEvaluator<'a, E: FieldElement<BaseField = Self::BaseField>> =
-        DefaultConstraintEvaluator<'a, Self::Air, E>;
+    crate::default_prover_types!();
 
     fn get_pub_inputs(&self, trace: &Self::Trace) -> Inputs {
         Inputs {
@@ -145,37 +134,5 @@ where
         &self.options
     }
 
-    fn new_trace_lde<E: FieldElement<BaseField = Self::BaseField>>(
-        &self,
-        trace_info: &TraceInfo,
-        main_trace: &ColMatrix<Self::BaseField>,
-        domain: &StarkDomain<Self::BaseField>,
-        partition_option: PartitionOptions,
-    ) -> (Self::TraceLde<E>, TracePolyTable<E>) {
-        DefaultTraceLde::new(trace_info, main_trace, domain, partition_option)
-    }
-
-    fn new_evaluator<'a, E: FieldElement<BaseField = Self::BaseField>>(
-        &self,
-        air: &'a Self::Air,
-        aux_rand_elements: Option<AuxRandElements<E>>,
-        composition_coefficients: ConstraintCompositionCoefficients<E>,
-    ) -> Self::ConstraintEvaluator<'a, E> {
-        DefaultConstraintEvaluator::new(air, aux_rand_elements, composition_coefficients)
-    }
-
-    fn build_constraint_commitment<E: FieldElement<BaseField = Self::BaseField>>(
-        &self,
-        composition_poly_trace: CompositionPolyTrace<E>,
-        num_constraint_composition_columns: usize,
-        domain: &StarkDomain<Self::BaseField>,
-        partition_options: PartitionOptions,
-    ) -> (Self::ConstraintCommitment<E>, CompositionPoly<E>) {
-        DefaultConstraintCommitment::new(
-            composition_poly_trace,
-            num_constraint_composition_columns,
-            domain,
-            partition_options,
-        )
-    }
+    crate::default_prover_parts!();
 }

@@ -7,7 +7,7 @@
 //! from the submit to the requester holding the result.
 
 use super::harness::Coordinator;
-use greenmesh_protocol::{Lease, Receipt, ReceiptStatus};
+use greenmesh_protocol::Lease;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -31,27 +31,7 @@ pub async fn run(manifest: PathBuf, tasks: usize) -> anyhow::Result<()> {
             )
             .await?;
         let lease: Lease = serde_json::from_value(polled["leases"][0]["lease"].clone())?;
-        let output = "42";
-        let mut receipt = Receipt {
-            lease_id: lease.lease_id.clone(),
-            task_id: lease.task_id.clone(),
-            node_id: lease.node_id.clone(),
-            nonce: lease.nonce.clone(),
-            status: ReceiptStatus::Succeeded,
-            kernel_sha256: greenmesh_protocol::sha256_hex(b"noop"),
-            input_sha256: lease.input_sha256.clone(),
-            output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
-            duration_ms: 0,
-            peak_memory_bytes: 0,
-            energy_wh: 0.0,
-            error: None,
-            fault: None,
-            signature: String::new(),
-        };
-        receipt.sign(&node.key.sk);
-        let body = json!({ "receipt": receipt, "output": output })
-            .to_string()
-            .into_bytes();
+        let body = node.result_body(&lease, "42");
         c.signed(
             &node,
             "POST",

@@ -36,6 +36,33 @@ pub struct BenchNode {
     pub key: KeyPair,
 }
 
+impl BenchNode {
+    /// The body of a successful result for `lease` with `output`: a
+    /// receipt signed by this node (a no-op kernel, no energy).
+    pub fn result_body(&self, lease: &greenmesh_protocol::Lease, output: &str) -> Vec<u8> {
+        let mut receipt = greenmesh_protocol::Receipt {
+            lease_id: lease.lease_id.clone(),
+            task_id: lease.task_id.clone(),
+            node_id: lease.node_id.clone(),
+            nonce: lease.nonce.clone(),
+            status: greenmesh_protocol::ReceiptStatus::Succeeded,
+            kernel_sha256: greenmesh_protocol::sha256_hex(b"noop"),
+            input_sha256: lease.input_sha256.clone(),
+            output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
+            duration_ms: 1,
+            peak_memory_bytes: 0,
+            energy_wh: 0.0,
+            error: None,
+            fault: None,
+            signature: String::new(),
+        };
+        receipt.sign(&self.key.sk);
+        json!({ "receipt": receipt, "output": output })
+            .to_string()
+            .into_bytes()
+    }
+}
+
 impl Coordinator {
     /// Serves `manifest` with a fresh state folder (no rate limit, nodes
     /// live for a day without heartbeats) and registers a user.

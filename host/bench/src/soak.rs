@@ -7,7 +7,7 @@
 //! Resident memory is sampled throughout and printed as a curve.
 
 use super::harness::{BenchNode, Coordinator};
-use greenmesh_protocol::{Lease, Receipt, ReceiptStatus};
+use greenmesh_protocol::Lease;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -309,27 +309,7 @@ async fn serve_leases(c: &Coordinator, tally: &Tally, node: &BenchNode) {
         let Ok(lease) = serde_json::from_value::<Lease>(entry["lease"].clone()) else {
             continue;
         };
-        let output = "42";
-        let mut receipt = Receipt {
-            lease_id: lease.lease_id.clone(),
-            task_id: lease.task_id.clone(),
-            node_id: lease.node_id.clone(),
-            nonce: lease.nonce.clone(),
-            status: ReceiptStatus::Succeeded,
-            kernel_sha256: greenmesh_protocol::sha256_hex(b"noop"),
-            input_sha256: lease.input_sha256.clone(),
-            output_sha256: greenmesh_protocol::sha256_hex(output.as_bytes()),
-            duration_ms: 1,
-            peak_memory_bytes: 0,
-            energy_wh: 0.0,
-            error: None,
-            fault: None,
-            signature: String::new(),
-        };
-        receipt.sign(&node.key.sk);
-        let body = json!({ "receipt": receipt, "output": output })
-            .to_string()
-            .into_bytes();
+        let body = node.result_body(&lease, "42");
         let path = format!("/api/v1/leases/{}/result", lease.lease_id);
         let status = c
             .signed_status(node, "POST", &path, body)
