@@ -83,13 +83,18 @@ struct Donation {
     note: Option<String>,
 }
 
+/// The most credits one donation records. Donations add up in a float:
+/// unbounded, two large ones made the total infinite (answered as `null`,
+/// and counted as no stake at all by the voting schemes).
+pub const MAX_DONATION_CREDITS: f64 = 1e9;
+
 /// `POST /api/v1/users/{id}/donations` (admin): records a donation.
 pub fn donate(db: &Db, user_id: &str, body: &[u8]) -> ApiResult {
     let d: Donation = parse_body(body)?;
-    if !d.credits.is_finite() || d.credits <= 0.0 {
+    if !d.credits.is_finite() || d.credits <= 0.0 || d.credits > MAX_DONATION_CREDITS {
         return Err(ApiError::invalid(
             "credits",
-            "credits must be a positive number",
+            format!("credits must be a positive number of at most {MAX_DONATION_CREDITS:e}"),
         ));
     }
     crate::domain::standing::Standing::load(db, user_id)?;

@@ -148,50 +148,47 @@ fn route(req: &Request) -> ApiResult {
             let caller = auth::user_or_node(&db, req)?;
             blobs::get(&db, &caller, sha)
         }
-        (_, segs) if known_path(segs) => Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("{} is not allowed on {path}", req.method()),
-        )),
-        _ => Err(ApiError::not_found(format!("no endpoint {path}"))),
+        (_, segs) => match allowed_methods(segs) {
+            // RFC 9110: a 405 lists the methods the resource has.
+            Some(allow) => {
+                let mut resp = ApiError::new(
+                    405,
+                    "method_not_allowed",
+                    format!(
+                        "{} is not allowed on {path} (allowed: {allow})",
+                        req.method()
+                    ),
+                )
+                .into_response();
+                resp.set_header("allow", allow);
+                Ok(resp)
+            }
+            None => Err(ApiError::not_found(format!("no endpoint {path}"))),
+        },
     }
 }
 
-/// Paths that exist with some other method (for 405 vs 404).
-fn known_path(segs: &[&str]) -> bool {
-    matches!(
-        segs,
-        ["health"]
-            | ["users"]
-            | ["admin", "invites"]
-            | ["admin", "regions", _, "signal"]
-            | ["users", "me"]
-            | ["nodes"]
-            | ["nodes", _]
-            | ["nodes", _, "heartbeat"]
-            | ["nodes", _, "leases"]
-            | ["leases", _, "result"]
-            | ["leases", _, "refuse"]
-            | ["leases", _, "roster"]
-            | ["tasks"]
-            | ["tasks", _]
-            | ["proofs", _]
-            | ["queue"]
-            | ["events"]
-            | ["keys", "broker"]
-            | ["users", _, "quota"]
-            | ["users", _, "impact"]
-            | ["ledger"]
-            | ["users", _, "donations"]
-            | ["governance"]
-            | ["governance", "voting-scheme"]
-            | ["polls"]
-            | ["tasks", _, "votes"]
-            | ["grants"]
-            | ["grants", _]
-            | ["delegations", _]
-            | ["delegations", _, "veto"]
-    )
+/// The methods a path has (the `Allow` of a 405), or `None` when no
+/// endpoint has the path (404).
+fn allowed_methods(segs: &[&str]) -> Option<&'static str> {
+    Some(match segs {
+        ["health"] | ["keys", "broker"] | ["nodes", _, "leases"] | ["leases", _, "roster"] => "GET",
+        ["proofs", _] | ["queue"] | ["events"] | ["ledger"] | ["governance"] | ["polls"] => "GET",
+        ["users", _, "quota"] | ["users", _, "impact"] | ["delegations", _] => "GET",
+        ["blobs", _] => "GET",
+        ["users"] | ["admin", "invites"] | ["leases", _, "result"] | ["leases", _, "refuse"] => {
+            "POST"
+        }
+        ["tasks", "precheck"] | ["users", _, "donations"] | ["delegations", _, "veto"] => "POST",
+        ["blobs"] => "POST",
+        ["admin", "regions", _, "signal"] | ["nodes", _, "heartbeat"] => "PUT",
+        ["governance", "voting-scheme"] => "PUT",
+        ["users", "me"] => "GET, PATCH",
+        ["nodes"] | ["tasks"] | ["tasks", _, "votes"] | ["grants"] => "GET, POST",
+        ["nodes", _] | ["tasks", _] => "GET, DELETE",
+        ["grants", _] => "DELETE",
+        _ => return None,
+    })
 }
 
 /// A JSON response.

@@ -70,12 +70,23 @@ enum Timestamp {
     Text(String),
 }
 
+/// The last millisecond of 9999-12-31 (UTC): the latest forecast time an
+/// RFC 3339 timestamp can show.
+const MAX_TIMESTAMP_MS: u64 = 253_402_300_799_999;
+
 impl EnergyJson {
     /// The energy state, or which forecast timestamp could not be read.
     fn into_state(self) -> Result<mt::EnergyState, ApiError> {
         let mut forecast = Vec::with_capacity(self.forecast.len());
         for (i, p) in self.forecast.into_iter().enumerate() {
             let timestamp = match p.timestamp {
+                // Shown back as RFC 3339, which has four-digit years.
+                Timestamp::Millis(ms) if ms > MAX_TIMESTAMP_MS => {
+                    return Err(ApiError::invalid(
+                        format!("energy.forecast[{i}].timestamp"),
+                        format!("{ms} ms is past 9999-12-31T23:59:59Z"),
+                    ))
+                }
                 Timestamp::Millis(ms) => ms,
                 Timestamp::Text(t) => crate::util::parse_rfc3339(&t).ok_or_else(|| {
                     ApiError::invalid(
