@@ -804,7 +804,8 @@ async fn one_lying_owner_cannot_throttle_a_requester_alone() {
     // Past the throttle's 20, yet Alice still submits: one owner's word.
     net.submit(&alice, task.clone()).await;
     fail_blaming_the_requester(&lying).await;
-    // When a node of another owner reports the same, the faults stand.
+    // Reports from another owner's node count too; each owner counts for
+    // at most half the limit, so it takes ten of them.
     let r = net
         .call(
             &mallory.token,
@@ -815,6 +816,11 @@ async fn one_lying_owner_cannot_throttle_a_requester_alone() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let other = net.node(&bob, 77, &[("image-filter", 1.0)]).await;
+    for _ in 0..9 {
+        net.submit(&alice, task.clone()).await;
+        fail_blaming_the_requester(&other).await;
+    }
+    // Nine from Bob and 26 from Mallory make 19 counted: not yet.
     net.submit(&alice, task.clone()).await;
     fail_blaming_the_requester(&other).await;
     let r = net.call(&alice.token, "POST", "/api/v1/tasks", task).await;

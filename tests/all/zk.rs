@@ -89,6 +89,13 @@ async fn a_vdf_and_a_hash_chain_are_proven_on_real_nodes_and_verified_by_the_bro
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "inputs.steps");
+    // Proofs are verified for zk-prover: a zk_proof task may not name
+    // another capability to skip that.
+    let mut other = task(vdf("1", 64));
+    other["capability"] = json!("noop");
+    let r = greenmesh_tests::call_as(app.addr, &token, "POST", "/api/v1/tasks", other).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["field"], "capability");
     app.stop().await;
 }
 
@@ -151,17 +158,10 @@ async fn forged_truncated_and_weak_proofs_are_refused_and_the_task_goes_to_anoth
         let node = net.get(&format!("/api/v1/nodes/{}", liar.id)).await;
         let wrong = node["reputation"]["wrong_results"].as_f64().unwrap();
         assert!((wrong - 1.0).abs() < 1e-3, "{what}: {node}");
-        // The task is not the liar's any more: another node gets it, and
-        // an honest proof completes it.
-        let r = net
-            .call(
-                &mallory.token,
-                "DELETE",
-                &format!("/api/v1/nodes/{}", liar.id),
-                Value::Null,
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        // The task is not the liar's any more: with the liar still online,
+        // it is not offered to it again; another node gets it, and an
+        // honest proof completes it.
+        assert!(liar.poll(0).await.unwrap().is_empty(), "{what}");
         let fair = net.node(&bob, 90 + i as u8, &[("zk-prover", 1.0)]).await;
         net.call(
             &alice.token,
@@ -180,6 +180,15 @@ async fn forged_truncated_and_weak_proofs_are_refused_and_the_task_goes_to_anoth
         let done = net.task(&alice, &id).await;
         assert_eq!(done["status"], "completed", "{what}: {done}");
         assert_eq!(done["zk"]["verified"], true);
+        let r = net
+            .call(
+                &mallory.token,
+                "DELETE",
+                &format!("/api/v1/nodes/{}", liar.id),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
         let r = net
             .call(
                 &bob.token,

@@ -64,7 +64,7 @@ impl Air for ChainAir {
     fn new(trace_info: TraceInfo, inputs: Inputs, options: ProofOptions) -> Self {
         let degrees = vec![TransitionConstraintDegree::with_cycles(3, vec![CYCLE_LENGTH]); 4];
         Self {
-            context: AirContext::new(trace_info, degrees, 4, options),
+            context: AirContext::new(trace_info, degrees, 6, options),
             seed: inputs.seed,
             result: inputs.result,
         }
@@ -95,9 +95,14 @@ impl Air for ChainAir {
 
     fn get_assertions(&self) -> Vec<Assertion<Self::BaseField>> {
         let last_step = self.trace_length() - 1;
+        // The capacity columns start at zero too: without it a prover could
+        // start the first hash from another state and prove a digest that
+        // is not the chain of the seed.
         vec![
             Assertion::single(0, 0, self.seed[0]),
             Assertion::single(1, 0, self.seed[1]),
+            Assertion::single(2, 0, BaseElement::ZERO),
+            Assertion::single(3, 0, BaseElement::ZERO),
             Assertion::single(0, last_step, self.result[0]),
             Assertion::single(1, last_step, self.result[1]),
         ]

@@ -334,6 +334,85 @@ pub fn prove(statement: &Statement, options: ProofOptions) -> Result<Proven, Err
     })
 }
 
+/// Decodes a proof whose trace must be `rows` rows × `width` columns.
+///
+/// winterfell's decoder builds the trace info and the options with
+/// constructors that assert on values out of range (a blowup that is not
+/// a power of two, zero queries, a trace of 2^70 rows, …). So the proof's
+/// header is read and checked here first, byte by byte in winterfell's
+/// layout, and must be the statement's shape with options in range: a
+/// hostile proof is an error, never a panic.
+fn decode(bytes: &[u8], rows: u64, width: usize) -> Result<Proof, Error> {
+    let malformed = |m: String| Error::Malformed(m);
+    let mut at = 0usize;
+    let mut byte = |what: &str| -> Result<u8, Error> {
+        let b = *bytes
+            .get(at)
+            .ok_or_else(|| malformed(format!("ends before its {what}")))?;
+        at += 1;
+        Ok(b)
+    };
+    // The trace info: main width, auxiliary width, auxiliary randomness,
+    // log2 of the length, then a u16 of metadata bytes.
+    let (main, aux, rands, log_len) = (
+        byte("trace width")?,
+        byte("auxiliary width")?,
+        byte("auxiliary randomness")?,
+        byte("trace length")?,
+    );
+    let meta = u16::from_le_bytes([byte("metadata")?, byte("metadata")?]);
+    if usize::from(main) != width
+        || aux != 0
+        || rands != 0
+        || meta != 0
+        || u64::from(log_len) > 62
+        || 1u64 << log_len != rows
+    {
+        return Err(Error::WrongShape(format!(
+            "its trace is 2^{log_len} rows × {main} columns (+{aux}); the statement's is {rows} × {width}"
+        )));
+    }
+    // The field modulus.
+    let modulus_len = usize::from(byte("field modulus")?);
+    let modulus = BaseElement::MODULUS.to_le_bytes();
+    if bytes.get(at..at + modulus_len) != Some(&modulus[..]) {
+        return Err(malformed("is over another field".to_string()));
+    }
+    at += modulus_len;
+    // The options: queries, blowup, grinding, field extension, FRI folding,
+    // FRI remainder degree, two batching methods, partitions, hash rate.
+    let mut option = |what: &str| -> Result<u8, Error> {
+        let b = *bytes
+            .get(at)
+            .ok_or_else(|| malformed(format!("ends before its {what}")))?;
+        at += 1;
+        Ok(b)
+    };
+    let queries = option("query count")?;
+    let blowup = option("blowup factor")?;
+    let grinding = option("grinding factor")?;
+    let extension = option("field extension")?;
+    let folding = option("FRI folding factor")?;
+    let remainder = option("FRI remainder degree")?;
+    let batching = [option("batching")?, option("batching")?];
+    let partitions = option("partitions")?;
+    let hash_rate = option("hash rate")?;
+    let in_range = queries > 0
+        && blowup.is_power_of_two()
+        && (2..=128).contains(&blowup)
+        && grinding <= 32
+        && (1..=3).contains(&extension)
+        && matches!(folding, 2 | 4 | 8 | 16)
+        && (u16::from(remainder) + 1).is_power_of_two()
+        && batching.iter().all(|b| *b <= 2)
+        && (1..=16).contains(&partitions)
+        && hash_rate >= 1;
+    if !in_range {
+        return Err(malformed("has proof options out of range".to_string()));
+    }
+    Proof::from_bytes(bytes).map_err(|e| Error::Malformed(e.to_string()))
+}
+
 /// What a verification established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
@@ -351,7 +430,12 @@ pub fn verify(
     min_security_bits: u32,
 ) -> Result<Verified, Error> {
     let parsed = statement.parse()?;
-    let proof = Proof::from_bytes(proof).map_err(|e| Error::Malformed(e.to_string()))?;
+    let rows = statement.trace_rows()?;
+    let width = match parsed {
+        Parsed::Vdf { .. } => 1,
+        Parsed::HashChain { .. } => rescue::STATE_WIDTH,
+    };
+    let proof = decode(proof, rows, width)?;
     let bits = proof.conjectured_security::<Hasher>().bits();
     if bits < min_security_bits {
         return Err(Error::Insecure {
@@ -359,12 +443,7 @@ pub fn verify(
             floor: min_security_bits,
         });
     }
-    let rows = statement.trace_rows()?;
     let info = proof.trace_info();
-    let width = match parsed {
-        Parsed::Vdf { .. } => 1,
-        Parsed::HashChain { .. } => rescue::STATE_WIDTH,
-    };
     if info.length() as u64 != rows || info.main_trace_width() != width || info.is_multi_segment() {
         return Err(Error::WrongShape(format!(
             "its trace is {} rows × {} columns; the statement's is {rows} × {width}",
@@ -481,6 +560,90 @@ mod tests {
         assert!(matches!(
             verify(&s, &weak.result, &weak.proof, 96),
             Err(Error::Insecure { .. })
+        ));
+    }
+
+    #[test]
+    fn a_chain_started_from_another_capacity_state_is_refused() {
+        use winterfell::math::FieldElement;
+        use winterfell::{Prover, Trace};
+        let s = Statement::HashChain {
+            seed: ["42".into(), "43".into()],
+            length: 4,
+        };
+        let seed = [BaseElement::new(42), BaseElement::new(43)];
+        // A forger's trace: the first hash starts with capacity (1, 0).
+        let mut trace = winterfell::TraceTable::new(rescue::STATE_WIDTH, 4 * rescue::CYCLE_LENGTH);
+        trace.fill(
+            |state| {
+                state[0] = seed[0];
+                state[1] = seed[1];
+                state[2] = BaseElement::ONE;
+                state[3] = BaseElement::ZERO;
+            },
+            |step, state| {
+                if (step % rescue::CYCLE_LENGTH) < rescue::NUM_ROUNDS {
+                    rescue::apply_round(state, step);
+                } else {
+                    state[2] = BaseElement::ZERO;
+                    state[3] = BaseElement::ZERO;
+                }
+            },
+        );
+        let last = trace.length() - 1;
+        let forged = [trace.get(0, last), trace.get(1, last)].map(text).to_vec();
+        assert_ne!(forged, s.evaluate().unwrap());
+        let prover = hash_chain::ChainProver::<Hasher>::new(proof_options());
+        // The prover's own check may refuse the trace; if it proves, the
+        // verifier must refuse the proof.
+        if let Ok(proof) = std::panic::catch_unwind(|| prover.prove(trace)) {
+            if let Ok(proof) = proof {
+                assert!(verify(&s, &forged, &proof.to_bytes(), 96).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn proofs_with_out_of_range_options_are_malformed_not_a_panic() {
+        let s = vdf("123", 64);
+        let p = prove(&s, proof_options()).unwrap();
+        // Header: 4 + 2 bytes of trace info, 1 + 16 of modulus, then the
+        // options from byte 23: queries, blowup, grinding, extension,
+        // folding, remainder, batching ×2, partitions, hash rate.
+        assert_eq!(
+            p.proof[23], 42,
+            "the query count sits where the header says"
+        );
+        for (at, value) in [
+            (23usize, 0u8),
+            (24, 3),
+            (24, 0),
+            (25, 200),
+            (26, 9),
+            (27, 3),
+            (28, 5),
+            (29, 9),
+            (31, 0),
+        ] {
+            let mut bytes = p.proof.clone();
+            bytes[at] = value;
+            assert!(
+                matches!(verify(&s, &p.result, &bytes, 96), Err(Error::Malformed(_))),
+                "byte {at} = {value}"
+            );
+        }
+        // A trace length of 2^70 or a wider trace is another shape.
+        for (at, value) in [(3usize, 70u8), (0, 2)] {
+            let mut bytes = p.proof.clone();
+            bytes[at] = value;
+            assert!(
+                matches!(verify(&s, &p.result, &bytes, 96), Err(Error::WrongShape(_))),
+                "byte {at} = {value}"
+            );
+        }
+        assert!(matches!(
+            verify(&s, &p.result, &[], 96),
+            Err(Error::Malformed(_))
         ));
     }
 

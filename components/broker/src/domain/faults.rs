@@ -79,10 +79,18 @@ pub fn check_throttle(db: &Db, user_id: &str) -> Result<(), ApiError> {
     }
     let since = crate::util::now_ms().saturating_sub(WINDOW_MS);
     let rows = db.query(
-        "SELECT COUNT(*), MIN(at), COUNT(DISTINCT json_extract(data, '$.node_owner'))
-         FROM broker_events WHERE user_id = ? AND event_type = 'requester_fault' AND at > ?",
-        &[text(user_id), int(since)],
+        "SELECT SUM(MIN(n, ?3)), MIN(first), COUNT(*) FROM (
+             SELECT COUNT(*) AS n, MIN(at) AS first FROM broker_events
+             WHERE user_id = ?1 AND event_type = 'requester_fault' AND at > ?2
+             GROUP BY json_extract(data, '$.node_owner'))",
+        &[
+            text(user_id),
+            int(since),
+            int(limit.div_ceil(confirming_owners().max(1) as u64)),
+        ],
     )?;
+    // Each owner's nodes count for at most their share of the limit, so a
+    // lying owner's reports need others' to reach it.
     let row = rows.rows.first();
     let count = row.and_then(|r| r.get::<i64>(0)).unwrap_or(0).max(0) as u64;
     let owners = row.and_then(|r| r.get::<i64>(2)).unwrap_or(0);

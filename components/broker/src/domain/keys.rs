@@ -7,13 +7,20 @@
 //! start at once: each writes its seed to the store under its public key,
 //! then offers that public key to `broker_keys` (`name = 'broker_public'`,
 //! first insert wins); every instance then signs with the winner's seed.
-//! A seed kept in `broker_keys` by an older version (`name = 'broker'`) is
-//! moved to the store on first use.
+//! Once settled, the store itself records which key is in use
+//! (`broker_public`) and the shared database is no longer read for it: a
+//! dependency that can write the database cannot plant or swap the key. A
+//! seed kept in `broker_keys` by an older version (`name = 'broker'`) is
+//! moved to the store on first use, only while the store holds no key.
 
 use crate::db::{text, Db};
 use crate::error::ApiError;
 use greenmesh_protocol::ed25519_compact::KeyPair;
 use spin_sdk::key_value::Store;
+
+/// The store's record of the key in use (its public key): once written,
+/// the database's rows are no longer consulted.
+const CHOSEN: &str = "broker_public";
 
 fn seed_key(public_hex: &str) -> String {
     format!("broker_seed:{public_hex}")
@@ -72,34 +79,48 @@ pub fn broker_key(db: &Db) -> Result<KeyPair, ApiError> {
         }
     }
     let store = Store::open_default().map_err(kv_error)?;
-    if let Some(public) = db.text_of(
-        "SELECT seed_hex FROM broker_keys WHERE name = 'broker_public'",
-        &[],
-    )? {
+    // Settled: the store names the key. The shared database is not trusted
+    // for this (a dependency can write it).
+    if let Some(public) = store.get(CHOSEN).map_err(kv_error)? {
+        let public = String::from_utf8_lossy(&public).to_string();
         return stored_seed(&store, &public)?.ok_or_else(|| {
             ApiError::internal(format!(
                 "the broker's key {public} is not in its key-value store"
             ))
         });
     }
-    // An older version kept the seed itself in SQLite: move it.
-    let kp = match db.text_of(
-        "SELECT seed_hex FROM broker_keys WHERE name = 'broker'",
+    let winner = match db.text_of(
+        "SELECT seed_hex FROM broker_keys WHERE name = 'broker_public'",
         &[],
     )? {
-        Some(seed) => from_seed(&seed, "stored broker key")?,
+        Some(public) => public,
         None => {
-            let seed: [u8; 32] = crate::util::random_bytes();
-            from_seed(&greenmesh_protocol::to_hex(&seed), "generated key")?
+            // An older version kept the seed itself in SQLite: move it,
+            // once, while this store holds no key yet.
+            let legacy = if store.get_keys().map_err(kv_error)?.is_empty() {
+                db.text_of(
+                    "SELECT seed_hex FROM broker_keys WHERE name = 'broker'",
+                    &[],
+                )?
+            } else {
+                None
+            };
+            let kp = match legacy {
+                Some(seed) => from_seed(&seed, "stored broker key")?,
+                None => {
+                    let seed: [u8; 32] = crate::util::random_bytes();
+                    from_seed(&greenmesh_protocol::to_hex(&seed), "generated key")?
+                }
+            };
+            offer(db, &store, &kp)?
         }
     };
-    let winner = offer(db, &store, &kp)?;
     db.exec("DELETE FROM broker_keys WHERE name = 'broker'", &[])?;
-    if winner == public_key_hex(&kp) {
-        return Ok(kp);
-    }
-    stored_seed(&store, &winner)?
-        .ok_or_else(|| ApiError::internal("the winning broker key is not in the store"))
+    let kp = stored_seed(&store, &winner)?
+        .ok_or_else(|| ApiError::internal("the winning broker key is not in the store"))?;
+    // Every racer writes the same winner.
+    store.set(CHOSEN, winner.as_bytes()).map_err(kv_error)?;
+    Ok(kp)
 }
 
 /// Hex of the broker's public key.

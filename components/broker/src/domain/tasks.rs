@@ -109,6 +109,17 @@ pub fn validate(db: &Db, request: TaskRequest) -> Result<NewTask, ApiError> {
     }
     if task_type == "zk_proof" {
         crate::domain::zk::statement(&request.inputs)?;
+        // Proofs are verified for the zk-prover capability: another would
+        // complete a zk_proof task with nothing checked.
+        if capability != crate::domain::zk::CAPABILITY {
+            return Err(ApiError::invalid(
+                "capability",
+                format!(
+                    "zk_proof tasks run on the {} capability",
+                    crate::domain::zk::CAPABILITY
+                ),
+            ));
+        }
     }
     if task_type == "federated_learning" && !request.dataset().is_some_and(is_task_name) {
         return Err(ApiError::invalid(

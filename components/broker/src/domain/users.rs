@@ -95,14 +95,14 @@ pub fn register(
     if let Some(key) = public_key {
         check_public_key(key)?;
     }
+    // Admitted first, so a refused registration writes nothing.
+    admit()?;
     let id = crate::util::new_id("user");
     // Validated (and stored by the quota component) before the user exists,
-    // so a bad timezone registers nothing.
+    // so a bad timezone registers nothing (it has used the admission).
     if let Some(tz) = timezone {
         crate::domain::quota::set_timezone(&id, tz)?;
     }
-    // Counted only for a request that would otherwise succeed.
-    admit()?;
     let secret: [u8; 32] = crate::util::random_bytes();
     let token = format!("gm_{}", greenmesh_protocol::to_hex(&secret));
     db.exec(
