@@ -169,12 +169,14 @@ async fn unaffordable_or_unserved_tasks_stay_queued_with_a_reason_and_cancel() {
         "{cheap}"
     );
 
-    let fl = json!({ "task_type": "zk_proof", "inputs": {} });
-    let unserved = as_user(&app, &token, "POST", "/api/v1/tasks", fl)
+    // No node offers the zk-prover kernel that zk_proof tasks run on.
+    let zk = json!({ "task_type": "zk_proof",
+                     "inputs": { "statement": "vdf", "seed": "3", "steps": 64 } });
+    let unserved = as_user(&app, &token, "POST", "/api/v1/tasks", zk)
         .await
         .json();
-    assert_eq!(unserved["status"], "queued");
-    assert_eq!(unserved["reason"], "no node offers zk_proof");
+    assert_eq!(unserved["status"], "queued", "{unserved}");
+    assert_eq!(unserved["reason"], "no node offers zk-prover");
 
     let precheck = as_user(
         &app,
