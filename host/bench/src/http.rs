@@ -206,3 +206,135 @@ sqlite_databases = ["default"]
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Loads two running servers' `/hello` in alternating rounds and prints
+/// AFTER's throughput over BEFORE's, per pair and as a geometric mean with
+/// its spread. The order alternates (before first, then after first), so
+/// the machine's drift falls on both alike: on a shared, noisy machine
+/// this compares two builds far more closely than two separate runs.
+pub async fn compare(
+    urls: &[String],
+    connections: usize,
+    duration: Duration,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let [before, after] = urls else {
+        anyhow::bail!("--compare takes two servers: BEFORE AFTER");
+    };
+    let (before, after) = (server_addr(before).await?, server_addr(after).await?);
+    let rounds = rounds.max(2);
+    for addr in [before, after] {
+        let warm = load(addr, "/hello", 2, Duration::from_millis(500)).await?;
+        if warm.requests == 0 || warm.errors > 0 {
+            anyhow::bail!(
+                "{addr} does not answer GET /hello with 2xx (serve tools/bench/http-bench.toml)"
+            );
+        }
+    }
+    println!(
+        "greenmesh bench http --compare  (before {before}, after {after}; {} s per run, {rounds} rounds each, alternating order)",
+        duration.as_secs_f64()
+    );
+    let mut errors = 0;
+    for conns in [connections, 1] {
+        println!("\nhello, {conns} connection(s)");
+        println!(
+            "{:>6} {:>12} {:>12} {:>8}",
+            "round", "before req/s", "after req/s", "ratio"
+        );
+        let mut ratios = Vec::with_capacity(rounds);
+        let (mut sum_before, mut sum_after) = (0.0, 0.0);
+        for round in 0..rounds {
+            let before_first = round % 2 == 0;
+            let first = if before_first { before } else { after };
+            let second = if before_first { after } else { before };
+            let a = load(first, "/hello", conns, duration).await?;
+            let b = load(second, "/hello", conns, duration).await?;
+            errors += a.errors + b.errors;
+            let (rb, ra) = if before_first {
+                (a.per_second(), b.per_second())
+            } else {
+                (b.per_second(), a.per_second())
+            };
+            sum_before += rb;
+            sum_after += ra;
+            ratios.push(ra / rb);
+            println!("{:>6} {rb:>12.0} {ra:>12.0} {:>8.3}", round + 1, ra / rb);
+        }
+        let spread = RatioSpread::of(&ratios);
+        println!(
+            "mean   {:>12.0} {:>12.0}   after/before: geometric mean {:.3} (±2 s.e. {:.3}–{:.3}; pairs {:.3}–{:.3})",
+            sum_before / rounds as f64,
+            sum_after / rounds as f64,
+            spread.geometric_mean,
+            spread.low,
+            spread.high,
+            spread.min,
+            spread.max,
+        );
+    }
+    if errors > 0 {
+        anyhow::bail!("{errors} requests failed: the figures above are not valid");
+    }
+    Ok(())
+}
+
+/// A set of ratios summarised on the log scale (ratios multiply).
+#[derive(Debug, PartialEq)]
+struct RatioSpread {
+    geometric_mean: f64,
+    /// The geometric mean divided and multiplied by two standard errors.
+    low: f64,
+    high: f64,
+    min: f64,
+    max: f64,
+}
+
+impl RatioSpread {
+    fn of(ratios: &[f64]) -> Self {
+        let logs: Vec<f64> = ratios.iter().map(|r| r.ln()).collect();
+        let n = logs.len() as f64;
+        let mean = logs.iter().sum::<f64>() / n;
+        let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let se = (var / n).sqrt();
+        Self {
+            geometric_mean: mean.exp(),
+            low: (mean - 2.0 * se).exp(),
+            high: (mean + 2.0 * se).exp(),
+            min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// `http://host:port[/]` or `host:port` to a socket address.
+async fn server_addr(url: &str) -> anyhow::Result<SocketAddr> {
+    let hostport = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut addrs = tokio::net::lookup_host(hostport)
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{url}: no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_are_summarised_on_the_log_scale() {
+        // Halving and doubling cancel out: the geometric mean is 1.
+        let s = RatioSpread::of(&[0.5, 2.0]);
+        assert!((s.geometric_mean - 1.0).abs() < 1e-12);
+        assert_eq!((s.min, s.max), (0.5, 2.0));
+        assert!(s.low < 1.0 && s.high > 1.0);
+        // Identical pairs have no spread.
+        let s = RatioSpread::of(&[0.9, 0.9, 0.9]);
+        assert!((s.geometric_mean - 0.9).abs() < 1e-12);
+        assert!((s.high - s.low).abs() < 1e-12);
+    }
+}

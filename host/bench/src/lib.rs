@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //!
-//! - `http`: the host serving components (requests/s, p50/p99, instantiation).
+//! - `http`: the host serving components (requests/s, p50/p99, instantiation),
+//!   or two running builds loaded in alternating rounds (`--compare`).
 //! - `coordinator`: submit → result latency through the real coordinator.
 //! - `soak`: a long mixed load with hostile clients through the real
 //!   coordinator: every answer tallied, resident memory sampled.
@@ -57,6 +58,15 @@ pub enum BenchCommand {
         /// Seconds per run.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Instead of serving in-process, load two servers already running
+        /// (two builds' `greenmesh up` on `tools/bench/http-bench.toml`) in
+        /// alternating rounds, and report AFTER's throughput over BEFORE's
+        /// (`tools/bench/http_before_after.sh` does it all).
+        #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"])]
+        compare: Option<Vec<String>>,
+        /// Rounds per side with --compare (in ABBA order).
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
     },
     /// Submit → result latency for a trivial task with one local node.
     Coordinator {
@@ -121,9 +131,17 @@ pub enum BenchCommand {
 pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
     match which {
         BenchCommand::Http {
+            compare: Some(urls),
+            connections,
+            seconds,
+            rounds,
+            ..
+        } => http::compare(&urls, connections, Duration::from_secs(seconds), rounds).await,
+        BenchCommand::Http {
             guests,
             connections,
             seconds,
+            ..
         } => http::run(guests, connections, Duration::from_secs(seconds)).await,
         BenchCommand::Coordinator { manifest, tasks } => coordinator::run(manifest, tasks).await,
         BenchCommand::Soak {
