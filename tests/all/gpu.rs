@@ -153,6 +153,42 @@ fn gpu_buffers_count_against_the_lease_memory_limit() {
     );
 }
 
+#[test]
+fn a_big_gpu_write_counts_its_staging_copy_against_the_lease() {
+    let Some(gpu) = gpu() else { return };
+    let sandbox = Sandbox::new(256 << 20, Some(gpu)).unwrap();
+    let hostile = catalog::load(&sandbox, &guest("hostile_kernel")).unwrap();
+    let run = |max_memory_bytes| {
+        sandbox.run(
+            &hostile.prepared,
+            "application/octet-stream",
+            b"ping",
+            r#"{"mode":"gpu_big_write"}"#,
+            &RunLimits {
+                max_memory_bytes,
+                ..limits()
+            },
+        )
+    };
+    // A 12 MiB buffer and the kernel's 12 MiB of bytes fit in 32 MiB; the
+    // write's 12 MiB staging copy beside them does not.
+    let report = run(32 << 20);
+    let err = report.outcome.unwrap_err().to_string();
+    assert!(
+        err.contains("write:") && err.contains("GPU memory"),
+        "{err}"
+    );
+    assert!(report.peak_memory_bytes <= 32 << 20);
+    // With room for the copy, the same write succeeds, and the peak shows it.
+    let report = run(64 << 20);
+    assert!(report.outcome.is_ok(), "{:?}", report.outcome.err());
+    assert!(
+        report.peak_memory_bytes >= 36 << 20,
+        "{}",
+        report.peak_memory_bytes
+    );
+}
+
 #[tokio::test]
 async fn a_gpu_node_advertises_its_adapter_and_serves_require_gpu_tasks() {
     use base64::Engine as _;

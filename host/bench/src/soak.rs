@@ -266,11 +266,15 @@ pub async fn run(
         mib(part.iter().map(f).sum::<u64>() / part.len() as u64)
     };
     let n = curve.len();
+    let mut anon_growth = 0.0;
     for (name, f) in [
         ("RSS", (|s: &Sample| s.rss) as fn(&Sample) -> u64),
         ("anonymous", |s: &Sample| s.anon),
     ] {
         let (middle, last) = (mean(f, third, 2 * third), mean(f, n - third, n));
+        if name == "anonymous" {
+            anon_growth = last / middle - 1.0;
+        }
         println!(
             "{name}: min {:.1} MiB, max {:.1} MiB; middle third {middle:.1} MiB, last third {last:.1} MiB ({:+.1} %)",
             mib(curve.iter().map(f).min().unwrap_or(0)),
@@ -287,8 +291,26 @@ pub async fn run(
         c.stop().await;
     }
     anyhow::ensure!(unexpected == 0, "{unexpected} unexpected answers");
+    // Flat: the heap (anonymous memory; file-backed RSS follows the
+    // database file) grows by less than MAX_ANON_GROWTH from the middle
+    // third to the last. Only a run long enough to be past its warm-up
+    // (about four minutes) by its middle third is judged.
+    if duration >= Duration::from_secs(JUDGED_FROM_SECS) && n >= 6 {
+        anyhow::ensure!(
+            anon_growth < MAX_ANON_GROWTH,
+            "anonymous memory grew {:+.1} % from the middle third to the last (at most {:+.0} % is flat)",
+            anon_growth * 100.0,
+            MAX_ANON_GROWTH * 100.0
+        );
+    }
     Ok(())
 }
+
+/// Growth of anonymous memory from the middle third of a soak to the last
+/// that still counts as flat.
+const MAX_ANON_GROWTH: f64 = 0.05;
+/// The shortest soak whose memory curve is judged, s.
+const JUDGED_FROM_SECS: u64 = 450;
 
 /// One long-poll of `node`'s leases and a signed receipt for each.
 async fn serve_leases(c: &Coordinator, tally: &Tally, node: &BenchNode) {

@@ -41,6 +41,10 @@ pub enum Refusal {
     TooLarge { bytes: usize, max: usize },
     #[error("took longer than {ms} ms to compile (this node's compile budget); refused")]
     CompileBudget { ms: u64 },
+    /// Every compile slot of the node is held (abandoned compile bombs
+    /// among them): the node's state, not the module's fault.
+    #[error("could not be compiled: every compile slot of this node is taken by other modules")]
+    CompilerBusy,
 }
 
 fn allowed_list() -> String {

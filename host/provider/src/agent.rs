@@ -4,6 +4,7 @@
 //! carry signed revocations) is stopped at the sandbox's next epoch tick,
 //! or never started, and reported with a `stopped` receipt.
 
+use super::admission;
 use super::catalog::{self, Catalog};
 use super::config::ProviderConfig;
 use super::energy::EnergyReport;
@@ -65,6 +66,9 @@ struct Agent {
     broker: PublicKey,
     running: AtomicUsize,
     modules: Mutex<HashMap<String, Prepared>>,
+    /// Compile slots for submitted modules, abandoned compiles included
+    /// ([`catalog::MAX_COMPILES`]).
+    compiles: Arc<tokio::sync::Semaphore>,
     /// Last heartbeat round trip, ms.
     latency_ms: Mutex<Option<f64>>,
     /// Fixed settings, or a carbon trace replayed on the real clock.
@@ -160,6 +164,7 @@ pub async fn run(
         broker,
         running: AtomicUsize::new(0),
         modules: Mutex::new(HashMap::new()),
+        compiles: Arc::new(tokio::sync::Semaphore::new(catalog::MAX_COMPILES)),
         latency_ms: Mutex::new(None),
         energy,
         stops: Mutex::new(HashMap::new()),
@@ -913,9 +918,16 @@ impl Agent {
             max_bytes: self.config.max_module_bytes,
             max_time: Duration::from_millis(self.config.compile_budget_ms),
         };
-        let component = catalog::compile_within(self.sandbox.engine(), module.into(), budget)
-            .await
-            .map_err(|e| format!("wasm_module {e}"))?;
+        let component =
+            catalog::compile_within(self.sandbox.engine(), module.into(), budget, &self.compiles)
+                .await
+                .map_err(|e| match e {
+                    // The node's state: not the requester's fault.
+                    busy @ admission::Refusal::CompilerBusy => {
+                        format!("node busy: the wasm_module {busy}")
+                    }
+                    e => format!("wasm_module {e}"),
+                })?;
         let (prepared, sha) = catalog::admit_compiled(&self.sandbox, &component, module)
             .map_err(|e| format!("wasm_module {e:#}"))?;
         let mut cache = self.modules.lock().expect("modules lock");

@@ -106,15 +106,26 @@ pub struct CompileBudget {
     pub max_time: Duration,
 }
 
+/// Compiles running at once on a node, abandoned ones included: a stream
+/// of compile bombs holds at most this many of the node's threads.
+pub const MAX_COMPILES: usize = 2;
+
 /// Compiles a submitted module within `budget`: larger modules are refused
 /// unread, and a compile that outlasts the budget is given up (Cranelift
 /// cannot be interrupted: its thread finishes in the background and its
 /// result is dropped), so a compile bomb costs the node at most the budget
 /// before it serves the next lease.
+///
+/// Each compile holds one of `compiles` (the node's [`MAX_COMPILES`]
+/// slots) until its thread really ends, so abandoned compiles are bounded
+/// in number too. A module that finds every slot held for the whole budget
+/// is refused as [`admission::Refusal::CompilerBusy`]: the node's state,
+/// not the module's fault.
 pub async fn compile_within(
     engine: &Engine,
     bytes: Arc<[u8]>,
     budget: CompileBudget,
+    compiles: &Arc<tokio::sync::Semaphore>,
 ) -> Result<Component, admission::Refusal> {
     if bytes.len() > budget.max_bytes {
         return Err(admission::Refusal::TooLarge {
@@ -122,8 +133,15 @@ pub async fn compile_within(
             max: budget.max_bytes,
         });
     }
+    let slot = match tokio::time::timeout(budget.max_time, compiles.clone().acquire_owned()).await {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_)) | Err(_) => return Err(admission::Refusal::CompilerBusy),
+    };
     let engine = engine.clone();
-    let compile = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes[..]));
+    let compile = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        Component::new(&engine, &bytes[..])
+    });
     match tokio::time::timeout(budget.max_time, compile).await {
         Ok(Ok(Ok(component))) => Ok(component),
         Ok(Ok(Err(e))) => Err(admission::Refusal::Invalid(format!("{e:#}"))),
@@ -231,12 +249,13 @@ mod tests {
         let bomb = compile_bomb(8_000);
         assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
         // The same kind of module, small, compiles within the budget...
-        compile_within(sandbox.engine(), small.into(), budget)
+        let compiles = Arc::new(tokio::sync::Semaphore::new(1));
+        compile_within(sandbox.engine(), small.clone().into(), budget, &compiles)
             .await
             .expect("a small module compiles within 50 ms");
         // ...the bomb does not, and the node has its answer at the budget.
         let started = std::time::Instant::now();
-        let refused = compile_within(sandbox.engine(), bomb.into(), budget).await;
+        let refused = compile_within(sandbox.engine(), bomb.into(), budget, &compiles).await;
         assert!(
             matches!(refused, Err(admission::Refusal::CompileBudget { ms: 50 })),
             "{refused:?}"
@@ -246,9 +265,31 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+        // The abandoned compile still holds its slot: with every slot held,
+        // another module is refused as the node being busy (not blamed on
+        // the module), and no further compile thread is started.
+        assert_eq!(compiles.available_permits(), 0, "the bomb still compiles");
+        let refused =
+            compile_within(sandbox.engine(), small.clone().into(), budget, &compiles).await;
+        assert!(
+            matches!(refused, Err(admission::Refusal::CompilerBusy)),
+            "{refused:?}"
+        );
+        // Once the bomb's thread ends, its slot is free again.
+        let freed = std::time::Instant::now();
+        while compiles.available_permits() == 0 {
+            assert!(
+                freed.elapsed() < Duration::from_secs(120),
+                "the bomb never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        compile_within(sandbox.engine(), small.into(), budget, &compiles)
+            .await
+            .expect("the slot is free again");
         // Too large: refused before compiling.
         let huge: Arc<[u8]> = vec![0u8; (8 << 20) + 1].into();
-        let refused = compile_within(sandbox.engine(), huge, budget).await;
+        let refused = compile_within(sandbox.engine(), huge, budget, &compiles).await;
         assert!(
             matches!(refused, Err(admission::Refusal::TooLarge { .. })),
             "{refused:?}"

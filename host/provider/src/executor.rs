@@ -281,8 +281,8 @@ struct PeakLimiter {
     /// Bytes of every linear memory of the run together (a component may
     /// have several; each would pass a per-memory check alone).
     total: usize,
-    /// Bytes of the run's GPU buffers, and of a read-back's staging copy
-    /// while it exists: counted with the linear memories.
+    /// Bytes of the run's GPU buffers, and of a read-back's or a write's
+    /// staging copy while it exists: counted with the linear memories.
     gpu: usize,
     peak: usize,
     hit: bool,
@@ -817,7 +817,15 @@ impl wit_gpu::HostBuffer for KernelState {
         data: Vec<u8>,
     ) -> Result<(), wit_gpu::Error> {
         let buffer = self.table.get(&buffer).map_err(bad_handle)?;
-        self.gpu.write(buffer, offset, &data).map_err(gpu_error)
+        // The write's staging copy (wgpu's, and the host's copy of the
+        // bytes) exists while it runs: it counts while it does, and the
+        // write is flushed before it returns.
+        self.limiter
+            .take_gpu(data.len() as u64)
+            .map_err(gpu_error)?;
+        let written = self.gpu.write(buffer, offset, &data);
+        self.limiter.give_gpu(data.len() as u64);
+        written.map_err(gpu_error)
     }
 
     fn read(

@@ -236,8 +236,13 @@ impl Session {
                 buffer.size
             )));
         }
-        gpu.scoped(|| gpu.queue.write_buffer(&buffer.buffer, offset, data))
-            .map_err(|e| GpuError::InvalidArgument(e.to_string()))
+        gpu.scoped(|| {
+            gpu.queue.write_buffer(&buffer.buffer, offset, data);
+            // Flush the staging copy now rather than at the next dispatch:
+            // it is counted against the lease only while the write runs.
+            gpu.queue.submit(std::iter::empty());
+        })
+        .map_err(|e| GpuError::InvalidArgument(e.to_string()))
     }
 
     pub fn read(&self, buffer: &GpuBuffer, offset: u64, length: u64) -> Result<Vec<u8>, GpuError> {

@@ -7,7 +7,9 @@
 //!   region's signal at that time of year is implausible;
 //! - a clean share beyond what the grid itself can supply (estimated from
 //!   the signal, see [`grid_clean_share`]) plus the tolerance needs declared
-//!   own generation (`power.own_generation_watts` at registration).
+//!   own generation (`power.own_generation_watts` at registration), and
+//!   only as much as that generation covers of the node's draw at its
+//!   declared maximum power ([`plausible_clean_share`]).
 //!
 //! An implausible report is not stored as given: the node is recorded at
 //! its region's signal, with the grid's clean share and no forecast, so
@@ -146,6 +148,17 @@ pub fn grid_clean_share(intensity: f32) -> f32 {
     (1.0 - intensity / FOSSIL_G_PER_KWH).clamp(0.0, 1.0)
 }
 
+/// The most clean share a node on a grid supplying `grid_clean` can have:
+/// the grid's, and what its own generation covers of its draw at its
+/// declared maximum power (a task runs a device near its maximum; a node
+/// that declared none is counted at [`DEFAULT_MAX_WATTS`]).
+pub fn plausible_clean_share(grid_clean: f32, power: Power) -> f32 {
+    let own = power.own_generation_watts.unwrap_or(0.0).max(0.0);
+    let draw = power.max_watts.unwrap_or(DEFAULT_MAX_WATTS).max(1.0);
+    let covered = (own / draw).min(1.0) as f32;
+    grid_clean + (1.0 - grid_clean) * covered
+}
+
 /// What a node declared about its power.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Power {
@@ -216,7 +229,7 @@ pub fn finding(
     tolerance: f32,
 ) -> Option<Value> {
     let grid_clean = grid_clean_share(signal);
-    let generates = power.own_generation_watts.is_some_and(|w| w > 0.0);
+    let plausible_clean = plausible_clean_share(grid_clean, power);
     if energy.carbon_intensity < signal * (1.0 - tolerance) {
         return Some(json!({
             "reason": "grid intensity below the region's signal",
@@ -224,10 +237,12 @@ pub fn finding(
             "tolerance": tolerance,
         }));
     }
-    if !generates && energy.clean_share > grid_clean + tolerance {
+    if energy.clean_share > plausible_clean + tolerance {
         return Some(json!({
-            "reason": "clean share beyond the grid's without declared own generation",
+            "reason": "clean share beyond the grid's and the node's declared own generation",
             "reported_clean_share": energy.clean_share, "grid_clean_share": grid_clean,
+            "plausible_clean_share": plausible_clean,
+            "own_generation_watts": power.own_generation_watts,
             "signal_g_per_kwh": signal, "tolerance": tolerance,
         }));
     }
@@ -347,12 +362,30 @@ mod tests {
         assert!(finding(&energy(310.0, 0.5), 400.0, none, 0.25).is_none());
         assert!(finding(&energy(5.0, 0.5), 400.0, none, 0.25).is_some());
         assert!(finding(&energy(400.0, 1.0), 400.0, none, 0.25).is_some());
+        // 400 W of panels on a 100 W device: all of its draw.
         let panels = Power {
             own_generation_watts: Some(400.0),
-            ..Power::default()
+            max_watts: Some(100.0),
         };
         assert!(finding(&energy(400.0, 1.0), 400.0, panels, 0.25).is_none());
         // Own generation does not make the grid itself cleaner.
         assert!(finding(&energy(5.0, 1.0), 400.0, panels, 0.25).is_some());
+        // A 30 W panel on a 100 W device covers 30 % of its draw: on a half
+        // clean grid, 65 % clean at most (plus the tolerance).
+        let small_panel = Power {
+            own_generation_watts: Some(30.0),
+            max_watts: Some(100.0),
+        };
+        assert!((plausible_clean_share(0.5, small_panel) - 0.65).abs() < 1e-6);
+        assert!(finding(&energy(400.0, 0.85), 400.0, small_panel, 0.25).is_none());
+        assert!(finding(&energy(400.0, 1.0), 400.0, small_panel, 0.0).is_some());
+        assert!(finding(&energy(400.0, 0.7), 400.0, small_panel, 0.0).is_some());
+        // Any panel at all used to allow any clean share: a token 1 W panel
+        // on a default 1.5 kW device allows almost nothing beyond the grid.
+        let token_panel = Power {
+            own_generation_watts: Some(1.0),
+            ..Power::default()
+        };
+        assert!(finding(&energy(400.0, 1.0), 400.0, token_panel, 0.25).is_some());
     }
 }

@@ -5,7 +5,8 @@
 //! must freeze both), `nan` divides zero by zero at run time and returns
 //! the NaN's bits in hex (deterministic mode must canonicalise them),
 //! `spin` burns `iterations` steps then echoes, `sleep` sleeps forever
-//! (`subscribe-duration(u64::MAX)`: the epoch deadline never fires in a host call), `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_bad_dispatch` and
+//! (`subscribe-duration(u64::MAX)`: the epoch deadline never fires in a host call), `gpu_bad_shader`, `gpu_huge_buffer`, `gpu_hoard`, `gpu_big_write` (a
+//! 12 MiB buffer filled in one write), `gpu_bad_dispatch` and
 //! `gpu_missing_binding` misuse the GPU, and anything else echoes the input.
 
 use greenmesh_kernel::{Description, Kernel, KernelError, Payload};
@@ -109,6 +110,15 @@ impl Kernel for Hostile {
                         }
                     }
                 }
+            }
+            "gpu_big_write" => {
+                const SIZE: usize = 12 << 20;
+                let buffer = greenmesh_kernel::gpu::Buffer::new(SIZE as u64)?;
+                let data = vec![7u8; SIZE];
+                buffer
+                    .write(0, &data)
+                    .map_err(|e| KernelError::Failed(format!("write: {e}")))?;
+                Ok(input)
             }
             "gpu_huge_buffer" => {
                 greenmesh_kernel::gpu::Buffer::new(1 << 40)?;
