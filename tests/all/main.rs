@@ -5,6 +5,7 @@ mod build;
 mod cli;
 mod compose;
 mod coordinator;
+mod dashboard;
 mod durability;
 mod energy;
 mod federated;

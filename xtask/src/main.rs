@@ -30,7 +30,8 @@ fn main() -> anyhow::Result<()> {
             build_wasm()?;
             // The components' pure logic (pricing and reputation models, the
             // signed protocol, the broker's policies, vote tallies, quota
-            // days and tiers) has native unit tests.
+            // days and tiers, the dashboard's files and headers) has native
+            // unit tests.
             let mut unit: Vec<String> = vec!["test".into(), "--lib".into()];
             for package in [
                 "broker",
@@ -39,6 +40,7 @@ fn main() -> anyhow::Result<()> {
                 "pricing",
                 "quota",
                 "reputation",
+                "ui",
                 "voting",
                 "voting-committee",
                 "voting-core",

@@ -140,8 +140,16 @@ pub fn heartbeat(db: &Db, before: &mt::Node, beat: &mt::Beat) -> Result<mt::Node
 
 /// Every node.
 pub fn list() -> Result<Vec<Value>, ApiError> {
+    use crate::greenmesh::reputation::scores;
     let nodes = registry::list_nodes().map_err(market_error)?;
-    Ok(nodes.iter().map(node_json).collect())
+    Ok(nodes
+        .iter()
+        .map(|n| {
+            let mut v = node_json(n);
+            v["reputation"] = reputation_json(&scores::get(&n.id, scores::Role::Provider));
+            v
+        })
+        .collect())
 }
 
 /// A node, with its provider reputation.

@@ -1,0 +1,393 @@
+//! The web dashboard (issue 22) in a real browser: headless Chromium
+//! (Debian's `chromium`, which `.ci/run` installs) driven over the DevTools
+//! protocol against the coordinator served from the repository's
+//! `spin.toml`, its `ui` component included. Every console error, uncaught
+//! exception and CSP violation fails the test.
+//!
+//! Screenshots go to `target/screenshots/`; with
+//! `GREENMESH_UPDATE_SCREENSHOTS=1` they replace `docs/img/dashboard-*.png`.
+
+use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
+use chromiumoxide::cdp::browser_protocol::log::{
+    EnableParams as LogEnable, EventEntryAdded, LogEntryLevel,
+};
+use chromiumoxide::cdp::js_protocol::runtime::{
+    ConsoleApiCalledType, EventConsoleApiCalled, EventExceptionThrown,
+};
+use chromiumoxide::page::{Page, ScreenshotParams};
+use futures::StreamExt;
+use greenmesh_tests::node::{register_user, TestNode};
+use greenmesh_tests::{call_as, Start};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Debian's Chromium (or `GREENMESH_CHROMIUM`); `None` skips, except in CI.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("GREENMESH_CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/usr/bin/chromium", "/usr/bin/chromium-browser"].map(PathBuf::from))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Chromium in CI: .ci/run installs Debian's chromium"
+        );
+        greenmesh_tests::skip("no Chromium (apt-get install chromium)");
+    }
+    found
+}
+
+/// A headless Chromium and what its pages reported as errors.
+struct Chrome {
+    browser: Browser,
+    driver: tokio::task::JoinHandle<()>,
+    errors: Arc<Mutex<Vec<String>>>,
+    _profile: tempfile::TempDir,
+}
+
+impl Chrome {
+    async fn launch(exe: PathBuf) -> Chrome {
+        let profile = tempfile::tempdir().unwrap();
+        let config = BrowserConfig::builder()
+            .chrome_executable(exe)
+            .new_headless_mode()
+            // Tests run as root in a container: Chromium's sandbox needs
+            // namespaces that are not there.
+            .no_sandbox()
+            .user_data_dir(profile.path())
+            .window_size(1280, 900)
+            .viewport(None)
+            .launch_timeout(Duration::from_secs(60))
+            .arg("--disable-gpu")
+            .arg("--disable-dev-shm-usage")
+            .build()
+            .unwrap();
+        let (browser, mut handler) = Browser::launch(config).await.expect("launching Chromium");
+        let driver = tokio::spawn(async move { while handler.next().await.is_some() {} });
+        Chrome {
+            browser,
+            driver,
+            errors: Arc::default(),
+            _profile: profile,
+        }
+    }
+
+    /// A new tab whose console errors, exceptions and CSP reports are kept.
+    async fn page(&self) -> Page {
+        let page = self.browser.new_page("about:blank").await.unwrap();
+        page.execute(LogEnable::default()).await.unwrap();
+        let mut console = page
+            .event_listener::<EventConsoleApiCalled>()
+            .await
+            .unwrap();
+        let mut thrown = page.event_listener::<EventExceptionThrown>().await.unwrap();
+        let mut log = page.event_listener::<EventEntryAdded>().await.unwrap();
+        let errors = self.errors.clone();
+        tokio::spawn(async move {
+            loop {
+                let error = tokio::select! {
+                    Some(e) = console.next() => (e.r#type == ConsoleApiCalledType::Error)
+                        .then(|| format!("console.error: {:?}", e.args.iter().map(|a| a.value.clone()).collect::<Vec<_>>())),
+                    Some(e) = thrown.next() => Some(format!("exception: {:?}", e.exception_details)),
+                    Some(e) = log.next() => (e.entry.level == LogEntryLevel::Error)
+                        .then(|| format!("{:?}: {}", e.entry.source, e.entry.text)),
+                    else => break,
+                };
+                if let Some(error) = error {
+                    errors.lock().unwrap().push(error);
+                }
+            }
+        });
+        page
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
+
+    async fn close(mut self) {
+        let _ = self.browser.close().await;
+        let _ = self.browser.wait().await;
+        self.driver.abort();
+    }
+}
+
+/// Evaluates `js` until it is truthy (15 s at most) and answers its value.
+async fn wait_for(page: &Page, js: &str, what: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let v: Value = page
+            .evaluate(js)
+            .await
+            .ok()
+            .and_then(|r| r.into_value().ok())
+            .unwrap_or(Value::Null);
+        let truthy = match &v {
+            Value::Null | Value::Bool(false) => false,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if truthy {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let body: Value = page
+                .evaluate("document.body.innerText")
+                .await
+                .ok()
+                .and_then(|r| r.into_value().ok())
+                .unwrap_or_default();
+            panic!("timed out waiting for {what} ({js}); the page reads:\n{body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of the first element matching `selector`.
+fn text_of(selector: &str) -> String {
+    format!("(document.querySelector({selector:?}) || {{}}).innerText || ''")
+}
+
+/// Saves a full-page screenshot as `name` (see the module docs).
+async fn screenshot(page: &Page, name: &str) {
+    let root = greenmesh_tests::tests_dir().join("..");
+    let dir = if std::env::var_os("GREENMESH_UPDATE_SCREENSHOTS").is_some() {
+        root.join("docs/img")
+    } else {
+        root.join("target/screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    page.save_screenshot(
+        ScreenshotParams::builder().full_page(true).build(),
+        dir.join(format!("dashboard-{name}.png")),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
+    let token = register_user(app.addr, "alice").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 31, &[("image-filter", 1.25)])
+        .await
+        .unwrap();
+    // One task run to completion, so the impact page has figures.
+    let task = call_as(
+        app.addr,
+        &token,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "max_price": 50.0,
+                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    assert_eq!(task.status, 201, "{}", task.text());
+    let (lease, _) = node.poll(5).await.unwrap().remove(0);
+    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
+    let receipt = node.receipt(&lease, &out);
+    let r = node
+        .post_result(&lease.lease_id, &receipt, &out)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // The page carries its policy (the browser enforces it below: a
+    // violation is a console error).
+    let page_reply = greenmesh_tests::send(app.addr, "GET", "/ui/", Default::default())
+        .await
+        .unwrap();
+    let csp = page_reply
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+
+    let chrome = Chrome::launch(exe).await;
+    let page = chrome.page().await;
+    let base = format!("http://{}", app.addr);
+    // `/` redirects to the dashboard, which opens on the network.
+    page.goto(format!("{base}/")).await.unwrap();
+    wait_for(
+        &page,
+        "document.querySelector('#token')",
+        "the sign-in form",
+    )
+    .await;
+    assert_eq!(
+        page.evaluate("location.pathname")
+            .await
+            .unwrap()
+            .into_value::<String>()
+            .unwrap(),
+        "/ui/"
+    );
+
+    // Signing in by keyboard: type the token, press Enter.
+    page.find_element("#token")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
+        .type_str(&token)
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    let who = wait_for(&page, &text_of("#signed-in"), "signing in").await;
+    assert!(who.as_str().unwrap().contains("alice"), "{who}");
+    // The token lives in sessionStorage (gone with the tab), nowhere else.
+    let stored: Value = page
+        .evaluate(
+            "[sessionStorage.getItem('greenmesh.token'), localStorage.length, document.cookie]",
+        )
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert_eq!(stored, json!([token, 0, ""]));
+
+    // The network: the node, its offer with its price, its reputation.
+    let row = wait_for(
+        &page,
+        &text_of(&format!("#nodes tr[data-node='{}']", node.id)),
+        "the node's row",
+    )
+    .await;
+    let row = row.as_str().unwrap();
+    assert!(
+        row.contains("image-filter 1.25") && row.contains("online"),
+        "{row}"
+    );
+    // Filtering hides what does not match, and shows it again.
+    page.find_element("#node-filter")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
+        .type_str("no-such-capability")
+        .await
+        .unwrap();
+    wait_for(
+        &page,
+        "document.querySelectorAll('#nodes tbody tr').length === 0",
+        "the filter",
+    )
+    .await;
+    page.evaluate("document.querySelector('#node-filter').value = ''")
+        .await
+        .unwrap();
+    page.find_element("#node-filter")
+        .await
+        .unwrap()
+        .type_str("image")
+        .await
+        .unwrap();
+    wait_for(
+        &page,
+        "document.querySelectorAll('#nodes tbody tr').length === 1",
+        "the filter",
+    )
+    .await;
+    screenshot(&page, "network").await;
+
+    // Impact: the page's figures are the API's.
+    page.evaluate("location.hash = '#/impact'").await.unwrap();
+    let impact = call_as(
+        app.addr,
+        &token,
+        "GET",
+        "/api/v1/users/me/impact",
+        Value::Null,
+    )
+    .await
+    .json();
+    let ledger = call_as(app.addr, &token, "GET", "/api/v1/ledger", Value::Null)
+        .await
+        .json();
+    assert_eq!(impact["tasks_executed"], 1, "{impact}");
+    let executed = wait_for(
+        &page,
+        &text_of("#impact-all [data-field=tasks_executed]"),
+        "the impact figures",
+    )
+    .await;
+    assert_eq!(executed, json!(impact["tasks_executed"].to_string()));
+    let runs = wait_for(
+        &page,
+        &text_of("#ledger-totals [data-field=runs]"),
+        "the ledger totals",
+    )
+    .await;
+    assert_eq!(runs, json!(ledger["totals"]["runs"].to_string()));
+    // Grams as the page prints them (two decimals under 10 g).
+    let emitted = impact["carbon_emitted_g"].as_f64().unwrap();
+    let shown = wait_for(
+        &page,
+        &text_of("#impact-all [data-field=carbon_emitted_g]"),
+        "emitted",
+    )
+    .await;
+    assert_eq!(shown, json!(format!("{emitted:.2} g")), "{impact}");
+    // The signal behind every number is stated.
+    let signal = wait_for(&page, &text_of("#signal"), "the signal").await;
+    assert!(
+        signal.as_str().unwrap().contains("location-based"),
+        "{signal}"
+    );
+    // One completed run: the chart is drawn (uPlot's canvas).
+    wait_for(
+        &page,
+        "document.querySelector('.chart canvas')",
+        "the chart",
+    )
+    .await;
+    screenshot(&page, "impact").await;
+
+    // A phone-width screen: nothing wider than the screen but the tables'
+    // own scrolling boxes.
+    page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true))
+        .await
+        .unwrap();
+    page.evaluate("location.hash = '#/network'").await.unwrap();
+    wait_for(
+        &page,
+        "document.querySelector('#nodes')",
+        "the network at phone width",
+    )
+    .await;
+    let overflow: Value = page
+        .evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert!(
+        overflow.as_f64().unwrap() <= 0.0,
+        "the page is {overflow} px wider than the phone"
+    );
+    screenshot(&page, "network-phone").await;
+
+    let errors = chrome.errors();
+    chrome.close().await;
+    assert!(
+        errors.is_empty(),
+        "the browser reported errors: {errors:#?}"
+    );
+    app.stop().await;
+}
