@@ -170,6 +170,26 @@ async fn screenshot(page: &Page, name: &str) {
     .unwrap();
 }
 
+/// Opens the dashboard at `base` and signs in with `token` by keyboard.
+async fn sign_in(page: &Page, base: &str, token: &str, name: &str) {
+    page.goto(format!("{base}/")).await.unwrap();
+    wait_for(page, "document.querySelector('#token')", "the sign-in form").await;
+    page.find_element("#token")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap()
+        .type_str(token)
+        .await
+        .unwrap()
+        .press_key("Enter")
+        .await
+        .unwrap();
+    let who = wait_for(page, &text_of("#signed-in"), "signing in").await;
+    assert!(who.as_str().unwrap().contains(name), "{who}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
     let Some(exe) = chromium() else { return };
@@ -218,14 +238,9 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
     let chrome = Chrome::launch(exe).await;
     let page = chrome.page().await;
     let base = format!("http://{}", app.addr);
-    // `/` redirects to the dashboard, which opens on the network.
-    page.goto(format!("{base}/")).await.unwrap();
-    wait_for(
-        &page,
-        "document.querySelector('#token')",
-        "the sign-in form",
-    )
-    .await;
+    // `/` redirects to the dashboard, which opens on the network; signing
+    // in is done by keyboard (type the token, press Enter).
+    sign_in(&page, &base, &token, "alice").await;
     assert_eq!(
         page.evaluate("location.pathname")
             .await
@@ -234,22 +249,6 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
             .unwrap(),
         "/ui/"
     );
-
-    // Signing in by keyboard: type the token, press Enter.
-    page.find_element("#token")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap()
-        .type_str(&token)
-        .await
-        .unwrap()
-        .press_key("Enter")
-        .await
-        .unwrap();
-    let who = wait_for(&page, &text_of("#signed-in"), "signing in").await;
-    assert!(who.as_str().unwrap().contains("alice"), "{who}");
     // The token lives in sessionStorage (gone with the tab), nowhere else.
     let stored: Value = page
         .evaluate(
@@ -382,6 +381,131 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
         "the page is {overflow} px wider than the phone"
     );
     screenshot(&page, "network-phone").await;
+
+    let errors = chrome.errors();
+    chrome.close().await;
+    assert!(
+        errors.is_empty(),
+        "the browser reported errors: {errors:#?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cast_a_ballot_and_see_the_tally_change_and_the_quota_as_the_api_says() {
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
+    let alice = register_user(app.addr, "alice").await.unwrap();
+    let bob = register_user(app.addr, "bob").await.unwrap();
+    // Bob's task opens a poll; alice may vote on it (not on her own).
+    let task = call_as(
+        app.addr,
+        &bob,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "max_price": 50.0, "name": "bob's thumbnails",
+                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    assert_eq!(task.status, 201, "{}", task.text());
+    let task_id = task.json()["id"].as_str().unwrap().to_string();
+
+    let chrome = Chrome::launch(exe).await;
+    let page = chrome.page().await;
+    sign_in(&page, &format!("http://{}", app.addr), &alice, "alice").await;
+    page.evaluate("location.hash = '#/governance'")
+        .await
+        .unwrap();
+    let poll = format!("#polls li[data-task='{task_id}']");
+    let shown = wait_for(&page, &text_of(&poll), "bob's poll").await;
+    assert!(
+        shown.as_str().unwrap().contains("bob's thumbnails"),
+        "{shown}"
+    );
+    let ballots = |page: &Page| {
+        let js = format!("document.querySelector(\"{poll} .tally\").dataset.ballots");
+        let page = page.clone();
+        async move {
+            page.evaluate(js.as_str())
+                .await
+                .unwrap()
+                .into_value::<String>()
+                .unwrap()
+        }
+    };
+    assert_eq!(ballots(&page).await, "0");
+    // A ballot for "high": the tally shows it, as the API does.
+    page.find_element(format!("{poll} button[data-level=high]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &page,
+        &format!("document.querySelector(\"{poll} .tally\").dataset.ballots === '1'"),
+        "the tally to count the ballot",
+    )
+    .await;
+    let tally = wait_for(&page, &text_of(&format!("{poll} .tally")), "the tally").await;
+    assert!(tally.as_str().unwrap().contains("high"), "{tally}");
+    let votes = call_as(
+        app.addr,
+        &alice,
+        "GET",
+        &format!("/api/v1/tasks/{task_id}/votes"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(votes["poll"]["outcome"]["ballots"], 1, "{votes}");
+    // Changing the ballot replaces it: still one ballot, now "critical".
+    page.find_element(format!("{poll} button[data-level=critical]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &page,
+        &format!(
+            "(document.querySelector(\"{poll} .tally\").innerText || '').includes('critical')"
+        ),
+        "the changed ballot",
+    )
+    .await;
+    assert_eq!(ballots(&page).await, "1");
+
+    // The quota card is the API's.
+    let quota = call_as(app.addr, &bob, "GET", "/api/v1/users/me/quota", Value::Null)
+        .await
+        .json();
+    let mine = call_as(
+        app.addr,
+        &alice,
+        "GET",
+        "/api/v1/users/me/quota",
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(quota["used_today"], 1, "{quota}");
+    let tier = wait_for(&page, &text_of("#quota [data-field=tier]"), "the quota").await;
+    assert_eq!(tier, mine["tier"]);
+    let used = wait_for(
+        &page,
+        &text_of("#quota [data-field=used_today]"),
+        "the quota",
+    )
+    .await;
+    assert!(
+        used.as_str()
+            .unwrap()
+            .starts_with(&mine["used_today"].to_string()),
+        "{used} vs {mine}"
+    );
+    screenshot(&page, "governance").await;
 
     let errors = chrome.errors();
     chrome.close().await;

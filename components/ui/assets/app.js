@@ -7,11 +7,13 @@ import htm from "./vendor/htm.mjs";
 import { api, token } from "./api.js";
 import { Network } from "./pages/network.js";
 import { Impact } from "./pages/impact.js";
+import { Governance } from "./pages/governance.js";
 
 export const html = htm.bind(h);
 
 const PAGES = [
   { id: "network", title: "Network", view: Network, needsUser: false },
+  { id: "governance", title: "Governance", view: Governance, needsUser: false },
   { id: "impact", title: "Impact", view: Impact, needsUser: false },
 ];
 
