@@ -150,3 +150,64 @@ async fn submit_flags_make_a_sharded_proof_group_and_a_bad_shards_file_is_refuse
     assert!(!ok && err.contains("must hold a JSON array"), "{err}");
     app.stop().await;
 }
+
+/// A first run reads well: at the default log level, `greenmesh up` says
+/// where it serves, then nothing per request (heartbeats and polls arrive
+/// every few seconds); request lines are debug.
+#[tokio::test]
+async fn up_logs_no_line_per_request_at_the_default_level() {
+    use std::process::{Command, Stdio};
+    let bin = greenmesh_tests::tests_dir().join("../target/debug/greenmesh");
+    assert!(bin.exists(), "build the host first (cargo xtask test does)");
+    let run = |level: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let port = greenmesh_tests::process::free_port();
+        let mut cmd = Command::new(&bin);
+        if let Some(level) = level {
+            cmd.args(["--log-level", level]);
+        }
+        let child = cmd
+            .args(["up", "-f"])
+            .arg(greenmesh_tests::app_manifest("routes.toml"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+            .arg(dir.path())
+            .env("SPIN_VARIABLE_API_KEY", "k")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (child, dir, log, port)
+    };
+    for level in [None, Some("debug")] {
+        let (mut child, _dir, log, port) = run(level);
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut answered = 0;
+        while answered < 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "greenmesh up did not answer"
+            );
+            match greenmesh_tests::send(addr, "GET", "/anything", Default::default()).await {
+                Ok(_) => answered += 1,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("serving"), "{text}");
+        let request_lines = text.lines().filter(|l| l.contains("request")).count();
+        if level.is_none() {
+            assert_eq!(
+                request_lines, 0,
+                "a line per request at the default level:\n{text}"
+            );
+            assert!(text.lines().count() < 10, "a chatty start:\n{text}");
+        } else {
+            assert!(request_lines >= 20, "debug shows each request:\n{text}");
+        }
+    }
+}

@@ -161,6 +161,24 @@ fn install_kernels() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a person needs once the system is up: where it is, the token, and
+/// one command to try.
+fn banner(url: &str, token: &str) -> String {
+    format!(
+        "
+greenmesh is up (Ctrl-C stops it)
+  coordinator   {url}/api/v1
+  dashboard     {url}/   (sign in with the local token)
+  local token   {token}
+  try           GREENMESH_TOKEN={token} target/release/greenmesh task submit --type computation \\
+                  --inputs '{{\"data\":\"AAAAQAAAQEA=\",\"params\":{{\"op\":\"matmul\",\"m\":1,\"k\":1,\"n\":1}}}}'
+                then: target/release/greenmesh task get <id> --wait 10
+  From here on: leases, results, refusals and errors (request lines: --log-level debug).
+
+"
+    )
+}
+
 /// Runs the coordinator and a local provider until either stops (Ctrl-C
 /// stops both: they share the terminal's process group).
 fn up(extra: Vec<String>) -> anyhow::Result<()> {
@@ -185,7 +203,7 @@ fn up(extra: Vec<String>) -> anyhow::Result<()> {
         .current_dir(root())
         .spawn()
         .context("starting greenmesh provide")?;
-    eprintln!("xtask: coordinator on {url}, local provider running; submit with GREENMESH_TOKEN={token} greenmesh task submit ...");
+    eprint!("{}", banner(url, &token));
     loop {
         if let Some(status) = coordinator.try_wait()? {
             let _ = provider.wait();

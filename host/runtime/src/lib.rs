@@ -99,7 +99,7 @@ pub async fn start(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(app = %app.name, %addr, scheme, "serving");
     for (route, target) in app.router.routes() {
-        tracing::info!(%route, target = ?target, "route");
+        tracing::debug!(%route, target = ?target, "route");
     }
     let http = trigger::http::ServeLimits {
         max_in_flight: config.http.max_in_flight.min(config.engine.max_instances),

@@ -236,7 +236,7 @@ impl Server {
         async move {
             let path = req.uri().path().to_string();
             let Some((route, target, matched)) = self.app.router.route(&path) else {
-                tracing::info!(status = 404, "no route");
+                tracing::debug!(status = 404, "no route");
                 return json_error(
                     StatusCode::NOT_FOUND,
                     &format!("no route matches {path}"),
@@ -298,12 +298,17 @@ impl Server {
             // The slot goes with the instance: it is freed when the
             // instance is, after the body has streamed (or the deadline).
             let response = run_component(component, req, scheme, &request_id, slot).await;
-            tracing::info!(
-                component = %component.id,
-                status = response.status().as_u16(),
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "served"
+            // Each request is a debug line (heartbeats and polls arrive
+            // every few seconds); a server error is worth a person's eye.
+            let (status, elapsed_us) = (
+                response.status().as_u16(),
+                started.elapsed().as_micros() as u64,
             );
+            if status >= 500 {
+                tracing::warn!(component = %component.id, status, elapsed_us, "served");
+            } else {
+                tracing::debug!(component = %component.id, status, elapsed_us, "served");
+            }
             response
         }
         .instrument(span)
