@@ -211,3 +211,105 @@ async fn up_logs_no_line_per_request_at_the_default_level() {
         }
     }
 }
+
+/// `task submit --wait` in a pseudo-terminal (util-linux `script`) shows
+/// the task's changes as they happen, with a progress display; piped,
+/// `task watch` prints plain lines; `task get -o FILE` writes the decoded
+/// output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_submit_wait_in_a_terminal_shows_the_changes_as_they_happen() {
+    use greenmesh_tests::node::{register_user, TestNode};
+    use serde_json::json;
+    let script = std::path::Path::new("/usr/bin/script");
+    if !script.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no util-linux script in CI"
+        );
+        greenmesh_tests::skip("no `script` for a pseudo-terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
+    let url = format!("http://{}", app.addr);
+    let token = register_user(app.addr, "erin").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 41, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let bin = greenmesh_tests::tests_dir().join("../target/debug/greenmesh");
+    let cmd = format!(
+        "{} task submit --type image-filter --max-price 50 --wait \
+         --inputs '{{\"image\":\"aGVsbG8=\",\"filter\":\"grayscale\"}}'",
+        bin.display()
+    );
+    let child = tokio::process::Command::new(script)
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env("GREENMESH_URL", &url)
+        .env("GREENMESH_TOKEN", &token)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The node answers after a while, so the terminal shows the wait.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (lease, _) = node.poll(10).await.unwrap().remove(0);
+    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
+    let r = node
+        .post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let done = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("task submit --wait did not end")
+        .unwrap();
+    let text = String::from_utf8_lossy(&done.stdout).to_string();
+    assert!(done.status.success(), "{text}");
+    let id = lease.task_id.clone();
+    assert!(text.contains(&format!("submitted {id}")), "{text}");
+    let delegated = text.find("task delegated on").expect(&text);
+    let completed = text.find("task completed").expect(&text);
+    assert!(delegated < completed, "{text}");
+    assert!(text.contains("s] task completed"), "elapsed time: {text}");
+    assert!(text.contains("status   completed"), "{text}");
+    // On a terminal the spinner draws (and clears) with escape codes.
+    assert!(text.contains("\u{1b}["), "no progress display: {text:?}");
+
+    // Piped: plain lines, one per change, no escape codes.
+    let (ok, watched, err) =
+        greenmesh_cli(&["task", "watch", &id, "--url", &url, "--token", &token]).await;
+    assert!(ok, "{err}");
+    assert!(
+        watched.contains("] task submitted") && watched.contains("] task completed"),
+        "{watched}"
+    );
+    assert!(!watched.contains('\u{1b}'), "{watched:?}");
+    // --json: one event per line, then the task.
+    let (ok, json_lines, err) = greenmesh_cli(&[
+        "task", "watch", &id, "--url", &url, "--token", &token, "--json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let last: serde_json::Value = serde_json::from_str(json_lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "completed", "{json_lines}");
+
+    // The output to a file, decoded, rather than printed.
+    let file = dir.path().join("out.txt");
+    let (ok, said, err) = greenmesh_cli(&[
+        "task",
+        "get",
+        &id,
+        "--url",
+        &url,
+        "--token",
+        &token,
+        "-o",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert!(said.contains("wrote 4 bytes of text/plain"), "{said}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"done");
+    app.stop().await;
+}

@@ -9,6 +9,7 @@
 pub mod fl;
 mod table;
 pub mod verify;
+mod watch;
 
 use anyhow::{bail, Context};
 use greenmesh_client::{Client, ClientOptions};
@@ -99,12 +100,26 @@ pub enum TaskCommand {
         /// Only ask what would happen (`/tasks/precheck`).
         #[arg(long)]
         precheck: bool,
+        /// Follow the task until it ends, showing each change (as `task watch`).
+        #[arg(long, conflicts_with = "precheck")]
+        wait: bool,
     },
     /// Show a task, optionally waiting up to SECONDS for it to finish.
     Get {
         id: String,
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// Write the task's output to FILE (decoded: the image, the audio,
+        /// the JSON) instead of printing it.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Follow a task until it ends: its state changes and the elapsed time.
+    Watch {
+        id: String,
+        /// Stop following after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
     },
     /// List your tasks.
     List,
@@ -186,6 +201,7 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
             shards_file,
             require_proof,
             precheck,
+            wait,
         } => {
             let mut body: Value = match (file, task_type) {
                 (Some(f), _) => {
@@ -235,6 +251,16 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
                 "/api/v1/tasks"
             };
             let v = client.call("POST", path, Some(&token), Some(&body)).await?;
+            if wait {
+                let id = v["id"]
+                    .as_str()
+                    .context("the coordinator answered no task id")?;
+                if !conn.json {
+                    println!("submitted {id}");
+                }
+                watch::follow(&conn, &client, &token, id, Duration::from_secs(3600)).await?;
+                return Ok(());
+            }
             print(
                 &conn,
                 &v,
@@ -245,7 +271,7 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
                 },
             );
         }
-        TaskCommand::Get { id, wait } => {
+        TaskCommand::Get { id, wait, output } => {
             let v = client
                 .request("GET", &format!("/api/v1/tasks/{id}?wait={wait}"))
                 .bearer(&token)
@@ -253,7 +279,22 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
                 .send()
                 .await?
                 .into_result()?;
-            print(&conn, &v, table::task);
+            match output {
+                Some(file) => {
+                    let (bytes, media_type) = table::output_bytes(&v)?;
+                    std::fs::write(&file, &bytes)
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    println!(
+                        "wrote {} bytes of {media_type} to {}",
+                        bytes.len(),
+                        file.display()
+                    );
+                }
+                None => print(&conn, &v, table::task),
+            }
+        }
+        TaskCommand::Watch { id, timeout } => {
+            watch::follow(&conn, &client, &token, &id, Duration::from_secs(timeout)).await?;
         }
         TaskCommand::List => {
             let v = client

@@ -10,6 +10,46 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// A price in credits, rounded to what a person reads (two decimals).
+pub fn price(v: &Value) -> String {
+    match v.as_f64() {
+        Some(p) => format!("{p:.2}"),
+        None => s(v),
+    }
+}
+
+/// A task's output as bytes: base64 decoded, JSON as text, text as is;
+/// with its media type.
+pub fn output_bytes(t: &Value) -> anyhow::Result<(Vec<u8>, String)> {
+    use base64::Engine as _;
+    let raw = t["result"]["output"].as_str().ok_or_else(|| {
+        anyhow::anyhow!(
+            "task {} has no output (status {})",
+            s(&t["id"]),
+            s(&t["status"])
+        )
+    })?;
+    let Ok(out) = serde_json::from_str::<Value>(raw) else {
+        return Ok((raw.as_bytes().to_vec(), "text/plain".into()));
+    };
+    let media_type = out["media_type"]
+        .as_str()
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let bytes = if let Some(b64) = out["base64"].as_str() {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| anyhow::anyhow!("the output's base64 does not decode: {e}"))?
+    } else if let Some(text) = out["text"].as_str() {
+        text.as_bytes().to_vec()
+    } else if !out["json"].is_null() {
+        serde_json::to_vec_pretty(&out["json"])?
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    Ok((bytes, media_type))
+}
+
 /// One task.
 pub fn task(t: &Value) -> String {
     let mut out = format!(
@@ -23,7 +63,11 @@ pub fn task(t: &Value) -> String {
         out += &format!("reason   {}\n", s(&t["reason"]));
     }
     if !t["node_id"].is_null() {
-        out += &format!("node     {}  price {}\n", s(&t["node_id"]), s(&t["price"]));
+        out += &format!(
+            "node     {}  price {}\n",
+            s(&t["node_id"]),
+            price(&t["price"])
+        );
     }
     if let Some(why) = t["decision"]["chosen"]["why"].as_str() {
         out += &format!("why      {why}\n");
@@ -108,4 +152,24 @@ pub fn nodes(v: &Value) -> String {
         );
     }
     out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prices_print_rounded_and_outputs_decode() {
+        assert_eq!(price(&json!(1.234567)), "1.23");
+        assert_eq!(price(&Value::Null), "-");
+        let png = json!({ "result": { "output": json!({ "media_type": "image/png", "base64": "iVBORw==" }).to_string() } });
+        assert_eq!(
+            output_bytes(&png).unwrap(),
+            (vec![0x89, b'P', b'N', b'G'], "image/png".to_string())
+        );
+        let answer = json!({ "result": { "output": json!({ "media_type": "application/json", "json": { "a": 1 } }).to_string() } });
+        assert_eq!(output_bytes(&answer).unwrap().0, b"{\n  \"a\": 1\n}");
+        assert!(output_bytes(&json!({ "id": "t", "status": "queued" })).is_err());
+    }
 }
