@@ -515,3 +515,112 @@ async fn cast_a_ballot_and_see_the_tally_change_and_the_quota_as_the_api_says() 
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image() {
+    use chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams;
+    use greenmesh_tests::provider::{kernel, wait_for_node, ProviderSpec};
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(&dir.path().join("state"))
+        .start()
+        .await
+        .unwrap();
+    let token = register_user(app.addr, "alice").await.unwrap();
+    // A real node running the real image-filter kernel.
+    let kernels = dir.path().join("kernels");
+    std::fs::create_dir_all(&kernels).unwrap();
+    std::fs::copy(kernel("image-filter"), kernels.join("image-filter.wasm")).unwrap();
+    let _provider = ProviderSpec::new(app.addr, &token, &kernels, &dir.path().join("node")).spawn();
+    wait_for_node(app.addr, &["image-filter"], Duration::from_secs(60)).await;
+    // A 64×48 picture to upload.
+    let picture = dir.path().join("scene.png");
+    let png = image_filter::codec::encode_png(&image_filter::testdata::scene(64, 48, 0)).unwrap();
+    std::fs::write(&picture, &png).unwrap();
+
+    let chrome = Chrome::launch(exe).await;
+    let page = chrome.page().await;
+    sign_in(&page, &format!("http://{}", app.addr), &token, "alice").await;
+    page.evaluate("location.hash = '#/tasks'").await.unwrap();
+    wait_for(
+        &page,
+        "document.querySelector('#template')",
+        "the submission form",
+    )
+    .await;
+    // The image-filter template: a picture and a filter.
+    let input = page.find_element("#f-picture").await.unwrap();
+    let mut files = SetFileInputFilesParams::new(vec![picture.display().to_string()]);
+    files.backend_node_id = Some(input.backend_node_id);
+    page.execute(files).await.unwrap();
+    page.evaluate(
+        "(() => { const s = document.querySelector('#f-filter'); s.value = 'sobel';
+                  s.dispatchEvent(new Event('change', { bubbles: true })); })()",
+    )
+    .await
+    .unwrap();
+    page.find_element("#submit-task button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The task is followed live until the node's result arrives.
+    let id = wait_for(
+        &page,
+        "(document.querySelector('#task-detail code') || {}).innerText",
+        "the task",
+    )
+    .await;
+    let id = id.as_str().unwrap().to_string();
+    wait_for(
+        &page,
+        "(document.querySelector('#task-detail') || {dataset: {}}).dataset.status === 'completed'",
+        "the task to complete on the node",
+    )
+    .await;
+    let why = wait_for(&page, &text_of("#task-why"), "the decision in words").await;
+    assert!(!why.as_str().unwrap().is_empty());
+    let events = wait_for(&page, &text_of("#task-events"), "the task's events").await;
+    assert!(
+        events.as_str().unwrap().contains("task completed"),
+        "{events}"
+    );
+    // The output is shown as the image it is, and is the node's result.
+    let shown = wait_for(
+        &page,
+        "(() => { const i = document.querySelector('img#task-output');
+                  return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight, i.src] : null; })()",
+        "the output image",
+    )
+    .await;
+    let task = call_as(
+        app.addr,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(task["status"], "completed", "{task}");
+    let output: Value = serde_json::from_str(task["result"]["output"].as_str().unwrap()).unwrap();
+    assert_eq!(shown[0], 64);
+    assert_eq!(shown[1], 48);
+    assert_eq!(
+        shown[2].as_str().unwrap(),
+        format!(
+            "data:image/png;base64,{}",
+            output["base64"].as_str().unwrap()
+        )
+    );
+    screenshot(&page, "tasks").await;
+
+    let errors = chrome.errors();
+    chrome.close().await;
+    assert!(
+        errors.is_empty(),
+        "the browser reported errors: {errors:#?}"
+    );
+    app.stop().await;
+}

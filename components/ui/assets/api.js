@@ -40,3 +40,16 @@ export async function api(path, { method = "GET", body } = {}) {
   }
   return json;
 }
+
+/** Uploads `file` as a blob (`POST /blobs`); resolves to `{sha256, size, reference}`. */
+export async function uploadBlob(file) {
+  const t = token.get();
+  const resp = await fetch("/api/v1/blobs", {
+    method: "POST",
+    headers: { authorization: `Bearer ${t}`, "content-type": "application/octet-stream" },
+    body: file,
+  });
+  const json = await resp.json().catch(() => null);
+  if (!resp.ok) throw new ApiError(resp.status, (json && json.error) || `${resp.status} ${resp.statusText}`);
+  return json;
+}

@@ -8,11 +8,13 @@ import { api, token } from "./api.js";
 import { Network } from "./pages/network.js";
 import { Impact } from "./pages/impact.js";
 import { Governance } from "./pages/governance.js";
+import { Tasks } from "./pages/tasks.js";
 
 export const html = htm.bind(h);
 
 const PAGES = [
   { id: "network", title: "Network", view: Network, needsUser: false },
+  { id: "tasks", title: "Tasks", view: Tasks, needsUser: true },
   { id: "governance", title: "Governance", view: Governance, needsUser: false },
   { id: "impact", title: "Impact", view: Impact, needsUser: false },
 ];
