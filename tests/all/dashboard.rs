@@ -358,6 +358,39 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
     .await;
     screenshot(&page, "impact").await;
 
+    // My nodes: the node alice operates, the run it served, what it earned.
+    page.evaluate("location.hash = '#/nodes'").await.unwrap();
+    let mine = call_as(
+        app.addr,
+        &token,
+        "GET",
+        "/api/v1/users/me/nodes",
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(mine["totals"]["runs"], 1, "{mine}");
+    let earned = mine["totals"]["credits_earned"].as_f64().unwrap();
+    assert!(earned > 0.0, "{mine}");
+    let runs = wait_for(
+        &page,
+        &text_of("#nodes-totals [data-field=runs]"),
+        "my nodes",
+    )
+    .await;
+    assert_eq!(runs, json!("1"));
+    let shown = wait_for(
+        &page,
+        &text_of(&format!(
+            ".node-card[data-node='{}'] [data-field=credits_earned]",
+            node.id
+        )),
+        "the node's earnings",
+    )
+    .await;
+    assert_eq!(shown, json!(format!("{earned:.2}")), "{mine}");
+    screenshot(&page, "nodes").await;
+
     // A phone-width screen: nothing wider than the screen but the tables'
     // own scrolling boxes.
     page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true))

@@ -250,6 +250,10 @@ const V12: &[&str] = &[
         flag TEXT, flagged_at INTEGER)",
 ];
 
+/// A node's runs, newest first: what its operator's page lists (issue 22).
+const V13: &[&str] =
+    &["CREATE INDEX broker_carbon_by_node ON broker_carbon (node_id, executed_at)"];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -260,7 +264,7 @@ impl Db {
         Ok(Self {
             conn: greenmesh_storage::migrated(
                 "broker",
-                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12],
+                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13],
             )
             .map_err(storage)?,
         })

@@ -9,6 +9,7 @@ import { Network } from "./pages/network.js";
 import { Impact } from "./pages/impact.js";
 import { Governance } from "./pages/governance.js";
 import { Tasks } from "./pages/tasks.js";
+import { Nodes } from "./pages/nodes.js";
 
 export const html = htm.bind(h);
 
@@ -17,6 +18,7 @@ const PAGES = [
   { id: "tasks", title: "Tasks", view: Tasks, needsUser: true },
   { id: "governance", title: "Governance", view: Governance, needsUser: false },
   { id: "impact", title: "Impact", view: Impact, needsUser: false },
+  { id: "nodes", title: "My nodes", view: Nodes, needsUser: true },
 ];
 
 function currentPage() {

@@ -34,6 +34,7 @@ assets! {
     "pages/impact.js" => "text/javascript; charset=utf-8",
     "pages/governance.js" => "text/javascript; charset=utf-8",
     "pages/tasks.js" => "text/javascript; charset=utf-8",
+    "pages/nodes.js" => "text/javascript; charset=utf-8",
     "vendor/preact.mjs" => "text/javascript; charset=utf-8",
     "vendor/hooks.mjs" => "text/javascript; charset=utf-8",
     "vendor/htm.mjs" => "text/javascript; charset=utf-8",

@@ -82,6 +82,7 @@ fn route(req: &Request) -> ApiResult {
         (Method::Patch, ["users", "me"]) => users::update(&db, &user()?, body),
         (Method::Get, ["users", id, "quota"]) => users::quota(&db, &user()?, id),
         (Method::Get, ["users", id, "impact"]) => users::impact(&db, &user()?, id),
+        (Method::Get, ["users", id, "nodes"]) => users::nodes(&db, &user()?, id),
         (Method::Post, ["users", id, "donations"]) => {
             admin::require(req)?;
             governance::donate(&db, id, body)
@@ -174,7 +175,10 @@ fn allowed_methods(segs: &[&str]) -> Option<&'static str> {
     Some(match segs {
         ["health"] | ["keys", "broker"] | ["nodes", _, "leases"] | ["leases", _, "roster"] => "GET",
         ["proofs", _] | ["queue"] | ["events"] | ["ledger"] | ["governance"] | ["polls"] => "GET",
-        ["users", _, "quota"] | ["users", _, "impact"] | ["delegations", _] => "GET",
+        ["users", _, "quota"]
+        | ["users", _, "impact"]
+        | ["users", _, "nodes"]
+        | ["delegations", _] => "GET",
         ["blobs", _] => "GET",
         ["users"] | ["admin", "invites"] | ["leases", _, "result"] | ["leases", _, "refuse"] => {
             "POST"

@@ -97,6 +97,16 @@ pub fn quota(db: &Db, caller: &User, user_id: &str) -> ApiResult {
     ))
 }
 
+/// `GET /api/v1/users/{id}/nodes` (`me` for the caller): the nodes they
+/// operate, the runs each served, energy and credits earned.
+pub fn nodes(db: &Db, caller: &User, user_id: &str) -> ApiResult {
+    let user_id = super::own_id(caller, user_id, "nodes")?;
+    Ok(json_response(
+        200,
+        &crate::domain::nodes::of_owner(db, user_id)?,
+    ))
+}
+
 /// `GET /api/v1/users/{id}/impact` (`me` for the caller): their tasks'
 /// energy, emissions and savings, overall and this (UTC) month.
 pub fn impact(db: &Db, caller: &User, user_id: &str) -> ApiResult {

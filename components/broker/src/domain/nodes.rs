@@ -3,7 +3,7 @@
 //! the queue (a change that could serve parked tasks wakes them), and the
 //! node views the API shows.
 
-use crate::db::Db;
+use crate::db::{int, text, Db};
 use crate::domain::energy_claims;
 use crate::domain::queue::{self, Change};
 use crate::error::ApiError;
@@ -150,6 +150,69 @@ pub fn list() -> Result<Vec<Value>, ApiError> {
             v
         })
         .collect())
+}
+
+/// Runs listed per node on its operator's page.
+const RECENT_RUNS: i64 = 20;
+
+/// `owner`'s nodes, each with the runs it served (completed, failed,
+/// interrupted), their energy and grams, and the credits earned (the
+/// price of each completed run), plus its latest runs; with totals.
+pub fn of_owner(db: &Db, owner: &str) -> Result<Value, ApiError> {
+    use crate::greenmesh::reputation::scores;
+    const RUNS: &str = "c.node_id = ? AND c.status IN ('completed', 'failed', 'interrupted')";
+    // A completed run earns the price of the lease that completed the task.
+    const EARNED: &str =
+        "CASE WHEN c.status = 'completed' AND t.lease_id = c.lease_id THEN t.price END";
+    let mut nodes = Vec::new();
+    let (mut runs, mut energy, mut earned) = (0i64, 0.0, 0.0);
+    for n in registry::list_nodes()
+        .map_err(market_error)?
+        .iter()
+        .filter(|n| n.owner == owner)
+    {
+        let sums = db.query(
+            &format!(
+                "SELECT TOTAL(c.status = 'completed'), TOTAL(c.status = 'failed'), TOTAL(c.status = 'interrupted'),
+                        TOTAL(c.energy_wh), TOTAL(c.emitted_g), TOTAL({EARNED})
+                 FROM broker_carbon c LEFT JOIN broker_tasks t ON t.id = c.task_id WHERE {RUNS}"
+            ),
+            &[text(&n.id)],
+        )?;
+        let r = sums.rows.first();
+        let f = |i: usize| r.and_then(|r| r.get::<f64>(i)).unwrap_or(0.0);
+        let recent = db.query(
+            &format!(
+                "SELECT c.task_id, c.status, c.energy_wh, c.emitted_g, c.intensity, c.executed_at, {EARNED}
+                 FROM broker_carbon c LEFT JOIN broker_tasks t ON t.id = c.task_id WHERE {RUNS}
+                 ORDER BY c.executed_at DESC LIMIT ?"
+            ),
+            &[text(&n.id), int(RECENT_RUNS as u64)],
+        )?;
+        let mut v = node_json(n);
+        v["reputation"] = reputation_json(&scores::get(&n.id, scores::Role::Provider));
+        v["served"] = json!({
+            "runs": f(0) as i64, "failed_runs": f(1) as i64, "interrupted_runs": f(2) as i64,
+            "energy_wh": f(3), "emitted_g": f(4), "credits_earned": f(5),
+        });
+        v["recent_runs"] = json!(recent
+            .rows
+            .iter()
+            .map(|r| json!({
+                "task_id": r.get::<&str>(0), "run": r.get::<&str>(1), "energy_wh": r.get::<f64>(2),
+                "emitted_g": r.get::<f64>(3), "intensity_g_per_kwh": r.get::<f64>(4),
+                "executed_at": r.get::<i64>(5), "credits": r.get::<f64>(6),
+            }))
+            .collect::<Vec<_>>());
+        runs += f(0) as i64;
+        energy += f(3);
+        earned += f(5);
+        nodes.push(v);
+    }
+    Ok(json!({
+        "nodes": nodes,
+        "totals": { "nodes": nodes.len(), "runs": runs, "energy_wh": energy, "credits_earned": earned },
+    }))
 }
 
 /// A node, with its provider reputation.
