@@ -105,14 +105,17 @@ impl Chrome {
         page
     }
 
-    fn errors(&self) -> Vec<String> {
-        self.errors.lock().unwrap().clone()
-    }
-
-    async fn close(mut self) {
+    /// Closes the browser; fails the test if any page reported an error
+    /// (a console error, an uncaught exception, a CSP violation, a 404).
+    async fn close_without_errors(mut self) {
+        let errors = self.errors.lock().unwrap().clone();
         let _ = self.browser.close().await;
         let _ = self.browser.wait().await;
         self.driver.abort();
+        assert!(
+            errors.is_empty(),
+            "the browser reported errors: {errors:#?}"
+        );
     }
 }
 
@@ -151,6 +154,13 @@ async fn wait_for(page: &Page, js: &str, what: &str) -> Value {
 /// The text of the first element matching `selector`.
 fn text_of(selector: &str) -> String {
     format!("(document.querySelector({selector:?}) || {{}}).innerText || ''")
+}
+
+/// `GET path` as the user with `token`, the JSON answer.
+async fn api_get(app: &greenmesh_tests::TestApp, token: &str, path: &str) -> Value {
+    call_as(app.addr, token, "GET", path, Value::Null)
+        .await
+        .json()
 }
 
 /// Saves a full-page screenshot as `name` (see the module docs).
@@ -307,18 +317,8 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
 
     // Impact: the page's figures are the API's.
     page.evaluate("location.hash = '#/impact'").await.unwrap();
-    let impact = call_as(
-        app.addr,
-        &token,
-        "GET",
-        "/api/v1/users/me/impact",
-        Value::Null,
-    )
-    .await
-    .json();
-    let ledger = call_as(app.addr, &token, "GET", "/api/v1/ledger", Value::Null)
-        .await
-        .json();
+    let impact = api_get(&app, &token, "/api/v1/users/me/impact").await;
+    let ledger = api_get(&app, &token, "/api/v1/ledger").await;
     assert_eq!(impact["tasks_executed"], 1, "{impact}");
     let executed = wait_for(
         &page,
@@ -360,15 +360,7 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
 
     // My nodes: the node alice operates, the run it served, what it earned.
     page.evaluate("location.hash = '#/nodes'").await.unwrap();
-    let mine = call_as(
-        app.addr,
-        &token,
-        "GET",
-        "/api/v1/users/me/nodes",
-        Value::Null,
-    )
-    .await
-    .json();
+    let mine = api_get(&app, &token, "/api/v1/users/me/nodes").await;
     assert_eq!(mine["totals"]["runs"], 1, "{mine}");
     let earned = mine["totals"]["credits_earned"].as_f64().unwrap();
     assert!(earned > 0.0, "{mine}");
@@ -415,12 +407,7 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
     );
     screenshot(&page, "network-phone").await;
 
-    let errors = chrome.errors();
-    chrome.close().await;
-    assert!(
-        errors.is_empty(),
-        "the browser reported errors: {errors:#?}"
-    );
+    chrome.close_without_errors().await;
     app.stop().await;
 }
 
@@ -483,15 +470,7 @@ async fn cast_a_ballot_and_see_the_tally_change_and_the_quota_as_the_api_says() 
     .await;
     let tally = wait_for(&page, &text_of(&format!("{poll} .tally")), "the tally").await;
     assert!(tally.as_str().unwrap().contains("high"), "{tally}");
-    let votes = call_as(
-        app.addr,
-        &alice,
-        "GET",
-        &format!("/api/v1/tasks/{task_id}/votes"),
-        Value::Null,
-    )
-    .await
-    .json();
+    let votes = api_get(&app, &alice, &format!("/api/v1/tasks/{task_id}/votes")).await;
     assert_eq!(votes["poll"]["outcome"]["ballots"], 1, "{votes}");
     // Changing the ballot replaces it: still one ballot, now "critical".
     page.find_element(format!("{poll} button[data-level=critical]"))
@@ -511,18 +490,8 @@ async fn cast_a_ballot_and_see_the_tally_change_and_the_quota_as_the_api_says() 
     assert_eq!(ballots(&page).await, "1");
 
     // The quota card is the API's.
-    let quota = call_as(app.addr, &bob, "GET", "/api/v1/users/me/quota", Value::Null)
-        .await
-        .json();
-    let mine = call_as(
-        app.addr,
-        &alice,
-        "GET",
-        "/api/v1/users/me/quota",
-        Value::Null,
-    )
-    .await
-    .json();
+    let quota = api_get(&app, &bob, "/api/v1/users/me/quota").await;
+    let mine = api_get(&app, &alice, "/api/v1/users/me/quota").await;
     assert_eq!(quota["used_today"], 1, "{quota}");
     let tier = wait_for(&page, &text_of("#quota [data-field=tier]"), "the quota").await;
     assert_eq!(tier, mine["tier"]);
@@ -540,12 +509,7 @@ async fn cast_a_ballot_and_see_the_tally_change_and_the_quota_as_the_api_says() 
     );
     screenshot(&page, "governance").await;
 
-    let errors = chrome.errors();
-    chrome.close().await;
-    assert!(
-        errors.is_empty(),
-        "the browser reported errors: {errors:#?}"
-    );
+    chrome.close_without_errors().await;
     app.stop().await;
 }
 
@@ -627,15 +591,7 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
         "the output image",
     )
     .await;
-    let task = call_as(
-        app.addr,
-        &token,
-        "GET",
-        &format!("/api/v1/tasks/{id}"),
-        Value::Null,
-    )
-    .await
-    .json();
+    let task = api_get(&app, &token, &format!("/api/v1/tasks/{id}")).await;
     assert_eq!(task["status"], "completed", "{task}");
     let output: Value = serde_json::from_str(task["result"]["output"].as_str().unwrap()).unwrap();
     assert_eq!(shown[0], 64);
@@ -649,11 +605,6 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
     );
     screenshot(&page, "tasks").await;
 
-    let errors = chrome.errors();
-    chrome.close().await;
-    assert!(
-        errors.is_empty(),
-        "the browser reported errors: {errors:#?}"
-    );
+    chrome.close_without_errors().await;
     app.stop().await;
 }

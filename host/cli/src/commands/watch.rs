@@ -82,6 +82,24 @@ pub fn describe(e: &Value) -> String {
     format!("{}{node}{detail}", kind.replace('_', " "))
 }
 
+/// Task `id`'s events after event `after`, oldest first.
+async fn events_after(
+    client: &Client,
+    token: &str,
+    id: &str,
+    after: i64,
+) -> anyhow::Result<Vec<Value>> {
+    let v = client
+        .call(
+            "GET",
+            &format!("/api/v1/events?task_id={id}&after={after}&limit=100"),
+            Some(token),
+            None,
+        )
+        .await?;
+    Ok(v["events"].as_array().cloned().unwrap_or_default())
+}
+
 /// Follows task `id` until it ends (or `limit` passes), showing each change.
 pub async fn follow(
     conn: &Connection,
@@ -94,17 +112,9 @@ pub async fn follow(
     let started = Instant::now();
     let mut after = 0i64;
     loop {
-        let events = client
-            .call(
-                "GET",
-                &format!("/api/v1/events?task_id={id}&after={after}&limit=100"),
-                Some(token),
-                None,
-            )
-            .await?;
-        for e in events["events"].as_array().into_iter().flatten() {
+        for e in events_after(client, token, id, after).await? {
             after = after.max(e["id"].as_i64().unwrap_or(after));
-            display.change(started, e);
+            display.change(started, &e);
         }
         // A short long-poll: answered at once when the task ends.
         let task = client
@@ -117,16 +127,8 @@ pub async fn follow(
         let status = task["status"].as_str().unwrap_or("");
         if FINAL.contains(&status) || started.elapsed() >= limit {
             // The last changes before the end.
-            let events = client
-                .call(
-                    "GET",
-                    &format!("/api/v1/events?task_id={id}&after={after}&limit=100"),
-                    Some(token),
-                    None,
-                )
-                .await?;
-            for e in events["events"].as_array().into_iter().flatten() {
-                display.change(started, e);
+            for e in events_after(client, token, id, after).await? {
+                display.change(started, &e);
             }
             display.done(conn, &task);
             return Ok(task);
