@@ -349,11 +349,13 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
         signal.as_str().unwrap().contains("location-based"),
         "{signal}"
     );
-    // One completed run: the chart is drawn (uPlot's canvas).
+    // One completed run: the three charts are drawn (uPlot's canvases):
+    // grams against the baseline, clean and dirty Wh per day, deferral.
     wait_for(
         &page,
-        "document.querySelector('.chart canvas')",
-        "the chart",
+        "['#chart-grams', '#chart-energy', '#chart-deferral']
+           .every((c) => document.querySelector(c + ' canvas'))",
+        "the charts",
     )
     .await;
     screenshot(&page, "impact").await;

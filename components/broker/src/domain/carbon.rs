@@ -162,7 +162,8 @@ pub struct LedgerFilter {
 pub fn ledger(db: &Db, f: &LedgerFilter) -> Result<Value, ApiError> {
     let rows = db.query(
         "SELECT c.task_id, c.user_id, c.node_id, c.energy_wh, c.intensity, c.baseline_intensity, c.emitted_g,
-                c.saved_g, c.deferral_ms, c.executed_at, c.lease_id, c.delegated, c.status
+                c.saved_g, c.deferral_ms, c.executed_at, c.lease_id, c.delegated, c.status,
+                c.clean_wh, c.dirty_wh
          FROM broker_carbon c WHERE c.status IN ('completed', 'failed', 'interrupted') AND c.executed_at < ?
            AND (? = 0 OR c.delegated = 1)
          ORDER BY c.executed_at DESC LIMIT ?",
@@ -186,6 +187,8 @@ pub fn ledger(db: &Db, f: &LedgerFilter) -> Result<Value, ApiError> {
                 "deferral_ms": r.get::<i64>(8),
                 "executed_at": r.get::<i64>(9),
                 "delegated": r.get::<i64>(11) == Some(1),
+                "clean_wh": r.get::<f64>(13),
+                "dirty_wh": r.get::<f64>(14),
             })
         })
         .collect();

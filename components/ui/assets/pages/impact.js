@@ -44,30 +44,81 @@ export function cumulative(entries) {
   return [xs, emitted, baseline];
 }
 
-function Chart({ data }) {
+/** Clean and dirty Wh of `entries`' completed runs per UTC day. */
+export function energyByDay(entries) {
+  const days = new Map();
+  for (const r of entries) {
+    if (r.run !== "completed") continue;
+    const day = Math.floor(r.executed_at / 86400000) * 86400;
+    const d = days.get(day) || [0, 0];
+    d[0] += r.clean_wh || 0;
+    d[1] += r.dirty_wh || 0;
+    days.set(day, d);
+  }
+  const xs = [...days.keys()].sort((a, b) => a - b);
+  return [xs, xs.map((x) => days.get(x)[0]), xs.map((x) => days.get(x)[1])];
+}
+
+/** Each completed run's deferral (hours waited for cleaner power), by run time. */
+export function deferrals(entries) {
+  const runs = entries.filter((e) => e.run === "completed").reverse();
+  return [runs.map((r) => r.executed_at / 1000), runs.map((r) => (r.deferral_ms || 0) / 3600000)];
+}
+
+/** The time axis' range (s): the data's, at least an hour wide, so one run alone does not span years. */
+export function xRange(xs) {
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  const pad = Math.max(0, 3600 - (hi - lo)) / 2;
+  return [lo - pad, hi + pad];
+}
+
+function Chart({ id, title, yLabel, series, data, bars = false }) {
   const box = useRef(null);
   useEffect(() => {
     if (!box.current || data[0].length === 0) return;
+    const paths = bars ? uPlot.paths.bars({ size: [0.6, 40] }) : undefined;
     const plot = new uPlot(
       {
-        title: "Your runs: grams CO₂ emitted vs. running at once at home (cumulative)",
+        title,
         width: Math.min(box.current.clientWidth || 600, 900),
-        height: 260,
-        // One run alone would span years: show at least an hour around it.
-        scales: { x: { time: true, range: (u, min, max) => (max - min < 3600 ? [min - 1800, max + 1800] : [min, max]) } },
-        axes: [{}, { label: "g CO₂", size: 60 }],
-        series: [
-          {},
-          { label: "emitted", stroke: "#2e7d32", width: 2 },
-          { label: "run-now baseline", stroke: "#b26a00", width: 2, dash: [6, 4] },
-        ],
+        height: 240,
+        scales: {
+          x: { time: true, auto: false, range: xRange(data[0]) },
+          // From zero, with room above the highest value (and a unit
+          // range when every value is zero).
+          y: { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.15 : 1] },
+        },
+        // Three significant digits: small values keep distinct labels.
+        axes: [{}, { label: yLabel, size: 60, values: (u, vals) => vals.map((v) => +v.toPrecision(3)) }],
+        series: [{}, ...series.map((s) => ({ width: 2, paths, ...s }))],
       },
       data,
       box.current,
     );
     return () => plot.destroy();
   }, [data]);
-  return html`<figure class="chart" ref=${box} aria-label="Cumulative grams emitted against the run-now baseline"></figure>`;
+  return html`<figure class="chart" id=${id} ref=${box} aria-label=${title}></figure>`;
+}
+
+function Charts({ mine }) {
+  if (mine.length === 0) return html`<p class="muted">No completed runs yet to chart.</p>`;
+  return html`
+    <${Chart} id="chart-grams" data=${cumulative(mine)} yLabel="g CO₂"
+      title="Your runs: grams CO₂ emitted vs. running at once at home (cumulative)"
+      series=${[
+        { label: "emitted", stroke: "#2e7d32" },
+        { label: "run-now baseline", stroke: "#b26a00", dash: [6, 4] },
+      ]} />
+    <${Chart} id="chart-energy" data=${energyByDay(mine)} yLabel="Wh" bars=${true}
+      title="Clean and dirty energy per day (Wh)"
+      series=${[
+        { label: "clean", stroke: "#2e7d32", fill: "rgba(46,125,50,.35)" },
+        { label: "dirty", stroke: "#6d4c41", fill: "rgba(109,76,65,.35)" },
+      ]} />
+    <${Chart} id="chart-deferral" data=${deferrals(mine)} yLabel="hours"
+      title="How long each run waited for cleaner power (hours)"
+      series=${[{ label: "deferral", stroke: "#1565c0", points: { show: true } }]} />`;
 }
 
 export function Impact({ user }) {
@@ -93,7 +144,7 @@ export function Impact({ user }) {
             <h3>This month (UTC)</h3>
             <${Figures} impact=${impact.this_month} id="impact-month" />
             <p class="muted">${`${impact.tasks_deferred} task(s) waited an hour or more for cleaner power; ${impact.runs_interrupted} run(s) interrupted.`}</p>
-            ${mine.length > 0 ? html`<${Chart} data=${cumulative(mine)} />` : html`<p class="muted">No completed runs yet to chart.</p>`}
+            <${Charts} mine=${mine} />
           `}
     </section>
     <section aria-labelledby="ledger">
