@@ -12,7 +12,7 @@
 //!   the past only, and the live replay a provider reports.
 //! - [`oracle`]: run-now versus best-start (and best-region) costs of jobs,
 //!   uniform job arrivals, savings.
-//! - [`plot`]: a dependency-free SVG chart over time.
+//! - [`plot`]: the replay chart over time (SVG, drawn with plotters).
 //! - `civil` (UTC calendar arithmetic) and `rng` (seeded SplitMix64 and
 //!   normal draws) serve the others.
 //!

@@ -1,7 +1,8 @@
-//! A dependency-free SVG chart over a UTC time axis: line series (say, the
-//! daily mean intensity of each region), event markers (task starts) and an
-//! optional second panel for cumulative series (grams saved), with axes,
-//! a legend and a title.
+//! An SVG chart over a UTC time axis, drawn with plotters: line series
+//! (say, the intensity of each region), events summarised as counts per
+//! day or hour (task starts: thousands of dots would hide the lines), and
+//! cumulative series (grams saved), each in its own panel with its own
+//! title above it (so no two labels can overlap), axes and a legend.
 //!
 //! ```
 //! use greenmesh_carbon::plot::Svg;
@@ -16,20 +17,25 @@
 //! ```
 
 use super::civil::{Civil, DAY_MS};
-use std::fmt::Write as _;
+use plotters::coord::Shift;
+use plotters::prelude::*;
 use std::path::Path;
 
 /// Colours for series, in order (the Tableau 10 palette).
-const PALETTE: &[&str] = &[
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
+const PALETTE: &[(u8, u8, u8)] = &[
+    (0x4e, 0x79, 0xa7),
+    (0xf2, 0x8e, 0x2b),
+    (0xe1, 0x57, 0x59),
+    (0x76, 0xb7, 0xb2),
+    (0x59, 0xa1, 0x4f),
+    (0xed, 0xc9, 0x48),
+    (0xb0, 0x7a, 0xa1),
+    (0xff, 0x9d, 0xa7),
+    (0x9c, 0x75, 0x5f),
+    (0xba, 0xb0, 0xac),
 ];
 
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 62.0;
-const BOTTOM: f64 = 40.0;
-const GAP: f64 = 48.0;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
 
 /// A named list of `(ms since the epoch, value)`.
 #[derive(Debug, Clone)]
@@ -49,20 +55,6 @@ pub struct Svg {
     lines: Vec<Series>,
     markers: Vec<Series>,
     cumulative: Vec<Series>,
-}
-
-/// A vertical band of the chart with its own value scale.
-struct Panel {
-    top: f64,
-    height: f64,
-    lo: f64,
-    hi: f64,
-}
-
-impl Panel {
-    fn y(&self, v: f64) -> f64 {
-        self.top + self.height * (1.0 - (v - self.lo) / (self.hi - self.lo))
-    }
 }
 
 impl Svg {
@@ -105,13 +97,15 @@ impl Svg {
         self
     }
 
-    /// Event markers (dots) in the main panel, at `(time, value)`.
+    /// Events at `(time, value)` (the value is not drawn): summarised as a
+    /// count per day (per hour over a fortnight or less) in a panel of
+    /// their own.
     pub fn markers(mut self, name: &str, points: impl IntoIterator<Item = (u64, f64)>) -> Self {
         self.markers.push(series(name, points));
         self
     }
 
-    /// A line in the second, lower panel (drawn only if there is one).
+    /// A line in the lowest panel (drawn only if there is one).
     pub fn cumulative(mut self, name: &str, points: impl IntoIterator<Item = (u64, f64)>) -> Self {
         self.cumulative.push(series(name, points));
         self
@@ -126,7 +120,60 @@ impl Svg {
 
     /// The SVG document.
     pub fn render(&self) -> String {
-        let (w, h) = (f64::from(self.width), f64::from(self.height));
+        let mut out = String::new();
+        {
+            let root =
+                SVGBackend::with_string(&mut out, (self.width, self.height)).into_drawing_area();
+            if let Err(e) = self.draw(&root) {
+                tracing::warn!("drawing the chart: {e}");
+            }
+            let _ = root.present();
+        }
+        out
+    }
+
+    fn draw(&self, root: &DrawingArea<SVGBackend, Shift>) -> Drawn {
+        root.fill(&WHITE)?;
+        let root = root.titled(&self.title, ("sans-serif", 22))?;
+        let (t0, t1) = self.time_range();
+        let starts = self.markers.iter().any(|m| !m.points.is_empty());
+        let cumulative = !self.cumulative.is_empty();
+        // Heights in shares: the lines get the most room.
+        let mut shares = vec![("lines", 5)];
+        if starts {
+            shares.push(("starts", 2));
+        }
+        if cumulative {
+            shares.push(("cumulative", 3));
+        }
+        let total: i32 = shares.iter().map(|s| s.1).sum();
+        let mut rest = root;
+        let height = i32::try_from(rest.dim_in_pixel().1).unwrap_or(i32::MAX);
+        for (i, (panel, share)) in shares.iter().enumerate() {
+            let (area, below) = if i + 1 == shares.len() {
+                (rest.clone(), rest.clone())
+            } else {
+                rest.split_vertically(height * share / total)
+            };
+            match *panel {
+                "lines" => self.lines_panel(&area, t0, t1)?,
+                "starts" => self.starts_panel(&area, t0, t1)?,
+                _ => lines_in(
+                    &area,
+                    &self.cumulative_label,
+                    &self.cumulative,
+                    t0,
+                    t1,
+                    self.lines.len(),
+                )?,
+            }
+            rest = below;
+        }
+        Ok(())
+    }
+
+    /// The span of every series, at least a day.
+    fn time_range(&self) -> (f64, f64) {
         let all = || {
             self.lines
                 .iter()
@@ -135,158 +182,138 @@ impl Svg {
                 .flat_map(|s| s.points.iter().map(|p| p.0))
         };
         let t0 = all().min().unwrap_or(0);
-        let t1 = all().max().unwrap_or(0).max(t0 + 1);
-        let plot_w = w - LEFT - RIGHT;
-        let x = |t: u64| LEFT + plot_w * (t - t0) as f64 / (t1 - t0) as f64;
+        let t1 = all().max().unwrap_or(0);
+        let pad = DAY_MS.saturating_sub(t1 - t0) / 2;
+        (t0.saturating_sub(pad) as f64, (t1 + pad) as f64)
+    }
 
-        let usable = h - TOP - BOTTOM;
-        let (main_h, cum_h) = if self.cumulative.is_empty() {
-            (usable, 0.0)
+    fn lines_panel(&self, area: &DrawingArea<SVGBackend, Shift>, t0: f64, t1: f64) -> Drawn {
+        lines_in(area, &self.y_label, &self.lines, t0, t1, 0)
+    }
+
+    fn starts_panel(&self, area: &DrawingArea<SVGBackend, Shift>, t0: f64, t1: f64) -> Drawn {
+        let bin = if t1 - t0 > 14.0 * DAY_MS as f64 {
+            DAY_MS
         } else {
-            let cum = ((usable - GAP) * 0.35).max(40.0);
-            (usable - GAP - cum, cum)
+            DAY_MS / 24
         };
-        let main = panel(TOP, main_h, self.lines.iter().chain(&self.markers));
-        let cum = panel(TOP + main_h + GAP, cum_h, self.cumulative.iter());
-
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" font-family="sans-serif" font-size="12">"#,
-            self.width, self.height, self.width, self.height
-        );
-        let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let _ = writeln!(
-            out,
-            r#"<text x="{:.1}" y="22" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
-            w / 2.0,
-            escape(&self.title)
-        );
-        self.legend(&mut out);
-
-        let ticks = time_ticks(t0, t1);
-        self.axes(&mut out, &main, &self.y_label, &ticks, &x, plot_w);
-        for (i, s) in self.lines.iter().enumerate() {
-            polyline(&mut out, s, colour(i), &x, &main);
-        }
-        for (i, s) in self.markers.iter().enumerate() {
-            let c = colour(self.lines.len() + i);
-            let _ = writeln!(out, r#"<g fill="{c}" fill-opacity="0.8">"#);
-            let _ = writeln!(out, "<title>{}</title>", escape(&s.name));
-            for &(t, v) in &s.points {
-                let _ = writeln!(
-                    out,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3"/>"#,
-                    x(t),
-                    main.y(v)
-                );
-            }
-            let _ = writeln!(out, "</g>");
-        }
-        if !self.cumulative.is_empty() {
-            self.axes(&mut out, &cum, &self.cumulative_label, &ticks, &x, plot_w);
-            let offset = self.lines.len() + self.markers.len();
-            for (i, s) in self.cumulative.iter().enumerate() {
-                polyline(&mut out, s, colour(offset + i), &x, &cum);
+        let unit = if bin == DAY_MS { "day" } else { "hour" };
+        let mut counts = std::collections::BTreeMap::new();
+        let mut all = 0;
+        for m in &self.markers {
+            for (t, _) in &m.points {
+                *counts.entry(t - t % bin).or_insert(0u32) += 1;
+                all += 1;
             }
         }
-        out.push_str("</svg>\n");
-        out
+        let names: Vec<&str> = self.markers.iter().map(|m| m.name.as_str()).collect();
+        let caption = format!("{} per {unit} ({all} in all)", names.join(", "));
+        let peak = counts.values().copied().max().unwrap_or(1).max(1);
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 15))
+            .margin(8)
+            .margin_right(36)
+            .x_label_area_size(28)
+            .y_label_area_size(64)
+            .build_cartesian_2d(t0..t1, 0.0..f64::from(peak) * 1.1)?;
+        let span = t1 - t0;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 13))
+            .x_labels(8)
+            .y_labels(3)
+            .x_label_formatter(&|x| date_label(*x, span))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()?;
+        let colour = palette(self.lines.len() + 1);
+        chart.draw_series(counts.iter().map(|(t, n)| {
+            let x0 = *t as f64;
+            Rectangle::new(
+                [(x0, 0.0), (x0 + bin as f64, f64::from(*n))],
+                colour.filled(),
+            )
+        }))?;
+        Ok(())
     }
+}
 
-    /// One row under the title: a swatch and the name of every series.
-    fn legend(&self, out: &mut String) {
-        let mut lx = LEFT;
-        let entries = self
-            .lines
-            .iter()
-            .map(|s| (s, false))
-            .chain(self.markers.iter().map(|s| (s, true)))
-            .chain(self.cumulative.iter().map(|s| (s, false)));
-        let _ = writeln!(out, r#"<g class="legend">"#);
-        for (i, (s, dot)) in entries.enumerate() {
-            let c = colour(i);
-            if dot {
-                let _ = writeln!(
-                    out,
-                    r#"<circle cx="{:.1}" cy="40" r="4" fill="{c}"/>"#,
-                    lx + 9.0
-                );
-            } else {
-                let _ = writeln!(
-                    out,
-                    r#"<line x1="{lx:.1}" y1="40" x2="{:.1}" y2="40" stroke="{c}" stroke-width="3"/>"#,
-                    lx + 18.0
-                );
-            }
-            let _ = writeln!(
-                out,
-                r#"<text x="{:.1}" y="44">{}</text>"#,
-                lx + 24.0,
-                escape(&s.name)
-            );
-            lx += 24.0 + 7.0 * s.name.chars().count() as f64 + 18.0;
-        }
-        let _ = writeln!(out, "</g>");
+/// A panel of line series under a caption, with its legend.
+fn lines_in(
+    area: &DrawingArea<SVGBackend, Shift>,
+    caption: &str,
+    series: &[Series],
+    t0: f64,
+    t1: f64,
+    first_colour: usize,
+) -> Drawn {
+    let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let lo = values().fold(f64::INFINITY, f64::min);
+    let hi = values().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = match (lo.is_finite(), hi.is_finite()) {
+        (true, true) if hi > lo => (lo.min(0.0), hi + (hi - lo.min(0.0)) * 0.05),
+        (true, true) => (lo.min(0.0), lo.max(0.0) + 1.0),
+        _ => (0.0, 1.0),
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 15))
+        .margin(8)
+        .margin_right(36)
+        .x_label_area_size(28)
+        .y_label_area_size(64)
+        .build_cartesian_2d(t0..t1, lo..hi)?;
+    let span = t1 - t0;
+    chart
+        .configure_mesh()
+        .label_style(("sans-serif", 13))
+        .x_labels(8)
+        .y_labels(5)
+        .x_label_formatter(&|x| date_label(*x, span))
+        .y_label_formatter(&|y| number(*y))
+        .draw()?;
+    for (i, s) in series.iter().enumerate() {
+        let colour = palette(first_colour + i);
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|(t, v)| (*t as f64, *v)),
+                colour.stroke_width(2),
+            ))?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+            });
     }
+    if !series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+    }
+    Ok(())
+}
 
-    /// Frame, grid, tick labels and axis label of a panel.
-    fn axes(
-        &self,
-        out: &mut String,
-        p: &Panel,
-        label: &str,
-        ticks: &[(u64, String)],
-        x: &dyn Fn(u64) -> f64,
-        plot_w: f64,
-    ) {
-        let _ = writeln!(
-            out,
-            r##"<rect x="{LEFT}" y="{:.1}" width="{plot_w:.1}" height="{:.1}" fill="none" stroke="#444"/>"##,
-            p.top, p.height
-        );
-        for v in value_ticks(p.lo, p.hi) {
-            let y = p.y(v);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#ddd"/>"##,
-                LEFT + plot_w
-            );
-            let _ = writeln!(
-                out,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-                LEFT - 6.0,
-                y + 4.0,
-                number(v)
-            );
-        }
-        let bottom = p.top + p.height;
-        for (t, text) in ticks {
-            let tx = x(*t);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{bottom:.1}" stroke="#eee"/>"##,
-                p.top
-            );
-            let _ = writeln!(
-                out,
-                r#"<text x="{tx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                bottom + 16.0,
-                escape(text)
-            );
-        }
-        let _ = writeln!(
-            out,
-            r#"<text transform="translate(16 {:.1}) rotate(-90)" text-anchor="middle">{}</text>"#,
-            p.top + p.height / 2.0,
-            escape(label)
-        );
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#666">time (UTC)</text>"##,
-            LEFT + plot_w,
-            bottom + 32.0
-        );
+fn palette(i: usize) -> RGBColor {
+    let (r, g, b) = PALETTE[i % PALETTE.len()];
+    RGBColor(r, g, b)
+}
+
+/// A time tick: the date, or the month over more than two months.
+fn date_label(ms: f64, span_ms: f64) -> String {
+    let c = Civil::from_ms(ms.max(0.0) as u64);
+    if span_ms > 61.0 * DAY_MS as f64 {
+        format!("{:04}-{:02}", c.year, c.month)
+    } else {
+        format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
+    }
+}
+
+/// A value label: whole numbers when large, three significant digits else.
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{}", (v * 1000.0).round() / 1000.0)
     }
 }
 
@@ -299,151 +326,20 @@ fn series(name: &str, points: impl IntoIterator<Item = (u64, f64)>) -> Series {
     }
 }
 
-fn colour(i: usize) -> &'static str {
-    PALETTE[i % PALETTE.len()]
-}
-
-/// A panel whose scale spans 0 and every value, with a little headroom.
-fn panel<'a>(top: f64, height: f64, series: impl Iterator<Item = &'a Series>) -> Panel {
-    let (mut lo, mut hi) = (0.0f64, 0.0f64);
-    for &(_, v) in series.flat_map(|s| &s.points) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if hi - lo < 1e-9 {
-        hi = lo + 1.0;
-    }
-    let pad = (hi - lo) * 0.05;
-    Panel {
-        top,
-        height,
-        lo: if lo < 0.0 { lo - pad } else { lo },
-        hi: hi + pad,
-    }
-}
-
-fn polyline(out: &mut String, s: &Series, colour: &str, x: &dyn Fn(u64) -> f64, p: &Panel) {
-    let mut points = String::new();
-    for &(t, v) in &s.points {
-        let _ = write!(points, "{:.1},{:.1} ", x(t), p.y(v));
-    }
-    let _ = writeln!(
-        out,
-        r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"><title>{}</title></polyline>"#,
-        points.trim_end(),
-        escape(&s.name)
-    );
-}
-
-/// Round values (1, 2 or 5 × 10ⁿ apart) from `lo` to `hi`, about five.
-fn value_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let raw = (hi - lo) / 5.0;
-    if !(raw.is_finite() && raw > 0.0) {
-        return Vec::new();
-    }
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    let mut v = (lo / step).ceil() * step;
-    let mut out = Vec::new();
-    while v <= hi + step * 1e-9 && out.len() < 50 {
-        out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
-        v += step;
-    }
-    out
-}
-
-fn number(v: f64) -> String {
-    if v.fract().abs() < 1e-9 {
-        format!("{v:.0}")
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').to_string()
-    }
-}
-
-/// Tick instants between `t0` and `t1` with labels: hours, days or months,
-/// whichever gives at most about ten.
-fn time_ticks(t0: u64, t1: u64) -> Vec<(u64, String)> {
-    const HOUR: u64 = 3_600_000;
-    let span = t1 - t0;
-    if span > 70 * DAY_MS {
-        // Calendar months: 1, 2, 3, 6 or 12 apart.
-        let months = span / (30 * DAY_MS);
-        let every = [1, 2, 3, 6, 12]
-            .into_iter()
-            .find(|m| months / m <= 10)
-            .unwrap_or(12 * (months / 120 + 1));
-        let c = Civil::from_ms(t0);
-        let (mut year, mut month) = (c.year, c.month);
-        let mut out = Vec::new();
-        loop {
-            let start = Civil {
-                year,
-                month,
-                day: 1,
-                time_ms: 0,
-            }
-            .to_ms();
-            match start {
-                Some(t) if t > t1 => break,
-                Some(t) if t >= t0 && (month - 1) % every as u32 == 0 => {
-                    out.push((t, format!("{year:04}-{month:02}")));
-                }
-                None if year > 1970 => break,
-                _ => {}
-            }
-            month += 1;
-            if month > 12 {
-                month = 1;
-                year += 1;
-            }
-        }
-        return out;
-    }
-    let step = [1, 2, 3, 6, 12, 24, 48, 7 * 24, 14 * 24]
-        .into_iter()
-        .map(|h| h * HOUR)
-        .find(|s| span / s <= 10)
-        .unwrap_or(28 * DAY_MS);
-    let mut t = t0.div_ceil(step) * step;
-    let mut out = Vec::new();
-    while t <= t1 {
-        let c = Civil::from_ms(t);
-        let label = if step >= DAY_MS {
-            format!("{:04}-{:02}-{:02}", c.year, c.month, c.day)
-        } else {
-            let m = c.time_ms / 60_000;
-            format!("{:02}-{:02} {:02}:{:02}", c.month, c.day, m / 60, m % 60)
-        };
-        out.push((t, label));
-        t += step;
-    }
-    out
-}
-
-/// Text safe inside XML elements and attributes.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text of every `<text>` element, trimmed.
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                let body = &t[t.find('>')? + 1..];
+                Some(body[..body.find("</text>")?].trim().to_string())
+            })
+            .collect()
+    }
 
     /// Checks that tags nest and close; returns the element names seen.
     fn balanced(xml: &str) -> Vec<String> {
@@ -474,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn draws_a_well_formed_chart_with_one_polyline_per_series() {
+    fn draws_a_well_formed_chart_with_every_series_named() {
         let day = DAY_MS;
         let t0 = 1_577_836_800_000; // 2020-01-01
         let svg = Svg::new("Carbon <intensity> & savings")
@@ -493,27 +389,57 @@ mod tests {
             .cumulative_label("g")
             .render();
         assert!(svg.starts_with("<svg"));
-        let elements = balanced(&svg);
-        assert_eq!(elements.iter().filter(|e| *e == "polyline").count(), 4);
-        for name in [
-            "GB",
-            "DE",
-            "empty",
-            "task starts",
-            "grams saved",
-            "gCO2/kWh",
-        ] {
-            assert!(svg.contains(&format!(">{name}<")), "{name} missing");
+        balanced(&svg);
+        let texts = texts(&svg);
+        for name in ["GB", "DE", "empty", "grams saved", "gCO2/kWh", "g"] {
+            assert!(texts.iter().any(|t| t == name), "{name} missing: {texts:?}");
         }
-        assert!(svg.contains("Carbon &lt;intensity&gt; &amp; savings"));
-        // Weekly ticks over a month, at whole days.
         assert!(
-            svg.contains(">2020-01-02<") && svg.contains(">2020-01-09<"),
-            "{svg}"
+            texts
+                .iter()
+                .any(|t| t == "Carbon &lt;intensity&gt; &amp; savings"),
+            "{texts:?}"
         );
-        // One marker drawn (the NaN one is skipped).
-        assert_eq!(svg.matches(r#"r="3""#).count(), 1);
+        // Dates on the time axis over a month, at whole days.
+        assert!(texts.iter().any(|t| t.starts_with("2020-01-")), "{texts:?}");
+        // Starts are summarised, not drawn one by one: the NaN one is
+        // skipped, the other counted.
+        assert!(
+            texts
+                .iter()
+                .any(|t| t == "task starts per hour (1 in all)"
+                    || t == "task starts per day (1 in all)"),
+            "{texts:?}"
+        );
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    #[test]
+    fn three_thousand_starts_are_a_summary_not_three_thousand_dots() {
+        let t0 = 1_577_836_800_000;
+        let starts = (0..3000u64).map(|i| (t0 + i * 3 * 3_600_000, 200.0));
+        let svg = Svg::new("a year")
+            .y_label("grid intensity, gCO2/kWh (average, location-based)")
+            .line("GB", (0..365u64).map(|d| (t0 + d * DAY_MS, 200.0)))
+            .markers("job starts", starts)
+            .render();
+        balanced(&svg);
+        assert!(
+            texts(&svg)
+                .iter()
+                .any(|t| t == "job starts per day (3000 in all)"),
+            "{:?}",
+            texts(&svg)
+        );
+        // A bar per day, not an element per start.
+        assert!(
+            svg.matches("<rect").count() < 500,
+            "{}",
+            svg.matches("<rect").count()
+        );
+        // The long axis title is a panel caption (horizontal), not a
+        // rotated label that could run off the picture.
+        assert!(!svg.contains("rotate("), "a rotated label");
     }
 
     #[test]
@@ -541,9 +467,11 @@ mod tests {
                 vec![(1_577_836_800_000, 1.0), (1_609_459_200_000, -2.0)],
             )
             .render();
+        let ticks = texts(&year);
+        assert!(ticks.iter().any(|t| t == "2020-07"), "{ticks:?}");
         assert!(
-            year.contains(">2020-01<") && year.contains(">2020-07<"),
-            "{year}"
+            !ticks.iter().any(|t| t.starts_with("2020-01-")),
+            "months, not days, over a year: {ticks:?}"
         );
     }
 
