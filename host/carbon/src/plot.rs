@@ -17,6 +17,7 @@
 //! ```
 
 use super::civil::{Civil, DAY_MS};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -209,22 +210,14 @@ impl Svg {
         let names: Vec<&str> = self.markers.iter().map(|m| m.name.as_str()).collect();
         let caption = format!("{} per {unit} ({all} in all)", names.join(", "));
         let peak = counts.values().copied().max().unwrap_or(1).max(1);
-        let mut chart = ChartBuilder::on(area)
-            .caption(caption, ("sans-serif", 15))
-            .margin(8)
-            .margin_right(36)
-            .x_label_area_size(28)
-            .y_label_area_size(64)
-            .build_cartesian_2d(t0..t1, 0.0..f64::from(peak) * 1.1)?;
-        let span = t1 - t0;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 13))
-            .x_labels(8)
-            .y_labels(3)
-            .x_label_formatter(&|x| date_label(*x, span))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .draw()?;
+        let mut chart = panel(
+            area,
+            &caption,
+            (t0, t1),
+            (0.0, f64::from(peak) * 1.1),
+            3,
+            &|y| format!("{y:.0}"),
+        )?;
         let colour = palette(self.lines.len() + 1);
         chart.draw_series(counts.iter().map(|(t, n)| {
             let x0 = *t as f64;
@@ -235,6 +228,38 @@ impl Svg {
         }))?;
         Ok(())
     }
+}
+
+/// A panel's chart: its caption above it, a time axis and a value axis
+/// with `y_labels` labels, and a light grid.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    (t0, t1): (f64, f64),
+    (lo, hi): (f64, f64),
+    y_labels: usize,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 15))
+        .margin(8)
+        .margin_right(36)
+        .x_label_area_size(28)
+        .y_label_area_size(64)
+        .build_cartesian_2d(t0..t1, lo..hi)?;
+    let span = t1 - t0;
+    chart
+        .configure_mesh()
+        .label_style(("sans-serif", 13))
+        .x_labels(8)
+        .y_labels(y_labels)
+        .x_label_formatter(&|x| date_label(*x, span))
+        .y_label_formatter(y_label)
+        .draw()?;
+    Ok(chart)
 }
 
 /// A panel of line series under a caption, with its legend.
@@ -254,22 +279,7 @@ fn lines_in(
         (true, true) => (lo.min(0.0), lo.max(0.0) + 1.0),
         _ => (0.0, 1.0),
     };
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 15))
-        .margin(8)
-        .margin_right(36)
-        .x_label_area_size(28)
-        .y_label_area_size(64)
-        .build_cartesian_2d(t0..t1, lo..hi)?;
-    let span = t1 - t0;
-    chart
-        .configure_mesh()
-        .label_style(("sans-serif", 13))
-        .x_labels(8)
-        .y_labels(5)
-        .x_label_formatter(&|x| date_label(*x, span))
-        .y_label_formatter(&|y| number(*y))
-        .draw()?;
+    let mut chart = panel(area, caption, (t0, t1), (lo, hi), 5, &|y| number(*y))?;
     for (i, s) in series.iter().enumerate() {
         let colour = palette(first_colour + i);
         chart
