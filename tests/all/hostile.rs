@@ -827,3 +827,35 @@ async fn one_lying_owner_cannot_throttle_a_requester_alone() {
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "too_many_failures");
 }
+
+#[tokio::test]
+async fn reading_another_operator_s_nodes_and_earnings_is_forbidden() {
+    let net = Net::start(&[]).await;
+    let (alice, mallory) = (net.user("alice").await, net.user("mallory").await);
+    net.node(&alice, 81, &[("image-filter", 1.0)]).await;
+    let own = net
+        .call(&alice.token, "GET", "/api/v1/users/me/nodes", Value::Null)
+        .await;
+    assert_eq!(own.status, 200, "{}", own.text());
+    assert_eq!(own.json()["nodes"].as_array().unwrap().len(), 1);
+    // By id, by another user: refused, and nothing of alice's in the body.
+    for path in [
+        format!("/api/v1/users/{}/nodes", alice.id),
+        format!("/api/v1/users/{}/impact", alice.id),
+    ] {
+        let r = net.call(&mallory.token, "GET", &path, Value::Null).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "forbidden", "{}", r.text());
+        assert!(!r.text().contains("credits_earned"), "{}", r.text());
+    }
+    // With no token at all: 401.
+    let r = net
+        .call(
+            "",
+            "GET",
+            &format!("/api/v1/users/{}/nodes", alice.id),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+}

@@ -34,6 +34,8 @@ pub struct NodeOptions {
     pub carbon_intensity: f32,
     /// What it declares about its power (`{"max_watts", "own_generation_watts"}`).
     pub power: Option<Value>,
+    /// Its name (`test node {seed}` by default).
+    pub name: Option<String>,
 }
 
 impl Default for NodeOptions {
@@ -46,6 +48,7 @@ impl Default for NodeOptions {
             datasets: Vec::new(),
             carbon_intensity: 120.0,
             power: None,
+            name: None,
         }
     }
 }
@@ -80,7 +83,7 @@ impl TestNode {
         let key = greenmesh_protocol::key_pair_from_seed([seed; 32]);
         let public_key = greenmesh_protocol::public_key_hex(&key.pk);
         let mut body = json!({
-            "name": format!("test node {seed}"),
+            "name": options.name.clone().unwrap_or_else(|| format!("test node {seed}")),
             "region": "GB",
             "public_key": public_key,
             "capabilities": capabilities.iter().map(|(n, p)| json!({

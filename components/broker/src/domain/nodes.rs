@@ -142,11 +142,16 @@ pub fn heartbeat(db: &Db, before: &mt::Node, beat: &mt::Beat) -> Result<mt::Node
 pub fn list() -> Result<Vec<Value>, ApiError> {
     use crate::greenmesh::reputation::scores;
     let nodes = registry::list_nodes().map_err(market_error)?;
+    // One lookup for all of them: this list is public, so its cost must
+    // not grow by a query per registered node.
+    let ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).collect();
+    let reputations = scores::get_many(&ids, scores::Role::Provider);
     Ok(nodes
         .iter()
-        .map(|n| {
+        .zip(reputations)
+        .map(|(n, score)| {
             let mut v = node_json(n);
-            v["reputation"] = reputation_json(&scores::get(&n.id, scores::Role::Provider));
+            v["reputation"] = reputation_json(&score);
             v
         })
         .collect())
