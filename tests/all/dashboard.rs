@@ -385,8 +385,9 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
     assert_eq!(shown, json!(format!("{earned:.2}")), "{mine}");
     screenshot(&page, "nodes").await;
 
-    // A phone-width screen: nothing wider than the screen but the tables'
-    // own scrolling boxes.
+    // A phone-width screen: nothing wider than the screen, and the wide
+    // table turned into cards (label: value lines) that need no sideways
+    // scrolling either.
     page.execute(SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true))
         .await
         .unwrap();
@@ -407,8 +408,63 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
         overflow.as_f64().unwrap() <= 0.0,
         "the page is {overflow} px wider than the phone"
     );
+    let card: Value = page
+        .evaluate(
+            "(() => { const wrap = document.querySelector('#nodes').parentElement;
+                      const row = document.querySelector('#nodes tbody tr');
+                      return [getComputedStyle(row).display, wrap.scrollWidth - wrap.clientWidth,
+                              getComputedStyle(row.querySelector('td'), '::before').content]; })()",
+        )
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert_eq!(card, json!(["block", 0, "\"Node\""]), "the row as a card");
     screenshot(&page, "network-phone").await;
 
+    chrome.close_without_errors().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_named_like_a_script_is_shown_as_text() {
+    use greenmesh_tests::node::NodeOptions;
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
+    let mallory = register_user(app.addr, "mallory").await.unwrap();
+    // A stranger's node names itself as markup that would run if the page
+    // put it in as HTML (and an image that would 404: a console error).
+    let name =
+        r#"<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>"#;
+    let options = NodeOptions {
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    let node = TestNode::register_with(app.addr, &mallory, 41, &[("image-filter", 1.0)], options)
+        .await
+        .unwrap();
+    let alice = register_user(app.addr, "alice").await.unwrap();
+
+    let chrome = Chrome::launch(exe).await;
+    let page = chrome.page().await;
+    sign_in(&page, &format!("http://{}", app.addr), &alice, "alice").await;
+    let row = wait_for(
+        &page,
+        &text_of(&format!("#nodes tr[data-node='{}']", node.id)),
+        "the node's row",
+    )
+    .await;
+    // The name reads as the characters it is, and made no element.
+    assert!(row.as_str().unwrap().contains(name), "{row}");
+    let made: Value = page
+        .evaluate("[document.querySelectorAll('#nodes img, #nodes script').length, document.title]")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert_eq!(made[0], 0, "{made}");
+    assert_ne!(made[1], "pwned", "{made}");
     chrome.close_without_errors().await;
     app.stop().await;
 }
@@ -517,7 +573,6 @@ async fn cast_a_ballot_and_see_the_tally_change_and_the_quota_as_the_api_says() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image() {
-    use chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams;
     use greenmesh_tests::provider::{kernel, wait_for_node, ProviderSpec};
     let Some(exe) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -548,16 +603,8 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
     )
     .await;
     // The image-filter template: a picture and a filter.
-    let input = page.find_element("#f-picture").await.unwrap();
-    let mut files = SetFileInputFilesParams::new(vec![picture.display().to_string()]);
-    files.backend_node_id = Some(input.backend_node_id);
-    page.execute(files).await.unwrap();
-    page.evaluate(
-        "(() => { const s = document.querySelector('#f-filter'); s.value = 'sobel';
-                  s.dispatchEvent(new Event('change', { bubbles: true })); })()",
-    )
-    .await
-    .unwrap();
+    give_file(&page, "#f-picture", &picture).await;
+    choose(&page, "#f-filter", "sobel").await;
     page.find_element("#submit-task button[type=submit]")
         .await
         .unwrap()
@@ -606,6 +653,379 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
         )
     );
     screenshot(&page, "tasks").await;
+
+    chrome.close_without_errors().await;
+    app.stop().await;
+}
+
+/// Picks `value` in the `<select>` matching `selector`, as a person would.
+async fn choose(page: &Page, selector: &str, value: &str) {
+    page.evaluate(format!(
+        "(() => {{ const s = document.querySelector({selector:?}); s.value = {value:?};
+                   s.dispatchEvent(new Event('change', {{ bubbles: true }})); }})()"
+    ))
+    .await
+    .unwrap();
+}
+
+/// Hands the file at `path` to the file input matching `selector`.
+async fn give_file(page: &Page, selector: &str, path: &std::path::Path) {
+    use chromiumoxide::cdp::browser_protocol::dom::SetFileInputFilesParams;
+    let input = page.find_element(selector).await.unwrap();
+    let mut files = SetFileInputFilesParams::new(vec![path.display().to_string()]);
+    files.backend_node_id = Some(input.backend_node_id);
+    page.execute(files).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_a_federated_model_from_its_template_and_see_each_round_s_metrics() {
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(&dir.path().join("state"))
+        .start()
+        .await
+        .unwrap();
+    // Two hospitals, each with half of the breast-cancer rows, on real
+    // `greenmesh provide` nodes running the fl-train kernel.
+    let lines = crate::federated::breast_cancer_lines();
+    let rows: Vec<&str> = lines.lines().skip(1).collect();
+    let mut hospitals = Vec::new();
+    for h in 0..2 {
+        let part: Vec<&str> = rows.iter().skip(h).step_by(2).copied().collect();
+        hospitals.push(
+            crate::federated::hospital(
+                dir.path(),
+                app.addr,
+                &format!("hospital-{h}"),
+                &part,
+                "fl-train",
+            )
+            .await,
+        );
+    }
+    for _ in 0..600 {
+        let nodes = greenmesh_tests::send(app.addr, "GET", "/api/v1/nodes", Default::default())
+            .await
+            .unwrap()
+            .json();
+        if nodes["nodes"].as_array().map_or(0, Vec::len) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = register_user(app.addr, "researcher").await.unwrap();
+
+    let chrome = Chrome::launch(exe).await;
+    let page = chrome.page().await;
+    sign_in(&page, &format!("http://{}", app.addr), &token, "researcher").await;
+    page.evaluate("location.hash = '#/tasks'").await.unwrap();
+    wait_for(&page, "document.querySelector('#template')", "the form").await;
+    // The template as it comes: three rounds at ε = 1 on two nodes.
+    choose(&page, "#template", "federated").await;
+    wait_for(
+        &page,
+        "document.querySelector('#f-json')",
+        "the federated template",
+    )
+    .await;
+    page.find_element("#submit-task button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let id = wait_for(
+        &page,
+        "(document.querySelector('#task-detail code') || {}).innerText",
+        "the task",
+    )
+    .await;
+    let id = id.as_str().unwrap().to_string();
+    // Rounds appear as they close, then the run completes.
+    wait_for(
+        &page,
+        "Number((document.querySelector('#training') || {dataset: {}}).dataset.rounds) >= 1",
+        "a closed round",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let status: Value = page
+            .evaluate("(document.querySelector('#task-detail') || {dataset: {}}).dataset.status")
+            .await
+            .unwrap()
+            .into_value()
+            .unwrap_or_default();
+        if status == "completed" {
+            break;
+        }
+        let logs: Vec<String> = hospitals.iter().map(|h| h.log()).collect();
+        assert!(
+            status != "failed",
+            "the run failed; logs:\n{}",
+            logs.join("\n")
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run did not finish: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Each round as the API reports it: its members and hold-out accuracy.
+    let task = api_get(&app, &token, &format!("/api/v1/tasks/{id}")).await;
+    let rounds = task["result"]["rounds"].as_array().unwrap().clone();
+    assert_eq!(rounds.len(), 3, "{task}");
+    wait_for(
+        &page,
+        "document.querySelectorAll('#rounds tbody tr').length === 3",
+        "the three rounds",
+    )
+    .await;
+    for r in &rounds {
+        let shown = wait_for(
+            &page,
+            &text_of(&format!(
+                "#rounds tr[data-round='{}'] [data-field=accuracy]",
+                r["round"]
+            )),
+            "a round's accuracy",
+        )
+        .await;
+        let accuracy = r["holdout_accuracy"].as_f64().unwrap();
+        assert_eq!(
+            shown,
+            json!(format!("{} %", (accuracy * 100.0).round())),
+            "{r}"
+        );
+    }
+    // The privacy spent, the chart, and the model to download.
+    let privacy = wait_for(&page, &text_of("#privacy"), "the privacy spent").await;
+    let spent = task["result"]["privacy"]["epsilon_spent"].as_f64().unwrap();
+    assert!(
+        privacy
+            .as_str()
+            .unwrap()
+            .contains(&format!("ε {spent:.3} spent of 1")),
+        "{privacy} vs {spent}"
+    );
+    let download: Value = page
+        .evaluate(
+            "[document.querySelector('#chart-rounds canvas') !== null,
+              document.querySelector('#model-download').getAttribute('download'),
+              document.querySelector('#model-download').href.startsWith('blob:')]",
+        )
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert_eq!(download, json!([true, "diagnosis.json", true]));
+    screenshot(&page, "training").await;
+
+    chrome.close_without_errors().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_a_replay_and_step_through_it_a_week_at_a_time() {
+    use greenmesh_bench::simulate::{run, SimulateArgs};
+    let Some(exe) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A real replay of ten days of the GB trace, exported for the page.
+    let export = dir.path().join("replay.json");
+    let args = SimulateArgs {
+        traces: vec![greenmesh_tests::tests_dir().join("../data/carbon/gb_ci_2020.csv")],
+        sla: "high".into(),
+        jobs: 20,
+        job_minutes: 60,
+        forecast_error: 0.05,
+        foresight: "forecast".into(),
+        days: Some(10),
+        seed: 3,
+        step_minutes: 30,
+        power_w: 100.0,
+        plot: None,
+        export: Some(export.clone()),
+        manifest: greenmesh_tests::tests_dir().join("../spin.toml"),
+    };
+    run(args).await.unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
+    let (from, to) = (doc["from"].as_u64().unwrap(), doc["to"].as_u64().unwrap());
+    const WEEK: u64 = 7 * 86_400;
+    assert!(
+        to - from > WEEK,
+        "a replay longer than a week: {from}..{to}"
+    );
+
+    let app = Start::coordinator(&dir.path().join("state"))
+        .start()
+        .await
+        .unwrap();
+    let chrome = Chrome::launch(exe).await;
+    let page = chrome.page().await;
+    page.goto(format!("http://{}/ui/#/replay", app.addr))
+        .await
+        .unwrap();
+    // Not a replay: said so, nothing drawn.
+    let wrong = dir.path().join("not-a-replay.json");
+    std::fs::write(&wrong, br#"{"format": "something else"}"#).unwrap();
+    wait_for(
+        &page,
+        "document.querySelector('#replay-file')",
+        "the file input",
+    )
+    .await;
+    give_file(&page, "#replay-file", &wrong).await;
+    let said = wait_for(&page, &text_of("[role=alert]"), "the error").await;
+    assert!(
+        said.as_str().unwrap().contains("not a greenmesh replay"),
+        "{said}"
+    );
+
+    // The view's arithmetic: a week moves inside the span, never past it;
+    // a file with uneven series is refused with the reason.
+    let checks: Value = page
+        .evaluate(
+            "(async () => {
+               const m = await import('/ui/pages/replay.js');
+               const doc = { from: 0, to: 10 * 86400 };
+               let refused = '';
+               try {
+                 m.parseReplay(JSON.stringify({ format: 'greenmesh-replay/1', from: 0, to: 1,
+                   intensity: [{ t: [1, 2], g_per_kwh: [1] }], starts: { t: [], g_per_kwh: [] },
+                   saved: { t: [], cumulative_g: [] } }));
+               } catch (e) { refused = e.message; }
+               return [m.shifted(doc, [0, 7 * 86400], -1), m.shifted(doc, [0, 7 * 86400], 1),
+                       m.shifted({ from: 0, to: 3 * 86400 }, [0, 7 * 86400], 1), m.firstWeek(doc), refused];
+             })()",
+        )
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert_eq!(checks[0], json!([0, 604_800]), "{checks}");
+    assert_eq!(checks[1], json!([259_200, 864_000]), "{checks}");
+    assert_eq!(checks[2], json!([0, 259_200]), "{checks}");
+    assert_eq!(checks[3], json!([0, 604_800]), "{checks}");
+    assert!(checks[4].as_str().unwrap().contains("uneven"), "{checks}");
+
+    give_file(&page, "#replay-file", &export).await;
+    let view = |page: &Page| {
+        let page = page.clone();
+        async move {
+            page.evaluate(
+                "['#replay-range', '#chart-replay', '#chart-replay-saved']
+                   .map((s) => document.querySelector(s))
+                   .map((e) => [Math.round(Number(e.dataset.from)), Math.round(Number(e.dataset.to))])",
+            )
+            .await
+            .unwrap()
+            .into_value::<Vec<[u64; 2]>>()
+            .unwrap()
+        }
+    };
+    wait_for(
+        &page,
+        "document.querySelector('#chart-replay canvas') && document.querySelector('#chart-replay-saved canvas')",
+        "the replay's charts",
+    )
+    .await;
+    // Every start is on the chart; the figures are the replay's.
+    let starts = wait_for(
+        &page,
+        "document.querySelector('#replay').dataset.starts",
+        "the starts",
+    )
+    .await;
+    assert_eq!(
+        starts,
+        json!(doc["starts"]["t"].as_array().unwrap().len().to_string())
+    );
+    let saving = wait_for(
+        &page,
+        &text_of("#replay-figures [data-field=saving]"),
+        "the saving",
+    )
+    .await;
+    let expected = (doc["figures"]["saving"].as_f64().unwrap() * 100.0).round();
+    assert_eq!(saving, json!(format!("{expected} %")));
+    // It opens on the first week, both charts on it.
+    let first = [from, from + WEEK];
+    wait_for(
+        &page,
+        &format!(
+            "['#chart-replay', '#chart-replay-saved']
+               .every((c) => Number(document.querySelector(c).dataset.to) === {})",
+            first[1]
+        ),
+        "the first week",
+    )
+    .await;
+    assert_eq!(view(&page).await, vec![first; 3]);
+    screenshot(&page, "replay").await;
+    // The week after: as far as the span goes, still a week wide.
+    page.find_element("#replay-next")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let next_from = (from + WEEK).min(to - WEEK);
+    wait_for(
+        &page,
+        &format!(
+            "['#chart-replay', '#chart-replay-saved']
+               .every((c) => Number(document.querySelector(c).dataset.from) === {next_from})"
+        ),
+        "the week after",
+    )
+    .await;
+    assert_eq!(view(&page).await, vec![[next_from, next_from + WEEK]; 3]);
+    // The whole replay (the week after ended where the replay does).
+    page.find_element("#replay-all")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &page,
+        &format!(
+            "['#chart-replay', '#chart-replay-saved']
+               .every((c) => Number(document.querySelector(c).dataset.from) === {from})"
+        ),
+        "the whole replay",
+    )
+    .await;
+    assert_eq!(view(&page).await, vec![[from, to]; 3]);
+    // Back to one week, then a double-click on a chart: the whole replay.
+    page.find_element("#replay-week")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let week_shown = format!(
+        "['#chart-replay', '#chart-replay-saved']
+           .every((c) => Number(document.querySelector(c).dataset.to) === {})",
+        first[1]
+    );
+    wait_for(&page, &week_shown, "one week again").await;
+    page.evaluate(
+        "document.querySelector('#chart-replay-saved .u-over')
+           .dispatchEvent(new MouseEvent('dblclick', { bubbles: true, button: 0 }))",
+    )
+    .await
+    .unwrap();
+    wait_for(
+        &page,
+        &format!(
+            "['#chart-replay', '#chart-replay-saved']
+               .every((c) => Number(document.querySelector(c).dataset.to) === {to})"
+        ),
+        "the whole replay on a double-click",
+    )
+    .await;
+    assert_eq!(view(&page).await, vec![[from, to]; 3]);
 
     chrome.close_without_errors().await;
     app.stop().await;

@@ -18,7 +18,7 @@ use std::time::Duration;
 /// A hospital: a provider owned by a new user `name`, holding `rows` (CSV
 /// lines of the breast-cancer data) as dataset `breast-cancer`, with
 /// `kernel` installed.
-async fn hospital(
+pub(crate) async fn hospital(
     dir: &std::path::Path,
     addr: std::net::SocketAddr,
     name: &str,
@@ -45,7 +45,7 @@ async fn hospital(
 }
 
 /// The breast-cancer data as shipped (`data/ml/`).
-fn breast_cancer_lines() -> String {
+pub(crate) fn breast_cancer_lines() -> String {
     std::fs::read_to_string(greenmesh_tests::tests_dir().join("../data/ml/breast_cancer.csv"))
         .unwrap()
 }

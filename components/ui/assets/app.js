@@ -10,6 +10,7 @@ import { Impact } from "./pages/impact.js";
 import { Governance } from "./pages/governance.js";
 import { Tasks } from "./pages/tasks.js";
 import { Nodes } from "./pages/nodes.js";
+import { Replay } from "./pages/replay.js";
 
 export const html = htm.bind(h);
 
@@ -19,6 +20,7 @@ const PAGES = [
   { id: "governance", title: "Governance", view: Governance, needsUser: false },
   { id: "impact", title: "Impact", view: Impact, needsUser: false },
   { id: "nodes", title: "My nodes", view: Nodes, needsUser: true },
+  { id: "replay", title: "Replay", view: Replay, needsUser: false },
 ];
 
 function currentPage() {

@@ -3,9 +3,9 @@
 // time, and the public ledger with its totals.
 
 import { h } from "../vendor/preact.mjs";
-import { useEffect, useRef, useState } from "../vendor/hooks.mjs";
+import { useEffect, useState } from "../vendor/hooks.mjs";
 import htm from "../vendor/htm.mjs";
-import uPlot from "../vendor/uPlot.esm.js";
+import { Plot, threeDigits, uPlot } from "../chart.js";
 import { api } from "../api.js";
 import { grams, hours, intensity, percent, wh } from "../format.js";
 
@@ -74,31 +74,17 @@ export function xRange(xs) {
 }
 
 function Chart({ id, title, yLabel, series, data, bars = false }) {
-  const box = useRef(null);
-  useEffect(() => {
-    if (!box.current || data[0].length === 0) return;
-    const paths = bars ? uPlot.paths.bars({ size: [0.6, 40] }) : undefined;
-    const plot = new uPlot(
-      {
-        title,
-        width: Math.min(box.current.clientWidth || 600, 900),
-        height: 240,
-        scales: {
-          x: { time: true, auto: false, range: xRange(data[0]) },
-          // From zero, with room above the highest value (and a unit
-          // range when every value is zero).
-          y: { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.15 : 1] },
-        },
-        // Three significant digits: small values keep distinct labels.
-        axes: [{}, { label: yLabel, size: 60, values: (u, vals) => vals.map((v) => +v.toPrecision(3)) }],
-        series: [{}, ...series.map((s) => ({ width: 2, paths, ...s }))],
-      },
-      data,
-      box.current,
-    );
-    return () => plot.destroy();
-  }, [data]);
-  return html`<figure class="chart" id=${id} ref=${box} aria-label=${title}></figure>`;
+  const paths = bars ? uPlot.paths.bars({ size: [0.6, 40] }) : undefined;
+  return html`<${Plot} id=${id} title=${title} data=${data} options=${() => ({
+    scales: {
+      x: { time: true, auto: false, range: xRange(data[0]) },
+      // From zero, with room above the highest value (and a unit range
+      // when every value is zero).
+      y: { range: (u, lo, hi) => [Math.min(0, lo), hi > 0 ? hi * 1.15 : 1] },
+    },
+    axes: [{}, { label: yLabel, size: 60, values: threeDigits }],
+    series: [{}, ...series.map((s) => ({ width: 2, paths, ...s }))],
+  })} />`;
 }
 
 function Charts({ mine }) {
@@ -159,16 +145,16 @@ export function Impact({ user }) {
           <div><dt>Emitted</dt><dd data-field="emitted_g">${grams(ledger.totals.emitted_g)}</dd></div>
           <div><dt>Saved</dt><dd data-field="saved_g">${grams(ledger.totals.saved_g)}</dd></div>
         </dl>
-        <div class="table-wrap"><table id="ledger-entries">
+        <div class="table-wrap"><table id="ledger-entries" class="cards">
           <thead><tr><th scope="col">When</th><th scope="col">Task</th><th scope="col">Node</th><th scope="col">Run</th>
             <th scope="col">Energy</th><th scope="col">Intensity</th><th scope="col">Emitted</th><th scope="col">Saved</th></tr></thead>
           <tbody>
             ${ledger.entries.slice(0, 50).map(
               (e) => html`<tr>
-                <td>${new Date(e.executed_at).toLocaleString()}</td><td><code>${(e.task_id || "").slice(0, 10)}</code></td>
-                <td><code>${(e.to_node || "").slice(0, 10)}</code></td><td>${e.run}</td>
-                <td class="num">${wh(e.energy_wh)}</td><td class="num">${intensity(e.intensity_g_per_kwh)}</td>
-                <td class="num">${grams(e.emitted_g)}</td><td class="num">${grams(e.saved_g)}</td></tr>`,
+                <td data-label="When">${new Date(e.executed_at).toLocaleString()}</td><td data-label="Task"><code>${(e.task_id || "").slice(0, 10)}</code></td>
+                <td data-label="Node"><code>${(e.to_node || "").slice(0, 10)}</code></td><td data-label="Run">${e.run}</td>
+                <td class="num" data-label="Energy">${wh(e.energy_wh)}</td><td class="num" data-label="Intensity">${intensity(e.intensity_g_per_kwh)}</td>
+                <td class="num" data-label="Emitted">${grams(e.emitted_g)}</td><td class="num" data-label="Saved">${grams(e.saved_g)}</td></tr>`,
             )}
           </tbody></table></div>`}
     </section>

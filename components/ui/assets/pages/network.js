@@ -53,7 +53,7 @@ export function Network() {
     </div>
     ${error && html`<p class="error" role="alert">${error}</p>`}
     <div class="table-wrap">
-    <table id="nodes">
+    <table id="nodes" class="cards">
       <thead><tr>
         <th scope="col">Node</th><th scope="col">Region</th><th scope="col">Energy mix</th>
         <th scope="col">Clean share</th><th scope="col">Grid intensity</th><th scope="col">Status</th>
@@ -62,14 +62,14 @@ export function Network() {
       <tbody>
         ${shown.map(
           (n) => html`<tr data-node=${n.id}>
-            <td><strong>${n.name}</strong><br /><code class="muted">${n.id.slice(0, 12)}</code></td>
-            <td>${n.region || "—"}</td>
-            <td>${(n.energy.sources || []).map(([s, share]) => `${s} ${percent(share)}`).join(", ") || "—"}</td>
-            <td class="num">${percent(n.energy.clean_share)}</td>
-            <td class="num">${intensity(n.energy.carbon_intensity)}</td>
-            <td><span class=${`status ${n.status}`}>${n.status}</span><br /><span class="muted">${ago(n.last_seen)}</span></td>
-            <td>${n.capabilities.map((c) => html`<span class="cap">${c.name} ${credits(c.price)}</span> `)}</td>
-            <td class="num">${n.reputation ? n.reputation.value.toFixed(2) : "—"}</td>
+            <td data-label="Node"><strong>${n.name}</strong><br /><code class="muted">${n.id.slice(0, 12)}</code></td>
+            <td data-label="Region">${n.region || "—"}</td>
+            <td data-label="Energy mix">${(n.energy.sources || []).map(([s, share]) => `${s} ${percent(share)}`).join(", ") || "—"}</td>
+            <td class="num" data-label="Clean share">${percent(n.energy.clean_share)}</td>
+            <td class="num" data-label="Grid intensity">${intensity(n.energy.carbon_intensity)}</td>
+            <td data-label="Status"><span class=${`status ${n.status}`}>${n.status}</span><br /><span class="muted">${ago(n.last_seen)}</span></td>
+            <td data-label="Capabilities">${n.capabilities.map((c) => html`<span class="cap">${c.name} ${credits(c.price)}</span> `)}</td>
+            <td class="num" data-label="Reputation">${n.reputation ? n.reputation.value.toFixed(2) : "—"}</td>
           </tr>`,
         )}
       </tbody>

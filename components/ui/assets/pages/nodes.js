@@ -25,13 +25,13 @@ function NodeCard({ node }) {
     </dl>
     <p>Offers: ${node.capabilities.map((c) => html`<span class="cap">${c.name} ${credits(c.price)}</span> `)}</p>
     ${node.recent_runs.length > 0 &&
-    html`<div class="table-wrap"><table>
+    html`<div class="table-wrap"><table class="cards">
       <thead><tr><th scope="col">When</th><th scope="col">Task</th><th scope="col">Run</th><th scope="col">Energy</th>
         <th scope="col">Intensity</th><th scope="col">Credits</th></tr></thead>
       <tbody>${node.recent_runs.map(
-        (r) => html`<tr><td>${r.executed_at ? new Date(r.executed_at).toLocaleString() : "—"}</td>
-          <td><code>${r.task_id.slice(0, 14)}</code></td><td>${r.run}</td><td class="num">${wh(r.energy_wh)}</td>
-          <td class="num">${intensity(r.intensity_g_per_kwh)}</td><td class="num">${credits(r.credits)}</td></tr>`,
+        (r) => html`<tr><td data-label="When">${r.executed_at ? new Date(r.executed_at).toLocaleString() : "—"}</td>
+          <td data-label="Task"><code>${r.task_id.slice(0, 14)}</code></td><td data-label="Run">${r.run}</td><td class="num" data-label="Energy">${wh(r.energy_wh)}</td>
+          <td class="num" data-label="Intensity">${intensity(r.intensity_g_per_kwh)}</td><td class="num" data-label="Credits">${credits(r.credits)}</td></tr>`,
       )}</tbody></table></div>`}
   </article>`;
 }

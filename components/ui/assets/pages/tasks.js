@@ -8,6 +8,7 @@ import { useEffect, useRef, useState } from "../vendor/hooks.mjs";
 import htm from "../vendor/htm.mjs";
 import { api, uploadBlob } from "../api.js";
 import { ago, credits } from "../format.js";
+import { Training } from "./training.js";
 
 const html = htm.bind(h);
 const FINAL = ["completed", "failed", "cancelled"];
@@ -271,7 +272,9 @@ function Detail({ id, pictures, onTask }) {
     <ol class="events" id="task-events" aria-live="polite">
       ${events.map((e) => html`<li>${e.event_type.replace(/_/g, " ")}${e.node_id ? ` on ${e.node_id}` : ""} <span class="muted">${ago(e.at)}</span></li>`)}
     </ol>
-    ${task.status === "completed" && task.result && html`<h3>Result</h3><${Output} task=${task} picture=${pictures[task.id]} />`}
+    ${task.task_type === "federated_learning"
+      ? html`<${Training} task=${task} events=${events} />`
+      : task.status === "completed" && task.result && html`<h3>Result</h3><${Output} task=${task} picture=${pictures[task.id]} />`}
     ${task.status === "failed" && html`<p class="error">Failed: ${task.reason || (task.result && task.result.error) || "see the events"}</p>`}
   </section>`;
 }
