@@ -212,6 +212,21 @@ async fn up_logs_no_line_per_request_at_the_default_level() {
     }
 }
 
+/// util-linux `script`, which runs a command in a pseudo-terminal; `None`
+/// skips, except in CI.
+fn script() -> Option<&'static std::path::Path> {
+    let script = std::path::Path::new("/usr/bin/script");
+    if script.exists() {
+        return Some(script);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "no util-linux script in CI"
+    );
+    greenmesh_tests::skip("no `script` for a pseudo-terminal");
+    None
+}
+
 /// `task submit --wait` in a pseudo-terminal (util-linux `script`) shows
 /// the task's changes as they happen, with a progress display; piped,
 /// `task watch` prints plain lines; `task get -o FILE` writes the decoded
@@ -220,15 +235,7 @@ async fn up_logs_no_line_per_request_at_the_default_level() {
 async fn task_submit_wait_in_a_terminal_shows_the_changes_as_they_happen() {
     use greenmesh_tests::node::{register_user, TestNode};
     use serde_json::json;
-    let script = std::path::Path::new("/usr/bin/script");
-    if !script.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no util-linux script in CI"
-        );
-        greenmesh_tests::skip("no `script` for a pseudo-terminal");
-        return;
-    }
+    let Some(script) = script() else { return };
     let dir = tempfile::tempdir().unwrap();
     let app = Start::coordinator(dir.path()).start().await.unwrap();
     let url = format!("http://{}", app.addr);
@@ -311,5 +318,111 @@ async fn task_submit_wait_in_a_terminal_shows_the_changes_as_they_happen() {
     assert!(ok, "{err}");
     assert!(said.contains("wrote 4 bytes of text/plain"), "{said}");
     assert_eq!(std::fs::read(&file).unwrap(), b"done");
+    app.stop().await;
+}
+
+/// `blob put` in a pseudo-terminal draws a progress bar of the bytes sent;
+/// piped, it prints the reference alone. The stored blob is the file, and
+/// `task submit --data FILE` puts the file in a task as a blob reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_upload_shows_its_progress_in_a_terminal_and_only_the_reference_when_piped() {
+    use greenmesh_tests::node::register_user;
+    let Some(script) = script() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::coordinator(dir.path()).start().await.unwrap();
+    let url = format!("http://{}", app.addr);
+    let token = register_user(app.addr, "frank").await.unwrap();
+    // 3 MiB that do not compress to nothing.
+    let bytes: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let sha = greenmesh_protocol::sha256_hex(&bytes);
+    let bin = greenmesh_tests::tests_dir().join("../target/debug/greenmesh");
+
+    let shown = tokio::process::Command::new(script)
+        .args([
+            "-qfec",
+            &format!("{} blob put {}", bin.display(), file.display()),
+            "/dev/null",
+        ])
+        .env("GREENMESH_URL", &url)
+        .env("GREENMESH_TOKEN", &token)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.status.success(), "{text}");
+    assert!(
+        text.contains("uploading big.bin") && text.contains("3.00 MiB/3.00 MiB"),
+        "no progress bar: {text:?}"
+    );
+    assert!(text.contains(&format!("sha256:{sha}")), "{text:?}");
+
+    // Piped: the reference alone on stdout, no bar anywhere.
+    let (ok, out, err) = greenmesh_cli(&[
+        "blob",
+        "put",
+        file.to_str().unwrap(),
+        "--url",
+        &url,
+        "--token",
+        &token,
+    ])
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, format!("sha256:{sha}\n"));
+    assert!(!err.contains("uploading"), "{err}");
+    let stored = greenmesh_tests::call_as(
+        app.addr,
+        &token,
+        "GET",
+        &format!("/api/v1/blobs/{sha}"),
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(stored.status, 200);
+    assert!(
+        stored.body[..] == bytes[..],
+        "the stored blob differs from the file"
+    );
+
+    // A task's input uploaded the same way: the node's lease names the blob.
+    let node =
+        greenmesh_tests::node::TestNode::register(app.addr, &token, 43, &[("image-filter", 1.0)])
+            .await
+            .unwrap();
+    let picture = dir.path().join("photo.png");
+    std::fs::write(&picture, &bytes[..200_000]).unwrap();
+    let (ok, out, err) = greenmesh_cli(&[
+        "task",
+        "submit",
+        "--type",
+        "image-filter",
+        "--max-price",
+        "50",
+        "--data",
+        picture.to_str().unwrap(),
+        "--url",
+        &url,
+        "--token",
+        &token,
+        "--json",
+    ])
+    .await;
+    assert!(ok, "{err}");
+    let task: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (lease, input) = node.poll(5).await.unwrap().remove(0);
+    assert_eq!(task["id"], lease.task_id.as_str());
+    let input: serde_json::Value = serde_json::from_str(&input).unwrap();
+    let picture_sha = greenmesh_protocol::sha256_hex(&bytes[..200_000]);
+    assert_eq!(
+        input["inputs"]["data"]["blob"],
+        format!("sha256:{picture_sha}").as_str(),
+        "{input}"
+    );
+    assert_eq!(input["inputs"]["media_type"], "image/png", "{input}");
     app.stop().await;
 }

@@ -5,8 +5,10 @@
 //!
 //! - `main.rs`: the commands; `up` → `greenmesh_host`, `provide` →
 //!   `greenmesh_provider`, `bench` and `simulate` → `greenmesh_bench`.
-//! - `commands/`: `user`, `task`, `node` and `proof` on `greenmesh_client`,
-//!   printed as tables (`table.rs`) or JSON; `verify.rs`: the offline check
+//! - `commands/`: `user`, `task`, `node`, `blob` and `proof` on
+//!   `greenmesh_client`, printed as tables (`table.rs`) or JSON; `watch.rs`:
+//!   a task followed live; `blob.rs`: uploads with a progress bar;
+//!   `verify.rs`: the offline check
 //!   of a proof bundle (and its `--rerun` in `greenmesh_provider::rerun`);
 //!   `fl.rs`: a federated model applied locally (`greenmesh-fl`).
 //! - `logging.rs`: the tracing subscriber (text or JSON lines).
@@ -134,6 +136,13 @@ enum Command {
         conn: commands::Connection,
         #[command(subcommand)]
         cmd: commands::TaskCommand,
+    },
+    /// Upload files as blobs, for inputs larger than a task body holds.
+    Blob {
+        #[command(flatten)]
+        conn: commands::Connection,
+        #[command(subcommand)]
+        cmd: commands::BlobCommand,
     },
     /// Fetch proof bundles of `require_proof` tasks.
     Proof {
@@ -274,6 +283,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::User { conn, cmd } => commands::user(conn, cmd).await,
         Command::Task { conn, cmd } => commands::task(conn, cmd).await,
         Command::Node { conn, cmd } => commands::node(conn, cmd).await,
+        Command::Blob { conn, cmd } => commands::blob(conn, cmd).await,
         Command::Proof { conn, cmd } => commands::proof(conn, cmd).await,
         Command::Verify(args) => commands::verify::run(args),
         Command::Fl { cmd } => commands::fl::run(cmd),

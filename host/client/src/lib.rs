@@ -209,6 +209,7 @@ impl Client {
             body: Bytes::new(),
             timeout: None,
             retry: Retry::NONE,
+            progress: None,
         }
     }
 
@@ -242,6 +243,30 @@ pub struct RequestBuilder<'a> {
     body: Bytes,
     timeout: Option<Duration>,
     retry: Retry,
+    progress: Option<Progress>,
+}
+
+/// Told the bytes of a body sent so far (see [`RequestBuilder::progress`]).
+pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// The body handed to the connection in chunks of this many bytes, each
+/// reported to a [`Progress`] as it goes.
+const PROGRESS_CHUNK: usize = 64 * 1024;
+
+/// `body` as a stream of chunks, telling `progress` the running total.
+fn reported(body: Bytes, progress: Progress) -> reqwest::Body {
+    let chunks: Vec<Bytes> = (0..body.len())
+        .step_by(PROGRESS_CHUNK)
+        .map(|at| body.slice(at..(at + PROGRESS_CHUNK).min(body.len())))
+        .collect();
+    let mut sent = 0u64;
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks.into_iter().map(
+        move |chunk| {
+            sent += chunk.len() as u64;
+            progress(sent);
+            Ok::<_, std::convert::Infallible>(chunk)
+        },
+    )))
 }
 
 impl RequestBuilder<'_> {
@@ -274,6 +299,13 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// Sends the body in chunks, telling `progress` the bytes sent so far
+    /// (for an upload's progress bar; a retry starts again from zero).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Retries transport failures and busy answers (see [`Retry`]).
     pub fn retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
@@ -294,8 +326,17 @@ impl RequestBuilder<'_> {
                 if let Some(t) = self.timeout {
                     req = req.timeout(t);
                 }
+                let body = match &self.progress {
+                    None => reqwest::Body::from(self.body.clone()),
+                    // Its length stated, so the server can refuse a body
+                    // too large before reading it, as with a plain body.
+                    Some(p) => {
+                        req = req.header(http::header::CONTENT_LENGTH, self.body.len());
+                        reported(self.body.clone(), p.clone())
+                    }
+                };
                 let resp = req
-                    .body(self.body.clone())
+                    .body(body)
                     .send()
                     .await
                     .map_err(|source| self.transport(&url, source))?;

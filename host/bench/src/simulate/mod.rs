@@ -62,6 +62,10 @@ pub struct SimulateArgs {
     /// Write an SVG chart of the (first) replay here.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Write the (first) replay as JSON (`greenmesh-replay/1`) here: open
+    /// it on the dashboard's Replay page to zoom through it week by week.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
     /// The coordinator manifest (its components must be built).
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     pub manifest: PathBuf,
@@ -129,6 +133,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Vec<Outcome>> {
             step_ms,
             foresight,
             power_w: args.power_w,
+            label: &label,
         })
         .await?;
         let f = report::figures(&run, &traces, window_ms, job_ms, args.power_w);
@@ -139,15 +144,21 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Vec<Outcome>> {
             started.elapsed().as_secs_f64(),
         );
         if outcomes.is_empty() {
+            let title = format!(
+                "greenmesh simulate: {} jobs, SLA {}, {} ({label})",
+                f.jobs,
+                args.sla,
+                regions.join(" + ")
+            );
             if let Some(path) = &args.plot {
-                let title = format!(
-                    "greenmesh simulate: {} jobs, SLA {}, {} ({label})",
-                    f.jobs,
-                    args.sla,
-                    regions.join(" + ")
-                );
                 report::chart(&title, &run, &traces, job_ms, args.power_w).write(path)?;
                 println!("chart: {}", path.display());
+            }
+            if let Some(path) = &args.export {
+                let doc = report::replay_json(&title, &run, &f, &traces, job_ms, args.power_w);
+                std::fs::write(path, serde_json::to_vec(&doc)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("replay for the dashboard: {}", path.display());
             }
         }
         outcomes.push(Outcome {

@@ -37,6 +37,8 @@ pub struct Setup<'a> {
     pub step_ms: u64,
     pub foresight: Foresight,
     pub power_w: f64,
+    /// What the progress bar calls this replay.
+    pub label: &'a str,
 }
 
 struct Node {
@@ -110,8 +112,28 @@ async fn drive(
     let mut running: Vec<Running> = Vec::new();
     let mut next_job = 0;
     let mut t = start;
+    // The replayed span as a bar, on a terminal only (stderr: the figures
+    // on stdout stay clean when piped).
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some((end - start) / setup.step_ms + 1),
+        indicatif::ProgressDrawTarget::stderr(),
+    )
+    .with_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {percent:>3}% of the replayed span, {msg} ({elapsed}, ~{eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    )
+    .with_prefix(setup.label.to_string());
     while t <= end {
         clock.set(UNIX_EPOCH + Duration::from_millis(t));
+        bar.set_position((t - start) / setup.step_ms);
+        bar.set_message(format!(
+            "{} of {} jobs started",
+            jobs.iter().filter(|j| j.start.is_some()).count(),
+            jobs.len()
+        ));
         // Runs that have lasted their duration report.
         let mut still = Vec::new();
         for r in running.drain(..) {
@@ -226,6 +248,7 @@ async fn drive(
         }
         t += setup.step_ms;
     }
+    bar.finish_and_clear();
     let ledger = c.user("GET", "/api/v1/ledger?limit=1", None).await?;
     Ok(Run {
         jobs,

@@ -130,9 +130,22 @@ pub fn figures(run: &Run, traces: &[Trace], window_ms: u64, job_ms: u64, power_w
     f
 }
 
-/// A chart of the home intensity (and other regions'), each job's start,
-/// and cumulative grams saved against running at submission.
-pub fn chart(title: &str, run: &Run, traces: &[Trace], job_ms: u64, power_w: f64) -> Svg {
+/// What a replay's pictures show: its span, each job's start, and the
+/// cumulative grams saved against running at submission at home.
+pub struct Series {
+    /// The replayed span, ms: the first submission to the last run's end.
+    pub from: u64,
+    pub to: u64,
+    /// Each run's start, its region, and that region's mean intensity over
+    /// the run (g/kWh), in start order.
+    pub starts: Vec<(u64, usize, f64)>,
+    /// After each run's start (or an interrupted run's stop), the grams
+    /// saved so far; the last is `run_now_g - actual_g` of [`Figures`].
+    pub saved: Vec<(u64, f64)>,
+}
+
+/// The [`Series`] of `run`.
+pub fn series(run: &Run, traces: &[Trace], job_ms: u64, power_w: f64) -> Series {
     let from = run.jobs.first().map_or(0, |j| j.submit);
     let to = run
         .jobs
@@ -141,6 +154,48 @@ pub fn chart(title: &str, run: &Run, traces: &[Trace], job_ms: u64, power_w: f64
         .max()
         .unwrap_or(from)
         + job_ms;
+    let mut starts = Vec::new();
+    // What each run changed against running at submission: a finished run
+    // saves (or costs) at its start; an interrupted run's energy is lost
+    // at its stop.
+    let mut changes: Vec<(u64, f64)> = Vec::new();
+    for j in &run.jobs {
+        if let (Some(s), Some(r)) = (j.start, j.region) {
+            starts.push((s, r, traces[r].mean_f64(s, s + job_ms).unwrap_or(0.0)));
+            let now = grams(&traces[0], j.submit, j.submit + job_ms, power_w);
+            changes.push((s, now - grams(&traces[r], s, s + job_ms, power_w)));
+        }
+        for &(start, stop, r) in &j.wasted {
+            changes.push((stop, -grams(&traces[r], start, stop, power_w)));
+        }
+    }
+    starts.sort_by_key(|s| s.0);
+    changes.sort_by_key(|c| c.0);
+    let mut total = 0.0;
+    let saved = changes
+        .into_iter()
+        .map(|(t, g)| {
+            total += g;
+            (t, total)
+        })
+        .collect();
+    Series {
+        from,
+        to,
+        starts,
+        saved,
+    }
+}
+
+/// A chart of the home intensity (and other regions'), each job's start,
+/// and cumulative grams saved against running at submission.
+pub fn chart(title: &str, run: &Run, traces: &[Trace], job_ms: u64, power_w: f64) -> Svg {
+    let Series {
+        from,
+        to,
+        starts,
+        saved,
+    } = series(run, traces, job_ms, power_w);
     let bin = if to - from > 30 * 86_400_000 {
         6 * 3_600_000
     } else {
@@ -157,25 +212,71 @@ pub fn chart(title: &str, run: &Run, traces: &[Trace], job_ms: u64, power_w: f64
             .map(|(x, v)| (x, v as f64));
         svg = svg.line(&format!("{} intensity", t.region), points);
     }
-    let mut starts = Vec::new();
-    let mut events: Vec<(u64, f64)> = Vec::new();
-    for j in &run.jobs {
-        if let (Some(s), Some(r)) = (j.start, j.region) {
-            let at = traces[r].mean_f64(s, s + job_ms).unwrap_or(0.0);
-            starts.push((s, at));
-            let now = grams(&traces[0], j.submit, j.submit + job_ms, power_w);
-            events.push((s, now - grams(&traces[r], s, s + job_ms, power_w)));
-        }
-    }
-    events.sort_by_key(|e| e.0);
-    let mut total = 0.0;
-    let cumulative: Vec<(u64, f64)> = events
-        .into_iter()
-        .map(|(t, g)| {
-            total += g;
-            (t, total)
+    svg.markers("job starts", starts.iter().map(|&(t, _, at)| (t, at)))
+        .cumulative("saved", saved)
+}
+
+/// The replay as JSON for the dashboard's zoomable chart
+/// (`greenmesh-replay/1`): every trace point of the span at full
+/// resolution (no binning: the dashboard zooms to a week), each start, the
+/// cumulative saving and the figures. Times are Unix seconds.
+pub fn replay_json(
+    title: &str,
+    run: &Run,
+    figures: &Figures,
+    traces: &[Trace],
+    job_ms: u64,
+    power_w: f64,
+) -> serde_json::Value {
+    let Series {
+        from,
+        to,
+        starts,
+        saved,
+    } = series(run, traces, job_ms, power_w);
+    let secs = |ms: u64| ms / 1000;
+    let intensity: Vec<_> = traces
+        .iter()
+        .map(|t| {
+            let points: Vec<(u64, f32)> = (0..t.values.len())
+                .map(|i| (t.start_ms + i as u64 * t.step_ms, t.values[i]))
+                .filter(|(x, _)| (from..=to).contains(x))
+                .collect();
+            serde_json::json!({
+                "region": t.region,
+                "t": points.iter().map(|p| secs(p.0)).collect::<Vec<_>>(),
+                "g_per_kwh": points.iter().map(|p| p.1).collect::<Vec<_>>(),
+            })
         })
         .collect();
-    svg.markers("job starts", starts)
-        .cumulative("saved", cumulative)
+    serde_json::json!({
+        "format": "greenmesh-replay/1",
+        "title": title,
+        "signal": "average, location-based grid intensity (gCO2/kWh)",
+        "from": secs(from),
+        "to": secs(to),
+        "job_minutes": job_ms / 60_000,
+        "power_w": power_w,
+        "figures": {
+            "jobs": figures.jobs,
+            "finished": figures.finished,
+            "run_now_g": figures.run_now_g,
+            "scheduled_g": figures.actual_g,
+            "oracle_g": figures.oracle_g,
+            "saving": figures.saving(),
+            "oracle_saving": figures.oracle_saving(),
+            "deadline_misses": figures.deadline_misses,
+            "mean_deferral_h": figures.mean_deferral_h,
+        },
+        "intensity": intensity,
+        "starts": {
+            "t": starts.iter().map(|s| secs(s.0)).collect::<Vec<_>>(),
+            "region": starts.iter().map(|s| s.1).collect::<Vec<_>>(),
+            "g_per_kwh": starts.iter().map(|s| s.2).collect::<Vec<_>>(),
+        },
+        "saved": {
+            "t": saved.iter().map(|s| secs(s.0)).collect::<Vec<_>>(),
+            "cumulative_g": saved.iter().map(|s| s.1).collect::<Vec<_>>(),
+        },
+    })
 }

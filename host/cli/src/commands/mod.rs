@@ -6,6 +6,7 @@
 //! Output is a readable table, or the raw JSON with `--json`. An
 //! `https://` URL is verified against the system's roots plus `--ca-cert`.
 
+mod blob;
 pub mod fl;
 mod table;
 pub mod verify;
@@ -100,6 +101,11 @@ pub enum TaskCommand {
         /// Only ask what would happen (`/tasks/precheck`).
         #[arg(long)]
         precheck: bool,
+        /// Upload FILE as a blob (with a progress bar on a terminal) and
+        /// put it in the inputs as `data` (a blob reference) with its
+        /// `media_type`, e.g. `--type image-filter --data photo.png`.
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
         /// Follow the task until it ends, showing each change (as `task watch`).
         #[arg(long, conflicts_with = "precheck")]
         wait: bool,
@@ -125,6 +131,14 @@ pub enum TaskCommand {
     List,
     /// Cancel a task.
     Cancel { id: String },
+}
+
+/// `greenmesh blob ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum BlobCommand {
+    /// Upload a file as a blob (a progress bar on a terminal); prints its
+    /// reference (`sha256:…`) for a task's `inputs.data`.
+    Put { file: PathBuf },
 }
 
 /// `greenmesh proof ...`.
@@ -201,6 +215,7 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
             shards_file,
             require_proof,
             precheck,
+            data,
             wait,
         } => {
             let mut body: Value = match (file, task_type) {
@@ -244,6 +259,14 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
                     body["inputs"] = json!({});
                 }
                 body["inputs"]["shards"] = shards;
+            }
+            if let Some(file) = data {
+                let blob = blob::put(&client, &token, &file, upload_timeout(&conn)).await?;
+                if !body["inputs"].is_object() {
+                    body["inputs"] = json!({});
+                }
+                body["inputs"]["data"] = json!({ "blob": blob["reference"] });
+                body["inputs"]["media_type"] = json!(blob::media_type(&file));
             }
             let path = if precheck {
                 "/api/v1/tasks/precheck"
@@ -307,6 +330,26 @@ pub async fn task(conn: Connection, cmd: TaskCommand) -> anyhow::Result<()> {
                 .call("DELETE", &format!("/api/v1/tasks/{id}"), Some(&token), None)
                 .await?;
             print(&conn, &v, table::task);
+        }
+    }
+    Ok(())
+}
+
+/// An upload's limit: the usual answer timeout, at least ten minutes.
+fn upload_timeout(conn: &Connection) -> Duration {
+    Duration::from_secs(conn.timeout.max(600))
+}
+
+/// Runs a `blob` command.
+pub async fn blob(conn: Connection, cmd: BlobCommand) -> anyhow::Result<()> {
+    let token = token(&conn)?.to_string();
+    let client = conn.client()?;
+    match cmd {
+        BlobCommand::Put { file } => {
+            let v = blob::put(&client, &token, &file, upload_timeout(&conn)).await?;
+            print(&conn, &v, |v| {
+                v["reference"].as_str().unwrap_or_default().to_string()
+            });
         }
     }
     Ok(())
