@@ -426,3 +426,43 @@ async fn a_blob_upload_shows_its_progress_in_a_terminal_and_only_the_reference_w
     assert_eq!(input["inputs"]["media_type"], "image/png", "{input}");
     app.stop().await;
 }
+
+/// `greenmesh simulate` in a pseudo-terminal shows how much of the span it
+/// has replayed; piped, it prints its figures and no bar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_in_a_terminal_shows_the_replayed_span_as_a_bar() {
+    let Some(script) = script() else { return };
+    let root = greenmesh_tests::tests_dir().join("..");
+    let bin = root.join("target/debug/greenmesh");
+    let args = format!(
+        "simulate --carbon-trace {} --jobs 6 --days 1 --foresight forecast -f {}",
+        root.join("data/carbon/gb_ci_2020.csv").display(),
+        root.join("spin.toml").display()
+    );
+    let shown = tokio::process::Command::new(script)
+        .args([
+            "-qfec",
+            &format!("{} --log-level warn {args}", bin.display()),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.status.success(), "{text}");
+    assert!(
+        text.contains("% of the replayed span") && text.contains("jobs started"),
+        "no progress bar: {text:?}"
+    );
+    assert!(text.contains("saving vs run-now"), "{text:?}");
+
+    let piped: Vec<&str> = ["--log-level", "warn"]
+        .into_iter()
+        .chain(args.split(' '))
+        .collect();
+    let (ok, out, err) = greenmesh_cli(&piped).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("saving vs run-now"), "{out}");
+    assert!(!out.contains("replayed span") && !err.contains("replayed span"), "{err}");
+}
