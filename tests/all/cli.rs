@@ -464,5 +464,8 @@ async fn simulate_in_a_terminal_shows_the_replayed_span_as_a_bar() {
     let (ok, out, err) = greenmesh_cli(&piped).await;
     assert!(ok, "{err}");
     assert!(out.contains("saving vs run-now"), "{out}");
-    assert!(!out.contains("replayed span") && !err.contains("replayed span"), "{err}");
+    assert!(
+        !out.contains("replayed span") && !err.contains("replayed span"),
+        "{err}"
+    );
 }

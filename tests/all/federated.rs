@@ -668,7 +668,11 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
             result["rounds"][r]["members"].as_u64(),
             "round {r}"
         );
-        assert!(masked.len() >= 4, "round {r}: {} members, below the quorum of 4", masked.len());
+        assert!(
+            masked.len() >= 4,
+            "round {r}: {} members, below the quorum of 4",
+            masked.len()
+        );
         assert_eq!(
             Some(whole.samples as u64),
             result["rounds"][r]["samples"].as_u64(),

@@ -20,6 +20,7 @@ mod limits;
 mod openapi;
 mod outbound;
 mod plugins;
+mod postgres;
 mod provider;
 mod routes;
 mod simulate;

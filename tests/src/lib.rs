@@ -261,6 +261,7 @@ pub fn skip(why: &str) {
 pub mod ingress;
 pub mod net;
 pub mod node;
+pub mod postgres;
 pub mod process;
 pub mod provider;
 pub mod tls;

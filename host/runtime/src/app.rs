@@ -199,7 +199,7 @@ fn load_component(
     capability::deny::link(&mut linker, engine, &component, &denied)?;
     let pre = linker
         .instantiate_pre(&component)
-        .map_err(|e| anyhow!("{e}: greenmesh serves WASI 0.2, wasi:http 0.2, fermyon:spin sqlite, key-value and variables @2.0.0 and spin:sqlite@3.0.0"))?;
+        .map_err(|e| anyhow!("{e}: greenmesh serves WASI 0.2, wasi:http 0.2, fermyon:spin sqlite, key-value and variables @2.0.0 , spin:sqlite@3.0.0 and spin:postgres@4.0.0"))?;
     let pre = ProxyPre::new(pre)
         .map_err(anyhow::Error::from)
         .context("the component must export wasi:http/incoming-handler@0.2.x")?;
@@ -220,6 +220,23 @@ fn load_component(
             .map(Duration::from_millis)
             .unwrap_or(default_limits.body_timeout),
     };
+    // Templated entries, now that the variables have values.
+    let mut allowed_hosts = values.allowed_hosts.clone();
+    for (key, template) in &values.allowed_host_templates {
+        let rendered = template
+            .render(|v| {
+                resources
+                    .variable_values
+                    .get(v)
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("variable `{v}` has no value"))
+            })
+            .map_err(|m| anyhow!("{key}: {m}"))?;
+        allowed_hosts.push(
+            crate::manifest::allowed_host::AllowedHost::parse(&rendered)
+                .map_err(|m| anyhow!("{key} (rendered as {rendered:?}): {m}"))?,
+        );
+    }
     let id: Arc<str> = id.into();
     Ok(LoadedComponent {
         id: id.clone(),
@@ -231,7 +248,7 @@ fn load_component(
             variables: variables::ComponentVariables {
                 templates: values.templates.clone(),
             },
-            allowed_hosts: Arc::new(outbound_http::AllowedHosts(values.allowed_hosts.clone())),
+            allowed_hosts: Arc::new(outbound_http::AllowedHosts(allowed_hosts)),
             environment: spec
                 .environment
                 .iter()

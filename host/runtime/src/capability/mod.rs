@@ -7,6 +7,7 @@ mod bindings;
 pub mod deny;
 pub mod key_value;
 pub mod outbound_http;
+pub mod postgres;
 pub mod sqlite;
 pub mod variables;
 
@@ -20,6 +21,8 @@ use wasmtime::component::{HasSelf, Linker};
 pub struct SharedResources {
     /// SQLite databases by label.
     pub sqlite: HashMap<String, sqlite::Database>,
+    /// Postgres client pools by address (`spin:postgres`).
+    pub postgres: postgres::Pools,
     /// Key-value stores by label.
     pub key_value: HashMap<String, key_value::KvStore>,
     /// Application variable values.
@@ -51,6 +54,7 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     crate::capability::bindings::sqlite::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     crate::capability::bindings::sqlite3::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    crate::capability::bindings::pg4::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     crate::capability::bindings::key_value::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     crate::capability::bindings::variables::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
     Ok(())

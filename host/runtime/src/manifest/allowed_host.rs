@@ -42,10 +42,10 @@ impl AllowedHost {
             .ok_or_else(|| format!("{raw:?} has no scheme: write it as \"https://{raw}\""))?;
         let scheme = match scheme {
             "*" => None,
-            "http" | "https" => Some(scheme.to_string()),
+            "http" | "https" | "postgres" => Some(scheme.to_string()),
             other => {
                 return Err(format!(
-                    "{raw:?}: unsupported scheme {other:?} (use http, https or *)"
+                    "{raw:?}: unsupported scheme {other:?} (use http, https, postgres or *)"
                 ))
             }
         };
@@ -127,11 +127,12 @@ fn parse_port(raw: &str, p: &str) -> Result<u16, String> {
         .map_err(|_| format!("{raw:?}: invalid port {p:?}"))
 }
 
-/// The well-known port of `http` and `https`.
+/// The well-known port of `http`, `https` and `postgres`.
 pub fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "postgres" => Some(5432),
         _ => None,
     }
 }

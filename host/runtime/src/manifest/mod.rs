@@ -66,6 +66,10 @@ pub enum TriggerTarget {
 pub struct ComponentValues {
     /// `allowed_outbound_hosts`.
     pub allowed_hosts: Vec<AllowedHost>,
+    /// `allowed_outbound_hosts` entries with `{{ variable }}` templates (as
+    /// Spin allows, e.g. `"postgres://{{ db_host }}"`): rendered and parsed
+    /// when the app loads, with the key each came from.
+    pub allowed_host_templates: Vec<(String, Template)>,
     /// `variables`: component variable name → template over application
     /// variables (every one declared).
     pub templates: HashMap<String, Template>,
@@ -243,10 +247,21 @@ fn check_component(
         ));
     }
     for (i, host) in c.allowed_outbound_hosts.iter().enumerate() {
-        values.allowed_hosts.push(
-            AllowedHost::parse(host)
-                .map_err(|m| err(format!("{}[{i}]", key("allowed_outbound_hosts")), m))?,
-        );
+        let k = format!("{}[{i}]", key("allowed_outbound_hosts"));
+        if host.contains("{{") {
+            let t = Template::parse(host).map_err(|m| err(k.clone(), m))?;
+            if let Some(v) = t.variables().find(|v| !manifest.variables.contains_key(*v)) {
+                return Err(err(
+                    k,
+                    format!("template refers to undefined application variable {v:?}: declare it under [variables]"),
+                ));
+            }
+            values.allowed_host_templates.push((k, t));
+            continue;
+        }
+        values
+            .allowed_hosts
+            .push(AllowedHost::parse(host).map_err(|m| err(k, m))?);
     }
     for (field, labels) in [
         ("key_value_stores", &c.key_value_stores),

@@ -1,4 +1,6 @@
-//! Store guest: drives sqlite and key-value through the spin-sdk v2 (fermyon:spin@2.0.0) APIs over HTTP.
+//! Store guest: drives sqlite and key-value through the spin-sdk v2
+//! (fermyon:spin@2.0.0) APIs over HTTP, and Postgres through
+//! `spin_sdk::pg4` (spin:postgres@4.0.0).
 
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
@@ -17,6 +19,7 @@ fn handle(req: Request) -> impl IntoResponse {
     match (method, path.as_str()) {
         (Method::Post, "/sql") => sql(req.body()),
         (Method::Post, "/sql3") => sql3(req.body()),
+        (Method::Post, "/pg") => pg(req.body()),
         (Method::Get, "/read") => read(),
         (method, p) => match p.strip_prefix("/kv/") {
             Some(rest) => kv(method, rest, req.into_body()),
@@ -193,4 +196,96 @@ fn json_response(status: u16, body: Json) -> Response {
         .header("content-type", "application/json")
         .body(body.to_string())
         .build()
+}
+
+#[derive(Deserialize)]
+struct PgRequest {
+    address: String,
+    /// Statements run in order on one connection; the last one's rows (or
+    /// row count, for `execute`) are answered.
+    statements: Vec<PgStatement>,
+}
+
+#[derive(Deserialize)]
+struct PgStatement {
+    sql: String,
+    #[serde(default)]
+    params: Vec<Json>,
+    /// `execute` (a row count) rather than `query` (rows).
+    #[serde(default)]
+    execute: bool,
+}
+
+/// `POST /pg`: runs statements on one `spin_sdk::pg4` connection. Integers
+/// go as int64, other numbers as float64, strings as str, `null` as null,
+/// `{"binary": [..]}` as binary. The answer: `{"columns", "rows"}` or
+/// `{"changed"}`; `403` when the address is not allowed, `502` otherwise.
+fn pg(body: &[u8]) -> Response {
+    use spin_sdk::pg4::{Connection, DbValue, ParameterValue};
+    let request: PgRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let db = match Connection::open(&request.address) {
+        Ok(db) => db,
+        Err(e) => {
+            let text = format!("{e:?}");
+            let status = if text.contains("allowed_outbound_hosts") {
+                403
+            } else {
+                502
+            };
+            return json_response(status, json!({ "error": text }));
+        }
+    };
+    let mut answer = json!(null);
+    for st in &request.statements {
+        let params: Vec<ParameterValue> = st
+            .params
+            .iter()
+            .map(|p| match p {
+                Json::Number(n) if n.is_i64() => {
+                    ParameterValue::Int64(n.as_i64().unwrap_or_default())
+                }
+                Json::Number(n) => ParameterValue::Floating64(n.as_f64().unwrap_or_default()),
+                Json::String(s) => ParameterValue::Str(s.clone()),
+                Json::Bool(b) => ParameterValue::Boolean(*b),
+                Json::Object(o) if o.contains_key("binary") => ParameterValue::Binary(
+                    serde_json::from_value(o["binary"].clone()).unwrap_or_default(),
+                ),
+                _ => ParameterValue::DbNull,
+            })
+            .collect();
+        let outcome = if st.execute {
+            db.execute(&st.sql, &params)
+                .map(|n| json!({ "changed": n }))
+        } else {
+            db.query(&st.sql, &params).map(|set| {
+                let value = |v: &DbValue| match v {
+                    DbValue::Boolean(b) => json!(b),
+                    DbValue::Int16(i) => json!(i),
+                    DbValue::Int32(i) => json!(i),
+                    DbValue::Int64(i) => json!(i),
+                    DbValue::Floating64(f) => json!(f),
+                    DbValue::Str(s) => json!(s),
+                    DbValue::Binary(b) => json!({ "binary": b }),
+                    DbValue::Decimal(d) => json!({ "decimal": format!("{d:?}") }),
+                    DbValue::Jsonb(b) => json!({ "jsonb": String::from_utf8_lossy(b) }),
+                    DbValue::DbNull => json!(null),
+                    other => json!({ "other": format!("{other:?}") }),
+                };
+                json!({
+                    "columns": set.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                    "rows": set.rows.iter().map(|r| r.iter().map(value).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                })
+            })
+        };
+        match outcome {
+            Ok(v) => answer = v,
+            Err(e) => {
+                return json_response(502, json!({ "error": format!("{e:?}"), "sql": st.sql }))
+            }
+        }
+    }
+    json_response(200, answer)
 }

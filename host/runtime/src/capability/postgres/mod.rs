@@ -1,0 +1,236 @@
+//! The spin postgres capability: `spin:postgres/postgres@4.0.0`
+//! (`spin_sdk::pg4`), as Spin serves it, on pooled tokio-postgres clients.
+//!
+//! - A component opens an address (a `postgres://` URL or a `key=value`
+//!   connection string); every host it names must be allowed by the
+//!   component's `allowed_outbound_hosts` (`postgres://host[:port]`, 5432
+//!   by default), as Spin checks them. Unix sockets are refused.
+//! - Each address has one pool for the whole app ([`Pools`]); a guest
+//!   `connection` holds one pooled client until it is dropped, so the
+//!   statements of one connection run in order on one session.
+//! - Parameters are converted to the type the server inferred for each
+//!   placeholder ([`values::Param`]): an `int64` may fill an `INTEGER`
+//!   column, a `str` a `JSONB` one. Results are decoded by column type
+//!   ([`values::decode`]); `NUMERIC` comes back as its decimal text.
+//!
+//! TLS: `sslmode=disable` or `prefer` connect in the clear (a database on a
+//! private network or loopback); `require` is refused with a message saying
+//! so (`docs/host.md`).
+
+// The error type is the WIT's, handed to the guest as it is.
+#![allow(clippy::result_large_err)]
+
+mod values;
+
+use crate::capability::bindings::pg4::{Column, Error, QueryError, RowSet};
+use crate::state::InstanceState;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use wasmtime::component::Resource;
+
+/// Clients per database address, shared by every instance of the app.
+pub const POOL_SIZE: usize = 16;
+
+/// The resource behind a guest's `connection` handle: one pooled client.
+pub struct Connection {
+    client: Object,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("postgres::Connection")
+    }
+}
+
+/// One pool per address the app's components open.
+#[derive(Default)]
+pub struct Pools(Mutex<HashMap<String, Pool>>);
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "Pools({n} addresses)")
+    }
+}
+
+impl Pools {
+    /// The pool for `address` (parsed as `config`), made on first use.
+    fn pool(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, Error> {
+        let mut pools = self.0.lock().expect("postgres pools lock");
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+        pools.insert(address.to_string(), pool.clone());
+        Ok(pool)
+    }
+}
+
+/// `address` parsed, and checked against the component's grants.
+fn checked_config(state: &InstanceState, address: &str) -> Result<tokio_postgres::Config, Error> {
+    let config = tokio_postgres::Config::from_str(address)
+        .map_err(|e| Error::ConnectionFailed(format!("not a Postgres address: {e}")))?;
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        return Err(Error::ConnectionFailed(
+            "sslmode=require: greenmesh up connects to Postgres without TLS (a database on loopback or a private network); use sslmode=disable there, or Spin for TLS".into(),
+        ));
+    }
+    let caps = &state.capabilities;
+    let ports = config.get_ports();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        let tokio_postgres::config::Host::Tcp(name) = host else {
+            return Err(Error::ConnectionFailed(
+                "Unix-socket addresses are not allowed: name a host and port".into(),
+            ));
+        };
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        if !caps.allowed_hosts.allows("postgres", name, port) {
+            tracing::warn!(component = %caps.component_id, destination = %format!("postgres://{name}:{port}"),
+                "postgres connection refused: not in allowed_outbound_hosts");
+            return Err(Error::ConnectionFailed(format!(
+                "postgres://{name}:{port} is not in the component's allowed_outbound_hosts"
+            )));
+        }
+    }
+    if config.get_hosts().is_empty() {
+        return Err(Error::ConnectionFailed("the address names no host".into()));
+    }
+    Ok(config)
+}
+
+fn query_failed(e: tokio_postgres::Error) -> Error {
+    match e.as_db_error() {
+        Some(db) => Error::QueryFailed(QueryError::DbError(
+            crate::capability::bindings::pg4::DbError {
+                as_text: e.to_string(),
+                severity: db.severity().to_string(),
+                code: db.code().code().to_string(),
+                message: db.message().to_string(),
+                detail: db.detail().map(str::to_string),
+                extras: Vec::new(),
+            },
+        )),
+        None => {
+            // tokio-postgres puts the reason (e.g. a parameter's type) in
+            // the source chain.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            Error::QueryFailed(QueryError::Text(text))
+        }
+    }
+}
+
+impl crate::capability::bindings::pg4::Host for InstanceState {}
+
+impl crate::capability::bindings::pg4::HostConnection for InstanceState {
+    async fn open(&mut self, address: String) -> Result<Resource<Connection>, Error> {
+        let config = checked_config(self, &address)?;
+        let pool = self
+            .capabilities
+            .resources
+            .postgres
+            .pool(&address, config)?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+        self.table
+            .push(Connection { client })
+            .map_err(|e| Error::Other(e.to_string()))
+    }
+
+    async fn query(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        params: Vec<crate::capability::bindings::pg4::ParameterValue>,
+    ) -> Result<RowSet, Error> {
+        let conn = self
+            .table
+            .get(&conn)
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let params = values::params(params)?;
+        let stmt = conn
+            .client
+            .prepare_cached(&statement)
+            .await
+            .map_err(query_failed)?;
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let rows = conn
+            .client
+            .query(&stmt, &refs)
+            .await
+            .map_err(query_failed)?;
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: c.name().to_string(),
+                data_type: values::data_type(c.type_()),
+            })
+            .collect();
+        let rows = rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| values::decode(row, i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RowSet { columns, rows })
+    }
+
+    async fn execute(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        params: Vec<crate::capability::bindings::pg4::ParameterValue>,
+    ) -> Result<u64, Error> {
+        let conn = self
+            .table
+            .get(&conn)
+            .map_err(|e| Error::Other(e.to_string()))?;
+        let params = values::params(params)?;
+        let stmt = conn
+            .client
+            .prepare_cached(&statement)
+            .await
+            .map_err(query_failed)?;
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        conn.client
+            .execute(&stmt, &refs)
+            .await
+            .map_err(query_failed)
+    }
+
+    async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        // The client goes back to its pool.
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! `spin:postgres/postgres@4.0.0` on a real Postgres server (Debian's
+//! `postgresql`, started by the test): statements and types both ways,
+//! the pooled connection keeping its session, errors as the WIT words
+//! them, and `allowed_outbound_hosts` (a template over a variable) holding.
+
+use greenmesh_tests::postgres::Postgres;
+use greenmesh_tests::{Start, TestApp};
+use serde_json::{json, Value};
+
+async fn pg(app: &TestApp, path: &str, address: &str, statements: Value) -> greenmesh_tests::Reply {
+    let body = json!({ "address": address, "statements": statements }).to_string();
+    app.request("POST", path, body).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_reads_and_writes_postgres_with_its_types() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let url = server.database("app");
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::new("postgres.toml", dir.path())
+        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
+        .start()
+        .await
+        .unwrap();
+    let created = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([{ "sql": "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, n INTEGER,
+                          x DOUBLE PRECISION, ok BOOLEAN, data BYTEA, doc JSONB, amount NUMERIC)",
+                 "execute": true }]),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    // An int64 fills an INTEGER and a NUMERIC's placeholder is refused
+    // with the reason; a str fills JSONB.
+    let inserted = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([{ "sql": "INSERT INTO t (name, n, x, ok, data, doc) VALUES ($1, $2, $3, $4, $5, $6), ($7, NULL, NULL, NULL, NULL, NULL)",
+                 "params": ["ada", 7, 2.5, true, { "binary": [0, 255] }, "{\"k\": [1, 2]}", "bob"],
+                 "execute": true }]),
+    )
+    .await;
+    assert_eq!(
+        inserted.json(),
+        json!({ "changed": 2 }),
+        "{}",
+        inserted.text()
+    );
+    pg(
+        &app,
+        "/pg",
+        &url,
+        json!([{ "sql": "UPDATE t SET amount = 12.50 WHERE name = 'ada'", "execute": true }]),
+    )
+    .await;
+    let rows = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([{ "sql": "SELECT id, name, n, x, ok, data, doc, amount FROM t ORDER BY id" }]),
+    )
+    .await;
+    assert_eq!(rows.status, 200, "{}", rows.text());
+    let v = rows.json();
+    assert_eq!(
+        v["columns"],
+        json!(["id", "name", "n", "x", "ok", "data", "doc", "amount"])
+    );
+    let ada = &v["rows"][0];
+    assert_eq!(ada[0], 1);
+    assert_eq!(ada[1], "ada");
+    assert_eq!(ada[2], 7);
+    assert_eq!(ada[3], 2.5);
+    assert_eq!(ada[4], true);
+    assert_eq!(ada[5], json!({ "binary": [0, 255] }));
+    assert_eq!(ada[6], json!({ "jsonb": "{\"k\": [1, 2]}" }));
+    assert!(
+        ada[7]["decimal"].as_str().unwrap().contains("12.50"),
+        "{ada}"
+    );
+    assert_eq!(
+        v["rows"][1],
+        json!([2, "bob", null, null, null, null, null, null])
+    );
+    // The server saw what the guest wrote.
+    assert_eq!(
+        server.psql("app", "SELECT doc->'k'->>1 FROM t WHERE name = 'ada'"),
+        "2"
+    );
+
+    // One connection is one session: a temporary table lives across its
+    // statements.
+    let session = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([
+            { "sql": "CREATE TEMP TABLE scratch (v BIGINT)", "execute": true },
+            { "sql": "INSERT INTO scratch VALUES ($1)", "params": [41], "execute": true },
+            { "sql": "SELECT v + 1 AS answer FROM scratch" },
+        ]),
+    )
+    .await;
+    assert_eq!(session.json()["rows"], json!([[42]]), "{}", session.text());
+
+    // Errors as the WIT words them: Postgres's own code and message.
+    let wrong = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([{ "sql": "INSERT INTO t (name) VALUES (NULL)", "execute": true }]),
+    )
+    .await;
+    assert_eq!(wrong.status, 502);
+    let text = wrong.text();
+    assert!(
+        text.contains("23502") && text.contains("not-null"),
+        "{text}"
+    );
+    let mistyped = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([{ "sql": "SELECT name FROM t WHERE id = $1", "params": ["one"] }]),
+    )
+    .await;
+    assert!(
+        mistyped.text().contains("str parameter cannot fill a int8"),
+        "{}",
+        mistyped.text()
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outside_allowed_outbound_hosts_is_refused() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let url = server.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::new("postgres.toml", dir.path())
+        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
+        .start()
+        .await
+        .unwrap();
+    let select = json!([{ "sql": "SELECT 1 AS one" }]);
+    // Granted: answered.
+    let ok = pg(&app, "/pg", &url, select.clone()).await;
+    assert_eq!(ok.json()["rows"], json!([[1]]), "{}", ok.text());
+    // The same guest without the grant, another port, a Unix socket:
+    // refused before any connection is made.
+    for (path, address) in [
+        ("/nogrant/pg", url.clone()),
+        (
+            "/pg",
+            format!(
+                "postgres://greenmesh@127.0.0.1:{}/postgres",
+                server.port + 1
+            ),
+        ),
+        ("/pg", "host=/var/run/postgresql user=greenmesh".to_string()),
+    ] {
+        let r = pg(&app, path, &address, select.clone()).await;
+        assert!(
+            r.status == 403 || r.text().contains("Unix-socket"),
+            "{path} {address}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    app.stop().await;
+}

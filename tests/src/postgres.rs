@@ -1,0 +1,171 @@
+//! A real Postgres server for a test: Debian's `postgresql` package
+//! (`.ci/run` installs it), a cluster made with `initdb` in a temporary
+//! folder and served by `pg_ctl` on a free loopback port, stopped when
+//! dropped. Trust authentication for the `greenmesh` superuser, on
+//! 127.0.0.1 only.
+//!
+//! Postgres refuses to run as root: when the tests run as root (CI
+//! containers) the server runs as the `postgres` user the package creates.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running Postgres cluster.
+pub struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// The newest installed server's `bin` folder.
+fn server_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("pg_ctl").is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// Whether this process runs as root (`/proc/self` belongs to its user).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+impl Postgres {
+    /// Starts a fresh cluster; `None` (the test skips) where Postgres is
+    /// not installed, except in CI, where that fails the test.
+    pub fn start() -> Option<Postgres> {
+        let Some(bin) = server_bin() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no Postgres in CI: .ci/run installs Debian's postgresql"
+            );
+            crate::skip("no Postgres server (apt-get install postgresql)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        if is_root() {
+            // The server's own user must own its folder.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown for the postgres user");
+        }
+        let pg = Postgres {
+            bin,
+            data,
+            port: crate::process::free_port(),
+            _dir: dir,
+        };
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                pg.data.to_str().unwrap(),
+                "-U",
+                "greenmesh",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories='' -c fsync=off -c max_connections=300",
+            pg.port
+        );
+        pg.run(
+            "pg_ctl",
+            &[
+                "-D",
+                pg.data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                pg.data.join("server.log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        Some(pg)
+    }
+
+    /// Runs one of the server's programs (as `postgres` when root).
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+
+    /// The address of database `name` (`postgres` exists from the start).
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://greenmesh@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Creates database `name` and answers its address.
+    pub fn database(&self, name: &str) -> String {
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.url(name)
+    }
+
+    /// Runs `sql` in database `db` with `psql`, answering its unaligned output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(self.url(db))
+            .args(["-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Where the cluster's files are.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let exe = self.bin.join("pg_ctl");
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let _ = cmd
+            .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
