@@ -128,7 +128,10 @@ fn spy_manifest(dir: &Path, inherit_all: bool) -> std::path::PathBuf {
     );
     if inherit_all {
         text = text
-            .replace(", inherit_configuration = [\"sqlite_databases\"]", "")
+            .replace(
+                ", inherit_configuration = [\"sqlite_databases\", \"allowed_outbound_hosts\"]",
+                "",
+            )
             .replace(
                 "key_value_stores = [\"default\"]\n",
                 "key_value_stores = [\"default\"]\ndependencies_inherit_configuration = true\n",

@@ -176,3 +176,72 @@ async fn a_database_outside_allowed_outbound_hosts_is_refused() {
     }
     app.stop().await;
 }
+
+/// The coordinator on the Postgres backend: the whole life of a task
+/// through every component's tables (users, the marketplace, quotes,
+/// quota, leases, reputation, the ledger).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_runs_a_task_to_completion_on_postgres() {
+    use greenmesh_tests::node::{register_user, TestNode};
+    if greenmesh_tests::postgres::Postgres::start().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let start = Start::coordinator(dir.path()).on_postgres();
+    let app = start.start().await.unwrap();
+    let health = greenmesh_tests::send(app.addr, "GET", "/api/v1/health", Default::default())
+        .await
+        .unwrap();
+    assert_eq!(health.status, 200, "{}", health.text());
+    let token = register_user(app.addr, "alice").await.unwrap();
+    let node = TestNode::register(app.addr, &token, 51, &[("image-filter", 1.0)])
+        .await
+        .unwrap();
+    let task = greenmesh_tests::call_as(
+        app.addr,
+        &token,
+        "POST",
+        "/api/v1/tasks",
+        json!({ "task_type": "image-filter", "max_price": 50.0,
+                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    assert_eq!(task.status, 201, "{}", task.text());
+    let id = task.json()["id"].as_str().unwrap().to_string();
+    let (lease, _) = node.poll(5).await.unwrap().remove(0);
+    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
+    let r = node
+        .post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let done = greenmesh_tests::call_as(
+        app.addr,
+        &token,
+        "GET",
+        &format!("/api/v1/tasks/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(done.json()["status"], "completed", "{}", done.text());
+    // Every component kept its tables in Postgres, none in SQLite.
+    let server = start.postgres.as_ref().unwrap();
+    let tables = server.psql(
+        "greenmesh",
+        "SELECT string_agg(component || '=' || version, ',' ORDER BY component) FROM storage_versions",
+    );
+    assert!(
+        tables.contains("broker=") && tables.contains("reputation="),
+        "{tables}"
+    );
+    let ledger = greenmesh_tests::send(app.addr, "GET", "/api/v1/ledger", Default::default())
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(ledger["totals"]["runs"], 1, "{ledger}");
+    assert!(
+        !dir.path().join("sqlite_db.db").exists()
+            || server.psql("greenmesh", "SELECT count(*) FROM broker_tasks") == "1"
+    );
+    app.stop().await;
+}

@@ -81,6 +81,10 @@ pub struct Start {
     pub max_instances: u32,
     /// Serve HTTPS with this certificate (`greenmesh up --tls-cert/--tls-key`).
     pub tls: Option<greenmesh_host::Tls>,
+    /// The Postgres server the coordinator's tables live in, when the
+    /// suite runs on Postgres (see [`Start::coordinator`]); kept alive by
+    /// every copy of this and every app started from it.
+    pub postgres: Option<std::sync::Arc<postgres::Postgres>>,
 }
 
 impl Start {
@@ -100,6 +104,7 @@ impl Start {
             clock: Default::default(),
             max_instances: 32,
             tls: None,
+            postgres: None,
         }
     }
 
@@ -111,9 +116,30 @@ impl Start {
         }
     }
 
-    /// The repository's own coordinator (`spin.toml`), with state in `state_dir`.
+    /// The repository's own coordinator (`spin.toml`), with state in
+    /// `state_dir`: on SQLite, or with `GREENMESH_TEST_DATABASE=postgres`
+    /// on a fresh Postgres server of its own (the one switch that runs the
+    /// end-to-end suite against the Postgres backend).
     pub fn coordinator(state_dir: &Path) -> Self {
-        Self::at(tests_dir().join("../spin.toml"), state_dir)
+        let start = Self::at(tests_dir().join("../spin.toml"), state_dir);
+        match std::env::var("GREENMESH_TEST_DATABASE").as_deref() {
+            Ok("postgres") => start.on_postgres(),
+            _ => start,
+        }
+    }
+
+    /// The coordinator's tables in a fresh Postgres server (skipped where
+    /// there is none, except in CI).
+    pub fn on_postgres(mut self) -> Self {
+        let server = postgres::Postgres::start().expect("a Postgres server for the test");
+        let url = server.database("greenmesh");
+        self.env.insert("SPIN_VARIABLE_DATABASE_URL".into(), url);
+        self.env.insert(
+            "SPIN_VARIABLE_DATABASE_HOST".into(),
+            format!("127.0.0.1:{}", server.port),
+        );
+        self.postgres = Some(std::sync::Arc::new(server));
+        self
     }
 
     /// Drops [`TEST_IDENTITY_RULES`]: registration and ballots as shipped.
@@ -178,6 +204,7 @@ impl Start {
             addr: running.addr,
             stop: Some(tx),
             running: Some(running),
+            _postgres: self.postgres.clone(),
         })
     }
 }
@@ -187,6 +214,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     running: Option<greenmesh_host::Running>,
+    /// The database server, while the app may still use it.
+    _postgres: Option<std::sync::Arc<postgres::Postgres>>,
 }
 
 /// A response, read whole.

@@ -30,7 +30,8 @@ fn main() -> anyhow::Result<()> {
             build_wasm()?;
             // The components' pure logic (pricing and reputation models, the
             // signed protocol, the broker's policies, vote tallies, quota
-            // days and tiers, the dashboard's files and headers) has native
+            // days and tiers, the dashboard's files and headers, the storage
+            // seam's SQL dialect and values) has native
             // unit tests.
             let mut unit: Vec<String> = vec!["test".into(), "--lib".into()];
             for package in [
@@ -41,6 +42,7 @@ fn main() -> anyhow::Result<()> {
                 "quota",
                 "reputation",
                 "ui",
+                "greenmesh-storage",
                 "voting",
                 "voting-committee",
                 "voting-core",

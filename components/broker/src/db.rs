@@ -5,7 +5,7 @@
 //! the row says its follow-up effects are still to apply (ADR 0015).
 
 use crate::error::{storage, ApiError};
-use spin_sdk::sqlite::{Connection, QueryResult, Value};
+use greenmesh_storage::{Connection, QueryResult, Value};
 
 /// Version 1: the tables as first shipped.
 const V1: &[&str] = &[
@@ -127,13 +127,25 @@ const V2: &[&str] = &[
     // insert is the effect, the trigger keeps the counters beside it.
     "CREATE TABLE IF NOT EXISTS broker_completions (
         lease_id TEXT PRIMARY KEY, owner TEXT NOT NULL, node_owner TEXT NOT NULL, at INTEGER NOT NULL)",
-    "CREATE TRIGGER IF NOT EXISTS broker_completions_count AFTER INSERT ON broker_completions BEGIN
+    "/* sqlite */ CREATE TRIGGER IF NOT EXISTS broker_completions_count AFTER INSERT ON broker_completions BEGIN
         INSERT INTO broker_user_standing (user_id, tasks_completed) VALUES (NEW.owner, 1)
             ON CONFLICT (user_id) DO UPDATE SET tasks_completed = tasks_completed + 1;
         INSERT INTO broker_user_standing (user_id, tasks_executed)
             SELECT NEW.node_owner, 1 WHERE NEW.node_owner != NEW.owner
             ON CONFLICT (user_id) DO UPDATE SET tasks_executed = tasks_executed + 1;
      END",
+    "/* postgres */ CREATE OR REPLACE FUNCTION broker_completions_count() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+        INSERT INTO broker_user_standing (user_id, tasks_completed) VALUES (NEW.owner, 1)
+            ON CONFLICT (user_id) DO UPDATE SET tasks_completed = broker_user_standing.tasks_completed + 1;
+        IF NEW.node_owner IS NOT NULL AND NEW.node_owner != NEW.owner THEN
+            INSERT INTO broker_user_standing (user_id, tasks_executed) VALUES (NEW.node_owner, 1)
+                ON CONFLICT (user_id) DO UPDATE SET tasks_executed = broker_user_standing.tasks_executed + 1;
+        END IF;
+        RETURN NEW;
+     END $$",
+    "/* postgres */ CREATE OR REPLACE TRIGGER broker_completions_count AFTER INSERT ON broker_completions
+     FOR EACH ROW EXECUTE FUNCTION broker_completions_count()",
 ];
 
 /// Version 3: what kernel a task must run.
@@ -183,13 +195,25 @@ const V5: &[&str] = &[
     // the record (once per run, however often a judge repeats).
     "CREATE TABLE IF NOT EXISTS broker_check_outcomes (
         lease_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, agreed INTEGER NOT NULL, at INTEGER NOT NULL)",
-    "CREATE TRIGGER IF NOT EXISTS broker_check_outcomes_count AFTER INSERT ON broker_check_outcomes BEGIN
+    "/* sqlite */ CREATE TRIGGER IF NOT EXISTS broker_check_outcomes_count AFTER INSERT ON broker_check_outcomes BEGIN
         INSERT INTO broker_node_record (node_id, agreed, mismatched, checked)
             VALUES (NEW.node_id, NEW.agreed, 1 - NEW.agreed, 1)
             ON CONFLICT (node_id) DO UPDATE SET
                 agreed = CASE WHEN NEW.agreed = 1 THEN agreed + 1 ELSE 0 END,
                 mismatched = mismatched + 1 - NEW.agreed, checked = checked + 1;
      END",
+    "/* postgres */ CREATE OR REPLACE FUNCTION broker_check_outcomes_count() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+        INSERT INTO broker_node_record (node_id, agreed, mismatched, checked)
+            VALUES (NEW.node_id, NEW.agreed, 1 - NEW.agreed, 1)
+            ON CONFLICT (node_id) DO UPDATE SET
+                agreed = CASE WHEN NEW.agreed = 1 THEN broker_node_record.agreed + 1 ELSE 0 END,
+                mismatched = broker_node_record.mismatched + 1 - NEW.agreed,
+                checked = broker_node_record.checked + 1;
+        RETURN NEW;
+     END $$",
+    "/* postgres */ CREATE OR REPLACE TRIGGER broker_check_outcomes_count AFTER INSERT ON broker_check_outcomes
+     FOR EACH ROW EXECUTE FUNCTION broker_check_outcomes_count()",
 ];
 
 /// Version 6: federated groups (round r is shard r; its members train on

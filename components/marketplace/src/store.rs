@@ -5,7 +5,7 @@
 use crate::greenmesh::marketplace::types::{
     Beat, Error, Node, NodeStatus, Registration, Requirements,
 };
-use spin_sdk::sqlite::{Connection, Value};
+use greenmesh_storage::{Connection, Value};
 
 /// A node silent for this long is offline, unless the broker's
 /// `liveness_window_ms` (passed through `registry.configure`) says otherwise.
@@ -19,6 +19,7 @@ thread_local! {
 /// Keeps the settings the broker passed (`liveness_window_ms`; others are
 /// ignored) for this instance's life (one request).
 pub fn configure(settings: &[(String, String)]) {
+    greenmesh_storage::configure(settings);
     for (name, value) in settings {
         if name == "liveness_window_ms" {
             if let Ok(ms) = value.trim().parse() {

@@ -26,6 +26,9 @@ fn flat_price(base_price: f64) -> f64 {
 struct FlatPricing;
 
 impl Guest for FlatPricing {
+    /// It keeps no tables: nothing to configure.
+    fn configure(_settings: Vec<(String, String)>) {}
+
     fn get_quote(request: QuoteRequest) -> Quote {
         Quote {
             price: flat_price(request.base_price),

@@ -13,7 +13,7 @@ wit_bindgen::generate!({
 });
 
 use exports::greenmesh::pricing::quotes::{Guest, Outcome, Quote, QuoteRequest};
-use spin_sdk::sqlite::{Connection, Value};
+use greenmesh_storage::{Connection, Value};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS pricing_model (
     capability TEXT PRIMARY KEY,
@@ -129,6 +129,10 @@ fn quote_with(request: &QuoteRequest, learned: f64) -> Quote {
 }
 
 impl Guest for Pricing {
+    fn configure(settings: Vec<(String, String)>) {
+        greenmesh_storage::configure(&settings);
+    }
+
     fn get_quote(request: QuoteRequest) -> Quote {
         quote_with(&request, learned(&request.capability))
     }

@@ -22,7 +22,7 @@ wit_bindgen::generate!({
 use chrono_tz::Tz;
 use exports::greenmesh::quota::tiers::Guest;
 use greenmesh::quota::types::{Error, Limits, Need, Over, Standing, Tier as WitTier, Usage};
-use spin_sdk::sqlite::Connection;
+use greenmesh_storage::Connection;
 use tier::Tier;
 
 /// Longest input echoed back in an error message.
@@ -155,6 +155,10 @@ fn usage_of(db: &Connection, user: String, current: &Current) -> Result<Usage, E
 struct Quota;
 
 impl Guest for Quota {
+    fn configure(settings: Vec<(String, String)>) {
+        greenmesh_storage::configure(&settings);
+    }
+
     fn limits_of(tier: WitTier) -> Limits {
         wit_limits(limits::of(from_wit(tier)))
     }

@@ -8,7 +8,7 @@
 
 use crate::tier::Tier;
 use chrono_tz::Tz;
-use spin_sdk::sqlite::{Connection, QueryResult, Value};
+use greenmesh_storage::{Connection, QueryResult, Value};
 use std::rc::Rc;
 
 const USERS: &str = "CREATE TABLE IF NOT EXISTS quota_users (

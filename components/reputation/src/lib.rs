@@ -24,7 +24,7 @@ wit_bindgen::generate!({
 });
 
 use exports::greenmesh::reputation::scores::{Event, Guest, Role, Score};
-use spin_sdk::sqlite::{Connection, RowResult, Value};
+use greenmesh_storage::{Connection, RowResult, Value};
 
 /// Version 1: the decayed counts.
 const V1: &[&str] = &["CREATE TABLE IF NOT EXISTS reputation_scores (
@@ -325,6 +325,10 @@ fn score(subject: String, role: Role, counts: model::Counts) -> Score {
 struct Reputation;
 
 impl Guest for Reputation {
+    fn configure(settings: Vec<(String, String)>) {
+        greenmesh_storage::configure(&settings);
+    }
+
     fn record_event(key: String, subject: String, role: Role, event: Event) -> bool {
         record(&key, &subject, role, event).unwrap_or_else(|e| {
             eprintln!(

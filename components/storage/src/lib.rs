@@ -1,4 +1,6 @@
-//! One SQLite connection per component instance, schema applied once.
+//! The coordinator components' storage seam: one connection per
+//! component instance, schema applied once, on SQLite (the embedded
+//! default) or Postgres (`spin:postgres`, when a database address is set).
 //!
 //! A Spin instance serves one request but a composed dependency is called
 //! many times within it (the broker asks pricing for 16 quotes per
@@ -8,24 +10,130 @@
 //!
 //! [`migrated`] applies numbered schema steps once per database
 //! (`storage_versions` remembers how far each component got), so a table
-//! can gain columns without losing its rows.
+//! can gain columns without losing its rows. On Postgres the steps of all
+//! replicas starting together run one replica at a time (an advisory lock).
+//!
+//! Components write SQLite's SQL; [`dialect`] rewrites it for Postgres,
+//! and results come back as the same [`Value`]s either way (ADR 0024).
+//!
+//! Which database: [`use_address`] (a composed dependency is told by its
+//! parent), else the component variable `database_url`, else SQLite.
 
-use spin_sdk::sqlite::{Connection, Error, Value};
+pub mod dialect;
+mod values;
+
+pub use values::{Decode, Error, QueryResult, RowResult, Value};
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// A database connection of either backend.
+pub enum Connection {
+    Sqlite(spin_sdk::sqlite::Connection),
+    Postgres(spin_sdk::pg4::Connection),
+}
+
+impl Connection {
+    /// Runs one statement (SQLite's dialect) with `params` (`?`, `?N`).
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+        match self {
+            Connection::Sqlite(db) => {
+                let params: Vec<_> = params.iter().map(Value::to_sqlite).collect();
+                db.execute(sql, &params)
+                    .map(QueryResult::from_sqlite)
+                    .map_err(Error::Sqlite)
+            }
+            Connection::Postgres(db) => {
+                let params: Vec<_> = params.iter().map(Value::to_postgres).collect();
+                let sql = dialect::to_postgres(sql);
+                db.query(&sql, &params)
+                    .map(QueryResult::from_postgres)
+                    .map_err(|e| Error::Postgres(format!("{e:?} in {sql}")))
+            }
+        }
+    }
+
+    /// Whether `statement` is for this backend: one that starts with
+    /// `/* sqlite */` or `/* postgres */` runs on that backend only (the
+    /// few schema statements the dialects cannot share, such as triggers).
+    pub fn takes(&self, statement: &str) -> bool {
+        let s = statement.trim_start();
+        if s.starts_with("/* sqlite */") {
+            !self.is_postgres()
+        } else if s.starts_with("/* postgres */") {
+            self.is_postgres()
+        } else {
+            true
+        }
+    }
+
+    /// Whether this is the Postgres backend.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Connection::Postgres(_))
+    }
+}
+
 thread_local! {
     static DB: RefCell<Option<Rc<Connection>>> = const { RefCell::new(None) };
+    static ADDRESS: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Points this instance at the Postgres database at `address` (a
+/// dependency's parent passes its own on); an empty address means SQLite.
+/// Must come before the first [`connection`] or [`migrated`].
+pub fn use_address(address: &str) {
+    ADDRESS.with(|a| *a.borrow_mut() = Some(address.to_string()));
+}
+
+/// Takes `database_url` from settings a parent passed (a dependency's
+/// `configure` call); other names are not the seam's.
+pub fn configure(settings: &[(String, String)]) {
+    if let Some((_, address)) = settings.iter().find(|(name, _)| name == "database_url") {
+        use_address(address);
+    }
+}
+
+/// The Postgres address this instance uses, if any.
+pub fn address() -> Option<String> {
+    ADDRESS
+        .with(|a| a.borrow().clone())
+        .or_else(|| spin_sdk::variables::get("database_url").ok())
+        .filter(|a| !a.trim().is_empty())
 }
 
 /// The default database with `schema` (statements run in order) in place.
 pub fn connection(schema: &[&str]) -> Result<Rc<Connection>, Error> {
     cached(|db| {
-        for statement in schema {
-            db.execute(statement, &[])?;
-        }
-        Ok(())
+        one_at_a_time(db, || {
+            for statement in schema.iter().filter(|s| db.takes(s)) {
+                db.execute(statement, &[])?;
+            }
+            Ok(())
+        })
     })
+}
+
+/// Runs `schema_change` holding Postgres's advisory lock for schema
+/// changes (with the prelude in place first), so replicas starting
+/// together take turns; on SQLite, as is. The lock is released on error
+/// too, and by the host's reset of the client should this instance die.
+fn one_at_a_time(
+    db: &Connection,
+    schema_change: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    if !db.is_postgres() {
+        return schema_change();
+    }
+    // One key for every component: the prelude and the versions table are
+    // shared. A replica waits at most 30 s for another's migration.
+    db.execute("SELECT set_config('lock_timeout', '30s', false)", &[])?;
+    db.execute("SELECT pg_advisory_lock(7146032)", &[])?;
+    let done = dialect::POSTGRES_PRELUDE
+        .iter()
+        .try_for_each(|statement| db.execute(statement, &[]).map(|_| ()))
+        .and_then(|()| schema_change());
+    db.execute("SELECT pg_advisory_unlock(7146032)", &[])?;
+    done
 }
 
 /// The default database with `component`'s schema steps applied: step `i`
@@ -35,42 +143,45 @@ pub fn connection(schema: &[&str]) -> Result<Rc<Connection>, Error> {
 /// Two instances may start on a fresh database together, so a step must be
 /// safe to run twice: `CREATE … IF NOT EXISTS`, and `ALTER TABLE … ADD
 /// COLUMN`, whose "duplicate column" error on the second run is taken as
-/// done.
+/// done. On Postgres the whole check-and-apply holds an advisory lock, so
+/// replicas take turns.
 pub fn migrated(component: &str, steps: &[&[&str]]) -> Result<Rc<Connection>, Error> {
-    cached(|db| {
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS storage_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-            &[],
-        )?;
-        let rows = db.execute(
-            "SELECT version FROM storage_versions WHERE component = ?",
-            &[Value::Text(component.to_string())],
-        )?;
-        let current = rows
-            .rows
-            .first()
-            .and_then(|r| r.get::<i64>(0))
-            .unwrap_or(0)
-            .max(0) as usize;
-        for (i, step) in steps.iter().enumerate().skip(current) {
-            for statement in *step {
-                match db.execute(statement, &[]) {
-                    Ok(_) => {}
-                    Err(Error::Io(m)) if m.contains("duplicate column name") => {}
-                    Err(e) => return Err(e),
-                }
+    cached(|db| one_at_a_time(db, || apply(db, component, steps)))
+}
+
+fn apply(db: &Connection, component: &str, steps: &[&[&str]]) -> Result<(), Error> {
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS storage_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+        &[],
+    )?;
+    let rows = db.execute(
+        "SELECT version FROM storage_versions WHERE component = ?",
+        &[Value::Text(component.to_string())],
+    )?;
+    let current = rows
+        .rows
+        .first()
+        .and_then(|r| r.get::<i64>(0))
+        .unwrap_or(0)
+        .max(0) as usize;
+    for (i, step) in steps.iter().enumerate().skip(current) {
+        for statement in step.iter().filter(|s| db.takes(s)) {
+            match db.execute(statement, &[]) {
+                Ok(_) => {}
+                Err(e) if e.is_duplicate_column() => {}
+                Err(e) => return Err(e),
             }
-            db.execute(
-                "INSERT INTO storage_versions (component, version) VALUES (?1, ?2)
-                 ON CONFLICT (component) DO UPDATE SET version = MAX(version, excluded.version)",
-                &[
-                    Value::Text(component.to_string()),
-                    Value::Integer(i as i64 + 1),
-                ],
-            )?;
         }
-        Ok(())
-    })
+        db.execute(
+            "INSERT INTO storage_versions (component, version) VALUES (?1, ?2)
+             ON CONFLICT (component) DO UPDATE SET version = MAX(storage_versions.version, excluded.version)",
+            &[
+                Value::Text(component.to_string()),
+                Value::Integer(i as i64 + 1),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn cached(prepare: impl FnOnce(&Connection) -> Result<(), Error>) -> Result<Rc<Connection>, Error> {
@@ -78,7 +189,15 @@ fn cached(prepare: impl FnOnce(&Connection) -> Result<(), Error>) -> Result<Rc<C
         if let Some(db) = cell.borrow().as_ref() {
             return Ok(db.clone());
         }
-        let db = Connection::open_default()?;
+        let db = match address() {
+            Some(address) => Connection::Postgres(
+                spin_sdk::pg4::Connection::open(&address)
+                    .map_err(|e| Error::Postgres(format!("opening the database: {e:?}")))?,
+            ),
+            None => Connection::Sqlite(
+                spin_sdk::sqlite::Connection::open_default().map_err(Error::Sqlite)?,
+            ),
+        };
         prepare(&db)?;
         let db = Rc::new(db);
         *cell.borrow_mut() = Some(db.clone());

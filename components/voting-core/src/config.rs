@@ -20,6 +20,7 @@ thread_local! {
 /// Keeps the settings the broker passed for the rest of this instance's
 /// life (one request).
 pub fn configure(settings: Vec<(String, String)>) {
+    greenmesh_storage::configure(&settings);
     SETTINGS.with(|s| s.borrow_mut().extend(settings));
 }
 

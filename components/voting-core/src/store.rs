@@ -30,7 +30,7 @@ use crate::level::Level;
 use crate::outcome::Outcome;
 use crate::poll::Poll;
 use crate::weighting::Weighting;
-use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
+use greenmesh_storage::{Connection, QueryResult, RowResult, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
 

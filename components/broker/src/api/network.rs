@@ -9,8 +9,8 @@ use serde_json::json;
 
 /// `GET /api/v1/health`: the service is up and its database answers.
 pub fn health() -> ApiResult {
-    let database = spin_sdk::sqlite::Connection::open_default()
-        .and_then(|db| db.execute("SELECT 1", &[]))
+    let database = Db::open()
+        .and_then(|db| db.exec("SELECT 1", &[]))
         .map(|_| "ok".to_string())
         .unwrap_or_else(|e| format!("unavailable: {e:?}"));
     let ok = database == "ok";

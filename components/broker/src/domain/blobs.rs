@@ -80,7 +80,7 @@ pub fn put(db: &Db, owner: &str, body: &[u8]) -> Result<(String, bool), ApiError
     if size(db, &sha)?.is_none() {
         db.exec(
             "INSERT OR IGNORE INTO broker_blobs (sha256, size, bytes, owner, created_at) VALUES (?, ?, ?, ?, ?)",
-            &[text(sha.clone()), int(body.len() as u64), spin_sdk::sqlite::Value::Blob(body.to_vec()), text(owner), int(now)],
+            &[text(sha.clone()), int(body.len() as u64), greenmesh_storage::Value::Blob(body.to_vec()), text(owner), int(now)],
         )?;
     }
     db.exec(

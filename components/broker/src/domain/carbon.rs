@@ -25,8 +25,8 @@
 
 use crate::db::{int, real, text, Db};
 use crate::error::ApiError;
+use greenmesh_storage::Value as Sql;
 use serde_json::{json, Value};
-use spin_sdk::sqlite::Value as Sql;
 
 /// Grams of CO2 for `wh` watt-hours at `g_per_kwh`.
 pub fn grams(wh: f64, g_per_kwh: f64) -> f64 {
@@ -59,7 +59,7 @@ pub fn open(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     db.exec(
         "INSERT OR IGNORE INTO broker_carbon (lease_id, task_id, user_id, node_id, delegated, intensity, clean_share,
              baseline_intensity, baseline_source, leased_at, deferral_ms, status)
-         SELECT l.id, l.task_id, l.owner, l.node_id, l.node_owner IS NOT l.owner, l.intensity, l.clean_share,
+         SELECT l.id, l.task_id, l.owner, l.node_id, CASE WHEN l.node_owner = l.owner THEN 0 ELSE 1 END, l.intensity, l.clean_share,
                 b.intensity, b.source, l.created_at, l.created_at - t.created_at, 'running'
          FROM broker_leases l JOIN broker_tasks t ON t.id = l.task_id
          LEFT JOIN broker_task_baseline b ON b.task_id = l.task_id
@@ -194,7 +194,7 @@ pub fn ledger(db: &Db, f: &LedgerFilter) -> Result<Value, ApiError> {
         .collect();
     let totals = db.query(
         "SELECT TOTAL(status = 'completed'), TOTAL(energy_wh), TOTAL(emitted_g), TOTAL(saved_g),
-                TOTAL(delegated AND status = 'completed'), TOTAL(status = 'failed'), TOTAL(status = 'interrupted')
+                TOTAL(delegated = 1 AND status = 'completed'), TOTAL(status = 'failed'), TOTAL(status = 'interrupted')
          FROM broker_carbon WHERE status IN ('completed', 'failed', 'interrupted')",
         &[],
     )?;

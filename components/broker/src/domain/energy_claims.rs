@@ -24,8 +24,8 @@ use crate::db::{int, text, Db};
 use crate::error::ApiError;
 use crate::greenmesh::marketplace::types as mt;
 use chrono::{Datelike, Timelike};
+use greenmesh_storage::Value as Sql;
 use serde_json::{json, Value};
-use spin_sdk::sqlite::Value as Sql;
 
 /// Relative shortfall below the signal (and excess clean share) tolerated,
 /// unless `energy_tolerance` says otherwise.

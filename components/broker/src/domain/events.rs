@@ -73,10 +73,10 @@ pub fn list(db: &Db, filter: &Filter) -> Result<Vec<Value>, ApiError> {
         "SELECT id, event_type, node_id, task_id, user_id, data, at FROM broker_events
          WHERE id > ? AND (? = '' OR task_id = ?) ORDER BY id LIMIT ?",
         &[
-            spin_sdk::sqlite::Value::Integer(filter.after),
+            greenmesh_storage::Value::Integer(filter.after),
             text(filter.task_id),
             text(filter.task_id),
-            spin_sdk::sqlite::Value::Integer(filter.limit),
+            greenmesh_storage::Value::Integer(filter.limit),
         ],
     )?;
     Ok(rows

@@ -10,9 +10,9 @@ use crate::db::{int, text, Db};
 use crate::error::ApiError;
 use crate::model::User;
 use greenmesh_protocol::Grant;
+use greenmesh_storage::Value as Sql;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spin_sdk::sqlite::Value as Sql;
 
 /// `POST /api/v1/grants` body.
 #[derive(Deserialize)]
@@ -114,7 +114,7 @@ pub fn create(db: &Db, caller: &User, b: GrantRequest) -> Result<Value, ApiError
     Ok(view(db, &id)?.unwrap_or(Value::Null))
 }
 
-fn row_json(r: &spin_sdk::sqlite::RowResult, now: u64) -> Value {
+fn row_json(r: &greenmesh_storage::RowResult, now: u64) -> Value {
     let expires_at = r.get::<i64>(4).map(|t| t as u64);
     let revoked_at = r.get::<i64>(8).map(|t| t as u64);
     let active = revoked_at.is_none() && expires_at.is_none_or(|t| t > now);

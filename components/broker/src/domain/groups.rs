@@ -293,7 +293,7 @@ pub fn members(db: &Db, group_id: &str) -> Result<Vec<Member>, ApiError> {
          FROM broker_tasks WHERE group_id = ? ORDER BY shard, created_at, id",
         &[text(group_id)],
     )?;
-    let parse = |r: &spin_sdk::sqlite::RowResult, i: usize| {
+    let parse = |r: &greenmesh_storage::RowResult, i: usize| {
         r.get::<&str>(i)
             .and_then(|s| serde_json::from_str::<Value>(s).ok())
     };

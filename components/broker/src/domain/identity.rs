@@ -127,7 +127,7 @@ pub fn admit_registration(
                 "INSERT INTO broker_registrations (address, at)
                  SELECT ?1, ?2 WHERE (SELECT COUNT(*) FROM broker_registrations WHERE address = ?1 AND at > ?3) < ?4
                  RETURNING at",
-                &[text(address), int(now), int(now.saturating_sub(DAY_MS)), spin_sdk::sqlite::Value::Integer(limit)],
+                &[text(address), int(now), int(now.saturating_sub(DAY_MS)), greenmesh_storage::Value::Integer(limit)],
             )?;
             if admitted.rows.is_empty() {
                 let first = db.query(

@@ -18,8 +18,8 @@
 use crate::db::{int, opt_text, text, Db};
 use crate::error::ApiError;
 use crate::model::Sla;
+use greenmesh_storage::Value as Sql;
 use serde_json::{json, Value};
-use spin_sdk::sqlite::Value as Sql;
 
 /// Clean share a node must report to run an eco task, unless the
 /// `eco_min_clean_share` Spin variable says otherwise.

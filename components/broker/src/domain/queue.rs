@@ -159,7 +159,7 @@ fn policy_at_submission(r: &TaskRequest) -> (Option<&'static str>, Policy) {
 }
 
 /// The SQL for a new task's fair key (and its parameters).
-fn fair_key(owner: &str) -> (&'static str, Vec<spin_sdk::sqlite::Value>) {
+fn fair_key(owner: &str) -> (&'static str, Vec<greenmesh_storage::Value>) {
     (
         "1 + MAX(COALESCE((SELECT value FROM broker_queue WHERE name = 'virtual_time'), 0),
                  COALESCE((SELECT MAX(fair_key) FROM broker_tasks WHERE owner = ? AND status = 'queued' AND ready = 0), 0),
@@ -537,7 +537,7 @@ fn set_aside(
     wake_at: Option<u64>,
     wake_on: WakeOn,
 ) -> Result<(), ApiError> {
-    let wake = wake_at.map(int).unwrap_or(spin_sdk::sqlite::Value::Null);
+    let wake = wake_at.map(int).unwrap_or(greenmesh_storage::Value::Null);
     let ready = if first { "" } else { "ready = 0, " };
     if changed {
         db.exec(
@@ -589,7 +589,7 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
         db.exec(
             "INSERT INTO broker_queue (name, value) VALUES ('virtual_time', ?)
              ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
-            &[spin_sdk::sqlite::Value::Integer(key)],
+            &[greenmesh_storage::Value::Integer(key)],
         )?;
     }
     Ok(())

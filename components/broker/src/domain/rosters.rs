@@ -22,7 +22,7 @@ pub struct Stored {
     pub created_at: u64,
 }
 
-fn stored(r: &spin_sdk::sqlite::RowResult) -> Result<Stored, ApiError> {
+fn stored(r: &greenmesh_storage::RowResult) -> Result<Stored, ApiError> {
     Ok(Stored {
         roster: serde_json::from_str(r.get::<&str>(0).unwrap_or_default())
             .map_err(crate::error::storage)?,

@@ -6,12 +6,23 @@
 //! (ADR 0021).
 
 use crate::greenmesh::marketplace::registry;
+use crate::greenmesh::pricing::quotes;
+use crate::greenmesh::quota::tiers;
+use crate::greenmesh::reputation::scores;
 use crate::greenmesh::voting::ballots;
 
 /// The variables the voting component reads.
-pub const VOTING: &[&str] = &["voting_window_ms", "voting_scheme", "voting_committee"];
+pub const VOTING: &[&str] = &[
+    "voting_window_ms",
+    "voting_scheme",
+    "voting_committee",
+    "database_url",
+];
 /// The variables the marketplace reads.
-pub const MARKETPLACE: &[&str] = &["liveness_window_ms"];
+pub const MARKETPLACE: &[&str] = &["liveness_window_ms", "database_url"];
+/// What the other table-keeping dependencies read: where their tables
+/// are (`greenmesh_storage::configure`).
+pub const STORAGE: &[&str] = &["database_url"];
 
 fn read(names: &[&str]) -> Vec<(String, String)> {
     names
@@ -28,4 +39,8 @@ fn read(names: &[&str]) -> Vec<(String, String)> {
 pub fn configure_dependencies() {
     ballots::configure(&read(VOTING));
     registry::configure(&read(MARKETPLACE));
+    let storage = read(STORAGE);
+    scores::configure(&storage);
+    quotes::configure(&storage);
+    tiers::configure(&storage);
 }

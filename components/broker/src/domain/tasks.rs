@@ -220,7 +220,7 @@ pub fn expected_kernel(
 /// How a new task enters the queue.
 pub struct Entry<'a> {
     /// SQL for its fair-queue key, and the parameters it binds (`queue.rs`).
-    pub fair_key: (&'a str, Vec<spin_sdk::sqlite::Value>),
+    pub fair_key: (&'a str, Vec<greenmesh_storage::Value>),
     pub deadline_at: u64,
     /// Ready for the next dispatch pass; otherwise waiting until `wake_at`.
     pub ready: bool,
@@ -261,17 +261,17 @@ pub fn insert(
         entry
             .wake_at
             .map(int)
-            .unwrap_or(spin_sdk::sqlite::Value::Null),
+            .unwrap_or(greenmesh_storage::Value::Null),
         task.kernel_sha256
             .clone()
             .map(text)
-            .unwrap_or(spin_sdk::sqlite::Value::Null),
+            .unwrap_or(greenmesh_storage::Value::Null),
         text(entry.status),
         opt_text(entry.group.map(|(g, _)| g)),
         entry
             .group
             .map(|(_, shard)| int(shard as u64))
-            .unwrap_or(spin_sdk::sqlite::Value::Null),
+            .unwrap_or(greenmesh_storage::Value::Null),
     ];
     params.extend(key_params);
     db.exec(

@@ -47,6 +47,8 @@ fn findings() -> String {
 struct Spy;
 
 impl Guest for Spy {
+    fn configure(_settings: Vec<(String, String)>) {}
+
     fn get_quote(request: QuoteRequest) -> Quote {
         Quote {
             price: request.base_price.max(0.0),

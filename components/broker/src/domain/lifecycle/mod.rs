@@ -175,7 +175,7 @@ const ROW_COLUMNS: &str =
     "body, status, owner, node_owner, delivered_at, end_reason, result, energy_wh, \
                            stop_reported_at, settled, intensity, created_at, rev, sla";
 
-fn row_of(r: &spin_sdk::sqlite::RowResult) -> Result<Row, ApiError> {
+fn row_of(r: &greenmesh_storage::RowResult) -> Result<Row, ApiError> {
     let lease: Lease =
         serde_json::from_str(r.get::<&str>(0).unwrap_or("{}")).map_err(crate::error::storage)?;
     Ok(Row {

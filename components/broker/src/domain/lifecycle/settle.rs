@@ -60,7 +60,7 @@ pub fn settle(db: &Db, lease_id: &str) -> Result<(), ApiError> {
     db.exec(
         "UPDATE broker_leases SET settled = 1, result = CASE WHEN status IN ('completed', 'failed') THEN NULL ELSE result END
          WHERE id = ? AND rev = ?",
-        &[text(lease_id), spin_sdk::sqlite::Value::Integer(row.rev)],
+        &[text(lease_id), greenmesh_storage::Value::Integer(row.rev)],
     )?;
     // A member's result owes its group a look (marked in `ended`).
     if matches!(

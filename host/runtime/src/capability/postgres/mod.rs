@@ -7,7 +7,9 @@
 //!   by default), as Spin checks them. Unix sockets are refused.
 //! - Each address has one pool for the whole app ([`Pools`]); a guest
 //!   `connection` holds one pooled client until it is dropped, so the
-//!   statements of one connection run in order on one session.
+//!   statements of one connection run in order on one session. A client
+//!   is reset (`DISCARD`-style: settings, advisory locks, temporary
+//!   tables) before it serves another connection.
 //! - Parameters are converted to the type the server inferred for each
 //!   placeholder ([`values::Param`]): an `int64` may fill an `INTEGER`
 //!   column, a `str` a `JSONB` one. Results are decoded by column type
@@ -66,7 +68,10 @@ impl Pools {
             config,
             tokio_postgres::NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A client comes back from a guest as that guest left it:
+                // reset its session (settings, advisory locks, temporary
+                // tables) before the next guest gets it.
+                recycling_method: RecyclingMethod::Clean,
             },
         );
         let pool = Pool::builder(manager)
