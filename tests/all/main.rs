@@ -22,6 +22,7 @@ mod outbound;
 mod plugins;
 mod postgres;
 mod provider;
+mod replicas;
 mod routes;
 mod simulate;
 mod spot_checks;

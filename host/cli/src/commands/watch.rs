@@ -111,9 +111,12 @@ pub async fn follow(
     let display = Display::for_conn(conn);
     let started = Instant::now();
     let mut after = 0i64;
+    // The kinds of event shown so far.
+    let mut seen = std::collections::HashSet::new();
     loop {
         for e in events_after(client, token, id, after).await? {
             after = after.max(e["id"].as_i64().unwrap_or(after));
+            seen.insert(e["event_type"].as_str().unwrap_or("").to_string());
             display.change(started, &e);
         }
         // A short long-poll: answered at once when the task ends.
@@ -126,9 +129,22 @@ pub async fn follow(
             .into_result()?;
         let status = task["status"].as_str().unwrap_or("");
         if FINAL.contains(&status) || started.elapsed() >= limit {
-            // The last changes before the end.
-            for e in events_after(client, token, id, after).await? {
-                display.change(started, &e);
+            // The last changes before the end. A task's end is committed
+            // before its event is recorded (its follow-up effects settle
+            // just after, ADR 0015): wait a little for that event.
+            let ended = format!("task_{status}");
+            let settle_by = Instant::now() + Duration::from_secs(3);
+            loop {
+                for e in events_after(client, token, id, after).await? {
+                    after = after.max(e["id"].as_i64().unwrap_or(after));
+                    seen.insert(e["event_type"].as_str().unwrap_or("").to_string());
+                    display.change(started, &e);
+                }
+                if seen.contains(&ended) || !FINAL.contains(&status) || Instant::now() >= settle_by
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             display.done(conn, &task);
             return Ok(task);

@@ -1,0 +1,266 @@
+//! Scale-out (issue 23): three `greenmesh up` replicas of `spin.toml` on one
+//! real Postgres server, two real `greenmesh provide` nodes, tasks
+//! submitted round-robin while one replica is killed with SIGKILL and
+//! started again. Every task answered `201` completes exactly once: one
+//! completed lease, one receipt, one ledger run, one completion event.
+
+use greenmesh_tests::postgres::Postgres;
+use greenmesh_tests::process::free_port;
+use greenmesh_tests::provider::{kernel, kernel_dir, ProviderSpec};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How many tasks the test submits (`GREENMESH_REPLICA_TASKS` to change).
+fn tasks() -> usize {
+    std::env::var("GREENMESH_REPLICA_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+const SEED: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
+/// One `greenmesh up` of the repository's `spin.toml` on the database.
+fn replica(pg: &Postgres, database: &str, port: u16, state: &Path) -> std::process::Child {
+    let bin = greenmesh_tests::tests_dir().join("../target/debug/greenmesh");
+    assert!(bin.exists(), "build the host first (cargo xtask test does)");
+    std::fs::create_dir_all(state).unwrap();
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["--log-level", "warn", "up", "-f"])
+        .arg(greenmesh_tests::tests_dir().join("../spin.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .arg(state)
+        .env("SPIN_VARIABLE_DATABASE_URL", database)
+        .env(
+            "SPIN_VARIABLE_DATABASE_HOST",
+            format!("127.0.0.1:{}", pg.port),
+        )
+        // One signing key for every replica (their key-value stores differ).
+        .env("SPIN_VARIABLE_BROKER_SIGNING_SEED", SEED)
+        .env("SPIN_VARIABLE_QUOTAS", "off")
+        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("SPIN_VARIABLE_DISPATCH_TICK_MS", "200")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(state.join("stderr.log")).unwrap());
+    for (k, v) in greenmesh_tests::TEST_IDENTITY_RULES {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn healthy(addr: SocketAddr, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(r) =
+            greenmesh_tests::send(addr, "GET", "/api/v1/health", Default::default()).await
+        {
+            if r.status == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica {addr} never became healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_on_one_postgres_complete_every_accepted_task_once_through_a_sigkill() {
+    let Some(pg) = Postgres::start() else { return };
+    let database = pg.database("greenmesh");
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .collect();
+    let state = |i: usize| dir.path().join(format!("replica-{i}"));
+    // Started together: their migrations take turns on the advisory lock.
+    let mut replicas: Vec<std::process::Child> = (0..3)
+        .map(|i| replica(&pg, &database, ports[i], &state(i)))
+        .collect();
+    for addr in &addrs {
+        healthy(*addr, Duration::from_secs(60)).await;
+    }
+    // One account, seen by every replica.
+    let token = greenmesh_tests::node::register_user(addrs[0], "requester")
+        .await
+        .unwrap();
+    let me =
+        greenmesh_tests::call_as(addrs[2], &token, "GET", "/api/v1/users/me", Value::Null).await;
+    assert_eq!(
+        me.status,
+        200,
+        "a user made on one replica is known to another: {}",
+        me.text()
+    );
+    // Two real nodes, each long-polling a different replica.
+    let kernels = kernel_dir(dir.path(), &[(&kernel("noop"), "noop.wasm")]);
+    let providers: Vec<_> = [1usize, 2]
+        .iter()
+        .map(|&i| {
+            ProviderSpec::new(
+                addrs[i],
+                &token,
+                &kernels,
+                &dir.path().join(format!("node-{i}")),
+            )
+            .env("MESH_PEER_ID", &format!("node-{i}"))
+            .spawn()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = greenmesh_tests::send(addrs[0], "GET", "/api/v1/nodes", Default::default())
+            .await
+            .unwrap()
+            .json();
+        let online = nodes["nodes"]
+            .as_array()
+            .map_or(0, |n| n.iter().filter(|n| n["status"] == "online").count());
+        if online == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not come online: {nodes}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Round-robin submissions; replica 1 is killed a third of the way in
+    // and started again at half-way.
+    let n = tasks();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..n {
+        if i == n / 3 {
+            replicas[1].kill().unwrap(); // SIGKILL
+            replicas[1].wait().unwrap();
+        }
+        if i == n / 2 {
+            replicas[1] = replica(&pg, &database, ports[1], &state(1));
+            healthy(addrs[1], Duration::from_secs(60)).await;
+        }
+        let body = json!({ "task_type": "computation", "capability": "noop", "max_price": 10.0,
+                           "inputs": { "text": format!("task {i}") } });
+        match greenmesh_tests::send_with(
+            addrs[i % 3],
+            "POST",
+            "/api/v1/tasks",
+            bytes::Bytes::from(body.to_string()),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        {
+            Ok(r) if r.status == 201 => accepted.push(r.json()["id"].as_str().unwrap().to_string()),
+            Ok(r) => panic!("submission {i} answered {}: {}", r.status, r.text()),
+            // The killed replica: nothing accepted, nothing to complete.
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        refused > 0 && refused < n / 3,
+        "{refused} submissions met the dead replica"
+    );
+
+    // Every accepted task completes.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done: usize = pg
+            .psql(
+                "greenmesh",
+                "SELECT count(*) FROM broker_tasks WHERE status = 'completed'",
+            )
+            .parse()
+            .unwrap();
+        if done == accepted.len() {
+            break;
+        }
+        let logs: Vec<String> = providers.iter().map(|p| p.log()).collect();
+        assert!(
+            Instant::now() < deadline,
+            "{done} of {} completed\n{}",
+            accepted.len(),
+            logs.join("\n")
+                .chars()
+                .rev()
+                .take(4000)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect::<String>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let total: usize = pg
+        .psql("greenmesh", "SELECT count(*) FROM broker_tasks")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        total,
+        accepted.len(),
+        "a task exists that no one was told of"
+    );
+    // Exactly once: one completed lease and one completion event per task,
+    // one ledger run per task, and the ledger's totals say the same.
+    let twice = pg.psql(
+        "greenmesh",
+        "SELECT count(*) FROM (SELECT task_id FROM broker_leases WHERE status = 'completed'
+                               GROUP BY task_id HAVING count(*) > 1) AS d",
+    );
+    assert_eq!(twice, "0", "a task completed on two leases");
+    let leases: usize = pg
+        .psql(
+            "greenmesh",
+            "SELECT count(*) FROM broker_leases WHERE status = 'completed'",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(leases, accepted.len());
+    let runs: usize = pg
+        .psql(
+            "greenmesh",
+            "SELECT count(*) FROM broker_carbon WHERE status = 'completed'",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(runs, accepted.len(), "one ledger run per task");
+    let events: usize = pg
+        .psql(
+            "greenmesh",
+            "SELECT count(DISTINCT task_id) FROM broker_events WHERE event_type = 'task_completed'",
+        )
+        .parse()
+        .unwrap();
+    let event_rows: usize = pg
+        .psql(
+            "greenmesh",
+            "SELECT count(*) FROM broker_events WHERE event_type = 'task_completed'",
+        )
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (events, event_rows),
+        (accepted.len(), accepted.len()),
+        "one completion event per task"
+    );
+    let ledger = greenmesh_tests::send(
+        addrs[1],
+        "GET",
+        "/api/v1/ledger?limit=1",
+        Default::default(),
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(ledger["totals"]["runs"], accepted.len(), "{ledger}");
+    for mut r in replicas {
+        let _ = r.kill();
+    }
+    drop(providers);
+}
