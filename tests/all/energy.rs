@@ -203,7 +203,8 @@ async fn eco_waits_for_clean_energy_and_solar_or_wind_only_stay_home_for_their_s
     let t = net.task(&alice, &id(&wind)).await;
     assert_eq!(
         (t["status"].as_str(), t["node_id"].as_str()),
-        (Some("leased"), Some(home.id.as_str()))
+        (Some("leased"), Some(home.id.as_str())),
+        "{t}"
     );
 }
 
@@ -229,7 +230,7 @@ async fn normal_tasks_are_interrupted_when_energy_gets_worse_and_high_ones_run_o
         .unwrap();
     let n = net.task(&token, &id(&normal)).await;
     let h = net.task(&token, &id(&high)).await;
-    assert_eq!(h["status"], "leased", "high is not interruptible");
+    assert_eq!(h["status"], "leased", "high is not interruptible: {h}");
     assert_ne!(n["lease_id"], normal["lease_id"], "{n}");
     assert!(
         n["status"] == "queued" || n["lease_id"] != normal["lease_id"],

@@ -311,7 +311,7 @@ impl Store {
             .db
             .execute(
                 "UPDATE marketplace_nodes SET status = 'online', last_seen = ?1,
-                     body = json_set(body, '$.last_seen', ?1, '$.load', ?2, '$.running_tasks', ?3,
+                     body = json_set(body, '$.last_seen', ?7, '$.load', ?2, '$.running_tasks', ?3,
                          '$.latency_ms', COALESCE(?4, json_extract(body, '$.latency_ms')),
                          '$.energy', COALESCE(json(?5), json_extract(body, '$.energy')))
                  WHERE id = ?6 AND status != 'withdrawn' RETURNING id",
@@ -324,6 +324,9 @@ impl Store {
                         .unwrap_or(Value::Null),
                     energy,
                     Value::Text(id.to_string()),
+                    // `now` again: a column and a JSON value are two
+                    // types to Postgres, so two parameters.
+                    int(now),
                 ],
             )
             .map_err(storage)?;

@@ -56,12 +56,17 @@ pub const POSTGRES_PRELUDE: &[&str] = &[
        EXCEPTION WHEN others THEN
          RETURN to_jsonb(v);
        END $$",
-    "CREATE OR REPLACE FUNCTION greenmesh_json_set(doc text, p1 text, v1 text) RETURNS text
-       LANGUAGE sql IMMUTABLE AS $$
-         SELECT jsonb_set(doc::jsonb, greenmesh_json_path(p1), greenmesh_json_value(v1))::text $$",
-    "CREATE OR REPLACE FUNCTION greenmesh_json_set(doc text, p1 text, v1 text, p2 text, v2 text) RETURNS text
-       LANGUAGE sql IMMUTABLE AS $$
-         SELECT greenmesh_json_set(greenmesh_json_set(doc, p1, v1), p2, v2) $$",
+    // json_set(doc, path, value, path, value, …).
+    "CREATE OR REPLACE FUNCTION greenmesh_json_set(doc text, VARIADIC pairs text[]) RETURNS text
+       LANGUAGE plpgsql IMMUTABLE AS $$
+       DECLARE d jsonb := doc::jsonb; i int := 1;
+       BEGIN
+         WHILE i < coalesce(array_length(pairs, 1), 0) LOOP
+           d := jsonb_set(d, greenmesh_json_path(pairs[i]), greenmesh_json_value(pairs[i + 1]));
+           i := i + 2;
+         END LOOP;
+         RETURN d::text;
+       END $$",
     "CREATE OR REPLACE FUNCTION greenmesh_json_each(doc text) RETURNS TABLE(value text)
        LANGUAGE sql IMMUTABLE AS $$
          SELECT CASE WHEN jsonb_typeof(e) = 'string' THEN e #>> '{}' ELSE e::text END

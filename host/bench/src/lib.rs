@@ -12,6 +12,7 @@
 //! - `soak`: a long mixed load with hostile clients through the real
 //!   coordinator: every answer tallied, resident memory sampled.
 //! - `dispatch`: decisions per second with many nodes and a deep queue.
+//! - `scale`: SQLite against Postgres with one and three replicas.
 //! - `kernels`: each kernel sandboxed vs native, and the no-op task cost;
 //!   `gpu`: kernels' GPU paths vs their wasm CPU paths. Both link the
 //!   native kernels, so they exist only with the `native-kernels` feature
@@ -36,6 +37,7 @@ pub mod harness;
 mod http;
 #[cfg(feature = "native-kernels")]
 mod kernels;
+mod scale;
 pub mod simulate;
 mod soak;
 mod verify;
@@ -116,6 +118,9 @@ pub enum BenchCommand {
     },
     /// Dispatch decisions per second with many nodes and a deep queue.
     Dispatch(dispatch::Setup),
+    /// SQLite against Postgres with one and three replicas: decisions per
+    /// second and submit → result latency, side by side.
+    Scale(scale::Setup),
     /// How well require_proof and spot checks catch cheating nodes, and
     /// what they cost, on a simulated network.
     Verify(verify::Setup),
@@ -179,6 +184,7 @@ pub async fn run(which: BenchCommand) -> anyhow::Result<()> {
              -- bench kernels` (or `bench gpu`)"
         ),
         BenchCommand::Dispatch(setup) => dispatch::run(setup).await,
+        BenchCommand::Scale(setup) => scale::run(setup).await,
         BenchCommand::Verify(setup) => verify::run(setup),
         BenchCommand::Fl(setup) => tokio::task::spawn_blocking(move || fl::run(setup)).await?,
         BenchCommand::Zk(setup) => tokio::task::spawn_blocking(move || zk::run(setup)).await?,

@@ -588,7 +588,7 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
     if let Some(key) = taken {
         db.exec(
             "INSERT INTO broker_queue (name, value) VALUES ('virtual_time', ?)
-             ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+             ON CONFLICT (name) DO UPDATE SET value = MAX(broker_queue.value, excluded.value)",
             &[greenmesh_storage::Value::Integer(key)],
         )?;
     }

@@ -98,7 +98,7 @@ pub fn record_completion(
 pub fn add_donation(db: &Db, user_id: &str, credits: f64) -> Result<(), ApiError> {
     db.exec(
         "INSERT INTO broker_user_standing (user_id, donations) VALUES (?1, ?2)
-         ON CONFLICT (user_id) DO UPDATE SET donations = donations + ?2",
+         ON CONFLICT (user_id) DO UPDATE SET donations = broker_user_standing.donations + ?2",
         &[text(user_id), greenmesh_storage::Value::Real(credits)],
     )
 }

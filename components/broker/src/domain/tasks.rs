@@ -574,7 +574,7 @@ pub fn requeue(
     let now = crate::util::now_ms();
     let gives_up = match attempt {
         Attempt::Counted => format!("attempts >= {MAX_ATTEMPTS}"),
-        Attempt::GivenBack => "0".to_string(),
+        Attempt::GivenBack => "1 = 0".to_string(),
     };
     let attempts = match attempt {
         Attempt::Counted => "attempts",

@@ -1,0 +1,234 @@
+//! `greenmesh bench scale`: the coordinator on SQLite (one replica) and on
+//! Postgres with one and three replicas, side by side in one run.
+//!
+//! Each configuration starts its replicas in-process over a fresh database
+//! (one Postgres database per configuration, made on the server
+//! `--postgres` names), registers `--nodes` nodes that each long-poll one
+//! replica and answer every lease at once, and submits `--tasks` tasks
+//! from `--clients` concurrent clients, round-robin over the replicas.
+//! Figures per configuration: decisions per second (tasks leased and
+//! completed per second, first submission to last result) and submit →
+//! result latency p50/p99 (the result as the node's post is accepted).
+
+use super::harness::Coordinator;
+use greenmesh_protocol::Lease;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the benchmark runs (`greenmesh bench scale` flags).
+#[derive(Debug, clap::Args)]
+pub struct Setup {
+    /// The coordinator manifest (its components must be built).
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    pub manifest: PathBuf,
+    /// A Postgres server (`postgres://user[:pass]@host:port/db`) on which
+    /// to create one database per configuration; without it only SQLite
+    /// runs.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    #[arg(long, default_value_t = 2000)]
+    pub tasks: usize,
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Concurrent submitting clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+}
+
+const SEED: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
+
+/// One configuration's figures.
+struct Figures {
+    label: String,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Runs every configuration and prints the table.
+pub async fn run(setup: Setup) -> anyhow::Result<()> {
+    let mut rows = vec![measure(&setup, "sqlite, 1 replica", None, 1).await?];
+    match &setup.postgres {
+        Some(server) => {
+            for (replicas, label) in [(1, "postgres, 1 replica"), (3, "postgres, 3 replicas")] {
+                let database = fresh_database(server, replicas).await?;
+                rows.push(measure(&setup, label, Some(&database), replicas).await?);
+            }
+        }
+        None => println!("(no --postgres: the Postgres rows are left out)"),
+    }
+    println!(
+        "\ngreenmesh bench scale  ({} tasks, {} nodes, {} clients, release build on this machine)",
+        setup.tasks, setup.nodes, setup.clients
+    );
+    println!("| configuration | decisions/s | submit → result p50 | p99 |");
+    println!("|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {:.1} ms | {:.1} ms |",
+            r.label,
+            r.per_second,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
+}
+
+/// Creates database `greenmesh_bench_<n>_<time>` on `server`; its address.
+async fn fresh_database(server: &str, replicas: usize) -> anyhow::Result<String> {
+    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let name = format!("greenmesh_bench_{replicas}_{}", super::harness::now_ms());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let config: tokio_postgres::Config = server.parse()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => anyhow::bail!("--postgres must name a TCP host"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+}
+
+async fn measure(
+    setup: &Setup,
+    label: &str,
+    database: Option<&str>,
+    replicas: usize,
+) -> anyhow::Result<Figures> {
+    let host = database
+        .and_then(|d| d.parse::<tokio_postgres::Config>().ok())
+        .and_then(|c| match (c.get_hosts().first(), c.get_ports().first()) {
+            (Some(tokio_postgres::config::Host::Tcp(h)), port) => {
+                Some(format!("{h}:{}", port.copied().unwrap_or(5432)))
+            }
+            _ => None,
+        });
+    let mut env: Vec<(&str, &str)> = vec![
+        ("SPIN_VARIABLE_BROKER_SIGNING_SEED", SEED),
+        ("SPIN_VARIABLE_QUOTAS", "off"),
+    ];
+    if let (Some(d), Some(h)) = (database, host.as_deref()) {
+        env.push(("SPIN_VARIABLE_DATABASE_URL", d));
+        env.push(("SPIN_VARIABLE_DATABASE_HOST", h));
+    }
+    let mut coordinators = Vec::new();
+    for _ in 0..replicas {
+        coordinators.push(Arc::new(
+            Coordinator::start_with(
+                setup.manifest.clone(),
+                &env,
+                greenmesh_host::clock::VirtualClock::new(),
+            )
+            .await?,
+        ));
+    }
+    let mut nodes = Vec::new();
+    for i in 0..setup.nodes {
+        nodes.push(Arc::new(
+            coordinators[0]
+                .register_node(i as u64, "computation", 1.0)
+                .await?,
+        ));
+    }
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Each node answers every lease of the replica it polls at once.
+    let mut workers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let (c, node) = (coordinators[i % replicas].clone(), node.clone());
+        let (submitted, latencies, done, stop) = (
+            submitted.clone(),
+            latencies.clone(),
+            done.clone(),
+            stop.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let path = format!("/api/v1/nodes/{}/leases?wait=1", node.id);
+                let Ok(polled) = c.signed(&node, "GET", &path, Vec::new()).await else {
+                    continue;
+                };
+                for l in polled["leases"].as_array().cloned().unwrap_or_default() {
+                    let Ok(lease) = serde_json::from_value::<Lease>(l["lease"].clone()) else {
+                        continue;
+                    };
+                    let body = node.result_body(&lease, "42");
+                    let path = format!("/api/v1/leases/{}/result", lease.lease_id);
+                    if c.signed(&node, "POST", &path, body).await.is_ok() {
+                        let t0 = submitted.lock().expect("lock").get(&lease.task_id).copied();
+                        if let Some(t0) = t0 {
+                            latencies.lock().expect("lock").push(t0.elapsed());
+                        }
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    let per_client = setup.tasks.div_ceil(setup.clients.max(1));
+    let mut clients = Vec::new();
+    for k in 0..setup.clients.max(1) {
+        let coordinators = coordinators.clone();
+        let submitted = submitted.clone();
+        let count = per_client.min(setup.tasks.saturating_sub(k * per_client));
+        clients.push(tokio::spawn(async move {
+            for j in 0..count {
+                let c = &coordinators[(k + j) % coordinators.len()];
+                let t0 = Instant::now();
+                let task =
+                    json!({ "task_type": "computation", "inputs": { "n": j }, "max_price": 100.0 });
+                let v = c.user("POST", "/api/v1/tasks", Some(task)).await?;
+                if let Some(id) = v["id"].as_str() {
+                    submitted.lock().expect("lock").insert(id.to_string(), t0);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for c in clients {
+        c.await??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while done.load(std::sync::atomic::Ordering::Relaxed) < setup.tasks {
+        anyhow::ensure!(Instant::now() < deadline, "{label}: tasks did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    for c in coordinators {
+        if let Ok(c) = Arc::try_unwrap(c) {
+            c.stop().await;
+        }
+    }
+    let mut samples = latencies.lock().expect("lock").clone();
+    samples.sort();
+    let figures = Figures {
+        label: label.to_string(),
+        per_second: setup.tasks as f64 / elapsed.as_secs_f64(),
+        p50: super::percentile(&samples, 0.5),
+        p99: super::percentile(&samples, 0.99),
+    };
+    println!(
+        "{label}: {} tasks in {:.1} s",
+        setup.tasks,
+        elapsed.as_secs_f64()
+    );
+    Ok(figures)
+}
