@@ -655,9 +655,7 @@ async fn five_hospitals_train_ten_rounds_at_epsilon_one_and_the_model_predicts_t
     // Secure aggregation: everything the coordinator stored for a round
     // (each member's masked update, the roster) unmasks nothing short of
     // the whole round, and the whole round sums to its reported totals.
-    let coordinator_db =
-        rusqlite::Connection::open(dir.path().join("state").join("sqlite_db.db")).unwrap();
-    let stored_rounds = unmask_attempts(&coordinator_db, &id);
+    let stored_rounds = unmask_attempts(&stored_rounds(&start, &id).await);
     assert_eq!(stored_rounds.len(), 10);
     for (r, (masked, whole)) in stored_rounds.iter().enumerate() {
         // A member late under load may be left out of a round (the
@@ -878,27 +876,39 @@ async fn an_eco_round_waits_for_its_members_clean_power_and_reports_the_grams_it
 /// every partial sum, and none decodes to a plausible update (whole row
 /// and hold-out counts); only the whole roster's sum does. Answers, per
 /// round, the masked updates and the whole sum's totals.
-fn unmask_attempts(db: &rusqlite::Connection, task_id: &str) -> Vec<(Vec<Masked>, Contribution)> {
-    let mut stmt = db
-        .prepare("SELECT body FROM broker_rosters WHERE group_id = ?1 AND outcome IS NOT NULL ORDER BY round")
-        .unwrap();
-    let rosters: Vec<Roster> = stmt
-        .query_map([task_id], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|b| serde_json::from_str(&b.unwrap()).unwrap())
-        .collect();
+/// Each closed round's roster and its members' stored results, as the
+/// coordinator's database holds them.
+async fn stored_rounds(start: &Start, task_id: &str) -> Vec<(Roster, Vec<String>)> {
+    let rosters = start
+        .database_texts(
+            "SELECT body FROM broker_rosters WHERE group_id = ? AND outcome IS NOT NULL ORDER BY round",
+            &[task_id],
+        )
+        .await;
     let mut out = Vec::new();
-    for roster in rosters {
-        let mut masked = Vec::new();
+    for row in rosters {
+        let roster: Roster = serde_json::from_str(row[0].as_deref().unwrap()).unwrap();
+        let mut results = Vec::new();
         for m in &roster.members {
-            let result: String = db
-                .query_row(
-                    "SELECT result FROM broker_tasks WHERE lease_id = ?1",
-                    [&m.lease_id],
-                    |r| r.get(0),
+            let rows = start
+                .database_texts(
+                    "SELECT result FROM broker_tasks WHERE lease_id = ?",
+                    &[&m.lease_id],
                 )
-                .unwrap();
-            let result: Value = serde_json::from_str(&result).unwrap();
+                .await;
+            results.push(rows[0][0].clone().unwrap());
+        }
+        out.push((roster, results));
+    }
+    out
+}
+
+fn unmask_attempts(stored: &[(Roster, Vec<String>)]) -> Vec<(Vec<Masked>, Contribution)> {
+    let mut out = Vec::new();
+    for (roster, results) in stored {
+        let mut masked = Vec::new();
+        for result in results {
+            let result: Value = serde_json::from_str(result).unwrap();
             let output: Value = serde_json::from_str(result["output"].as_str().unwrap()).unwrap();
             assert!(
                 output["json"].get("params").is_none(),

@@ -817,8 +817,15 @@ async fn racing_heartbeats_and_a_re_registration_of_one_node_all_succeed() {
         beats.push(tokio::spawn(async move {
             let energy = json!({ "sources": [["grid", 1.0]], "clean_share": 0.0,
                                  "carbon_intensity": 100.0 + i as f32 });
-            let r = n.report_energy(energy).await.unwrap();
-            (r.status, r.text())
+            // A busy server answers 503 with Retry-After: a node retries
+            // (the overlap is the point here, not the capacity).
+            loop {
+                let r = n.report_energy(energy.clone()).await.unwrap();
+                if r.status != 503 {
+                    return (r.status, r.text());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
         }));
     }
     let (addr, token, clock) = (net.app.addr, bob.token.clone(), net.clock.clone());
@@ -827,15 +834,23 @@ async fn racing_heartbeats_and_a_re_registration_of_one_node_all_succeed() {
             clock,
             ..Default::default()
         };
-        TestNode::register_with(
-            addr,
-            &token,
-            91,
-            &[("image-filter", 1.0), ("audio-denoise", 2.0)],
-            options,
-        )
-        .await
-        .unwrap()
+        loop {
+            match TestNode::register_with(
+                addr,
+                &token,
+                91,
+                &[("image-filter", 1.0), ("audio-denoise", 2.0)],
+                options.clone(),
+            )
+            .await
+            {
+                Ok(node) => return node,
+                Err(e) if e.to_string().contains(" 503 ") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     });
     for b in beats {
         let (status, body) = b.await.unwrap();

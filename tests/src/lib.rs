@@ -128,6 +128,64 @@ impl Start {
         }
     }
 
+    /// Rows of `sql` run on this app's coordinator database (its SQLite
+    /// file or its Postgres database), every value as text; `?` in `sql`
+    /// takes the next of `params` as a text literal. For a test's own
+    /// checks of what was stored.
+    pub async fn database_texts(&self, sql: &str, params: &[&str]) -> Vec<Vec<Option<String>>> {
+        let mut next = params.iter();
+        let mut bound = String::new();
+        for part in sql.split('?') {
+            if !bound.is_empty() || sql.starts_with('?') {
+                let p = next.next().expect("a parameter for each ?");
+                bound.push_str(&format!("'{}'", p.replace('\'', "''")));
+            }
+            bound.push_str(part);
+        }
+        match &self.postgres {
+            Some(server) => {
+                let (client, conn) =
+                    tokio_postgres::connect(&server.url("greenmesh"), tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                client
+                    .simple_query(&bound)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => {
+                            Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.state_dir.join("sqlite_db.db")).unwrap();
+                let mut stmt = db.prepare(&bound).unwrap();
+                let n = stmt.column_count();
+                stmt.query_map([], |r| {
+                    Ok((0..n)
+                        .map(|i| match r.get_ref(i).unwrap() {
+                            rusqlite::types::ValueRef::Null => None,
+                            rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                            rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => {
+                                Some(String::from_utf8_lossy(t).into_owned())
+                            }
+                        })
+                        .collect())
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+            }
+        }
+    }
+
     /// The coordinator's tables in a fresh Postgres server (skipped where
     /// there is none, except in CI).
     pub fn on_postgres(mut self) -> Self {

@@ -13,7 +13,9 @@
 //! - Parameters are converted to the type the server inferred for each
 //!   placeholder ([`values::Param`]): an `int64` may fill an `INTEGER`
 //!   column, a `str` a `JSONB` one. Results are decoded by column type
-//!   ([`values::decode`]); `NUMERIC` comes back as its decimal text.
+//!   ([`values::decode`]); `NUMERIC` comes back as its decimal text. Where
+//!   the server cannot infer a placeholder's type (`$1 + $2`), each is
+//!   typed as the guest passed it.
 //!
 //! TLS: `sslmode=disable` or `prefer` connect in the clear (a database on a
 //! private network or loopback); `require` is refused with a message saying
@@ -32,8 +34,20 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use wasmtime::component::Resource;
 
-/// Clients per database address, shared by every instance of the app.
-pub const POOL_SIZE: usize = 16;
+/// Clients per database address, shared by every instance of the app
+/// (`GREENMESH_POSTGRES_POOL_SIZE` to change). A request through the
+/// coordinator may hold one client per component that keeps tables (six),
+/// so the pool must be several times the requests in flight; the
+/// database's `max_connections` must cover every replica's pool.
+pub const POOL_SIZE: usize = 64;
+
+fn pool_size() -> usize {
+    std::env::var("GREENMESH_POSTGRES_POOL_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(POOL_SIZE)
+}
 
 /// The resource behind a guest's `connection` handle: one pooled client.
 pub struct Connection {
@@ -75,7 +89,7 @@ impl Pools {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size())
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(std::time::Duration::from_secs(30)))
             .create_timeout(Some(std::time::Duration::from_secs(10)))
@@ -116,6 +130,30 @@ fn checked_config(state: &InstanceState, address: &str) -> Result<tokio_postgres
         return Err(Error::ConnectionFailed("the address names no host".into()));
     }
     Ok(config)
+}
+
+/// `statement` prepared on `client`: with the types the server infers, or,
+/// where it cannot infer them (`$1 + $2`, one parameter used as two
+/// types), with each parameter typed as the guest passed it.
+async fn prepare(
+    client: &Object,
+    statement: &str,
+    params: &[values::Param],
+) -> Result<tokio_postgres::Statement, Error> {
+    match client.prepare_cached(statement).await {
+        Ok(stmt) => Ok(stmt),
+        Err(e)
+            if e.code()
+                .is_some_and(|c| ["42725", "42P18", "42P08"].contains(&c.code())) =>
+        {
+            let types: Vec<_> = params.iter().map(values::Param::declared_type).collect();
+            client
+                .prepare_typed_cached(statement, &types)
+                .await
+                .map_err(query_failed)
+        }
+        Err(e) => Err(query_failed(e)),
+    }
 }
 
 fn query_failed(e: tokio_postgres::Error) -> Error {
@@ -174,11 +212,7 @@ impl crate::capability::bindings::pg4::HostConnection for InstanceState {
             .get(&conn)
             .map_err(|e| Error::Other(e.to_string()))?;
         let params = values::params(params)?;
-        let stmt = conn
-            .client
-            .prepare_cached(&statement)
-            .await
-            .map_err(query_failed)?;
+        let stmt = prepare(&conn.client, &statement, &params).await?;
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -218,11 +252,7 @@ impl crate::capability::bindings::pg4::HostConnection for InstanceState {
             .get(&conn)
             .map_err(|e| Error::Other(e.to_string()))?;
         let params = values::params(params)?;
-        let stmt = conn
-            .client
-            .prepare_cached(&statement)
-            .await
-            .map_err(query_failed)?;
+        let stmt = prepare(&conn.client, &statement, &params).await?;
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))

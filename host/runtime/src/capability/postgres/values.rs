@@ -77,6 +77,24 @@ impl ToSql for Param {
 }
 
 impl Param {
+    /// The type this parameter declares when the server cannot infer one
+    /// (a null leaves it to the server: type oid 0).
+    pub fn declared_type(&self) -> Type {
+        match self {
+            Param::Bool(_) => Type::BOOL,
+            Param::Int(_) => Type::INT8,
+            Param::Float(_) => Type::FLOAT8,
+            Param::Text(_) => Type::TEXT,
+            Param::Bytes(_) => Type::BYTEA,
+            Param::Null => Type::new(
+                "unspecified".into(),
+                0,
+                tokio_postgres::types::Kind::Pseudo,
+                "pg_catalog".into(),
+            ),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Param::Bool(_) => "boolean",
