@@ -227,6 +227,20 @@ fn script() -> Option<&'static std::path::Path> {
     None
 }
 
+/// What `command` printed in a pseudo-terminal (it must succeed).
+async fn in_terminal(script: &std::path::Path, command: &str, env: &[(&str, &str)]) -> String {
+    let shown = tokio::process::Command::new(script)
+        .args(["-qfec", command, "/dev/null"])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.status.success(), "{command}: {text}");
+    text
+}
+
 /// `task submit --wait` in a pseudo-terminal (util-linux `script`) shows
 /// the task's changes as they happen, with a progress display; piped,
 /// `task watch` prints plain lines; `task get -o FILE` writes the decoded
@@ -341,20 +355,12 @@ async fn a_blob_upload_shows_its_progress_in_a_terminal_and_only_the_reference_w
     let sha = greenmesh_protocol::sha256_hex(&bytes);
     let bin = greenmesh_tests::tests_dir().join("../target/debug/greenmesh");
 
-    let shown = tokio::process::Command::new(script)
-        .args([
-            "-qfec",
-            &format!("{} blob put {}", bin.display(), file.display()),
-            "/dev/null",
-        ])
-        .env("GREENMESH_URL", &url)
-        .env("GREENMESH_TOKEN", &token)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&shown.stdout).to_string();
-    assert!(shown.status.success(), "{text}");
+    let text = in_terminal(
+        script,
+        &format!("{} blob put {}", bin.display(), file.display()),
+        &[("GREENMESH_URL", &url), ("GREENMESH_TOKEN", &token)],
+    )
+    .await;
     assert!(
         text.contains("uploading big.bin") && text.contains("3.00 MiB/3.00 MiB"),
         "no progress bar: {text:?}"
@@ -439,18 +445,12 @@ async fn simulate_in_a_terminal_shows_the_replayed_span_as_a_bar() {
         root.join("data/carbon/gb_ci_2020.csv").display(),
         root.join("spin.toml").display()
     );
-    let shown = tokio::process::Command::new(script)
-        .args([
-            "-qfec",
-            &format!("{} --log-level warn {args}", bin.display()),
-            "/dev/null",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&shown.stdout).to_string();
-    assert!(shown.status.success(), "{text}");
+    let text = in_terminal(
+        script,
+        &format!("{} --log-level warn {args}", bin.display()),
+        &[],
+    )
+    .await;
     assert!(
         text.contains("% of the replayed span") && text.contains("jobs started"),
         "no progress bar: {text:?}"

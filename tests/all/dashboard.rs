@@ -210,24 +210,8 @@ async fn sign_in_see_the_network_live_and_the_impact_totals_equal_the_api() {
         .await
         .unwrap();
     // One task run to completion, so the impact page has figures.
-    let task = call_as(
-        app.addr,
-        &token,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "image-filter", "max_price": 50.0,
-                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
-    )
-    .await;
-    assert_eq!(task.status, 201, "{}", task.text());
-    let (lease, _) = node.poll(5).await.unwrap().remove(0);
-    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
-    let receipt = node.receipt(&lease, &out);
-    let r = node
-        .post_result(&lease.lease_id, &receipt, &out)
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
+    greenmesh_tests::submit_image_filter(app.addr, &token).await;
+    node.complete_next("done").await;
 
     // The page carries its policy (the browser enforces it below: a
     // violation is a console error).
@@ -605,20 +589,8 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
     // The image-filter template: a picture and a filter.
     give_file(&page, "#f-picture", &picture).await;
     choose(&page, "#f-filter", "sobel").await;
-    page.find_element("#submit-task button[type=submit]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
     // The task is followed live until the node's result arrives.
-    let id = wait_for(
-        &page,
-        "(document.querySelector('#task-detail code') || {}).innerText",
-        "the task",
-    )
-    .await;
-    let id = id.as_str().unwrap().to_string();
+    let id = submit_the_form(&page).await;
     wait_for(
         &page,
         "(document.querySelector('#task-detail') || {dataset: {}}).dataset.status === 'completed'",
@@ -656,6 +628,42 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
 
     chrome.close_without_errors().await;
     app.stop().await;
+}
+
+/// Clicks the element matching `selector`.
+async fn click(page: &Page, selector: &str) {
+    page.find_element(selector)
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until both replay charts show `edge` (`from` or `to`) at `value`.
+async fn replay_charts_at(page: &Page, edge: &str, value: u64, what: &str) {
+    let js = format!(
+        "['#chart-replay', '#chart-replay-saved']
+           .every((c) => Number(document.querySelector(c).dataset.{edge}) === {value})"
+    );
+    wait_for(page, &js, what).await;
+}
+
+/// Submits the task form by clicking; the id of the task the page follows.
+async fn submit_the_form(page: &Page) -> String {
+    page.find_element("#submit-task button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let id = wait_for(
+        page,
+        "(document.querySelector('#task-detail code') || {}).innerText",
+        "the task",
+    )
+    .await;
+    id.as_str().unwrap().to_string()
 }
 
 /// Picks `value` in the `<select>` matching `selector`, as a person would.
@@ -728,19 +736,7 @@ async fn train_a_federated_model_from_its_template_and_see_each_round_s_metrics(
         "the federated template",
     )
     .await;
-    page.find_element("#submit-task button[type=submit]")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let id = wait_for(
-        &page,
-        "(document.querySelector('#task-detail code') || {}).innerText",
-        "the task",
-    )
-    .await;
-    let id = id.as_str().unwrap().to_string();
+    let id = submit_the_form(&page).await;
     // Rounds appear as they close, then the run completes.
     wait_for(
         &page,
@@ -950,81 +946,28 @@ async fn open_a_replay_and_step_through_it_a_week_at_a_time() {
     assert_eq!(saving, json!(format!("{expected} %")));
     // It opens on the first week, both charts on it.
     let first = [from, from + WEEK];
-    wait_for(
-        &page,
-        &format!(
-            "['#chart-replay', '#chart-replay-saved']
-               .every((c) => Number(document.querySelector(c).dataset.to) === {})",
-            first[1]
-        ),
-        "the first week",
-    )
-    .await;
+    replay_charts_at(&page, "to", first[1], "the first week").await;
     assert_eq!(view(&page).await, vec![first; 3]);
     screenshot(&page, "replay").await;
     // The week after: as far as the span goes, still a week wide.
-    page.find_element("#replay-next")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&page, "#replay-next").await;
     let next_from = (from + WEEK).min(to - WEEK);
-    wait_for(
-        &page,
-        &format!(
-            "['#chart-replay', '#chart-replay-saved']
-               .every((c) => Number(document.querySelector(c).dataset.from) === {next_from})"
-        ),
-        "the week after",
-    )
-    .await;
+    replay_charts_at(&page, "from", next_from, "the week after").await;
     assert_eq!(view(&page).await, vec![[next_from, next_from + WEEK]; 3]);
     // The whole replay (the week after ended where the replay does).
-    page.find_element("#replay-all")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for(
-        &page,
-        &format!(
-            "['#chart-replay', '#chart-replay-saved']
-               .every((c) => Number(document.querySelector(c).dataset.from) === {from})"
-        ),
-        "the whole replay",
-    )
-    .await;
+    click(&page, "#replay-all").await;
+    replay_charts_at(&page, "from", from, "the whole replay").await;
     assert_eq!(view(&page).await, vec![[from, to]; 3]);
     // Back to one week, then a double-click on a chart: the whole replay.
-    page.find_element("#replay-week")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let week_shown = format!(
-        "['#chart-replay', '#chart-replay-saved']
-           .every((c) => Number(document.querySelector(c).dataset.to) === {})",
-        first[1]
-    );
-    wait_for(&page, &week_shown, "one week again").await;
+    click(&page, "#replay-week").await;
+    replay_charts_at(&page, "to", first[1], "one week again").await;
     page.evaluate(
         "document.querySelector('#chart-replay-saved .u-over')
            .dispatchEvent(new MouseEvent('dblclick', { bubbles: true, button: 0 }))",
     )
     .await
     .unwrap();
-    wait_for(
-        &page,
-        &format!(
-            "['#chart-replay', '#chart-replay-saved']
-               .every((c) => Number(document.querySelector(c).dataset.to) === {to})"
-        ),
-        "the whole replay on a double-click",
-    )
-    .await;
+    replay_charts_at(&page, "to", to, "the whole replay on a double-click").await;
     assert_eq!(view(&page).await, vec![[from, to]; 3]);
 
     chrome.close_without_errors().await;

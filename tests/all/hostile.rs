@@ -182,17 +182,7 @@ async fn status_of(s: &mut TcpStream, within: Duration) -> Option<u16> {
 
 /// A task no node can take (there are none): it stays queued.
 async fn queued_task(app: &greenmesh_tests::TestApp, user: &str) -> String {
-    let task = greenmesh_tests::call_as(
-        app.addr,
-        user,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "image-filter", "max_price": 50.0,
-                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
-    )
-    .await;
-    assert_eq!(task.status, 201, "{}", task.text());
-    task.json()["id"].as_str().unwrap().to_string()
+    greenmesh_tests::submit_image_filter(app.addr, user).await
 }
 
 /// A long-poll of task `id` for `wait` seconds, on a connection of its own.

@@ -12,18 +12,24 @@ async fn pg(app: &TestApp, path: &str, address: &str, statements: Value) -> gree
     app.request("POST", path, body).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_component_reads_and_writes_postgres_with_its_types() {
-    let Some(server) = Postgres::start() else {
-        return;
-    };
-    let url = server.database("app");
+/// `tests/apps/postgres.toml` (the store guest, granted `server`'s port).
+async fn store_app(server: &Postgres) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let app = Start::new("postgres.toml", dir.path())
         .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
         .start()
         .await
         .unwrap();
+    (app, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_reads_and_writes_postgres_with_its_types() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let url = server.database("app");
+    let (app, _dir) = store_app(&server).await;
     let created = pg(
         &app,
         "/pg",
@@ -143,12 +149,7 @@ async fn a_database_outside_allowed_outbound_hosts_is_refused() {
         return;
     };
     let url = server.url("postgres");
-    let dir = tempfile::tempdir().unwrap();
-    let app = Start::new("postgres.toml", dir.path())
-        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
-        .start()
-        .await
-        .unwrap();
+    let (app, _dir) = store_app(&server).await;
     let select = json!([{ "sql": "SELECT 1 AS one" }]);
     // Granted: answered.
     let ok = pg(&app, "/pg", &url, select.clone()).await;
@@ -197,24 +198,8 @@ async fn the_coordinator_runs_a_task_to_completion_on_postgres() {
     let node = TestNode::register(app.addr, &token, 51, &[("image-filter", 1.0)])
         .await
         .unwrap();
-    let task = greenmesh_tests::call_as(
-        app.addr,
-        &token,
-        "POST",
-        "/api/v1/tasks",
-        json!({ "task_type": "image-filter", "max_price": 50.0,
-                "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
-    )
-    .await;
-    assert_eq!(task.status, 201, "{}", task.text());
-    let id = task.json()["id"].as_str().unwrap().to_string();
-    let (lease, _) = node.poll(5).await.unwrap().remove(0);
-    let out = json!({ "media_type": "text/plain", "text": "done" }).to_string();
-    let r = node
-        .post_result(&lease.lease_id, &node.receipt(&lease, &out), &out)
-        .await
-        .unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
+    let id = greenmesh_tests::submit_image_filter(app.addr, &token).await;
+    node.complete_next("done").await;
     let done = greenmesh_tests::call_as(
         app.addr,
         &token,

@@ -345,6 +345,22 @@ pub fn skip(why: &str) {
     }
 }
 
+/// Submits a small grayscale image-filter task as the user holding
+/// `token` (it must be accepted); its id.
+pub async fn submit_image_filter(addr: SocketAddr, token: &str) -> String {
+    let task = call_as(
+        addr,
+        token,
+        "POST",
+        "/api/v1/tasks",
+        serde_json::json!({ "task_type": "image-filter", "max_price": 50.0,
+                            "inputs": { "image": "aGVsbG8=", "filter": "grayscale" } }),
+    )
+    .await;
+    assert_eq!(task.status, 201, "{}", task.text());
+    task.json()["id"].as_str().unwrap().to_string()
+}
+
 pub mod ingress;
 pub mod net;
 pub mod node;

@@ -211,6 +211,19 @@ impl TestNode {
         Ok(out)
     }
 
+    /// Takes the next lease (waiting up to 5 s) and reports it done with
+    /// the text output `text`, which must be accepted; the lease.
+    pub async fn complete_next(&self, text: &str) -> Lease {
+        let (lease, _) = self.poll(5).await.unwrap().remove(0);
+        let out = json!({ "media_type": "text/plain", "text": text }).to_string();
+        let r = self
+            .post_result(&lease.lease_id, &self.receipt(&lease, &out), &out)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        lease
+    }
+
     /// A receipt for `lease` with `output`, signed by this node.
     pub fn receipt(&self, lease: &Lease, output: &str) -> Receipt {
         let mut r = Receipt {

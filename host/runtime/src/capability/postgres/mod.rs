@@ -60,6 +60,19 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+impl Connection {
+    /// `statement` prepared with the guest's `params` converted for it.
+    async fn prepared(
+        &self,
+        statement: &str,
+        params: Vec<crate::capability::bindings::pg4::ParameterValue>,
+    ) -> Result<(tokio_postgres::Statement, Vec<values::Param>), Error> {
+        let params = values::params(params)?;
+        let stmt = prepare(&self.client, statement, &params).await?;
+        Ok((stmt, params))
+    }
+}
+
 /// One pool per address the app's components open.
 #[derive(Default)]
 pub struct Pools(Mutex<HashMap<String, Pool>>);
@@ -211,15 +224,10 @@ impl crate::capability::bindings::pg4::HostConnection for InstanceState {
             .table
             .get(&conn)
             .map_err(|e| Error::Other(e.to_string()))?;
-        let params = values::params(params)?;
-        let stmt = prepare(&conn.client, &statement, &params).await?;
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
+        let (stmt, params) = conn.prepared(&statement, params).await?;
         let rows = conn
             .client
-            .query(&stmt, &refs)
+            .query(&stmt, &values::refs(&params))
             .await
             .map_err(query_failed)?;
         let columns = stmt
@@ -251,14 +259,9 @@ impl crate::capability::bindings::pg4::HostConnection for InstanceState {
             .table
             .get(&conn)
             .map_err(|e| Error::Other(e.to_string()))?;
-        let params = values::params(params)?;
-        let stmt = prepare(&conn.client, &statement, &params).await?;
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
+        let (stmt, params) = conn.prepared(&statement, params).await?;
         conn.client
-            .execute(&stmt, &refs)
+            .execute(&stmt, &values::refs(&params))
             .await
             .map_err(query_failed)
     }

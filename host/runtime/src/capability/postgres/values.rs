@@ -140,6 +140,11 @@ pub fn params(values: Vec<ParameterValue>) -> Result<Vec<Param>, Error> {
         .collect()
 }
 
+/// `params` as tokio-postgres takes them.
+pub fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
 /// A column's value as its raw bytes (`None` for SQL `NULL`).
 struct Raw<'a>(Option<&'a [u8]>);
 
