@@ -55,11 +55,15 @@ async fn coordinator_manifest_serves_health() {
     assert_eq!(health.json()["database"], "ok");
     assert_eq!(app.get("/api/v1/nope").await.status, 404);
     app.stop().await;
-    // The tables are where the backend keeps them.
-    assert_eq!(
-        dir.path().join("sqlite_db.db").exists(),
-        start.postgres.is_none()
-    );
+    // The broker's tables are in the backend's database (the SQLite file
+    // or Postgres).
+    let broker = start
+        .database_texts(
+            "SELECT version FROM storage_versions WHERE component = ?",
+            &["broker"],
+        )
+        .await;
+    assert_eq!(broker.len(), 1, "{broker:?}");
 }
 
 #[tokio::test]
