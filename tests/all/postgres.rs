@@ -144,7 +144,7 @@ async fn a_component_reads_and_writes_postgres_with_its_types() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outside_allowed_outbound_hosts_is_refused() {
+async fn a_component_reaching_a_database_outside_its_allowed_hosts_is_refused() {
     let Some(server) = Postgres::start() else {
         return;
     };
