@@ -178,6 +178,50 @@ async fn a_component_reaching_a_database_outside_its_allowed_hosts_is_refused() 
     app.stop().await;
 }
 
+/// A component opening connection after connection holds one pooled
+/// client, not one each (they share its session), and one naming ever
+/// new addresses is stopped at the cap: neither drains the app's pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_opening_connections_in_a_loop_holds_one_client() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let url = server.url("postgres");
+    let (app, _dir) = store_app(&server).await;
+    // 200 connections (far over the pool's 64) to one address, each
+    // asked which server process it is.
+    let open: Vec<String> = (0..200).map(|_| url.clone()).collect();
+    let statements: Vec<Value> = (0..200)
+        .map(|i| json!({ "sql": "SELECT pg_backend_pid() AS pid", "on": i }))
+        .collect();
+    let body = json!({ "address": url, "open": open, "statements": statements, "all": true });
+    let r = app.request("POST", "/pg", body.to_string()).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let pids: std::collections::BTreeSet<i64> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rows"][0][0].as_i64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 1, "one session for every connection: {pids:?}");
+    // Distinct addresses to the same server: four sessions, the fifth
+    // refused with the reason.
+    let open: Vec<String> = (0..5)
+        .map(|i| format!("{url}?application_name=a{i}"))
+        .collect();
+    let body = json!({ "address": url, "open": open, "statements": [] });
+    let r = app.request("POST", "/pg", body.to_string()).await.unwrap();
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["opening"], 4, "{}", r.text());
+    assert!(r.text().contains("4 database addresses"), "{}", r.text());
+    // The sessions went back to the pool with the request: the next one
+    // is served.
+    let ok = pg(&app, "/pg", &url, json!([{ "sql": "SELECT 1 AS one" }])).await;
+    assert_eq!(ok.json()["rows"], json!([[1]]), "{}", ok.text());
+    app.stop().await;
+}
+
 /// The coordinator on the Postgres backend: the whole life of a task
 /// through every component's tables (users, the marketplace, quotes,
 /// quota, leases, reputation, the ledger).

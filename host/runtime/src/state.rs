@@ -19,6 +19,8 @@ pub struct InstanceState {
     pub hooks: OutboundHooks,
     /// What this component was granted, and the shared backends.
     pub capabilities: Arc<ComponentCapabilities>,
+    /// The Postgres sessions this instance holds, one per address.
+    pub postgres: crate::capability::postgres::Sessions,
 }
 
 impl InstanceState {
@@ -43,6 +45,7 @@ impl InstanceState {
                 allowed: capabilities.allowed_hosts.clone(),
             },
             capabilities,
+            postgres: Default::default(),
         }
     }
 }

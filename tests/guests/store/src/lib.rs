@@ -204,6 +204,13 @@ struct PgRequest {
     /// Statements run in order on one connection; the last one's rows (or
     /// row count, for `execute`) are answered.
     statements: Vec<PgStatement>,
+    /// Connections to open, all held until the answer, instead of one to
+    /// `address`; a statement runs on the one its `on` names.
+    #[serde(default)]
+    open: Vec<String>,
+    /// Answer every statement's outcome, in order, not only the last.
+    #[serde(default)]
+    all: bool,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +221,9 @@ struct PgStatement {
     /// `execute` (a row count) rather than `query` (rows).
     #[serde(default)]
     execute: bool,
+    /// Which of `open`'s connections runs it.
+    #[serde(default)]
+    on: usize,
 }
 
 /// `POST /pg`: runs statements on one `spin_sdk::pg4` connection. Integers
@@ -226,20 +236,32 @@ fn pg(body: &[u8]) -> Response {
         Ok(r) => r,
         Err(e) => return bad_request(e.to_string()),
     };
-    let db = match Connection::open(&request.address) {
-        Ok(db) => db,
-        Err(e) => {
-            let text = format!("{e:?}");
-            let status = if text.contains("allowed_outbound_hosts") {
-                403
-            } else {
-                502
-            };
-            return json_response(status, json!({ "error": text }));
-        }
+    let addresses = if request.open.is_empty() {
+        vec![request.address.clone()]
+    } else {
+        request.open.clone()
     };
+    let mut connections = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        match Connection::open(address) {
+            Ok(db) => connections.push(db),
+            Err(e) => {
+                let text = format!("{e:?}");
+                let status = if text.contains("allowed_outbound_hosts") {
+                    403
+                } else {
+                    502
+                };
+                return json_response(status, json!({ "error": text, "opening": i }));
+            }
+        }
+    }
     let mut answer = json!(null);
+    let mut answers = Vec::new();
     for st in &request.statements {
+        let Some(db) = connections.get(st.on) else {
+            return bad_request(format!("no connection {}", st.on));
+        };
         let params: Vec<ParameterValue> = st
             .params
             .iter()
@@ -281,11 +303,17 @@ fn pg(body: &[u8]) -> Response {
             })
         };
         match outcome {
-            Ok(v) => answer = v,
+            Ok(v) => {
+                answers.push(v.clone());
+                answer = v;
+            }
             Err(e) => {
                 return json_response(502, json!({ "error": format!("{e:?}"), "sql": st.sql }))
             }
         }
+    }
+    if request.all {
+        answer = Json::Array(answers);
     }
     json_response(200, answer)
 }

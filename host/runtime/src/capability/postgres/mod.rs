@@ -5,11 +5,17 @@
 //!   connection string); every host it names must be allowed by the
 //!   component's `allowed_outbound_hosts` (`postgres://host[:port]`, 5432
 //!   by default), as Spin checks them. Unix sockets are refused.
-//! - Each address has one pool for the whole app ([`Pools`]); a guest
-//!   `connection` holds one pooled client until it is dropped, so the
-//!   statements of one connection run in order on one session. A client
-//!   is reset (`DISCARD`-style: settings, advisory locks, temporary
-//!   tables) before it serves another connection.
+//! - Each address has one pool for the whole app ([`Pools`]). An instance
+//!   (one request, every composed component in it) holds at most one
+//!   pooled client per address ([`Sessions`]): all its `connection`s to
+//!   that address share that session, and the client goes back to the
+//!   pool when the last of them is dropped. So a request through the
+//!   coordinator's six table-keeping components takes one client, not six;
+//!   requests cannot deadlock the pool by each holding some clients while
+//!   waiting for more; and a plugin opening connections in a loop holds
+//!   nothing more. An instance may name at most [`MAX_ADDRESSES`]
+//!   addresses. A client is reset (`DISCARD`-style: settings, advisory
+//!   locks, temporary tables) before it serves another instance.
 //! - Parameters are converted to the type the server inferred for each
 //!   placeholder ([`values::Param`]): an `int64` may fill an `INTEGER`
 //!   column, a `str` a `JSONB` one. Results are decoded by column type
@@ -31,15 +37,19 @@ use crate::state::InstanceState;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use wasmtime::component::Resource;
 
 /// Clients per database address, shared by every instance of the app
-/// (`GREENMESH_POSTGRES_POOL_SIZE` to change). A request through the
-/// coordinator may hold one client per component that keeps tables (six),
-/// so the pool must be several times the requests in flight; the
-/// database's `max_connections` must cover every replica's pool.
+/// (`GREENMESH_POSTGRES_POOL_SIZE` to change): the requests that can
+/// touch the database at once; more wait for a client (30 s at most).
+/// The database's `max_connections` must cover every replica's pool.
 pub const POOL_SIZE: usize = 64;
+
+/// Distinct addresses one instance may hold sessions on at once: a
+/// component that keeps opening new ones (`?application_name=1`, `=2`, …)
+/// could otherwise drain the pools of the whole app.
+pub const MAX_ADDRESSES: usize = 4;
 
 fn pool_size() -> usize {
     std::env::var("GREENMESH_POSTGRES_POOL_SIZE")
@@ -49,9 +59,33 @@ fn pool_size() -> usize {
         .unwrap_or(POOL_SIZE)
 }
 
-/// The resource behind a guest's `connection` handle: one pooled client.
+/// The resource behind a guest's `connection` handle: its instance's
+/// session on the address it opened.
 pub struct Connection {
-    client: Object,
+    client: Arc<Object>,
+}
+
+/// The sessions one instance holds, by address: the pooled client stays
+/// checked out while any connection to it is open.
+#[derive(Default)]
+pub struct Sessions(HashMap<String, Weak<Object>>);
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sessions({} open)", self.open())
+    }
+}
+
+impl Sessions {
+    /// Addresses with an open connection.
+    fn open(&self) -> usize {
+        self.0.values().filter(|w| w.strong_count() > 0).count()
+    }
+
+    /// The session on `address` if a connection holds one.
+    fn get(&self, address: &str) -> Option<Arc<Object>> {
+        self.0.get(address).and_then(Weak::upgrade)
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -200,15 +234,29 @@ impl crate::capability::bindings::pg4::Host for InstanceState {}
 impl crate::capability::bindings::pg4::HostConnection for InstanceState {
     async fn open(&mut self, address: String) -> Result<Resource<Connection>, Error> {
         let config = checked_config(self, &address)?;
-        let pool = self
-            .capabilities
-            .resources
-            .postgres
-            .pool(&address, config)?;
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+        let client = match self.postgres.get(&address) {
+            Some(client) => client,
+            None => {
+                if self.postgres.open() >= MAX_ADDRESSES {
+                    return Err(Error::ConnectionFailed(format!(
+                        "this instance already holds sessions on {MAX_ADDRESSES} database addresses: close one first"
+                    )));
+                }
+                let pool = self
+                    .capabilities
+                    .resources
+                    .postgres
+                    .pool(&address, config)?;
+                let client = Arc::new(
+                    pool.get()
+                        .await
+                        .map_err(|e| Error::ConnectionFailed(e.to_string()))?,
+                );
+                self.postgres.0.retain(|_, w| w.strong_count() > 0);
+                self.postgres.0.insert(address, Arc::downgrade(&client));
+                client
+            }
+        };
         self.table
             .push(Connection { client })
             .map_err(|e| Error::Other(e.to_string()))
@@ -267,7 +315,8 @@ impl crate::capability::bindings::pg4::HostConnection for InstanceState {
     }
 
     async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
-        // The client goes back to its pool.
+        // The client goes back to its pool with the instance's last
+        // connection to its address.
         self.table.delete(conn)?;
         Ok(())
     }
