@@ -222,6 +222,55 @@ async fn a_component_opening_connections_in_a_loop_holds_one_client() {
     app.stop().await;
 }
 
+/// A request leaves an advisory lock held and a temporary table in its
+/// session, hoping to hang or read the next request that gets the pooled
+/// client: the client is reset before it serves again (one client in the
+/// pool, so the next request has the same server process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_leaving_a_lock_and_a_temporary_table_in_its_session_cannot_reach_the_next() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let url = server.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let app = Start::new("postgres.toml", dir.path())
+        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
+        .env("GREENMESH_POSTGRES_POOL_SIZE", "1")
+        .start()
+        .await
+        .unwrap();
+    let left = pg(
+        &app,
+        "/pg",
+        &url,
+        json!([
+            { "sql": "SELECT pg_advisory_lock(7146032)" },
+            { "sql": "CREATE TEMP TABLE left_behind AS SELECT 'secret' AS v", "execute": true },
+            { "sql": "SELECT pg_backend_pid() AS pid" },
+        ]),
+    )
+    .await;
+    assert_eq!(left.status, 200, "{}", left.text());
+    let pid = &left.json()["rows"][0][0];
+    let answers = {
+        let body = json!({ "address": url, "statements": [
+            { "sql": "SELECT pg_backend_pid() AS pid" },
+            { "sql": "SELECT pg_try_advisory_lock(7146032) AS got" },
+            { "sql": "SELECT to_regclass('pg_temp.left_behind') IS NULL AS gone" },
+        ], "all": true });
+        app.request("POST", "/pg", body.to_string()).await.unwrap()
+    };
+    assert_eq!(answers.status, 200, "{}", answers.text());
+    let a = answers.json();
+    assert_eq!(&a[0]["rows"][0][0], pid, "the same pooled client: {a}");
+    assert_eq!(a[1]["rows"][0][0], true, "the lock was released: {a}");
+    assert_eq!(
+        a[2]["rows"][0][0], true,
+        "the temporary table was dropped: {a}"
+    );
+    app.stop().await;
+}
+
 /// The coordinator on the Postgres backend: the whole life of a task
 /// through every component's tables (users, the marketplace, quotes,
 /// quota, leases, reputation, the ledger).

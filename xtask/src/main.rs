@@ -74,8 +74,27 @@ fn main() -> anyhow::Result<()> {
                 ["test", "--workspace"]
                     .into_iter()
                     .map(String::from)
-                    .chain(rest),
-            )
+                    .chain(rest.clone()),
+            )?;
+            // The end-to-end suite again with every component's tables in
+            // Postgres (a server of each test's own, `tests/src/postgres.rs`),
+            // where Debian's postgresql is installed (`.ci/run` installs it).
+            if postgres_installed() || std::env::var_os("CI").is_some() {
+                eprintln!(
+                    "xtask: the end-to-end suite on Postgres (GREENMESH_TEST_DATABASE=postgres)"
+                );
+                cargo_with(
+                    &root(),
+                    ["test", "-p", "greenmesh-tests", "--test", "all"]
+                        .into_iter()
+                        .map(String::from)
+                        .chain(rest),
+                    &[("GREENMESH_TEST_DATABASE", "postgres")],
+                )
+            } else {
+                eprintln!("xtask: no Postgres server (apt-get install postgresql): the suite ran on SQLite only");
+                Ok(())
+            }
         }
         "up" => {
             build_wasm()?;
@@ -290,9 +309,19 @@ fn local_token(
 }
 
 fn cargo(dir: &Path, args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
+    cargo_with(dir, args, &[])
+}
+
+/// `cargo args` in `dir` with `env` set.
+fn cargo_with(
+    dir: &Path,
+    args: impl IntoIterator<Item = String>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .with_context(|| format!("running cargo in {}", dir.display()))?;
@@ -300,4 +329,13 @@ fn cargo(dir: &Path, args: impl IntoIterator<Item = String>) -> anyhow::Result<(
         bail!("cargo failed in {} ({status})", dir.display());
     }
     Ok(())
+}
+
+/// Whether Debian's Postgres server is installed (what the tests start).
+fn postgres_installed() -> bool {
+    std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| {
+        versions
+            .filter_map(Result::ok)
+            .any(|v| v.path().join("bin/pg_ctl").is_file())
+    })
 }
