@@ -3,6 +3,8 @@
 //! submitted round-robin while one replica is killed with SIGKILL and
 //! started again. Every task answered `201` completes exactly once: one
 //! completed lease, one receipt, one ledger run, one completion event.
+//! And two replicas allow a requester what one would: the rate limit and
+//! the daily quota are shared rows, counted by compare-and-set.
 
 use greenmesh_tests::postgres::Postgres;
 use greenmesh_tests::process::free_port;
@@ -22,8 +24,31 @@ fn tasks() -> usize {
 
 const SEED: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 
+/// Replica processes, killed when the test ends (passing or not).
+struct Replicas(Vec<std::process::Child>);
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        for r in &mut self.0 {
+            let _ = r.kill();
+            let _ = r.wait();
+        }
+    }
+}
+
 /// One `greenmesh up` of the repository's `spin.toml` on the database.
 fn replica(pg: &Postgres, database: &str, port: u16, state: &Path) -> std::process::Child {
+    replica_with(pg, database, port, state, &[])
+}
+
+/// [`replica`] with `env` over its settings.
+fn replica_with(
+    pg: &Postgres,
+    database: &str,
+    port: u16,
+    state: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let bin = greenmesh_tests::tests_dir().join("../target/debug/greenmesh");
     assert!(bin.exists(), "build the host first (cargo xtask test does)");
     std::fs::create_dir_all(state).unwrap();
@@ -47,6 +72,7 @@ fn replica(pg: &Postgres, database: &str, port: u16, state: &Path) -> std::proce
     for (k, v) in greenmesh_tests::TEST_IDENTITY_RULES {
         cmd.env(k, v);
     }
+    cmd.envs(env.iter().copied());
     cmd.spawn().unwrap()
 }
 
@@ -80,9 +106,11 @@ async fn three_replicas_on_one_postgres_complete_every_accepted_task_once_throug
         .collect();
     let state = |i: usize| dir.path().join(format!("replica-{i}"));
     // Started together: their migrations take turns on the advisory lock.
-    let mut replicas: Vec<std::process::Child> = (0..3)
-        .map(|i| replica(&pg, &database, ports[i], &state(i)))
-        .collect();
+    let mut replicas = Replicas(
+        (0..3)
+            .map(|i| replica(&pg, &database, ports[i], &state(i)))
+            .collect(),
+    );
     for addr in &addrs {
         healthy(*addr, Duration::from_secs(60)).await;
     }
@@ -139,11 +167,11 @@ async fn three_replicas_on_one_postgres_complete_every_accepted_task_once_throug
     let mut refused = 0;
     for i in 0..n {
         if i == n / 3 {
-            replicas[1].kill().unwrap(); // SIGKILL
-            replicas[1].wait().unwrap();
+            replicas.0[1].kill().unwrap(); // SIGKILL
+            replicas.0[1].wait().unwrap();
         }
         if i == n / 2 {
-            replicas[1] = replica(&pg, &database, ports[1], &state(1));
+            replicas.0[1] = replica(&pg, &database, ports[1], &state(1));
             healthy(addrs[1], Duration::from_secs(60)).await;
         }
         let body = json!({ "task_type": "computation", "capability": "noop", "max_price": 10.0,
@@ -259,8 +287,123 @@ async fn three_replicas_on_one_postgres_complete_every_accepted_task_once_throug
     .unwrap()
     .json();
     assert_eq!(ledger["totals"]["runs"], accepted.len(), "{ledger}");
-    for mut r in replicas {
-        let _ = r.kill();
-    }
+    drop(replicas);
     drop(providers);
+}
+
+/// A requester spreads bursts of requests over two replicas, hoping each
+/// keeps its own count or that racing requests all see room: the rate
+/// limit, the free tier's daily quota and the registrations per address
+/// are rows in the shared database, counted by compare-and-set or one at
+/// a time, so two replicas together allow exactly what one would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_spreading_bursts_over_replicas_gets_no_more_than_one_replica_allows() {
+    let Some(pg) = Postgres::start() else { return };
+    let database = pg.database("greenmesh");
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
+        .collect();
+    let env = [
+        ("SPIN_VARIABLE_QUOTAS", "on"),
+        ("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "40"),
+        ("SPIN_VARIABLE_REGISTRATIONS_PER_ADDRESS_PER_DAY", "5"),
+    ];
+    let _replicas = Replicas(
+        (0..2)
+            .map(|i| {
+                let state = dir.path().join(format!("replica-{i}"));
+                replica_with(&pg, &database, ports[i], &state, &env)
+            })
+            .collect(),
+    );
+    for addr in &addrs {
+        healthy(*addr, Duration::from_secs(60)).await;
+    }
+    let call = |i: usize, token: &str, method: &'static str, path: &'static str, body: Value| {
+        let (addr, token) = (addrs[i % 2], token.to_string());
+        async move { greenmesh_tests::call_as(addr, &token, method, path, body).await }
+    };
+    // How many of `replies` had each (status, error code).
+    let tally = |replies: &[greenmesh_tests::Reply]| {
+        let mut seen = std::collections::BTreeMap::<(u16, String), usize>::new();
+        for r in replies {
+            let code = r.json()["error"]["code"].as_str().unwrap_or("").to_string();
+            *seen.entry((r.status, code)).or_default() += 1;
+        }
+        seen
+    };
+    let expect = |pairs: &[(u16, &str, usize)]| {
+        pairs
+            .iter()
+            .map(|&(s, c, n)| ((s, c.to_string()), n))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+
+    // Rate limit: 40 a minute for the user; 60 requests at once, half to
+    // each replica.
+    let spreader = greenmesh_tests::node::register_user(addrs[0], "spreader")
+        .await
+        .unwrap();
+    let burst = futures::future::join_all(
+        (0..60).map(|i| call(i, &spreader, "GET", "/api/v1/tasks", Value::Null)),
+    )
+    .await;
+    assert_eq!(
+        tally(&burst),
+        expect(&[(200, "", 40), (429, "rate_limited", 20)]),
+        "exactly the rate limit passes"
+    );
+    for i in 0..2 {
+        let r = call(i, &spreader, "GET", "/api/v1/tasks", Value::Null).await;
+        assert_eq!(r.status, 429, "replica {i}: {}", r.text());
+    }
+
+    // Quota: a free user's 10 tasks a day; 30 submissions at once, after
+    // 8 one by one (the race is for the last rooms).
+    let hoarder = greenmesh_tests::node::register_user(addrs[1], "hoarder")
+        .await
+        .unwrap();
+    let task = json!({ "task_type": "computation", "inputs": { "n": 1 }, "max_price": 10.0 });
+    for i in 0..8 {
+        let r = call(i, &hoarder, "POST", "/api/v1/tasks", task.clone()).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let burst = futures::future::join_all(
+        (0..30).map(|i| call(i, &hoarder, "POST", "/api/v1/tasks", task.clone())),
+    )
+    .await;
+    assert_eq!(
+        tally(&burst),
+        expect(&[(201, "", 2), (429, "quota_exhausted", 28)]),
+        "exactly the quota is accepted"
+    );
+    let quota = call(0, &hoarder, "GET", "/api/v1/users/me/quota", Value::Null)
+        .await
+        .json();
+    assert_eq!(quota["used_today"], 10, "{quota}");
+    let stored = pg.psql(
+        "greenmesh",
+        "SELECT count(*) FROM broker_tasks t JOIN broker_users u ON u.id = t.owner WHERE u.name = 'hoarder'",
+    );
+    assert_eq!(stored, "10", "exactly the accepted tasks exist");
+
+    // Registrations: 5 a day from one address (two made above); 8 at once.
+    let burst = futures::future::join_all((0..8).map(|i| {
+        let body = bytes::Bytes::from(json!({ "name": format!("sybil-{i}") }).to_string());
+        let addr = addrs[i % 2];
+        async move {
+            greenmesh_tests::send(addr, "POST", "/api/v1/users", body)
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(
+        tally(&burst),
+        expect(&[(201, "", 3), (429, "registration_limited", 5)]),
+        "exactly the registrations left pass"
+    );
 }

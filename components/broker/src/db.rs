@@ -302,6 +302,19 @@ impl Db {
         self.query(sql, params).map(|_| ())
     }
 
+    /// `check_and_write` one caller at a time per `scope` and `key`, across
+    /// replicas (`greenmesh_storage::exclusive`): for a count read and a
+    /// write that must stay within it.
+    pub fn exclusive<T>(
+        &self,
+        scope: &str,
+        key: &str,
+        check_and_write: impl FnOnce() -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        greenmesh_storage::exclusive(&self.conn, scope, key, || Ok(check_and_write()))
+            .map_err(storage)?
+    }
+
     /// The first column of the first row as text, if there is one.
     pub fn text_of(&self, sql: &str, params: &[Value]) -> Result<Option<String>, ApiError> {
         let rows = self.query(sql, params)?;

@@ -233,25 +233,32 @@ pub fn reserve(
     (from_ms, to_ms): (i64, i64),
     limit: u32,
 ) -> Result<Reserved, String> {
-    let written = run(
-        db,
-        "reserve",
-        "INSERT INTO quota_reservations (task_id, user, at, released)
+    // One reservation per user at a time (across replicas, on Postgres):
+    // the count and the insert are one statement, but a statement's
+    // snapshot would not see a racing one's row.
+    let reserve = || {
+        Ok(run(
+            db,
+            "reserve",
+            "INSERT INTO quota_reservations (task_id, user, at, released)
          SELECT ?1, ?2, ?3, 0
          WHERE (SELECT COUNT(*) FROM quota_reservations
                 WHERE user = ?2 AND released = 0 AND at >= ?4 AND at < ?5) < ?6
          ON CONFLICT (task_id) DO UPDATE SET at = excluded.at, released = 0
              WHERE quota_reservations.released <> 0 AND quota_reservations.user = excluded.user
          RETURNING task_id",
-        &[
-            text(task_id),
-            text(user),
-            Value::Integer(at_ms),
-            Value::Integer(from_ms),
-            Value::Integer(to_ms),
-            Value::Integer(limit.into()),
-        ],
-    )?;
+            &[
+                text(task_id),
+                text(user),
+                Value::Integer(at_ms),
+                Value::Integer(from_ms),
+                Value::Integer(to_ms),
+                Value::Integer(limit.into()),
+            ],
+        ))
+    };
+    let written = greenmesh_storage::exclusive(db, "quota", user, reserve)
+        .map_err(|e| format!("reserve: {e:?}"))??;
     if !written.rows.is_empty() {
         return Ok(Reserved::Now);
     }

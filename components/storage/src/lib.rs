@@ -168,6 +168,37 @@ fn one_at_a_time(
     done
 }
 
+/// Runs `check_and_write` (statements that read a count and write within
+/// it: a quota, a per-address limit) one caller at a time per `scope` and
+/// `key` across every instance and replica.
+///
+/// On SQLite a single `INSERT … SELECT … WHERE (SELECT COUNT(*) …) < n`
+/// is already atomic (one writer at a time), so this runs it as is. On
+/// Postgres each statement reads a snapshot taken when it starts, so two
+/// such inserts racing can both see room: here a session advisory lock on
+/// (`scope`, `key`) is held around them, and each statement, starting
+/// after the lock is taken, sees every write of the holder before. The
+/// lock is released on error too, and by the pool's reset of the client
+/// should the instance die while holding it.
+pub fn exclusive<T>(
+    db: &Connection,
+    scope: &str,
+    key: &str,
+    check_and_write: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    if !db.is_postgres() {
+        return check_and_write();
+    }
+    let ids = [Value::Text(scope.to_string()), Value::Text(key.to_string())];
+    db.execute("SELECT pg_advisory_lock(hashtext(?1), hashtext(?2))", &ids)?;
+    let done = check_and_write();
+    db.execute(
+        "SELECT pg_advisory_unlock(hashtext(?1), hashtext(?2))",
+        &ids,
+    )?;
+    done
+}
+
 /// The default database with `component`'s schema steps applied: step `i`
 /// (version `i + 1`) runs once, in order, the first time an instance sees
 /// the database behind that version.

@@ -8,9 +8,14 @@
 //! from `--clients` concurrent clients, round-robin over the replicas.
 //! Figures per configuration: decisions per second (tasks leased and
 //! completed per second, first submission to last result) and submit →
-//! result latency p50/p99 (the result as the node's post is accepted).
+//! result latency p50/p99 (the result as the node's post is accepted)
+//! under that load, where it is mostly time queued. Then, on the same
+//! replicas, `--light` tasks one at a time (each submitted when the one
+//! before has its result, round-robin over the replicas): the latency of
+//! a task on an idle network, the path itself.
 
 use super::harness::Coordinator;
+use anyhow::Context;
 use greenmesh_protocol::Lease;
 use serde_json::json;
 use std::collections::HashMap;
@@ -36,6 +41,9 @@ pub struct Setup {
     /// Concurrent submitting clients.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
+    /// Tasks submitted one at a time after the loaded phase.
+    #[arg(long, default_value_t = 100)]
+    pub light: usize,
 }
 
 const SEED: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
@@ -46,6 +54,90 @@ struct Figures {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    light_p50: Duration,
+    light_p99: Duration,
+    /// CPU time per task in the loaded phase: this process (replicas,
+    /// nodes and clients) and the Postgres server's processes.
+    cpu_here: Duration,
+    cpu_postgres: Duration,
+    /// The machine's CPUs busy in the loaded phase (0–1).
+    busy: f64,
+    /// Postgres transactions (each an autocommitted statement) per task.
+    statements: Option<f64>,
+}
+
+/// The machine's CPU time so far, (busy, all), in `/proc/stat` ticks.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let all: u64 = f.iter().take(8).sum();
+    // idle and iowait are not busy.
+    let idle = f.get(3).unwrap_or(&0) + f.get(4).unwrap_or(&0);
+    (all - idle, all)
+}
+
+/// Transactions committed or rolled back in `database` so far.
+async fn transactions(database: &str) -> anyhow::Result<i64> {
+    let (client, connection) = tokio_postgres::connect(database, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    // Backends report their counts when idle or gone, within a second.
+    client
+        .batch_execute("SELECT pg_stat_clear_snapshot()")
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// CPU time (user + system) of processes named `comm` (all of them, with
+/// the children they reaped: a backend that exits counts in its
+/// postmaster's), or of this process when `comm` is `None`. Linux's
+/// `/proc`; zero elsewhere.
+fn cpu_time(comm: Option<&str>) -> Duration {
+    // `/proc/<pid>/stat` counts in USER_HZ, 100 on Linux's ABI.
+    let ticks = |stat: &str, with_children: bool| -> u64 {
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            return 0;
+        };
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        let own = f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0);
+        own + if with_children {
+            f.get(13).unwrap_or(&0) + f.get(14).unwrap_or(&0)
+        } else {
+            0
+        }
+    };
+    let total = match comm {
+        None => std::fs::read_to_string("/proc/self/stat")
+            .map(|s| ticks(&s, false))
+            .unwrap_or(0),
+        Some(name) => std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|s| {
+                s.split_once(" (")
+                    .is_some_and(|(_, r)| r.starts_with(&format!("{name})")))
+            })
+            .map(|s| ticks(&s, true))
+            .sum(),
+    };
+    Duration::from_millis(total * 10)
 }
 
 /// Runs every configuration and prints the table.
@@ -64,15 +156,24 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         "\ngreenmesh bench scale  ({} tasks, {} nodes, {} clients, release build on this machine)",
         setup.tasks, setup.nodes, setup.clients
     );
-    println!("| configuration | decisions/s | submit → result p50 | p99 |");
-    println!("|---|---|---|---|");
+    println!(
+        "| configuration | decisions/s | loaded: submit → result p50 | p99 | one at a time: p50 | p99 | CPUs busy | CPU per task: greenmesh | Postgres | statements per task |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for r in &rows {
         println!(
-            "| {} | {:.0} | {:.1} ms | {:.1} ms |",
+            "| {} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.0} % | {:.2} ms | {:.2} ms | {} |",
             r.label,
             r.per_second,
-            r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3
+            ms(r.p50),
+            ms(r.p99),
+            ms(r.light_p50),
+            ms(r.light_p99),
+            r.busy * 100.0,
+            ms(r.cpu_here),
+            ms(r.cpu_postgres),
+            r.statements.map_or("–".to_string(), |n| format!("{n:.0}"))
         );
     }
     Ok(())
@@ -179,6 +280,12 @@ async fn measure(
         }));
     }
     let started = Instant::now();
+    let cpu_at_start = (cpu_time(None), cpu_time(Some("postgres")));
+    let machine_at_start = machine_ticks();
+    let transactions_at_start = match database {
+        Some(d) => Some(transactions(d).await?),
+        None => None,
+    };
     let per_client = setup.tasks.div_ceil(setup.clients.max(1));
     let mut clients = Vec::new();
     for k in 0..setup.clients.max(1) {
@@ -208,6 +315,34 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
+    let cpu_here = cpu_time(None).saturating_sub(cpu_at_start.0) / setup.tasks.max(1) as u32;
+    let cpu_postgres =
+        cpu_time(Some("postgres")).saturating_sub(cpu_at_start.1) / setup.tasks.max(1) as u32;
+    let machine = machine_ticks();
+    let busy =
+        (machine.0 - machine_at_start.0) as f64 / (machine.1 - machine_at_start.1).max(1) as f64;
+    let mut samples = std::mem::take(&mut *latencies.lock().expect("lock"));
+    samples.sort();
+    // One at a time: each task submitted when the one before has its result.
+    for j in 0..setup.light {
+        let c = &coordinators[j % replicas];
+        let t0 = Instant::now();
+        let task =
+            json!({ "task_type": "computation", "inputs": { "light": j }, "max_price": 100.0 });
+        let v = c.user("POST", "/api/v1/tasks", Some(task)).await?;
+        let id = v["id"].as_str().context("no task id")?.to_string();
+        submitted.lock().expect("lock").insert(id, t0);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while done.load(std::sync::atomic::Ordering::Relaxed) < setup.tasks + j + 1 {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{label}: light task {j} did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let mut light = std::mem::take(&mut *latencies.lock().expect("lock"));
+    light.sort();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in workers {
         let _ = w.await;
@@ -217,13 +352,27 @@ async fn measure(
             c.stop().await;
         }
     }
-    let mut samples = latencies.lock().expect("lock").clone();
-    samples.sort();
+    // Every task of both phases, once the replicas' sessions have closed
+    // and reported.
+    let statements = match (database, transactions_at_start) {
+        (Some(d), Some(t0)) => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let n = transactions(d).await? - t0;
+            Some(n as f64 / (setup.tasks + setup.light) as f64)
+        }
+        _ => None,
+    };
     let figures = Figures {
         label: label.to_string(),
         per_second: setup.tasks as f64 / elapsed.as_secs_f64(),
         p50: super::percentile(&samples, 0.5),
         p99: super::percentile(&samples, 0.99),
+        light_p50: super::percentile(&light, 0.5),
+        light_p99: super::percentile(&light, 0.99),
+        cpu_here,
+        cpu_postgres,
+        busy,
+        statements,
     };
     println!(
         "{label}: {} tasks in {:.1} s",

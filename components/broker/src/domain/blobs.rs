@@ -55,6 +55,13 @@ pub fn put(db: &Db, owner: &str, body: &[u8]) -> Result<(String, bool), ApiError
     if readable_by(db, &sha, owner)? {
         return Ok((sha, false));
     }
+    // The owner's uploads one at a time (across replicas, on Postgres), so
+    // concurrent ones cannot each see room under the quota.
+    db.exclusive("blobs", owner, || store(db, owner, body, sha))
+}
+
+/// Stores `body` (hash `sha`) for `owner` if it fits their quota.
+fn store(db: &Db, owner: &str, body: &[u8], sha: String) -> Result<(String, bool), ApiError> {
     let held = db.query(
         "SELECT TOTAL(b.size) FROM broker_blob_access a JOIN broker_blobs b ON b.sha256 = a.sha256 WHERE a.user_id = ?",
         &[text(owner)],

@@ -121,14 +121,15 @@ pub fn admit_registration(
         Registration::Open => {
             let limit = variable("registrations_per_address_per_day")
                 .unwrap_or(REGISTRATIONS_PER_ADDRESS_PER_DAY);
-            // Counts and inserts in one statement, so concurrent
-            // registrations from one address cannot overshoot.
-            let admitted = db.query(
+            // Counts and inserts in one statement, one registration per
+            // address at a time, so concurrent registrations from one
+            // address cannot overshoot (on any replica).
+            let admitted = db.exclusive("registrations", address, || db.query(
                 "INSERT INTO broker_registrations (address, at)
                  SELECT ?1, ?2 WHERE (SELECT COUNT(*) FROM broker_registrations WHERE address = ?1 AND at > ?3) < ?4
                  RETURNING at",
                 &[text(address), int(now), int(now.saturating_sub(DAY_MS)), greenmesh_storage::Value::Integer(limit)],
-            )?;
+            ))?;
             if admitted.rows.is_empty() {
                 let first = db.query(
                     "SELECT MIN(at) FROM broker_registrations WHERE address = ? AND at > ?",

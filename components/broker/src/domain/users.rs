@@ -49,16 +49,27 @@ pub fn authenticate(db: &Db, token: &str) -> Result<User, ApiError> {
         name: row.get::<&str>(1).unwrap_or_default().to_string(),
         public_key: row.get::<&str>(2).map(str::to_string),
     };
+    // One compare-and-set counts the request: concurrent requests (on
+    // one replica or several) cannot all read the same count and all pass.
     let now = crate::util::now_ms();
-    let window_start = row.get::<i64>(3).unwrap_or(0) as u64;
-    let count = row.get::<i64>(4).unwrap_or(0);
-    if now.saturating_sub(window_start) >= 60_000 {
-        db.exec(
-            "UPDATE broker_users SET window_start = ?, window_count = 1 WHERE id = ?",
-            &[int(now), text(user.id.clone())],
-        )?;
-    } else if count >= rate_limit() {
-        let retry = (60_000 - now.saturating_sub(window_start)).div_ceil(1000);
+    let counted = db.query(
+        "UPDATE broker_users SET
+           window_start = CASE WHEN ?1 - window_start >= 60000 THEN ?1 ELSE window_start END,
+           window_count = CASE WHEN ?1 - window_start >= 60000 THEN 1 ELSE window_count + 1 END
+         WHERE id = ?2 AND (?1 - window_start >= 60000 OR window_count < ?3)
+         RETURNING window_count",
+        &[
+            int(now),
+            text(user.id.clone()),
+            int(rate_limit().max(0) as u64),
+        ],
+    )?;
+    if counted.rows.is_empty() {
+        let window_start = row.get::<i64>(3).unwrap_or(0) as u64;
+        let retry = 60_000u64
+            .saturating_sub(now.saturating_sub(window_start))
+            .div_ceil(1000)
+            .max(1);
         return Err(ApiError::new(
             429,
             "rate_limited",
@@ -67,11 +78,6 @@ pub fn authenticate(db: &Db, token: &str) -> Result<User, ApiError> {
                 rate_limit()
             ),
         ));
-    } else {
-        db.exec(
-            "UPDATE broker_users SET window_count = window_count + 1 WHERE id = ?",
-            &[text(user.id.clone())],
-        )?;
     }
     Ok(user)
 }
