@@ -14,13 +14,18 @@ async fn pg(app: &TestApp, path: &str, address: &str, statements: Value) -> gree
 
 /// `tests/apps/postgres.toml` (the store guest, granted `server`'s port).
 async fn store_app(server: &Postgres) -> (TestApp, tempfile::TempDir) {
+    store_app_with(server, &[]).await
+}
+
+/// [`store_app`] with `env` set for the host.
+async fn store_app_with(server: &Postgres, env: &[(&str, &str)]) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let app = Start::new("postgres.toml", dir.path())
-        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
-        .start()
-        .await
-        .unwrap();
-    (app, dir)
+    let mut start = Start::new("postgres.toml", dir.path())
+        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string());
+    for (k, v) in env {
+        start = start.env(k, v);
+    }
+    (start.start().await.unwrap(), dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,13 +237,7 @@ async fn a_request_leaving_a_lock_and_a_temporary_table_in_its_session_cannot_re
         return;
     };
     let url = server.url("postgres");
-    let dir = tempfile::tempdir().unwrap();
-    let app = Start::new("postgres.toml", dir.path())
-        .env("SPIN_VARIABLE_PG_PORT", &server.port.to_string())
-        .env("GREENMESH_POSTGRES_POOL_SIZE", "1")
-        .start()
-        .await
-        .unwrap();
+    let (app, _dir) = store_app_with(&server, &[("GREENMESH_POSTGRES_POOL_SIZE", "1")]).await;
     let left = pg(
         &app,
         "/pg",

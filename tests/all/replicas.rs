@@ -76,6 +76,16 @@ fn replica_with(
     cmd.spawn().unwrap()
 }
 
+/// `n` free loopback ports for replicas, and their addresses.
+fn loopback_ports(n: usize) -> (Vec<u16>, Vec<SocketAddr>) {
+    let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+    let addrs = ports
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+        .collect();
+    (ports, addrs)
+}
+
 async fn healthy(addr: SocketAddr, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
@@ -99,11 +109,7 @@ async fn three_replicas_on_one_postgres_complete_every_accepted_task_once_throug
     let Some(pg) = Postgres::start() else { return };
     let database = pg.database("greenmesh");
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let addrs: Vec<SocketAddr> = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
-        .collect();
+    let (ports, addrs) = loopback_ports(3);
     let state = |i: usize| dir.path().join(format!("replica-{i}"));
     // Started together: their migrations take turns on the advisory lock.
     let mut replicas = Replicas(
@@ -301,11 +307,7 @@ async fn a_requester_spreading_bursts_over_replicas_gets_no_more_than_one_replic
     let Some(pg) = Postgres::start() else { return };
     let database = pg.database("greenmesh");
     let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
-    let addrs: Vec<SocketAddr> = ports
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}").parse().unwrap())
-        .collect();
+    let (ports, addrs) = loopback_ports(2);
     let env = [
         ("SPIN_VARIABLE_QUOTAS", "on"),
         ("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "40"),
