@@ -270,6 +270,83 @@ async fn a_request_leaving_a_lock_and_a_temporary_table_in_its_session_cannot_re
     app.stop().await;
 }
 
+/// A database that takes TLS connections only (a managed database's way):
+/// `verify-full` reaches it encrypted once the host trusts its CA
+/// (`GREENMESH_POSTGRES_CA_CERT`), fails on the certificate without that,
+/// and a connection in the clear is refused by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_served_over_tls_is_reached_encrypted_and_its_certificate_checked() {
+    let Some(server) = Postgres::start_with_tls() else {
+        return;
+    };
+    let ca = server.ca_cert.clone().unwrap();
+    let url = server.url("postgres");
+    let encrypted = json!([{ "sql": "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" }]);
+    let (app, _dir) = store_app_with(
+        &server,
+        &[("GREENMESH_POSTGRES_CA_CERT", ca.to_str().unwrap())],
+    )
+    .await;
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let r = pg(
+            &app,
+            "/pg",
+            &format!("{url}?sslmode={mode}"),
+            encrypted.clone(),
+        )
+        .await;
+        assert_eq!(r.json()["rows"], json!([[true]]), "{mode}: {}", r.text());
+    }
+    let clear = pg(
+        &app,
+        "/pg",
+        &format!("{url}?sslmode=disable"),
+        encrypted.clone(),
+    )
+    .await;
+    assert_eq!(clear.status, 502, "{}", clear.text());
+    assert!(clear.text().contains("pg_hba.conf"), "{}", clear.text());
+    app.stop().await;
+
+    // Without the private CA: the chain is not trusted, and nothing is sent.
+    let (app, _dir) = store_app(&server).await;
+    let r = pg(
+        &app,
+        "/pg",
+        &format!("{url}?sslmode=verify-full"),
+        encrypted.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("UnknownIssuer"), "{}", r.text());
+    // `require` encrypts without checking, as libpq's does.
+    let r = pg(&app, "/pg", &format!("{url}?sslmode=require"), encrypted).await;
+    assert_eq!(r.json()["rows"], json!([[true]]), "{}", r.text());
+    app.stop().await;
+}
+
+/// A component names a host file as its root certificate or key, hoping
+/// the host will read it: refused before anything is opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_naming_a_host_file_as_its_certificate_is_refused() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let (app, _dir) = store_app(&server).await;
+    let address = format!(
+        "{}?sslmode=verify-full&sslrootcert=/etc/shadow",
+        server.url("postgres")
+    );
+    let r = pg(&app, "/pg", &address, json!([{ "sql": "SELECT 1" }])).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(
+        r.text().contains("GREENMESH_POSTGRES_CA_CERT"),
+        "{}",
+        r.text()
+    );
+    app.stop().await;
+}
+
 /// The coordinator on the Postgres backend: the whole life of a task
 /// through every component's tables (users, the marketplace, quotes,
 /// quota, leases, reputation, the ledger).

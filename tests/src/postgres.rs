@@ -16,6 +16,9 @@ pub struct Postgres {
     data: PathBuf,
     _dir: tempfile::TempDir,
     pub port: u16,
+    /// With [`Postgres::start_with_tls`]: the PEM certificate of the
+    /// private CA that signed the server's (for `localhost`, `127.0.0.1`).
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The newest installed server's `bin` folder.
@@ -39,6 +42,17 @@ impl Postgres {
     /// Starts a fresh cluster; `None` (the test skips) where Postgres is
     /// not installed, except in CI, where that fails the test.
     pub fn start() -> Option<Postgres> {
+        Self::launch(false)
+    }
+
+    /// [`Postgres::start`] serving TLS only: a certificate from a private
+    /// CA ([`Postgres::ca_cert`]), and `hostssl` the only way in, so a
+    /// connection in the clear is refused.
+    pub fn start_with_tls() -> Option<Postgres> {
+        Self::launch(true)
+    }
+
+    fn launch(tls: bool) -> Option<Postgres> {
         let Some(bin) = server_bin() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -58,10 +72,11 @@ impl Postgres {
                 .unwrap();
             assert!(status.success(), "chown for the postgres user");
         }
-        let pg = Postgres {
+        let mut pg = Postgres {
             bin,
             data,
             port: crate::process::free_port(),
+            ca_cert: None,
             _dir: dir,
         };
         pg.run(
@@ -76,10 +91,14 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories='' -c fsync=off -c max_connections=300",
             pg.port
         );
+        if tls {
+            pg.ca_cert = Some(pg.serve_tls_only());
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key");
+        }
         pg.run(
             "pg_ctl",
             &[
@@ -94,6 +113,34 @@ impl Postgres {
             ],
         );
         Some(pg)
+    }
+
+    /// Puts a certificate and key (from a fresh private CA) in the data
+    /// folder and allows only TLS connections; the CA's certificate.
+    fn serve_tls_only(&self) -> PathBuf {
+        let pki =
+            crate::tls::TestPki::new(&self._dir.path().join("pki"), "greenmesh test database CA");
+        std::fs::copy(&pki.server_cert, self.data.join("server.pem")).unwrap();
+        std::fs::copy(&pki.server_key, self.data.join("server.key")).unwrap();
+        std::fs::write(
+            self.data.join("pg_hba.conf"),
+            "hostssl all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let key = self.data.join("server.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if is_root() {
+            for file in ["server.pem", "server.key", "pg_hba.conf"] {
+                let status = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(self.data.join(file))
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "chown {file}");
+            }
+        }
+        pki.ca_cert
     }
 
     /// Runs one of the server's programs (as `postgres` when root).

@@ -120,6 +120,9 @@ fn open_resources(
 
     let mut resources = SharedResources {
         variable_values,
+        postgres: crate::capability::postgres::Pools::new(
+            crate::capability::postgres::Settings::from_env(env)?,
+        ),
         ..Default::default()
     };
     for (id, c) in &loaded.manifest.component {

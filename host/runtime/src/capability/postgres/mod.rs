@@ -23,13 +23,13 @@
 //!   the server cannot infer a placeholder's type (`$1 + $2`), each is
 //!   typed as the guest passed it.
 //!
-//! TLS: `sslmode=disable` or `prefer` connect in the clear (a database on a
-//! private network or loopback); `require` is refused with a message saying
-//! so (`docs/host.md`).
+//! TLS by the address's `sslmode`, as libpq reads it, up to `verify-full`
+//! ([`tls`]): rustls, the public CAs plus a private CA the host names.
 
 // The error type is the WIT's, handed to the guest as it is.
 #![allow(clippy::result_large_err)]
 
+mod tls;
 mod values;
 
 use crate::capability::bindings::pg4::{Column, Error, QueryError, RowSet};
@@ -51,12 +51,53 @@ pub const POOL_SIZE: usize = 64;
 /// could otherwise drain the pools of the whole app.
 pub const MAX_ADDRESSES: usize = 4;
 
-fn pool_size() -> usize {
-    std::env::var("GREENMESH_POSTGRES_POOL_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(POOL_SIZE)
+/// The host's settings for `spin:postgres`, read when the app loads from
+/// its environment (`GREENMESH_POSTGRES_POOL_SIZE`,
+/// `GREENMESH_POSTGRES_CA_CERT`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub pool_size: usize,
+    /// A private CA's certificates, trusted beside the public roots.
+    pub private_ca: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            pool_size: POOL_SIZE,
+            private_ca: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// From `env` (the process environment, or a test's map); a CA file
+    /// that cannot be read, or holds no certificate, is an error.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let pool_size = match env("GREENMESH_POSTGRES_POOL_SIZE") {
+            None => POOL_SIZE,
+            Some(v) => v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n: &usize| n > 0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "GREENMESH_POSTGRES_POOL_SIZE={v}: must be a whole number above 0"
+                    )
+                })?,
+        };
+        let private_ca = match env(tls::CA_CERT_VARIABLE) {
+            Some(path) if !path.trim().is_empty() => {
+                tls::read_private_ca(&path).map_err(anyhow::Error::msg)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Self {
+            pool_size,
+            private_ca,
+        })
+    }
 }
 
 /// The resource behind a guest's `connection` handle: its instance's
@@ -109,25 +150,44 @@ impl Connection {
 
 /// One pool per address the app's components open.
 #[derive(Default)]
-pub struct Pools(Mutex<HashMap<String, Pool>>);
+pub struct Pools {
+    pools: Mutex<HashMap<String, Pool>>,
+    settings: Settings,
+}
 
 impl std::fmt::Debug for Pools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        let n = self.pools.lock().map(|m| m.len()).unwrap_or(0);
         write!(f, "Pools({n} addresses)")
     }
 }
 
 impl Pools {
-    /// The pool for `address` (parsed as `config`), made on first use.
-    fn pool(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, Error> {
-        let mut pools = self.0.lock().expect("postgres pools lock");
+    /// No pools yet; each made as `settings` say.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            pools: Mutex::default(),
+            settings,
+        }
+    }
+
+    /// The pool for `address` (parsed as `config`, its certificates checked
+    /// as `verify` says), made on first use.
+    fn pool(
+        &self,
+        address: &str,
+        config: tokio_postgres::Config,
+        verify: tls::Verify,
+    ) -> Result<Pool, Error> {
+        let mut pools = self.pools.lock().expect("postgres pools lock");
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
+        let connector =
+            tls::connector(verify, &self.settings.private_ca).map_err(Error::ConnectionFailed)?;
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            connector,
             ManagerConfig {
                 // A client comes back from a guest as that guest left it:
                 // reset its session (settings, advisory locks, temporary
@@ -136,7 +196,7 @@ impl Pools {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size())
+            .max_size(self.settings.pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(std::time::Duration::from_secs(30)))
             .create_timeout(Some(std::time::Duration::from_secs(10)))
@@ -147,15 +207,22 @@ impl Pools {
     }
 }
 
-/// `address` parsed, and checked against the component's grants.
-fn checked_config(state: &InstanceState, address: &str) -> Result<tokio_postgres::Config, Error> {
-    let config = tokio_postgres::Config::from_str(address)
+/// `address` parsed, with how its certificate is checked, and checked
+/// against the component's grants.
+fn checked_config(
+    state: &InstanceState,
+    address: &str,
+) -> Result<(tokio_postgres::Config, tls::Verify), Error> {
+    let private_ca = !state
+        .capabilities
+        .resources
+        .postgres
+        .settings
+        .private_ca
+        .is_empty();
+    let (address, verify) = tls::sslmode(address, private_ca).map_err(Error::ConnectionFailed)?;
+    let config = tokio_postgres::Config::from_str(&address)
         .map_err(|e| Error::ConnectionFailed(format!("not a Postgres address: {e}")))?;
-    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        return Err(Error::ConnectionFailed(
-            "sslmode=require: greenmesh up connects to Postgres without TLS (a database on loopback or a private network); use sslmode=disable there, or Spin for TLS".into(),
-        ));
-    }
     let caps = &state.capabilities;
     let ports = config.get_ports();
     for (i, host) in config.get_hosts().iter().enumerate() {
@@ -176,7 +243,7 @@ fn checked_config(state: &InstanceState, address: &str) -> Result<tokio_postgres
     if config.get_hosts().is_empty() {
         return Err(Error::ConnectionFailed("the address names no host".into()));
     }
-    Ok(config)
+    Ok((config, verify))
 }
 
 /// `statement` prepared on `client`: with the types the server infers, or,
@@ -203,6 +270,30 @@ async fn prepare(
     }
 }
 
+/// Why no client could be had, with the server's or TLS's reason (the
+/// pool's own message only says that creating one failed).
+fn connection_failed(e: deadpool_postgres::PoolError) -> Error {
+    let text = match &e {
+        deadpool_postgres::PoolError::Backend(e) => match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => chain(e),
+        },
+        other => chain(other),
+    };
+    Error::ConnectionFailed(text)
+}
+
+/// `e` and its sources, `: `-joined.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 fn query_failed(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::QueryFailed(QueryError::DbError(
@@ -215,17 +306,9 @@ fn query_failed(e: tokio_postgres::Error) -> Error {
                 extras: Vec::new(),
             },
         )),
-        None => {
-            // tokio-postgres puts the reason (e.g. a parameter's type) in
-            // the source chain.
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            Error::QueryFailed(QueryError::Text(text))
-        }
+        // tokio-postgres puts the reason (e.g. a parameter's type) in the
+        // source chain.
+        None => Error::QueryFailed(QueryError::Text(chain(&e))),
     }
 }
 
@@ -233,7 +316,7 @@ impl crate::capability::bindings::pg4::Host for InstanceState {}
 
 impl crate::capability::bindings::pg4::HostConnection for InstanceState {
     async fn open(&mut self, address: String) -> Result<Resource<Connection>, Error> {
-        let config = checked_config(self, &address)?;
+        let (config, verify) = checked_config(self, &address)?;
         let client = match self.postgres.get(&address) {
             Some(client) => client,
             None => {
@@ -246,12 +329,8 @@ impl crate::capability::bindings::pg4::HostConnection for InstanceState {
                     .capabilities
                     .resources
                     .postgres
-                    .pool(&address, config)?;
-                let client = Arc::new(
-                    pool.get()
-                        .await
-                        .map_err(|e| Error::ConnectionFailed(e.to_string()))?,
-                );
+                    .pool(&address, config, verify)?;
+                let client = Arc::new(pool.get().await.map_err(connection_failed)?);
                 self.postgres.0.retain(|_, w| w.strong_count() > 0);
                 self.postgres.0.insert(address, Arc::downgrade(&client));
                 client
