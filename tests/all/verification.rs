@@ -123,19 +123,25 @@ async fn a_lying_kernel_is_outvoted_and_the_bundle_verifies_and_reruns_with_the_
         filtered, png.bytes,
         "the honest output is the blurred image"
     );
-    let node = send(
-        app.addr,
-        "GET",
-        &format!("/api/v1/nodes/{liar_node}"),
-        Bytes::new(),
-    )
-    .await
-    .unwrap()
-    .json();
-    assert!(
-        node["reputation"]["wrong_results"].as_f64().unwrap() > 0.99,
-        "{node}"
-    );
+    // The group's end is committed before its members' records are
+    // settled (ADR 0015): the liar's mark follows within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let node = send(
+            app.addr,
+            "GET",
+            &format!("/api/v1/nodes/{liar_node}"),
+            Bytes::new(),
+        )
+        .await
+        .unwrap()
+        .json();
+        if node["reputation"]["wrong_results"].as_f64().unwrap() > 0.99 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{node}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // The requester fetches the bundle and checks it offline.
     let url = format!("http://{}", app.addr);

@@ -493,6 +493,19 @@ impl Store {
     /// Marks nodes silent for longer than the liveness window offline.
     pub fn expire_silent(&self, now: u64) -> Result<(), Error> {
         let cutoff = int(now.saturating_sub(liveness_window_ms()));
+        if self.db.is_postgres() {
+            // One round trip, both tables in one statement (it runs on
+            // every request, and almost always finds no one).
+            self.db
+                .execute(
+                    "WITH gone AS (UPDATE marketplace_nodes SET status = 'offline'
+                                   WHERE status = 'online' AND last_seen < ? RETURNING id)
+                     UPDATE marketplace_offers_v2 SET status = 'offline' WHERE node_id IN (SELECT id FROM gone)",
+                    &[cutoff],
+                )
+                .map_err(storage)?;
+            return Ok(());
+        }
         self.db
             .execute(
                 "UPDATE marketplace_offers_v2 SET status = 'offline' WHERE node_id IN

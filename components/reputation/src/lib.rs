@@ -246,7 +246,14 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
             attempts += 1; // another call folded first: read again
             continue;
         }
+        // A short batch was every event there was: done, without reading
+        // the row and the events again to find nothing. (An event added
+        // since is folded by the call that added it.)
+        let all_folded = (pending.rows.len() as u64) < FOLD_BATCH;
         if last % PRUNE_EVERY != 0 {
+            if all_folded {
+                return Ok(());
+            }
             continue;
         }
         db.execute(
@@ -259,6 +266,9 @@ fn fold(db: &Connection, subject: &str, role: Role) -> Result<(), String> {
             ],
         )
         .map_err(|e| format!("prune: {e:?}"))?;
+        if all_folded {
+            return Ok(());
+        }
     }
     Err(format!("gave up after {MAX_ATTEMPTS} concurrent folds"))
 }

@@ -76,7 +76,13 @@ impl Connection {
 thread_local! {
     static DB: RefCell<Option<Rc<Connection>>> = const { RefCell::new(None) };
     static ADDRESS: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Every component's schema version as this instance last read them
+    /// (Postgres), or as its parent passed them on (`storage_versions`).
+    static VERSIONS: RefCell<Option<Vec<(String, i64)>>> = const { RefCell::new(None) };
 }
+
+/// The setting that carries [`VERSIONS`] to a dependency.
+const VERSIONS_SETTING: &str = "storage_versions";
 
 /// Points this instance at the Postgres database at `address` (a
 /// dependency's parent passes its own on); an empty address means SQLite.
@@ -85,12 +91,53 @@ pub fn use_address(address: &str) {
     ADDRESS.with(|a| *a.borrow_mut() = Some(address.to_string()));
 }
 
-/// Takes `database_url` from settings a parent passed (a dependency's
-/// `configure` call); other names are not the seam's.
+/// Takes `database_url` and `storage_versions` from settings a parent
+/// passed (a dependency's `configure` call); other names are not the
+/// seam's.
 pub fn configure(settings: &[(String, String)]) {
     if let Some((_, address)) = settings.iter().find(|(name, _)| name == "database_url") {
         use_address(address);
     }
+    if let Some((_, known)) = settings.iter().find(|(name, _)| name == VERSIONS_SETTING) {
+        let parsed = known
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .filter_map(|(c, v)| Some((c.to_string(), v.parse().ok()?)))
+            .collect();
+        VERSIONS.with(|v| *v.borrow_mut() = Some(parsed));
+    }
+}
+
+/// The schema versions this instance read when it opened the database,
+/// as a setting for its dependencies' `configure` calls: each then skips
+/// its own read when it is at its last step (Postgres; on SQLite, or
+/// before the database was opened, nothing).
+///
+/// The map is read in the same request as a dependency's own read would
+/// be, so it is as fresh; a component it shows behind (or does not list)
+/// reads and migrates as before.
+pub fn versions_setting() -> Option<(String, String)> {
+    VERSIONS.with(|v| {
+        v.borrow().as_ref().map(|known| {
+            let text = known
+                .iter()
+                .map(|(c, v)| format!("{c}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            (VERSIONS_SETTING.to_string(), text)
+        })
+    })
+}
+
+/// The version `component` is at by [`VERSIONS`], if known.
+fn known_version(component: &str) -> Option<i64> {
+    VERSIONS.with(|v| {
+        v.borrow()
+            .as_ref()?
+            .iter()
+            .find(|(c, _)| c == component)
+            .map(|(_, version)| *version)
+    })
 }
 
 /// The Postgres address this instance uses, if any.
@@ -127,17 +174,26 @@ fn fingerprint(schema: &[&str]) -> u64 {
         })
 }
 
-/// `component` at its last step: one indexed read when it already is (every
-/// request on a settled database), else the migration under the lock.
+/// `component` at its last step: nothing to do when its parent passed the
+/// versions showing so, one read of the (few-row) versions table when it
+/// already is (every request on a settled database), else the migration
+/// under the lock.
 fn prepared(db: &Connection, component: &str, steps: &[&[&str]]) -> Result<(), Error> {
     if db.is_postgres() {
-        let current = db.execute(
-            "SELECT version FROM storage_versions WHERE component = ?",
-            &[Value::Text(component.to_string())],
-        );
+        let last = steps.len() as i64;
+        if known_version(component) == Some(last) {
+            return Ok(());
+        }
+        let current = db.execute("SELECT component, version FROM storage_versions", &[]);
         // (No versions table yet: a fresh database, migrated below.)
         if let Ok(rows) = current {
-            if rows.rows.first().and_then(|r| r.get::<i64>(0)) == Some(steps.len() as i64) {
+            let known: Vec<(String, i64)> = rows
+                .rows
+                .iter()
+                .filter_map(|r| Some((r.get::<&str>(0)?.to_string(), r.get::<i64>(1)?)))
+                .collect();
+            VERSIONS.with(|v| *v.borrow_mut() = Some(known));
+            if known_version(component) == Some(last) {
                 return Ok(());
             }
         }
@@ -267,4 +323,33 @@ fn cached(prepare: impl FnOnce(&Connection) -> Result<(), Error>) -> Result<Rc<C
         *cell.borrow_mut() = Some(db.clone());
         Ok(db)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_passed_to_a_dependency_come_back_as_read() {
+        assert_eq!(versions_setting(), None, "nothing read, nothing passed");
+        configure(&[(
+            "storage_versions".to_string(),
+            "broker=13,reputation=3,schema-00ff=1,garbage,x=y".to_string(),
+        )]);
+        assert_eq!(known_version("reputation"), Some(3));
+        assert_eq!(known_version("schema-00ff"), Some(1));
+        assert_eq!(
+            known_version("x"),
+            None,
+            "an unreadable version is not trusted"
+        );
+        assert_eq!(known_version("quota"), None);
+        assert_eq!(
+            versions_setting(),
+            Some((
+                "storage_versions".to_string(),
+                "broker=13,reputation=3,schema-00ff=1".to_string()
+            ))
+        );
+    }
 }

@@ -217,10 +217,14 @@ pub fn result(db: &Db, row: &Row, body: &[u8]) -> ApiResult {
             &json!({ "lease_id": lease.lease_id, "task_id": lease.task_id, "status": status }),
         ))
     };
-    let outcome = lifecycle::record_receipt(db, row, &receipt, &r.output)?;
-    if let (ReceiptOutcome::Accepted(_), Some(verified)) = (&outcome, &zk) {
+    // What the broker verified goes in before the receipt can complete the
+    // task, so a completed zk task always shows its proof (and a crash in
+    // between loses nothing); a receipt then refused leaves a true record
+    // that the task's view does not show (it shows its own node's).
+    if let Some(verified) = &zk {
         crate::domain::zk::record(db, &lease.task_id, &lease.node_id, verified)?;
     }
+    let outcome = lifecycle::record_receipt(db, row, &receipt, &r.output)?;
     match outcome {
         ReceiptOutcome::Accepted(end) => ok(match end {
             End::Completed => "completed",

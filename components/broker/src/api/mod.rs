@@ -64,8 +64,8 @@ fn route(req: &Request) -> ApiResult {
     if let (Method::Get, ["health"]) = (&method, segments.as_slice()) {
         return network::health();
     }
-    crate::domain::settings::configure_dependencies();
     let db = Db::open()?;
+    crate::domain::settings::configure_dependencies();
     let user = || auth::user(&db, req);
     match (method, segments.as_slice()) {
         (Method::Get, ["keys", "broker"]) => network::broker_key(&db),

@@ -24,6 +24,9 @@ pub const MARKETPLACE: &[&str] = &["liveness_window_ms", "database_url"];
 /// are (`greenmesh_storage::configure`).
 pub const STORAGE: &[&str] = &["database_url"];
 
+/// `names`' values, and the schema versions the broker read on opening
+/// the database (so each dependency skips its own read: one read per
+/// request, not one per component).
 fn read(names: &[&str]) -> Vec<(String, String)> {
     names
         .iter()
@@ -32,10 +35,12 @@ fn read(names: &[&str]) -> Vec<(String, String)> {
                 .ok()
                 .map(|value| (name.to_string(), value))
         })
+        .chain(greenmesh_storage::versions_setting())
         .collect()
 }
 
-/// Passes each dependency its settings (once per request).
+/// Passes each dependency its settings (once per request, after the
+/// broker opened the database).
 pub fn configure_dependencies() {
     ballots::configure(&read(VOTING));
     registry::configure(&read(MARKETPLACE));

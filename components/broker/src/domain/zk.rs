@@ -113,12 +113,14 @@ pub fn record(db: &Db, task_id: &str, node_id: &str, verified: &Value) -> Result
     )
 }
 
-/// The latest verification of task `task_id`, if any.
+/// The latest verification of task `task_id`'s proof from the node that
+/// ran it, if any.
 pub fn view(db: &Db, task_id: &str) -> Result<Option<Value>, ApiError> {
     Ok(db
         .text_of(
-            "SELECT data FROM broker_events WHERE task_id = ? AND event_type = 'zk_proof_verified'
-             ORDER BY id DESC LIMIT 1",
+            "SELECT e.data FROM broker_events e JOIN broker_tasks t ON t.id = e.task_id
+             WHERE e.task_id = ? AND e.event_type = 'zk_proof_verified' AND e.node_id = t.node_id
+             ORDER BY e.id DESC LIMIT 1",
             &[text(task_id)],
         )?
         .and_then(|t| serde_json::from_str(&t).ok()))
