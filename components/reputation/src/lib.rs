@@ -145,10 +145,23 @@ fn event_named(name: &str) -> Option<model::Event> {
 fn record(event_key: &str, subject: &str, role: Role, event: Event) -> Result<bool, String> {
     let db = open()?;
     let [subject_value, role_value] = key(subject, role);
+    // Folding reads a subject's events by id, so they must become visible
+    // in id order. SQLite commits one writer at a time; on Postgres two
+    // inserts for one subject could take ids 100 and 101 and commit 101
+    // first, and a fold then would pass 100 by for good. There the insert
+    // holds a per-subject lock from before its id is drawn until it
+    // commits (one statement: a transaction-level advisory lock).
+    let sql = if db.is_postgres() {
+        "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('reputation'), hashtext(?2 || ':' || ?3)))
+         INSERT OR IGNORE INTO reputation_events (key, subject, role, event, at)
+         SELECT ?1, ?2, ?3, ?4, ?5 FROM turn RETURNING id"
+    } else {
+        "INSERT OR IGNORE INTO reputation_events (key, subject, role, event, at)
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id"
+    };
     let inserted = db
         .execute(
-            "INSERT OR IGNORE INTO reputation_events (key, subject, role, event, at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            sql,
             &[
                 Value::Text(event_key.to_string()),
                 subject_value,
