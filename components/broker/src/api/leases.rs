@@ -24,9 +24,19 @@ pub fn poll(db: &Db, node_id: &str, query: &str) -> ApiResult {
     let broker_key = crate::domain::keys::public_key_hex(&crate::domain::keys::broker_key(db)?);
     crate::domain::housekeeping(db)?;
     let mut last_tick = start;
+    let mut first = true;
     loop {
-        let leases = lifecycle::deliver(db, node_id)?;
-        let revoked = lifecycle::revocations(db, node_id)?;
+        // While waiting, one read a turn says whether there is anything
+        // to hand out (a lease another replica wrote included).
+        let look = std::mem::take(&mut first) || lifecycle::anything_for(db, node_id)?;
+        let (leases, revoked) = if look {
+            (
+                lifecycle::deliver(db, node_id)?,
+                lifecycle::revocations(db, node_id)?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let now = crate::util::now_ms();
         if !leases.is_empty() || !revoked.is_empty() || now >= deadline {
             return Ok(json_response(

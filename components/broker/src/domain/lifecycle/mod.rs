@@ -360,6 +360,24 @@ pub fn deliver(db: &Db, node_id: &str) -> Result<Vec<Value>, ApiError> {
     Ok(delivered.into_iter().map(|(_, v)| v).collect())
 }
 
+/// Whether [`deliver`] or [`revocations`] would find anything for
+/// `node_id` now: one read, so a long-poll waiting on an idle node costs
+/// one statement a turn, not a write and a read.
+pub fn anything_for(db: &Db, node_id: &str) -> Result<bool, ApiError> {
+    let rows = db.query(
+        &format!(
+            "SELECT 1 FROM broker_leases
+             WHERE node_id = ?1 AND (
+                 (status = 'offered' AND {IS_CURRENT})
+                 OR (status IN ('interrupted', 'vetoed', 'cancelled') AND delivered_at IS NOT NULL
+                     AND stop_reported_at IS NULL AND expires_at >= ?2))
+             LIMIT 1"
+        ),
+        &[text(node_id), int(crate::util::now_ms())],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
+
 /// Ends a live lease the way `end` says, for `reason`. Answers whether
 /// this call ended it (false: it had ended already, or is not current).
 pub fn end(db: &Db, lease_id: &str, end: End, reason: &str) -> Result<bool, ApiError> {
