@@ -278,6 +278,11 @@ const V12: &[&str] = &[
 const V13: &[&str] =
     &["CREATE INDEX broker_carbon_by_node ON broker_carbon (node_id, executed_at)"];
 
+/// Until when a dispatch pass has a queued task to itself, so concurrent
+/// passes (on one replica or several) take different tasks rather than
+/// all building leases for the same first ones (issue 23).
+const V14: &[&str] = &["ALTER TABLE broker_tasks ADD COLUMN claim_until INTEGER"];
+
 /// The coordinator database, schema in place.
 pub struct Db {
     conn: std::rc::Rc<Connection>,
@@ -288,7 +293,7 @@ impl Db {
         Ok(Self {
             conn: greenmesh_storage::migrated(
                 "broker",
-                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13],
+                &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14],
             )
             .map_err(storage)?,
         })

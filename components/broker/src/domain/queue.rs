@@ -566,6 +566,10 @@ fn set_aside(
     }
 }
 
+/// How long a pass has the tasks it claimed to itself: longer than a
+/// pass takes; a task woken or requeued sooner has its claim cleared.
+const CLAIM_MS: u64 = 2_000;
+
 /// One dispatch pass: waiting tasks whose time has come become ready, then
 /// up to `budget` ready tasks are decided in fair-key order.
 pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
@@ -573,17 +577,38 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
     crate::domain::votes::settle(db)?;
     let now = crate::util::now_ms();
     db.exec(
-        "UPDATE broker_tasks SET ready = 1, wake_at = NULL WHERE status = 'queued' AND ready = 0 AND wake_at <= ?",
+        "UPDATE broker_tasks SET ready = 1, wake_at = NULL, claim_until = NULL
+         WHERE status = 'queued' AND ready = 0 AND wake_at <= ?",
         &[int(now)],
     )?;
+    // The first `budget` ready tasks no other pass has claimed, claimed in
+    // one compare-and-set: the claim is checked again on each row as it is
+    // written, so two passes racing get different tasks. (Correctness does
+    // not rest on it: a lease still wins its task by compare-and-set.)
     let rows = db.query(
-        "SELECT id, fair_key FROM broker_tasks WHERE status = 'queued' AND ready = 1 ORDER BY fair_key LIMIT ?",
-        &[int(budget as u64)],
+        "UPDATE broker_tasks SET claim_until = ?1
+         WHERE id IN (SELECT id FROM broker_tasks
+                      WHERE status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
+                      ORDER BY fair_key LIMIT ?3)
+           AND status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
+         RETURNING id, fair_key",
+        &[int(now + CLAIM_MS), int(now), int(budget as u64)],
     )?;
+    let mut claimed: Vec<(i64, &str)> = rows
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<i64>(1).unwrap_or(0),
+                r.get::<&str>(0).unwrap_or_default(),
+            )
+        })
+        .collect();
+    claimed.sort();
     let mut taken = None;
-    for r in &rows.rows {
-        dispatch_task(db, r.get::<&str>(0).unwrap_or_default(), false)?;
-        taken = r.get::<i64>(1).or(taken);
+    for (key, id) in claimed {
+        dispatch_task(db, id, false)?;
+        taken = Some(key);
     }
     if let Some(key) = taken {
         db.exec(
@@ -601,7 +626,7 @@ pub fn wake(db: &Db, capabilities: &[String], change: Change) -> Result<(), ApiE
     let energy_only = change == Change::Energy;
     for capability in capabilities {
         db.exec(
-            "UPDATE broker_tasks SET ready = 1, wake_at = NULL
+            "UPDATE broker_tasks SET ready = 1, wake_at = NULL, claim_until = NULL
              WHERE status = 'queued' AND ready = 0 AND capability = ? AND (? = 0 OR wake_on = 'energy')",
             &[text(capability.clone()), int(energy_only as u64)],
         )?;
@@ -612,7 +637,8 @@ pub fn wake(db: &Db, capabilities: &[String], change: Change) -> Result<(), ApiE
 /// Makes `owner`'s parked and waiting tasks ready (a grant may open nodes to them).
 pub fn wake_owner(db: &Db, owner: &str) -> Result<(), ApiError> {
     db.exec(
-        "UPDATE broker_tasks SET ready = 1, wake_at = NULL WHERE owner = ? AND status = 'queued' AND ready = 0",
+        "UPDATE broker_tasks SET ready = 1, wake_at = NULL, claim_until = NULL
+         WHERE owner = ? AND status = 'queued' AND ready = 0",
         &[text(owner)],
     )
 }
@@ -621,7 +647,7 @@ pub fn wake_owner(db: &Db, owner: &str) -> Result<(), ApiError> {
 /// and it is decided again under the new level.
 pub fn sla_changed(db: &Db, task_id: &str, sla: Sla) -> Result<(), ApiError> {
     db.exec(
-        "UPDATE broker_tasks SET deadline_at = created_at + ?1, ready = 1, wake_at = NULL
+        "UPDATE broker_tasks SET deadline_at = created_at + ?1, ready = 1, wake_at = NULL, claim_until = NULL
          WHERE (id = ?2 OR group_id = ?2) AND status = 'queued'",
         &[
             int(crate::domain::schedule::queue_deadline_ms(sla)),

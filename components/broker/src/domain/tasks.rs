@@ -588,7 +588,7 @@ pub fn requeue(
                  settled = CASE WHEN {gives_up} THEN 0 ELSE 1 END,
                  lease_id = CASE WHEN {gives_up} THEN lease_id END,
                  node_id = CASE WHEN {gives_up} THEN node_id END,
-                 attempts = {attempts}, ready = 1, wake_at = NULL,
+                 attempts = {attempts}, ready = 1, wake_at = NULL, claim_until = NULL,
                  deadline_at = MAX(COALESCE(deadline_at, 0), ?2), updated_at = ?3
              WHERE id = ?4 AND lease_id = ?5 AND status = 'leased'"
         ),
