@@ -224,6 +224,30 @@ async fn a_component_opening_connections_in_a_loop_holds_one_client() {
     // is served.
     let ok = pg(&app, "/pg", &url, json!([{ "sql": "SELECT 1 AS one" }])).await;
     assert_eq!(ok.json()["rows"], json!([[1]]), "{}", ok.text());
+    // A new address per request (each pool would keep an idle server
+    // connection): the app stops making pools at its cap.
+    let mut refused = None;
+    for i in 0..12 {
+        let r = pg(
+            &app,
+            "/pg",
+            &format!("{url}?application_name=b{i}"),
+            json!([{ "sql": "SELECT 1" }]),
+        )
+        .await;
+        if r.status != 200 {
+            refused = Some(r.text());
+            break;
+        }
+    }
+    let refused = refused.expect("refused before 12 new addresses");
+    assert!(
+        refused.contains("pools for 8 database addresses"),
+        "{refused}"
+    );
+    // The addresses already in use still serve.
+    let ok = pg(&app, "/pg", &url, json!([{ "sql": "SELECT 1 AS one" }])).await;
+    assert_eq!(ok.json()["rows"], json!([[1]]), "{}", ok.text());
     app.stop().await;
 }
 
@@ -319,6 +343,17 @@ async fn a_database_served_over_tls_is_reached_encrypted_and_its_certificate_che
     .await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("UnknownIssuer"), "{}", r.text());
+    // `verify-ca` would accept any public CA's certificate for any name:
+    // refused without a CA of the host's own.
+    let r = pg(
+        &app,
+        "/pg",
+        &format!("{url}?sslmode=verify-ca"),
+        encrypted.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("verify-full"), "{}", r.text());
     // `require` encrypts without checking, as libpq's does.
     let r = pg(&app, "/pg", &format!("{url}?sslmode=require"), encrypted).await;
     assert_eq!(r.json()["rows"], json!([[true]]), "{}", r.text());

@@ -235,7 +235,8 @@ fn one_at_a_time(
 /// (`scope`, `key`) is held around them, and each statement, starting
 /// after the lock is taken, sees every write of the holder before. The
 /// lock is released on error too, and by the pool's reset of the client
-/// should the instance die while holding it.
+/// should the instance die while holding it (at that client's next use);
+/// a caller waits for it 10 s at most, then fails.
 pub fn exclusive<T>(
     db: &Connection,
     scope: &str,
@@ -246,6 +247,7 @@ pub fn exclusive<T>(
         return check_and_write();
     }
     let ids = [Value::Text(scope.to_string()), Value::Text(key.to_string())];
+    db.execute("SELECT set_config('lock_timeout', '10s', false)", &[])?;
     db.execute("SELECT pg_advisory_lock(hashtext(?1), hashtext(?2))", &ids)?;
     let done = check_and_write();
     db.execute(

@@ -585,13 +585,22 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
     // one compare-and-set: the claim is checked again on each row as it is
     // written, so two passes racing get different tasks. (Correctness does
     // not rest on it: a lease still wins its task by compare-and-set.)
+    // On Postgres the candidates another pass holds are skipped, not
+    // waited for, so a racing pass takes the next ones.
+    let skip_locked = if db.is_postgres() {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
     let rows = db.query(
-        "UPDATE broker_tasks SET claim_until = ?1
-         WHERE id IN (SELECT id FROM broker_tasks
-                      WHERE status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
-                      ORDER BY fair_key LIMIT ?3)
-           AND status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
-         RETURNING id, fair_key",
+        &format!(
+            "UPDATE broker_tasks SET claim_until = ?1
+             WHERE id IN (SELECT id FROM broker_tasks
+                          WHERE status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
+                          ORDER BY fair_key LIMIT ?3{skip_locked})
+               AND status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
+             RETURNING id, fair_key"
+        ),
         &[int(now + CLAIM_MS), int(now), int(budget as u64)],
     )?;
     let mut claimed: Vec<(i64, &str)> = rows

@@ -65,7 +65,16 @@ pub fn authenticate(db: &Db, token: &str) -> Result<User, ApiError> {
         ],
     )?;
     if counted.rows.is_empty() {
-        let window_start = row.get::<i64>(3).unwrap_or(0) as u64;
+        // The window as it is now (a racing request may have opened it).
+        let window_start = db
+            .query(
+                "SELECT window_start FROM broker_users WHERE id = ?",
+                &[text(user.id.clone())],
+            )?
+            .rows
+            .first()
+            .and_then(|r| r.get::<i64>(0))
+            .unwrap_or(0) as u64;
         let retry = 60_000u64
             .saturating_sub(now.saturating_sub(window_start))
             .div_ceil(1000)

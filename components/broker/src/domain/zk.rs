@@ -113,13 +113,15 @@ pub fn record(db: &Db, task_id: &str, node_id: &str, verified: &Value) -> Result
     )
 }
 
-/// The latest verification of task `task_id`'s proof from the node that
-/// ran it, if any.
+/// The latest verification of completed task `task_id`'s proof from the
+/// node that ran it, if any (a proof whose receipt was then refused is
+/// recorded but not shown).
 pub fn view(db: &Db, task_id: &str) -> Result<Option<Value>, ApiError> {
     Ok(db
         .text_of(
             "SELECT e.data FROM broker_events e JOIN broker_tasks t ON t.id = e.task_id
              WHERE e.task_id = ? AND e.event_type = 'zk_proof_verified' AND e.node_id = t.node_id
+               AND t.status = 'completed'
              ORDER BY e.id DESC LIMIT 1",
             &[text(task_id)],
         )?

@@ -51,6 +51,11 @@ pub const POOL_SIZE: usize = 64;
 /// could otherwise drain the pools of the whole app.
 pub const MAX_ADDRESSES: usize = 4;
 
+/// Distinct addresses (pools) the whole app may open: each keeps its idle
+/// clients, so a component cycling through new address strings would
+/// otherwise leave a server connection behind for each.
+pub const MAX_POOLS: usize = 8;
+
 /// The host's settings for `spin:postgres`, read when the app loads from
 /// its environment (`GREENMESH_POSTGRES_POOL_SIZE`,
 /// `GREENMESH_POSTGRES_CA_CERT`).
@@ -182,6 +187,11 @@ impl Pools {
         let mut pools = self.pools.lock().expect("postgres pools lock");
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
+        }
+        if pools.len() >= MAX_POOLS {
+            return Err(Error::ConnectionFailed(format!(
+                "the app already has pools for {MAX_POOLS} database addresses; use one of them"
+            )));
         }
         let connector =
             tls::connector(verify, &self.settings.private_ca).map_err(Error::ConnectionFailed)?;

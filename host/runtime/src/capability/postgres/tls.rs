@@ -5,13 +5,15 @@
 //! |---|---|---|
 //! | `disable` | no | – |
 //! | `prefer` (the default) | when the server offers it | no |
-//! | `require` | yes | no, unless a CA is configured (then as `verify-ca`) |
-//! | `verify-ca` | yes | chains to a trusted CA |
-//! | `verify-full` | yes | chains to a trusted CA and names the host |
+//! | `require` | yes | no, unless a private CA is configured (then as `verify-ca`) |
+//! | `verify-ca` | yes | chains to the private CA |
+//! | `verify-full` | yes | chains to a public CA or the private one, and names the host |
 //!
-//! Trusted CAs: the public roots (`webpki-roots`, built in) plus the PEM
-//! file `GREENMESH_POSTGRES_CA_CERT` names (a private CA), read when the
-//! app loads. The file is the host's setting: an address cannot name files
+//! Trusted CAs: for `verify-full`, the public roots (`webpki-roots`, built
+//! in) plus the private CA in the PEM file `GREENMESH_POSTGRES_CA_CERT`
+//! names, read when the app loads. `verify-ca` trusts the private CA only:
+//! without the host name check, any certificate a public CA issued for any
+//! domain would pass (as libpq, it is refused with no CA of its own). The file is the host's setting: an address cannot name files
 //! (`sslrootcert` is refused), so a guest cannot make the host read one.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -46,13 +48,22 @@ pub fn sslmode(address: &str, private_ca: bool) -> Result<(String, Verify), Stri
             "certificate files cannot be named in a database address; the host trusts the public CAs and the file {CA_CERT_VARIABLE} names"
         ));
     }
-    for (mode, verify) in [
-        ("sslmode=verify-full", Verify::Full),
-        ("sslmode=verify-ca", Verify::Chain),
-    ] {
-        if address.contains(mode) {
-            return Ok((address.replace(mode, "sslmode=require"), verify));
+    if address.contains("sslmode=verify-full") {
+        return Ok((
+            address.replace("sslmode=verify-full", "sslmode=require"),
+            Verify::Full,
+        ));
+    }
+    if address.contains("sslmode=verify-ca") {
+        if !private_ca {
+            return Err(format!(
+                "sslmode=verify-ca checks the chain but not the host name, so it needs a CA of your own ({CA_CERT_VARIABLE}); with a public CA use sslmode=verify-full"
+            ));
         }
+        return Ok((
+            address.replace("sslmode=verify-ca", "sslmode=require"),
+            Verify::Chain,
+        ));
     }
     let verify = if address.contains("sslmode=require") && private_ca {
         Verify::Chain
@@ -72,13 +83,14 @@ pub fn connector(
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
         Verify::Nothing => Arc::new(Unchecked(provider.clone())),
         Verify::Chain | Verify::Full => {
+            let public = verify == Verify::Full;
             let webpki = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(trusted_roots(private_ca)?),
+                Arc::new(trusted_roots(public, private_ca)?),
                 provider.clone(),
             )
             .build()
             .map_err(|e| format!("trusted CAs: {e}"))?;
-            if verify == Verify::Full {
+            if public {
                 webpki
             } else {
                 Arc::new(ChainOnly(webpki))
@@ -94,11 +106,15 @@ pub fn connector(
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-/// The public roots plus `private_ca`.
-fn trusted_roots(private_ca: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+/// `private_ca`, with the public roots when `public`.
+fn trusted_roots(
+    public: bool,
+    private_ca: &[CertificateDer<'static>],
+) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    if public {
+        roots.roots = webpki_roots::TLS_SERVER_ROOTS.to_vec();
+    }
     for cert in private_ca {
         roots
             .add(cert.clone())
@@ -243,7 +259,7 @@ mod tests {
                 Verify::Full
             )
         );
-        let (a, v) = sslmode("host=db.example sslmode=verify-ca dbname=g", false).unwrap();
+        let (a, v) = sslmode("host=db.example sslmode=verify-ca dbname=g", true).unwrap();
         assert_eq!(
             (a.as_str(), v),
             ("host=db.example sslmode=require dbname=g", Verify::Chain)
@@ -258,6 +274,15 @@ mod tests {
         assert_eq!(
             sslmode("postgres://h/g?sslmode=require", true).unwrap().1,
             Verify::Chain
+        );
+    }
+
+    #[test]
+    fn verify_ca_without_a_private_ca_is_refused_since_any_public_certificate_would_pass() {
+        let refused = sslmode("postgres://h/g?sslmode=verify-ca", false).unwrap_err();
+        assert!(
+            refused.contains("verify-full") && refused.contains(CA_CERT_VARIABLE),
+            "{refused}"
         );
     }
 
