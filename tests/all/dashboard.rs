@@ -599,7 +599,17 @@ async fn submit_an_image_filter_task_from_its_template_and_see_the_output_image(
     .await;
     let why = wait_for(&page, &text_of("#task-why"), "the decision in words").await;
     assert!(!why.as_str().unwrap().is_empty());
-    let events = wait_for(&page, &text_of("#task-events"), "the task's events").await;
+    // The end is committed before its event (ADR 0015): the event log
+    // follows within moments.
+    let events = wait_for(
+        &page,
+        &format!(
+            "({0}).includes('task completed') && ({0})",
+            text_of("#task-events")
+        ),
+        "the task's completion in its events",
+    )
+    .await;
     assert!(
         events.as_str().unwrap().contains("task completed"),
         "{events}"

@@ -307,12 +307,6 @@ impl Db {
         self.query(sql, params).map(|_| ())
     }
 
-    /// Whether the tables are in Postgres (for the few statements that
-    /// differ by more than dialect, such as `FOR UPDATE SKIP LOCKED`).
-    pub fn is_postgres(&self) -> bool {
-        self.conn.is_postgres()
-    }
-
     /// `check_and_write` one caller at a time per `scope` and `key`, across
     /// replicas (`greenmesh_storage::exclusive`): for a count read and a
     /// write that must stay within it.

@@ -583,24 +583,18 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
     )?;
     // The first `budget` ready tasks no other pass has claimed, claimed in
     // one compare-and-set: the claim is checked again on each row as it is
-    // written, so two passes racing get different tasks. (Correctness does
+    // written, so two racing passes never claim one task. (Correctness does
     // not rest on it: a lease still wins its task by compare-and-set.)
-    // On Postgres the candidates another pass holds are skipped, not
-    // waited for, so a racing pass takes the next ones.
-    let skip_locked = if db.is_postgres() {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    // (On Postgres a pass racing another may claim fewer than `budget`:
+    // a row the other just claimed fails the recheck and is not replaced.
+    // Never one task twice; the next pass takes what is left.)
     let rows = db.query(
-        &format!(
-            "UPDATE broker_tasks SET claim_until = ?1
-             WHERE id IN (SELECT id FROM broker_tasks
-                          WHERE status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
-                          ORDER BY fair_key LIMIT ?3{skip_locked})
-               AND status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
-             RETURNING id, fair_key"
-        ),
+        "UPDATE broker_tasks SET claim_until = ?1
+         WHERE id IN (SELECT id FROM broker_tasks
+                      WHERE status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
+                      ORDER BY fair_key LIMIT ?3)
+           AND status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
+         RETURNING id, fair_key",
         &[int(now + CLAIM_MS), int(now), int(budget as u64)],
     )?;
     let mut claimed: Vec<(i64, &str)> = rows
