@@ -64,11 +64,11 @@ fn main() -> anyhow::Result<()> {
                 kernel_tests.push(package);
             }
             cargo(&root().join("components"), kernel_tests)?;
-            // CLI tests run the `greenmesh` binary itself.
-            cargo(
-                &root(),
-                ["build", "--package", "greenmesh"].map(String::from),
-            )?;
+            // CLI tests run the `greenmesh` binary itself. It is built with
+            // the whole workspace's features, as `cargo test --workspace`
+            // builds the libraries: one build of the host serves both (a
+            // `--package` build would resolve features of its own).
+            cargo(&root(), ["build", "--workspace"].map(String::from))?;
             cargo(
                 &root(),
                 ["test", "--workspace"]
@@ -85,7 +85,9 @@ fn main() -> anyhow::Result<()> {
                 );
                 cargo_with(
                     &root(),
-                    ["test", "-p", "greenmesh-tests", "--test", "all"]
+                    // `--workspace`, as above: the same features, so the
+                    // same build; only the `all` target runs.
+                    ["test", "--workspace", "--test", "all"]
                         .into_iter()
                         .map(String::from)
                         .chain(rest),
