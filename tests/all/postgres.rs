@@ -183,6 +183,34 @@ async fn a_component_reaching_a_database_outside_its_allowed_hosts_is_refused() 
     app.stop().await;
 }
 
+/// A component granted one host name names it with a `hostaddr` pointing
+/// elsewhere (the name then only names the server for TLS, as libpq has
+/// it): where the connection would go is checked too, and refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_granted_a_name_pointing_its_hostaddr_elsewhere_is_refused() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let (app, _dir) = store_app(&server).await;
+    let select = json!([{ "sql": "SELECT 1 AS one" }]);
+    let address = format!(
+        "host=db.example hostaddr=127.0.0.1 port={} user=greenmesh dbname=postgres",
+        server.port
+    );
+    // Granted `db.example` only: 127.0.0.1 is not.
+    let refused = pg(&app, "/named/pg", &address, select.clone()).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(
+        refused.text().contains("hostaddr 127.0.0.1"),
+        "{}",
+        refused.text()
+    );
+    // Granted the name and the address: reached.
+    let reached = pg(&app, "/aliased/pg", &address, select).await;
+    assert_eq!(reached.json()["rows"], json!([[1]]), "{}", reached.text());
+    app.stop().await;
+}
+
 /// A component opening connection after connection holds one pooled
 /// client, not one each (they share its session), and one naming ever
 /// new addresses is stopped at the cap: neither drains the app's pool.
@@ -330,6 +358,53 @@ async fn a_database_served_over_tls_is_reached_encrypted_and_its_certificate_che
     .await;
     assert_eq!(clear.status, 502, "{}", clear.text());
     assert!(clear.text().contains("pg_hba.conf"), "{}", clear.text());
+    // Reached by a name its certificate does not carry (`db.example` at
+    // 127.0.0.1): `verify-full` refuses the name; `verify-ca` checks the
+    // chain only, and `require` with a CA of the host's own is `verify-ca`.
+    let aliased = |mode: &str| {
+        format!(
+            "host=db.example hostaddr=127.0.0.1 port={} user=greenmesh dbname=postgres sslmode={mode}",
+            server.port
+        )
+    };
+    let r = pg(
+        &app,
+        "/aliased/pg",
+        &aliased("verify-full"),
+        encrypted.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("not valid for name"), "{}", r.text());
+    for mode in ["verify-ca", "require"] {
+        let r = pg(&app, "/aliased/pg", &aliased(mode), encrypted.clone()).await;
+        assert_eq!(r.json()["rows"], json!([[true]]), "{mode}: {}", r.text());
+    }
+    app.stop().await;
+
+    // A CA of the host's own that did not sign the server's certificate:
+    // `verify-ca` and `require` check the chain against it and refuse.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = greenmesh_tests::tls::TestPki::new(other_dir.path(), "another CA");
+    let (app, _dir) = store_app_with(
+        &server,
+        &[(
+            "GREENMESH_POSTGRES_CA_CERT",
+            other.ca_cert.to_str().unwrap(),
+        )],
+    )
+    .await;
+    for mode in ["verify-ca", "require"] {
+        let r = pg(
+            &app,
+            "/pg",
+            &format!("{url}?sslmode={mode}"),
+            encrypted.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 502, "{mode}: {}", r.text());
+        assert!(r.text().contains("UnknownIssuer"), "{mode}: {}", r.text());
+    }
     app.stop().await;
 
     // Without the private CA: the chain is not trusted, and nothing is sent.

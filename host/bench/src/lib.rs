@@ -37,6 +37,7 @@ pub mod harness;
 mod http;
 #[cfg(feature = "native-kernels")]
 mod kernels;
+mod postgres;
 mod scale;
 pub mod simulate;
 mod soak;

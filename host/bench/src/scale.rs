@@ -15,6 +15,7 @@
 //! a task on an idle network, the path itself.
 
 use super::harness::Coordinator;
+use super::postgres;
 use anyhow::Context;
 use greenmesh_protocol::Lease;
 use serde_json::json;
@@ -83,23 +84,6 @@ fn machine_ticks() -> (u64, u64) {
     (all - idle, all)
 }
 
-/// Transactions committed or rolled back in `database` so far.
-async fn transactions(database: &str) -> anyhow::Result<i64> {
-    let (client, connection) = tokio_postgres::connect(database, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    // Backends report their counts when idle or gone, within a second.
-    client
-        .batch_execute("SELECT pg_stat_clear_snapshot()")
-        .await?;
-    let row = client
-        .query_one(
-            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()",
-            &[],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
 /// CPU time (user + system) of processes named `comm` (all of them, with
 /// the children they reaped: a backend that exits counts in its
 /// postmaster's), or of this process when `comm` is `None`. Linux's
@@ -146,7 +130,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     match &setup.postgres {
         Some(server) => {
             for (replicas, label) in [(1, "postgres, 1 replica"), (3, "postgres, 3 replicas")] {
-                let database = fresh_database(server, replicas).await?;
+                let database =
+                    postgres::fresh_database(server, &format!("scale_{replicas}")).await?;
                 rows.push(measure(&setup, label, Some(&database), replicas).await?);
             }
         }
@@ -179,50 +164,20 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates database `greenmesh_bench_<n>_<time>` on `server`; its address.
-async fn fresh_database(server: &str, replicas: usize) -> anyhow::Result<String> {
-    let (client, connection) = tokio_postgres::connect(server, tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    let name = format!("greenmesh_bench_{replicas}_{}", super::harness::now_ms());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let config: tokio_postgres::Config = server.parse()?;
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => anyhow::bail!("--postgres must name a TCP host"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    let password = config
-        .get_password()
-        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
-}
-
 async fn measure(
     setup: &Setup,
     label: &str,
     database: Option<&str>,
     replicas: usize,
 ) -> anyhow::Result<Figures> {
-    let host = database
-        .and_then(|d| d.parse::<tokio_postgres::Config>().ok())
-        .and_then(|c| match (c.get_hosts().first(), c.get_ports().first()) {
-            (Some(tokio_postgres::config::Host::Tcp(h)), port) => {
-                Some(format!("{h}:{}", port.copied().unwrap_or(5432)))
-            }
-            _ => None,
-        });
-    let mut env: Vec<(&str, &str)> = vec![
-        ("SPIN_VARIABLE_BROKER_SIGNING_SEED", SEED),
-        ("SPIN_VARIABLE_QUOTAS", "off"),
+    let mut env: Vec<(&str, String)> = vec![
+        ("SPIN_VARIABLE_BROKER_SIGNING_SEED", SEED.to_string()),
+        ("SPIN_VARIABLE_QUOTAS", "off".to_string()),
     ];
-    if let (Some(d), Some(h)) = (database, host.as_deref()) {
-        env.push(("SPIN_VARIABLE_DATABASE_URL", d));
-        env.push(("SPIN_VARIABLE_DATABASE_HOST", h));
+    if let Some(d) = database {
+        env.extend(postgres::coordinator_settings(d)?);
     }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut coordinators = Vec::new();
     for _ in 0..replicas {
         coordinators.push(Arc::new(
@@ -283,7 +238,7 @@ async fn measure(
     let cpu_at_start = (cpu_time(None), cpu_time(Some("postgres")));
     let machine_at_start = machine_ticks();
     let transactions_at_start = match database {
-        Some(d) => Some(transactions(d).await?),
+        Some(d) => Some(postgres::transactions(d).await?),
         None => None,
     };
     let per_client = setup.tasks.div_ceil(setup.clients.max(1));
@@ -357,7 +312,7 @@ async fn measure(
     let statements = match (database, transactions_at_start) {
         (Some(d), Some(t0)) => {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            let n = transactions(d).await? - t0;
+            let n = postgres::transactions(d).await? - t0;
             Some(n as f64 / (setup.tasks + setup.light) as f64)
         }
         _ => None,

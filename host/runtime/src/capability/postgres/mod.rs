@@ -250,7 +250,20 @@ fn checked_config(
             )));
         }
     }
-    if config.get_hosts().is_empty() {
+    // A `hostaddr` is where the connection goes (the host name then only
+    // names the server for TLS): each must be granted too, or a grant for
+    // one name would reach any address.
+    for (i, ip) in config.get_hostaddrs().iter().enumerate() {
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        if !caps.allowed_hosts.allows("postgres", &ip.to_string(), port) {
+            tracing::warn!(component = %caps.component_id, destination = %format!("postgres://{ip}:{port}"),
+                "postgres connection refused: hostaddr not in allowed_outbound_hosts");
+            return Err(Error::ConnectionFailed(format!(
+                "hostaddr {ip} (postgres://{ip}:{port}) is not in the component's allowed_outbound_hosts"
+            )));
+        }
+    }
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
         return Err(Error::ConnectionFailed("the address names no host".into()));
     }
     Ok((config, verify))

@@ -13,8 +13,9 @@
 //! in) plus the private CA in the PEM file `GREENMESH_POSTGRES_CA_CERT`
 //! names, read when the app loads. `verify-ca` trusts the private CA only:
 //! without the host name check, any certificate a public CA issued for any
-//! domain would pass (as libpq, it is refused with no CA of its own). The file is the host's setting: an address cannot name files
-//! (`sslrootcert` is refused), so a guest cannot make the host read one.
+//! domain would pass (as libpq, it is refused with no CA of its own). The
+//! file is the host's setting: an address cannot name files (`sslrootcert`
+//! is refused), so a guest cannot make the host read one.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -80,22 +81,24 @@ pub fn connector(
     private_ca: &[CertificateDer<'static>],
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = |public: bool| {
+        WebPkiServerVerifier::builder_with_provider(
+            Arc::new(trusted_roots(public, private_ca)?),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| format!("trusted CAs: {e}"))
+    };
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
-        Verify::Nothing => Arc::new(Unchecked(provider.clone())),
-        Verify::Chain | Verify::Full => {
-            let public = verify == Verify::Full;
-            let webpki = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(trusted_roots(public, private_ca)?),
-                provider.clone(),
-            )
-            .build()
-            .map_err(|e| format!("trusted CAs: {e}"))?;
-            if public {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
-        }
+        Verify::Full => chain(true)?,
+        Verify::Chain => Arc::new(NameUnchecked {
+            provider: provider.clone(),
+            chain: Some(chain(false)?),
+        }),
+        Verify::Nothing => Arc::new(NameUnchecked {
+            provider: provider.clone(),
+            chain: None,
+        }),
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -146,12 +149,17 @@ pub fn read_private_ca(path: &str) -> Result<Vec<CertificateDer<'static>>, Strin
     Ok(certs)
 }
 
-/// `verify-ca`: the chain is checked; a certificate naming another host
-/// is accepted.
+/// `prefer`, `require` and `verify-ca` as libpq has them: encrypted, and
+/// the handshake's signatures checked; the chain to a trusted CA only when
+/// `chain` is there (`verify-ca`), and the host name never (a certificate
+/// naming another host is accepted).
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct NameUnchecked {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for NameUnchecked {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -160,10 +168,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
             | Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::NotValidForNameContext { .. },
@@ -178,51 +186,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer` and `require` as libpq has them: encrypted, any certificate;
-/// the handshake's signatures are still checked.
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -236,12 +204,14 @@ impl ServerCertVerifier for Unchecked {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
