@@ -509,3 +509,55 @@ async fn the_coordinator_runs_a_task_to_completion_on_postgres() {
     );
     app.stop().await;
 }
+
+/// The database goes away under a running coordinator (a crash, a
+/// failover): requests are answered `503` with `Retry-After`, busy rather
+/// than broken, never `500`; once it is back, the same coordinator serves
+/// again and the task accepted before is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_is_answered_busy_and_what_it_accepted_survives() {
+    use greenmesh_tests::node::register_user;
+    if greenmesh_tests::postgres::Postgres::start().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let start = Start::coordinator(dir.path()).on_postgres();
+    let app = start.start().await.unwrap();
+    let token = register_user(app.addr, "alice").await.unwrap();
+    let id = greenmesh_tests::submit_image_filter(app.addr, &token).await;
+    let server = start.postgres.as_ref().unwrap();
+    let task = |addr, token: String, id: String| async move {
+        greenmesh_tests::call_as(
+            addr,
+            &token,
+            "GET",
+            &format!("/api/v1/tasks/{id}"),
+            Value::Null,
+        )
+        .await
+    };
+
+    server.stop_abruptly();
+    let busy = task(app.addr, token.clone(), id.clone()).await;
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert_eq!(
+        busy.json()["error"]["code"],
+        "database_busy",
+        "{}",
+        busy.text()
+    );
+    assert_eq!(
+        busy.headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "{:?}",
+        busy.headers
+    );
+
+    server.start_again();
+    let back = task(app.addr, token, id.clone()).await;
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert_eq!(back.json()["id"], id.as_str(), "{}", back.text());
+    app.stop().await;
+}

@@ -19,6 +19,8 @@ pub struct Postgres {
     /// With [`Postgres::start_with_tls`]: the PEM certificate of the
     /// private CA that signed the server's (for `localhost`, `127.0.0.1`).
     pub ca_cert: Option<PathBuf>,
+    /// The server's settings (`pg_ctl -o`), for starting it again.
+    options: String,
 }
 
 /// The newest installed server's `bin` folder.
@@ -77,6 +79,7 @@ impl Postgres {
             data,
             port: crate::process::free_port(),
             ca_cert: None,
+            options: String::new(),
             _dir: dir,
         };
         pg.run(
@@ -99,20 +102,35 @@ impl Postgres {
             pg.ca_cert = Some(pg.serve_tls_only());
             options.push_str(" -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key");
         }
-        pg.run(
+        pg.options = options;
+        pg.start_again();
+        Some(pg)
+    }
+
+    /// Stops the server at once, as a crash or a failover would (clients
+    /// lose their connections; committed rows stay).
+    pub fn stop_abruptly(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }
+
+    /// Starts the server (again) on its port with its settings.
+    pub fn start_again(&self) {
+        self.run(
             "pg_ctl",
             &[
                 "-D",
-                pg.data.to_str().unwrap(),
+                self.data.to_str().unwrap(),
                 "-o",
-                &options,
+                &self.options,
                 "-l",
-                pg.data.join("server.log").to_str().unwrap(),
+                self.data.join("server.log").to_str().unwrap(),
                 "-w",
                 "start",
             ],
         );
-        Some(pg)
     }
 
     /// Puts a certificate and key (from a fresh private CA) in the data

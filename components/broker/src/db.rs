@@ -4,7 +4,7 @@
 //! a compare-and-set statement is the commit point and a `settled` flag on
 //! the row says its follow-up effects are still to apply (ADR 0015).
 
-use crate::error::{storage, ApiError};
+use crate::error::{database, ApiError};
 use greenmesh_storage::{Connection, QueryResult, Value};
 
 /// Version 1: the tables as first shipped.
@@ -295,12 +295,17 @@ impl Db {
                 "broker",
                 &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14],
             )
-            .map_err(storage)?,
+            .map_err(database)?,
         })
     }
 
+    /// Whether the tables are in Postgres (a few statements differ there).
+    pub fn is_postgres(&self) -> bool {
+        self.conn.is_postgres()
+    }
+
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<QueryResult, ApiError> {
-        self.conn.execute(sql, params).map_err(storage)
+        self.conn.execute(sql, params).map_err(database)
     }
 
     pub fn exec(&self, sql: &str, params: &[Value]) -> Result<(), ApiError> {
@@ -317,7 +322,7 @@ impl Db {
         check_and_write: impl FnOnce() -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         greenmesh_storage::exclusive(&self.conn, scope, key, || Ok(check_and_write()))
-            .map_err(storage)?
+            .map_err(database)?
     }
 
     /// The first column of the first row as text, if there is one.

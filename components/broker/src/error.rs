@@ -67,3 +67,24 @@ impl ApiError {
 pub fn storage(e: impl std::fmt::Debug) -> ApiError {
     ApiError::internal(format!("storage: {e:?}"))
 }
+
+/// How long a client is asked to wait after a transient database error.
+pub const BUSY_RETRY_AFTER_S: u64 = 1;
+
+/// A database error: `503` (with `Retry-After`) when trying again can
+/// succeed (a deadlock or a lock wait between replicas, a database out of
+/// reach: busy, not broken); otherwise [`storage`]'s `500`.
+pub fn database(e: greenmesh_storage::Error) -> ApiError {
+    if e.is_transient() {
+        ApiError::new(
+            503,
+            "database_busy",
+            "the database is busy or out of reach: try again shortly",
+        )
+        .with_details(
+            serde_json::json!({ "retry_after_s": BUSY_RETRY_AFTER_S, "cause": format!("{e:?}") }),
+        )
+    } else {
+        storage(e)
+    }
+}

@@ -190,11 +190,54 @@ impl Error {
             Error::Sqlite(_) => false,
         }
     }
+
+    /// Whether the same statement may succeed if tried again shortly: on
+    /// Postgres a deadlock (SQLSTATE 40P01), a serialization failure
+    /// (40001), a lock wait that ran out (55P03), the server's connection
+    /// limit (53300) or its starting up (57P03), or no connection to be
+    /// had at all; on SQLite a database another writer holds locked.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Sqlite(spin_sdk::sqlite::Error::Io(m)) => m.contains("database is locked"),
+            Error::Sqlite(_) => false,
+            Error::Postgres(m) => {
+                m.starts_with("opening the database")
+                    || m.contains("ConnectionFailed")
+                    || ["40P01", "40001", "55P03", "53300", "57P03"]
+                        .iter()
+                        .any(|code| m.contains(&format!("code: \"{code}\"")))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadlock_or_an_unreachable_database_is_transient_and_a_constraint_is_not() {
+        let deadlock = Error::Postgres(
+            r#"Error::QueryFailed(QueryError::DbError(DbError { as-text: "db error", severity: "ERROR", code: "40P01", message: "deadlock detected" })) in UPDATE t SET x = 1"#
+                .into(),
+        );
+        assert!(deadlock.is_transient());
+        let unique = Error::Postgres(
+            r#"Error::QueryFailed(QueryError::DbError(DbError { as-text: "db error", severity: "ERROR", code: "23505", message: "duplicate key value violates unique constraint \"t_pkey\"" })) in INSERT INTO t VALUES (40001)"#
+                .into(),
+        );
+        assert!(!unique.is_transient(), "a value of 40001 is not the code");
+        assert!(Error::Postgres(
+            "opening the database: Error::ConnectionFailed(\"timed out\")".into()
+        )
+        .is_transient());
+        assert!(
+            Error::Sqlite(spin_sdk::sqlite::Error::Io("database is locked".into())).is_transient()
+        );
+        assert!(
+            !Error::Sqlite(spin_sdk::sqlite::Error::Io("no such table: t".into())).is_transient()
+        );
+    }
 
     #[test]
     fn postgres_values_read_as_sqlite_stores_them() {

@@ -77,8 +77,8 @@ struct Figures {
     /// Phase 3: one heartbeat with the whole queue parked.
     idle_heartbeat: Duration,
     /// Postgres transactions (each an autocommitted statement) per
-    /// decision in phases 1 and 2.
-    statements: Option<f64>,
+    /// submission (phase 1) and per re-decision (phase 2).
+    statements: Option<(f64, f64)>,
 }
 
 /// Runs every configuration and prints the table.
@@ -110,20 +110,23 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         if setup.distinct { ", distinct" } else { "" }
     );
     println!(
-        "| configuration | submissions/s | submit p50 | p99 | re-decisions/s | idle heartbeat | statements per decision |"
+        "| configuration | submissions/s | submit p50 | p99 | re-decisions/s | idle heartbeat | statements per submission | per re-decision |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for r in &rows {
         println!(
-            "| {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} | {:.2} ms | {} |",
+            "| {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} | {:.2} ms | {} | {} |",
             r.label,
             r.submissions_per_second,
             ms(r.submit_p50),
             ms(r.submit_p99),
             r.redecisions_per_second,
             ms(r.idle_heartbeat),
-            r.statements.map_or("–".to_string(), |n| format!("{n:.0}"))
+            r.statements
+                .map_or("–".to_string(), |(n, _)| format!("{n:.1}")),
+            r.statements
+                .map_or("–".to_string(), |(_, n)| format!("{n:.1}"))
         );
     }
     Ok(())
@@ -257,6 +260,10 @@ async fn measure(
         "         queue: {} parked, {} ready",
         queue["parked"], queue["ready"]
     );
+    let transactions_after_submissions = match database {
+        Some(d) => Some(settled_transactions(d).await?),
+        None => None,
+    };
 
     // Phase 2: a market change wakes the parked computation tasks; each
     // replica's heartbeats (from a node of its own) run dispatch passes at
@@ -295,12 +302,17 @@ async fn measure(
     println!(
         "phase 2: a node registers and wakes {placeable} parked tasks; {beats} heartbeats re-decide them all: {redecisions_per_second:.0} re-decisions/s ({secs:.1} s)"
     );
-    let statements = match (database, transactions_at_start) {
-        (Some(d), Some(t0)) => {
-            // Backends report their counts when idle, within a second.
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let n = postgres::transactions(d).await? - t0;
-            Some(n as f64 / (submitted + placeable) as f64)
+    let statements = match (
+        database,
+        transactions_at_start,
+        transactions_after_submissions,
+    ) {
+        (Some(d), Some(t0), Some(t1)) => {
+            let t2 = settled_transactions(d).await?;
+            Some((
+                (t1 - t0) as f64 / submitted.max(1) as f64,
+                (t2 - t1) as f64 / placeable.max(1) as f64,
+            ))
         }
         _ => None,
     };
@@ -333,4 +345,11 @@ async fn measure(
         idle_heartbeat,
         statements,
     })
+}
+
+/// [`postgres::transactions`] once the replicas' backends have reported
+/// (they do when idle, within a second).
+async fn settled_transactions(database: &str) -> anyhow::Result<i64> {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    postgres::transactions(database).await
 }

@@ -31,10 +31,24 @@ impl ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
+        // A busy answer says when to come back (the client's retry reads it).
+        let retry_after = self
+            .details
+            .as_ref()
+            .filter(|_| self.status == 503)
+            .and_then(|d| d["retry_after_s"].as_u64());
         if let Some(details) = self.details {
             error["details"] = details;
         }
-        json_response(self.status, &json!({ "error": error }))
+        let body = json!({ "error": error }).to_string();
+        let mut response = Response::builder();
+        response
+            .status(self.status)
+            .header("content-type", "application/json");
+        if let Some(s) = retry_after {
+            response.header("retry-after", s.to_string());
+        }
+        response.body(body).build()
     }
 }
 

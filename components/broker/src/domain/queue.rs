@@ -588,15 +588,27 @@ pub fn dispatch_pass(db: &Db, budget: u32) -> Result<(), ApiError> {
     // (On Postgres a pass racing another may claim fewer than `budget`:
     // a row the other just claimed fails the recheck and is not replaced.
     // Never one task twice; the next pass takes what is left.)
-    let rows = db.query(
-        "UPDATE broker_tasks SET claim_until = ?1
-         WHERE id IN (SELECT id FROM broker_tasks
+    //
+    // On Postgres two claims locking their rows in different orders
+    // deadlocked (three replicas' heartbeats, `bench dispatch`), so claims
+    // take turns there: each first takes a transaction-level advisory lock,
+    // held until the statement commits, before it locks any row. SQLite has
+    // one writer at a time anyway.
+    let claim = "UPDATE broker_tasks SET claim_until = ?1
+         WHERE id IN (SELECT id FROM broker_tasks{turn}
                       WHERE status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
                       ORDER BY fair_key LIMIT ?3)
            AND status = 'queued' AND ready = 1 AND (claim_until IS NULL OR claim_until < ?2)
-         RETURNING id, fair_key",
-        &[int(now + CLAIM_MS), int(now), int(budget as u64)],
-    )?;
+         RETURNING id, fair_key";
+    let claim = if db.is_postgres() {
+        format!(
+            "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('broker'), hashtext('dispatch claim')))\n{}",
+            claim.replace("{turn}", ", turn")
+        )
+    } else {
+        claim.replace("{turn}", "")
+    };
+    let rows = db.query(&claim, &[int(now + CLAIM_MS), int(now), int(budget as u64)])?;
     let mut claimed: Vec<(i64, &str)> = rows
         .rows
         .iter()

@@ -229,21 +229,32 @@ function Detail({ id, pictures, onTask }) {
   useEffect(() => {
     let live = true;
     let after = 0;
+    const seen = new Set();
+    const readEvents = async () => {
+      const ev = await api(`/events?task_id=${id}&after=${after}&limit=100`);
+      if (ev.events.length) {
+        after = ev.events[ev.events.length - 1].id;
+        ev.events.forEach((e) => seen.add(e.event_type));
+        live && setEvents((old) => [...old, ...ev.events]);
+      }
+    };
     const step = async () => {
       while (live) {
         try {
-          const ev = await api(`/events?task_id=${id}&after=${after}&limit=100`);
-          if (ev.events.length) {
-            after = ev.events[ev.events.length - 1].id;
-            live && setEvents((old) => [...old, ...ev.events]);
-          }
+          await readEvents();
           const t = await api(`/tasks/${id}?wait=2`);
           if (!live) return;
           setTask(t);
           onTask(t);
           if (FINAL.includes(t.status)) {
-            const last = await api(`/events?task_id=${id}&after=${after}&limit=100`);
-            live && setEvents((old) => [...old, ...last.events]);
+            // The end is committed before its event (ADR 0015): read the
+            // log until the event that ends the task is in it (seconds at
+            // most on a busy coordinator), then stop.
+            for (let i = 0; i < 30 && live; i++) {
+              await readEvents();
+              if (seen.has(`task_${t.status}`)) break;
+              await new Promise((r) => setTimeout(r, 500));
+            }
             return;
           }
         } catch (e) {
