@@ -27,6 +27,24 @@ pub use values::{Decode, Error, QueryResult, RowResult, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// Tries of a statement Postgres rolls back because it lost a race.
+const RACE_TRIES: u32 = 3;
+
+/// `statement`, run again (up to [`RACE_TRIES`] in all) while Postgres
+/// rolls it back as a deadlock's victim or a serialization failure. Every
+/// statement here is its own transaction, so one rolled back had no effect
+/// and running it again is running it once; a compare-and-set reads the
+/// rows afresh. Any other error is returned at once.
+fn retried_after_a_race<T>(mut statement: impl FnMut() -> Result<T, Error>) -> Result<T, Error> {
+    let mut tries = 1;
+    loop {
+        match statement() {
+            Err(e) if e.is_lost_race() && tries < RACE_TRIES => tries += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
 /// A database connection of either backend.
 pub enum Connection {
     Sqlite(spin_sdk::sqlite::Connection),
@@ -46,9 +64,11 @@ impl Connection {
             Connection::Postgres(db) => {
                 let params: Vec<_> = params.iter().map(Value::to_postgres).collect();
                 let sql = dialect::to_postgres(sql);
-                db.query(&sql, &params)
-                    .map(QueryResult::from_postgres)
-                    .map_err(|e| Error::Postgres(format!("{e:?} in {sql}")))
+                retried_after_a_race(|| {
+                    db.query(&sql, &params)
+                        .map(QueryResult::from_postgres)
+                        .map_err(|e| Error::Postgres(format!("{e:?} in {sql}")))
+                })
             }
         }
     }
@@ -329,6 +349,37 @@ fn cached(prepare: impl FnOnce(&Connection) -> Result<(), Error>) -> Result<Rc<C
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_statement_rolled_back_as_a_deadlock_victim_runs_again_and_other_errors_do_not() {
+        let deadlock =
+            || Error::Postgres(r#"DbError { code: "40P01", message: "deadlock detected" }"#.into());
+        let mut calls = 0;
+        let out = retried_after_a_race(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(deadlock())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(out.unwrap(), 3);
+        let mut calls = 0;
+        let out: Result<(), Error> = retried_after_a_race(|| {
+            calls += 1;
+            Err(deadlock())
+        });
+        assert!(out.is_err());
+        assert_eq!(calls, RACE_TRIES, "gives up after its tries");
+        let mut calls = 0;
+        let out: Result<(), Error> = retried_after_a_race(|| {
+            calls += 1;
+            Err(Error::Postgres(r#"DbError { code: "23505" }"#.into()))
+        });
+        assert!(out.is_err());
+        assert_eq!(calls, 1, "a constraint is not a race");
+    }
+
     use super::*;
 
     #[test]

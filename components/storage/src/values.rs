@@ -191,6 +191,18 @@ impl Error {
         }
     }
 
+    /// Whether Postgres rolled the statement back because it lost a race
+    /// with another: a deadlock's victim (SQLSTATE 40P01) or a
+    /// serialization failure (40001).
+    pub fn is_lost_race(&self) -> bool {
+        match self {
+            Error::Postgres(m) => ["40P01", "40001"]
+                .iter()
+                .any(|code| m.contains(&format!("code: \"{code}\""))),
+            Error::Sqlite(_) => false,
+        }
+    }
+
     /// Whether the same statement may succeed if tried again shortly: on
     /// Postgres a deadlock (SQLSTATE 40P01), a serialization failure
     /// (40001), a lock wait that ran out (55P03), the server's connection
