@@ -322,6 +322,13 @@ async fn a_request_leaving_a_lock_and_a_temporary_table_in_its_session_cannot_re
     app.stop().await;
 }
 
+/// Whether the connection `address` opens (through the store guest at
+/// `path`) is encrypted, by the server's own account (`pg_stat_ssl`).
+async fn encrypted(app: &TestApp, path: &str, address: &str) -> greenmesh_tests::Reply {
+    let ssl = json!([{ "sql": "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" }]);
+    pg(app, path, address, ssl).await
+}
+
 /// A database that takes TLS connections only (a managed database's way):
 /// `verify-full` reaches it encrypted once the host trusts its CA
 /// (`GREENMESH_POSTGRES_CA_CERT`), fails on the certificate without that,
@@ -333,29 +340,18 @@ async fn a_database_served_over_tls_is_reached_encrypted_and_its_certificate_che
     };
     let ca = server.ca_cert.clone().unwrap();
     let url = server.url("postgres");
-    let encrypted = json!([{ "sql": "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()" }]);
-    let (app, _dir) = store_app_with(
-        &server,
-        &[("GREENMESH_POSTGRES_CA_CERT", ca.to_str().unwrap())],
-    )
-    .await;
-    for mode in ["verify-full", "verify-ca", "require"] {
-        let r = pg(
-            &app,
-            "/pg",
-            &format!("{url}?sslmode={mode}"),
-            encrypted.clone(),
-        )
-        .await;
-        assert_eq!(r.json()["rows"], json!([[true]]), "{mode}: {}", r.text());
+    let mode = |mode: &str| format!("{url}?sslmode={mode}");
+    let with_ca = |ca: &std::path::Path| {
+        let ca = ca.to_str().unwrap().to_string();
+        let server = &server;
+        async move { store_app_with(server, &[("GREENMESH_POSTGRES_CA_CERT", &ca)]).await }
+    };
+    let (app, _dir) = with_ca(&ca).await;
+    for m in ["verify-full", "verify-ca", "require"] {
+        let r = encrypted(&app, "/pg", &mode(m)).await;
+        assert_eq!(r.json()["rows"], json!([[true]]), "{m}: {}", r.text());
     }
-    let clear = pg(
-        &app,
-        "/pg",
-        &format!("{url}?sslmode=disable"),
-        encrypted.clone(),
-    )
-    .await;
+    let clear = encrypted(&app, "/pg", &mode("disable")).await;
     assert_eq!(clear.status, 502, "{}", clear.text());
     assert!(clear.text().contains("pg_hba.conf"), "{}", clear.text());
     // Reached by a name its certificate does not carry (`db.example` at
@@ -367,18 +363,12 @@ async fn a_database_served_over_tls_is_reached_encrypted_and_its_certificate_che
             server.port
         )
     };
-    let r = pg(
-        &app,
-        "/aliased/pg",
-        &aliased("verify-full"),
-        encrypted.clone(),
-    )
-    .await;
+    let r = encrypted(&app, "/aliased/pg", &aliased("verify-full")).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("not valid for name"), "{}", r.text());
-    for mode in ["verify-ca", "require"] {
-        let r = pg(&app, "/aliased/pg", &aliased(mode), encrypted.clone()).await;
-        assert_eq!(r.json()["rows"], json!([[true]]), "{mode}: {}", r.text());
+    for m in ["verify-ca", "require"] {
+        let r = encrypted(&app, "/aliased/pg", &aliased(m)).await;
+        assert_eq!(r.json()["rows"], json!([[true]]), "{m}: {}", r.text());
     }
     app.stop().await;
 
@@ -386,51 +376,26 @@ async fn a_database_served_over_tls_is_reached_encrypted_and_its_certificate_che
     // `verify-ca` and `require` check the chain against it and refuse.
     let other_dir = tempfile::tempdir().unwrap();
     let other = greenmesh_tests::tls::TestPki::new(other_dir.path(), "another CA");
-    let (app, _dir) = store_app_with(
-        &server,
-        &[(
-            "GREENMESH_POSTGRES_CA_CERT",
-            other.ca_cert.to_str().unwrap(),
-        )],
-    )
-    .await;
-    for mode in ["verify-ca", "require"] {
-        let r = pg(
-            &app,
-            "/pg",
-            &format!("{url}?sslmode={mode}"),
-            encrypted.clone(),
-        )
-        .await;
-        assert_eq!(r.status, 502, "{mode}: {}", r.text());
-        assert!(r.text().contains("UnknownIssuer"), "{mode}: {}", r.text());
+    let (app, _dir) = with_ca(&other.ca_cert).await;
+    for m in ["verify-ca", "require"] {
+        let r = encrypted(&app, "/pg", &mode(m)).await;
+        assert_eq!(r.status, 502, "{m}: {}", r.text());
+        assert!(r.text().contains("UnknownIssuer"), "{m}: {}", r.text());
     }
     app.stop().await;
 
     // Without the private CA: the chain is not trusted, and nothing is sent.
     let (app, _dir) = store_app(&server).await;
-    let r = pg(
-        &app,
-        "/pg",
-        &format!("{url}?sslmode=verify-full"),
-        encrypted.clone(),
-    )
-    .await;
+    let r = encrypted(&app, "/pg", &mode("verify-full")).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("UnknownIssuer"), "{}", r.text());
     // `verify-ca` would accept any public CA's certificate for any name:
     // refused without a CA of the host's own.
-    let r = pg(
-        &app,
-        "/pg",
-        &format!("{url}?sslmode=verify-ca"),
-        encrypted.clone(),
-    )
-    .await;
+    let r = encrypted(&app, "/pg", &mode("verify-ca")).await;
     assert_eq!(r.status, 502, "{}", r.text());
     assert!(r.text().contains("verify-full"), "{}", r.text());
     // `require` encrypts without checking, as libpq's does.
-    let r = pg(&app, "/pg", &format!("{url}?sslmode=require"), encrypted).await;
+    let r = encrypted(&app, "/pg", &mode("require")).await;
     assert_eq!(r.json()["rows"], json!([[true]]), "{}", r.text());
     app.stop().await;
 }

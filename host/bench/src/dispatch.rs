@@ -83,24 +83,10 @@ struct Figures {
 
 /// Runs every configuration and prints the table.
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
-    let mut rows = vec![measure(&setup, "sqlite, 1 replica", None, 1).await?];
-    match &setup.postgres {
-        Some(server) => {
-            let mut replica_counts = vec![1];
-            if setup.replicas > 1 {
-                replica_counts.push(setup.replicas);
-            }
-            for replicas in replica_counts {
-                let database =
-                    postgres::fresh_database(server, &format!("dispatch_{replicas}")).await?;
-                let label = format!(
-                    "postgres, {replicas} replica{}",
-                    if replicas == 1 { "" } else { "s" }
-                );
-                rows.push(measure(&setup, &label, Some(&database), replicas).await?);
-            }
-        }
-        None => println!("(no --postgres: the Postgres rows are left out)"),
+    let mut rows = Vec::new();
+    for c in postgres::configurations(setup.postgres.as_deref(), setup.replicas, "dispatch").await?
+    {
+        rows.push(measure(&setup, &c.label, c.database.as_deref(), c.replicas).await?);
     }
     println!(
         "\ngreenmesh bench dispatch  ({} nodes, {} tasks, {} clients{}, this machine)",

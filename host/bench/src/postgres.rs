@@ -2,6 +2,45 @@
 //! database per configuration, the settings that point replicas at it,
 //! and the count of transactions it has run.
 
+/// One configuration of a backend comparison.
+pub struct Configuration {
+    pub label: String,
+    /// The Postgres database (`None`: the embedded SQLite file).
+    pub database: Option<String>,
+    pub replicas: usize,
+}
+
+/// What a backend comparison runs, in order: the embedded SQLite file (one
+/// replica), then, on `server` when there is one, Postgres with one replica
+/// and with `replicas` (each over a fresh database named after `bench`).
+pub async fn configurations(
+    server: Option<&str>,
+    replicas: usize,
+    bench: &str,
+) -> anyhow::Result<Vec<Configuration>> {
+    let mut all = vec![Configuration {
+        label: "sqlite, 1 replica".into(),
+        database: None,
+        replicas: 1,
+    }];
+    let Some(server) = server else {
+        println!("(no --postgres: the Postgres rows are left out)");
+        return Ok(all);
+    };
+    let mut counts = vec![1];
+    if replicas > 1 {
+        counts.push(replicas);
+    }
+    for n in counts {
+        all.push(Configuration {
+            label: format!("postgres, {n} replica{}", if n == 1 { "" } else { "s" }),
+            database: Some(fresh_database(server, &format!("{bench}_{n}")).await?),
+            replicas: n,
+        });
+    }
+    Ok(all)
+}
+
 /// Creates database `greenmesh_bench_<tag>_<time>` on `server`
 /// (`postgres://user[:pass]@host:port/db`); its address.
 pub async fn fresh_database(server: &str, tag: &str) -> anyhow::Result<String> {

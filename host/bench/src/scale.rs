@@ -126,16 +126,9 @@ fn cpu_time(comm: Option<&str>) -> Duration {
 
 /// Runs every configuration and prints the table.
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
-    let mut rows = vec![measure(&setup, "sqlite, 1 replica", None, 1).await?];
-    match &setup.postgres {
-        Some(server) => {
-            for (replicas, label) in [(1, "postgres, 1 replica"), (3, "postgres, 3 replicas")] {
-                let database =
-                    postgres::fresh_database(server, &format!("scale_{replicas}")).await?;
-                rows.push(measure(&setup, label, Some(&database), replicas).await?);
-            }
-        }
-        None => println!("(no --postgres: the Postgres rows are left out)"),
+    let mut rows = Vec::new();
+    for c in postgres::configurations(setup.postgres.as_deref(), 3, "scale").await? {
+        rows.push(measure(&setup, &c.label, c.database.as_deref(), c.replicas).await?);
     }
     println!(
         "\ngreenmesh bench scale  ({} tasks, {} nodes, {} clients, release build on this machine)",
