@@ -196,9 +196,7 @@ impl Error {
     /// serialization failure (40001).
     pub fn is_lost_race(&self) -> bool {
         match self {
-            Error::Postgres(m) => ["40P01", "40001"]
-                .iter()
-                .any(|code| m.contains(&format!("code: \"{code}\""))),
+            Error::Postgres(m) => has_sqlstate(m, &["40P01", "40001"]),
             Error::Sqlite(_) => false,
         }
     }
@@ -213,14 +211,21 @@ impl Error {
             Error::Sqlite(spin_sdk::sqlite::Error::Io(m)) => m.contains("database is locked"),
             Error::Sqlite(_) => false,
             Error::Postgres(m) => {
-                m.starts_with("opening the database")
+                self.is_lost_race()
+                    || m.starts_with("opening the database")
                     || m.contains("ConnectionFailed")
-                    || ["40P01", "40001", "55P03", "53300", "57P03"]
-                        .iter()
-                        .any(|code| m.contains(&format!("code: \"{code}\"")))
+                    || has_sqlstate(m, &["55P03", "53300", "57P03"])
             }
         }
     }
+}
+
+/// Whether the server's error in `message` has one of `codes` as its
+/// SQLSTATE (its `code` field, not any text that happens to hold one).
+fn has_sqlstate(message: &str, codes: &[&str]) -> bool {
+    codes
+        .iter()
+        .any(|code| message.contains(&format!("code: \"{code}\"")))
 }
 
 #[cfg(test)]
